@@ -1,0 +1,3 @@
+from maascurl.cli import main
+
+main()

@@ -1,0 +1,100 @@
+"""MAAS request signing: 0-legged OAuth 1.0 with the PLAINTEXT method.
+
+Every request that goes out (each redirect hop and each retry included) gets a
+fresh nonce and timestamp, because MAAS remembers nonces and rejects a reuse.
+When MAAS says the timestamp expired (this machine's clock is behind the
+server's), the offset is learned from the answer and the request is signed
+again once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Generator
+
+from oauthlib import oauth1
+
+from maascurl._httpx import httpx
+from maascurl.config import ApiKey
+
+REDACTED = "<redacted>"
+_EXPIRED = re.compile(r"Expired timestamp: given (\d+) and now (\d+)")
+_SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")
+
+
+class Clock:
+    """Signing time: the local clock plus an offset learned from the server."""
+
+    def __init__(self, offset: float = 0.0, on_correct: Callable[[float], None] | None = None):
+        self.offset = offset
+        self.on_correct = on_correct
+
+    def now(self) -> int:
+        return int(time.time() + self.offset)
+
+    def learn(self, response: httpx.Response) -> bool:
+        """Take the server's time from an 'Expired timestamp' answer; True if it helps."""
+        offset = _server_offset(response)
+        if offset is None or abs(offset - self.offset) < 1:
+            return False
+        self.offset = offset
+        if self.on_correct is not None:
+            self.on_correct(offset)
+        return True
+
+
+def _server_offset(response: httpx.Response) -> float | None:
+    match = _EXPIRED.search(response.text)
+    if match:
+        # The server's "now" is when it read the request: close enough to ours.
+        return int(match.group(2)) - time.time()
+    date = response.headers.get("Date")
+    if date:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(date).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+class MaasAuth(httpx.Auth):
+    def __init__(self, key: ApiKey, clock: Clock | None = None) -> None:
+        self.key = key
+        self.clock = clock or Clock()
+
+    def sign(self, request: httpx.Request) -> None:
+        client = oauth1.Client(
+            self.key.consumer_key,
+            client_secret="",
+            resource_owner_key=self.key.token_key,
+            resource_owner_secret=self.key.token_secret,
+            signature_method=oauth1.SIGNATURE_PLAINTEXT,
+            timestamp=str(self.clock.now()),
+        )
+        # Signed without the body: PLAINTEXT covers no request data, and oauthlib
+        # refuses multipart bodies.
+        _, headers, _ = client.sign(str(request.url), request.method)
+        request.headers["Authorization"] = headers["Authorization"]
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.sign(request)
+        response = yield request
+        expired = response.status_code == 401 and _is_expired_timestamp(response)
+        if expired and self.clock.learn(response):
+            self.sign(request)
+            yield request
+
+
+def _is_expired_timestamp(response: httpx.Response) -> bool:
+    response.read()
+    return "Expired timestamp" in response.text
+
+
+def redact_authorization(value: str) -> str:
+    """Hide the key parts and signature of an OAuth header, keeping the rest readable."""
+    for param in _SECRET_PARAMS:
+        value = re.sub(rf'({param}=")[^"]*(")', rf"\g<1>{REDACTED}\g<2>", value)
+    return value

@@ -1,0 +1,215 @@
+"""One API call from start to finish: profile, request, checks, send, output.
+
+The Click layer hands over plain values; heavy modules (httpx, oauthlib) are
+imported here only once a request is really going to be built or sent.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from maascurl.config import Profile, select_profile
+from maascurl.errors import ConfigError, UsageError
+from maascurl.output import OutputOptions
+from maascurl.request import RequestSpec, build_request
+
+if TYPE_CHECKING:
+    from maascurl._httpx import httpx
+    from maascurl.apidesc import ApiDescription
+    from maascurl.client import Transport
+
+
+@dataclass
+class CallOptions:
+    profile: str | None = None
+    anonymous: bool = False
+    verbose: bool = False
+    offline: bool = False
+    insecure: bool = False
+    cacert: str | None = None
+    timeout: float | None = None
+    retries: int = 3
+    retry_max_wait: float = 30.0
+    follow_any: bool = False
+    output: OutputOptions = field(default_factory=OutputOptions)
+
+
+@dataclass
+class Target:
+    """Where requests go: a profile's server, or a bare URL for anonymous calls."""
+
+    api_root: str
+    profile: Profile | None
+
+    @property
+    def state_key(self) -> str:
+        name = self.profile.name if self.profile else "(anonymous)"
+        return f"{name}@{self.api_root}"
+
+
+def warn(message: str) -> None:
+    print(f"maascurl: warning: {message}", file=sys.stderr)
+
+
+def resolve_target(options: CallOptions, path: str) -> Target:
+    try:
+        profile = select_profile(options.profile)
+    except ConfigError:
+        if options.anonymous and "://" in path and options.profile is None:
+            return Target(_api_root_from_url(path), None)
+        raise
+    return Target(profile.api_root, profile)
+
+
+def _api_root_from_url(url: str) -> str:
+    marker = url.find("/api/2.0/")
+    if marker < 0:
+        raise UsageError(f"cannot tell the API root of {url!r}: expected .../api/2.0/...")
+    return url[: marker + len("/api/2.0/")]
+
+
+def perform(method: str, path: str, items: list[str], options: CallOptions) -> None:
+    target = resolve_target(options, path)
+    from maascurl.apidesc import load_cached
+
+    desc = load_cached(target.api_root)
+    spec = build_request(method, target.api_root, path, items, desc)
+    if desc is not None:
+        check_against_description(spec, desc, target.api_root, path)
+    transport = _transport(options)
+    if options.offline:
+        _print_offline(spec, target, options, transport)
+        return
+    _send_and_write(spec, target, options, transport, desc)
+
+
+def check_against_description(
+    spec: RequestSpec, desc: ApiDescription, api_root: str, typed: str
+) -> None:
+    """Refuse an op the resource lacks; warn of fields its op does not document."""
+    match = desc.match(spec.url[len(api_root) :])
+    if match is None:
+        return  # an unknown resource may be newer than the cached description
+    name = typed.strip("/") or "the API root"
+    resource, op = match.resource, spec.op
+    action = resource.find_op(spec.method, op)
+    if action is None:
+        ops = sorted(a.op for a in resource.actions_for(spec.method) if a.op)
+        if op is None:
+            listed = f"; its {spec.method} ops: {', '.join(ops)}" if ops else ""
+            raise UsageError(f"{name} has no {spec.method} without op={listed}")
+        suggestion = desc.suggest_op(resource, spec.method, op)
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        raise UsageError(f"{name} has no {spec.method} op {op!r}{hint}")
+    documented = {param.name for param in action.params}
+    if not documented:
+        return
+    given = [n for n, _ in spec.query if n != "op"] + [n for n, _ in spec.fields]
+    given += [part.name for part in spec.files]
+    for unknown in dict.fromkeys(n for n in given if n not in documented):
+        label = f"op={op}" if op else action.name
+        warn(f"{name} {label} does not document a field {unknown!r}; sending it anyway")
+
+
+def _transport(options: CallOptions) -> Transport:
+    from maascurl.client import Transport
+
+    return Transport(
+        insecure=options.insecure,
+        cacert=options.cacert,
+        timeout=options.timeout,
+        retries=options.retries,
+        retry_max_wait=options.retry_max_wait,
+        follow_any=options.follow_any,
+    )
+
+
+def settle_transport(transport: Transport, profile: Profile | None) -> Transport:
+    """Options given on the command line win over those stored in the profile."""
+    if profile is not None:
+        transport.insecure = transport.insecure or profile.insecure
+        transport.cacert = transport.cacert or profile.cacert
+    return transport
+
+
+def make_auth(target: Target, anonymous: bool) -> httpx.Auth | None:
+    if anonymous or target.profile is None:
+        return None
+    from maascurl import state
+    from maascurl.auth import Clock, MaasAuth
+
+    key = target.profile.key()
+
+    def corrected(offset: float) -> None:
+        warn(f"this machine's clock is {offset:.0f} s behind the MAAS server; corrected")
+        state.save_clock_offset(target.state_key, offset)
+
+    return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected))
+
+
+def _print_offline(
+    spec: RequestSpec, target: Target, options: CallOptions, transport: Transport
+) -> None:
+    from maascurl.client import open_client, to_httpx
+    from maascurl.output import describe_request
+
+    auth = make_auth(target, options.anonymous)
+    with open_client(settle_transport(transport, target.profile), "http", None) as client:
+        request = to_httpx(client, spec)
+    if auth is not None:
+        auth.sign(request)  # type: ignore[attr-defined]
+    headers = [(n, v) for n, v in request.headers.multi_items() if n.lower() != "host"]
+    describe_request(spec, headers, sys.stdout)
+
+
+def _send_and_write(
+    spec: RequestSpec,
+    target: Target,
+    options: CallOptions,
+    transport: Transport,
+    desc: ApiDescription | None,
+) -> None:
+    from maascurl.client import open_client, send, to_httpx, transport_errors
+    from maascurl.output import log_request, log_response, write_response
+
+    auth = make_auth(target, options.anonymous)
+    hooks: dict[str, list[Callable[..., object]]] | None = None
+    if options.verbose:
+        hooks = {"request": [log_request], "response": [log_response]}
+    settle_transport(transport, target.profile)
+    if options.insecure and spec.url.startswith("https:"):
+        warn("TLS certificate verification is off (--insecure)")
+    scheme = spec.url.split(":", 1)[0]
+    with transport_errors(spec.url), open_client(transport, scheme, auth, hooks) as client:
+        response = send(client, to_httpx(client, spec), transport)
+        try:
+            write_response(response, options.output)
+        finally:
+            response.close()
+        if desc is not None:
+            refresh_if_stale(client, response, target.api_root, desc)
+
+
+def refresh_if_stale(
+    client: httpx.Client, response: httpx.Response, api_root: str, desc: ApiDescription
+) -> None:
+    """Every MAAS answer names its API's hash: refresh the cache when it changed."""
+    server_hash = response.headers.get("X-MAAS-API-Hash")
+    if not server_hash or server_hash == desc.hash:
+        return
+    from maascurl.apidesc import save_cache
+
+    try:
+        fresh = client.get(api_root + "describe/")
+        fresh.raise_for_status()
+        save_cache(api_root, fresh.content)
+    except Exception:  # the user's call succeeded; a failed refresh is only a note
+        warn("the server's API changed and the cached description is stale; run `maascurl refresh`")
+        return
+    print(
+        "maascurl: note: the server's API changed; refreshed its cached description",
+        file=sys.stderr,
+    )

@@ -1,0 +1,349 @@
+"""The command line: a thin Click layer over call.py, login.py and describe.py.
+
+Only click is imported at start-up; each command imports what it needs when
+it runs, so `--help`, `--version` and TAB completion stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from click.shell_completion import CompletionItem
+
+from maascurl import __version__
+from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+ITEM_HELP = """\
+ITEM is one of: name=value (query parameter for GET and DELETE, form field for
+POST and PUT; op=NAME always goes first in the query string), name==value
+(always a query parameter), name@=FILE or name@FILE (a file part; @- reads
+stdin) and Header:value. The earliest separator in an ITEM wins, and a
+backslash escapes one (a\\=b=c has the name a=b)."""
+
+
+# --- completion callbacks (no httpx, no rich) --------------------------------
+
+
+def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from maascurl.config import load_config
+
+    try:
+        names = load_config().profiles
+    except MaascurlError:
+        return []
+    return [name for name in sorted(names) if name.startswith(incomplete)]
+
+
+def _completion_description(ctx: click.Context) -> Any:
+    from maascurl.apidesc import load_cached
+    from maascurl.config import select_profile
+
+    try:
+        profile = select_profile(ctx.params.get("profile"))
+    except MaascurlError:
+        return None
+    return load_cached(profile.api_root)
+
+
+def _complete_path(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.completion import complete_path
+
+    found = complete_path(_completion_description(ctx), incomplete)
+    return [CompletionItem(value, help=text or None) for value, text in found]
+
+
+def _complete_items(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.completion import complete_item
+
+    method = (ctx.command.name or "get").upper()
+    path = ctx.params.get("path") or ""
+    items = list(ctx.params.get("items") or ())
+    found = complete_item(_completion_description(ctx), method, path, incomplete, items)
+    return [
+        CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
+        for value, text in found
+    ]
+
+
+# --- the group ---------------------------------------------------------------
+
+
+class MaascurlGroup(click.Group):
+    """A group whose `main` turns every failure into one stderr line and an exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except MaascurlError as exc:
+            _fail(str(exc), exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.format_message())
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            _fail(_click_message(exc), exc.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            _fail("interrupted", EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_message(exc: click.ClickException) -> str:
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        return f"{exc.format_message()} (see `{exc.ctx.command_path} --help`)"
+    return exc.format_message()
+
+
+@click.group(cls=MaascurlGroup, context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, "-V", "--version", prog_name="maascurl")
+def cli() -> None:
+    """Talk to a MAAS server's REST API from the shell.
+
+    \b
+      maascurl login prod http://maas.example:5240/MAAS "$API_KEY"
+      maascurl get machines op=list_allocated
+      maascurl post machines/abc123 op=deploy distro_series=noble
+
+    Run `maascurl METHOD --help` for the ITEM syntax.
+    """
+
+
+def profile_option(func: F) -> F:
+    return click.option(
+        "-p",
+        "--profile",
+        metavar="NAME",
+        shell_complete=_complete_profiles,
+        help="Profile to use (default: $MAASCURL_PROFILE, $MAAS_API_URL, the default profile).",
+    )(func)
+
+
+def tls_options(func: F) -> F:
+    func = click.option(
+        "--cacert",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Verify the server's TLS certificate with this CA file.",
+    )(func)
+    return click.option(
+        "-k", "--insecure", is_flag=True, help="Do not verify the server's TLS certificate."
+    )(func)
+
+
+def request_options(func: F) -> F:
+    options = [
+        click.option("--anonymous", is_flag=True, help="Send the request unsigned."),
+        click.option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write the body to FILE (complete or not at all).",
+        ),
+        click.option(
+            "-i", "--include", is_flag=True, help="Print the status line and headers first."
+        ),
+        click.option(
+            "-v", "--verbose", is_flag=True, help="Print request and response headers to stderr."
+        ),
+        click.option(
+            "--offline", is_flag=True, help="Print the request that would be sent; send nothing."
+        ),
+        click.option(
+            "--pretty/--no-pretty",
+            default=None,
+            help="Pretty-print JSON (default: only on a terminal). NO_COLOR turns colour off.",
+        ),
+        click.option(
+            "--pager/--no-pager",
+            default=None,
+            help="Page terminal output with $MAASCURL_PAGER, $PAGER or 'less -FRX'.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Bound connect and read (default: 10 s connect, 300 s read).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=3,
+            show_default=True,
+            help="Retries of answers with Retry-After (503, 409) and of failed connects.",
+        ),
+        click.option(
+            "--retry-max-wait",
+            type=click.FloatRange(min=0),
+            default=30.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Longest wait between retries, whatever Retry-After says.",
+        ),
+        click.option(
+            "--follow-any",
+            is_flag=True,
+            help="Follow redirects to another origin too (without credentials).",
+        ),
+        tls_options,
+        profile_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _method_command(method: str) -> click.Command:
+    @click.command(
+        name=method.lower(),
+        context_settings=CONTEXT_SETTINGS,
+        epilog=f"{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+        short_help=f"Send a {method} request.",
+    )
+    @click.argument("path", shell_complete=_complete_path)
+    @click.argument("items", nargs=-1, shell_complete=_complete_items)
+    @request_options
+    def command(path: str, items: tuple[str, ...], **options: Any) -> None:
+        from maascurl.call import CallOptions, perform
+        from maascurl.output import OutputOptions
+
+        output = OutputOptions(
+            output=options.pop("output"),
+            include=options.pop("include"),
+            pretty=options.pop("pretty"),
+            pager=options.pop("pager"),
+        )
+        perform(method, path, list(items), CallOptions(output=output, **options))
+
+    command.help = (
+        f"Send a {method} request to PATH on the profile's MAAS server.\n\n"
+        "PATH is relative to the API root (machines, machines/abc123, /MAAS/api/2.0/machines/) "
+        "or a full URL on the profile's server; the trailing slash MAAS needs is added."
+    )
+    return command
+
+
+for _method in ("GET", "POST", "PUT", "DELETE"):
+    cli.add_command(_method_command(_method))
+
+
+# --- profiles ----------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("profile")
+@click.argument("url")
+@click.argument("api_key", required=False)
+@click.option("--no-check", is_flag=True, help="Save without checking the key with the server.")
+@click.option(
+    "--api-key-command",
+    metavar="COMMAND",
+    help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
+)
+@tls_options
+def login(
+    profile: str,
+    url: str,
+    api_key: str | None,
+    no_check: bool,
+    api_key_command: str | None,
+    insecure: bool,
+    cacert: str | None,
+) -> None:
+    """Save PROFILE for the MAAS server at URL with API_KEY.
+
+    API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
+    left out to be asked for it (hidden). The key is checked with the server
+    unless --no-check, and the server's API description is cached.
+    """
+    from maascurl.login import login as do_login
+
+    do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("profile", shell_complete=_complete_profiles)
+def logout(profile: str) -> None:
+    """Forget PROFILE and its API key."""
+    from maascurl.login import logout as do_logout
+
+    do_logout(profile)
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def profile() -> None:
+    """List, show and choose profiles."""
+
+
+@profile.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def profile_list(as_json: bool) -> None:
+    """List profiles: name, URL and which one is the default."""
+    from maascurl.login import list_profiles
+
+    list_profiles(as_json)
+
+
+@profile.command("show")
+@click.argument("name", shell_complete=_complete_profiles)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def profile_show(name: str, as_json: bool) -> None:
+    """Show a profile's settings (the API key redacted)."""
+    from maascurl.login import show_profile
+
+    show_profile(name, as_json)
+
+
+@profile.command("default")
+@click.argument("name", shell_complete=_complete_profiles)
+def profile_default(name: str) -> None:
+    """Make NAME the default profile."""
+    from maascurl.login import set_default
+
+    set_default(name)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@profile_option
+@click.option("--all", "all_profiles", is_flag=True, help="Refresh every profile.")
+def refresh(profile: str | None, all_profiles: bool) -> None:
+    """Fetch the server's API description again (used for help, checks and TAB)."""
+    from maascurl.login import refresh as do_refresh
+
+    do_refresh(profile, all_profiles)
+
+
+# --- entry point -------------------------------------------------------------
+
+
+def main() -> None:
+    """The console script's entry point."""
+    cli.main(prog_name="maascurl")
+
+
+def _fail(message: str, code: int) -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    print(f"maascurl: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _quiet_broken_pipe() -> None:
+    # The reader went away (`| head`): point stdout at /dev/null so the final
+    # flush at exit cannot raise again, and leave quietly.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)

@@ -1,0 +1,237 @@
+"""Sending requests: the httpx client, redirects, retries and transport errors.
+
+Redirects are followed here rather than by httpx so that credentials never
+leave the profile's origin: a same-origin hop is signed afresh, a hop to
+another origin is reported (or, with --follow-any, followed unsigned), and
+https is never downgraded to http.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+from maascurl import __version__
+from maascurl._httpx import httpx
+from maascurl.errors import ConfigError, ConnectFailed, TimedOut, UsageError
+from maascurl.multipart import MultipartBody
+from maascurl.request import RequestSpec
+
+USER_AGENT = f"maascurl/{__version__}"
+MAX_REDIRECTS = 10
+RETRY_STATUSES = (409, 429, 503)
+IDEMPOTENT = ("GET", "DELETE")
+# Short connect: a dead region should fail fast. Generous read: MAAS builds
+# big listings slowly on large fleets.
+DEFAULT_TIMEOUT = (10.0, 300.0)
+
+
+@dataclass
+class Transport:
+    """How to reach the server: TLS, timeouts, retries and redirect policy."""
+
+    insecure: bool = False
+    cacert: str | None = None
+    timeout: float | None = None
+    retries: int = 3
+    retry_max_wait: float = 30.0
+    follow_any: bool = False
+    notify: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
+
+    def httpx_timeout(self) -> httpx.Timeout:
+        if self.timeout is not None:
+            return httpx.Timeout(self.timeout)
+        connect, read = DEFAULT_TIMEOUT
+        return httpx.Timeout(read, connect=connect)
+
+    def verify_for(self, scheme: str) -> bool | ssl.SSLContext:
+        if scheme != "https" or self.insecure:
+            # A plain-http server never needs a CA bundle: skip loading one.
+            return False
+        if self.cacert:
+            try:
+                return ssl.create_default_context(cafile=self.cacert)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"cannot load CA certificate {self.cacert}: {exc}") from None
+        return True
+
+
+def open_client(
+    transport: Transport,
+    scheme: str,
+    auth: httpx.Auth | None,
+    event_hooks: dict[str, list[Callable[..., object]]] | None = None,
+) -> httpx.Client:
+    # A jar whose policy accepts no domain: a MAAS session cookie would switch
+    # on Django's CSRF check, so cookies are never kept or sent.
+    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.Client(
+        auth=auth,
+        verify=transport.verify_for(scheme),
+        timeout=transport.httpx_timeout(),
+        follow_redirects=False,
+        cookies=jar,
+        headers={"User-Agent": USER_AGENT},
+        event_hooks=event_hooks,
+    )
+
+
+def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
+    headers = httpx.Headers(spec.headers)
+    body: MultipartBody | None = None
+    if spec.has_body:
+        body = MultipartBody(spec.fields, spec.files)
+        headers["Content-Type"] = body.content_type
+        headers["Content-Length"] = str(len(body))
+    params: list[tuple[str, str | int | float | bool | None]] = list(spec.query)
+    return client.build_request(
+        spec.method, spec.url, params=params or None, headers=headers, content=body
+    )
+
+
+def send(client: httpx.Client, request: httpx.Request, transport: Transport) -> httpx.Response:
+    """Send REQUEST, following same-origin redirects; return the streamed final response."""
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _send_with_retries(client, request, transport)
+        target = _redirect_target(response)
+        if target is None:
+            return response
+        if not _same_origin(target, request.url):
+            return _cross_origin(response, request, target, transport)
+        response.close()
+        request = _redirected(client, request, response.status_code, target, signed=True)
+    return response
+
+
+def _send_with_retries(
+    client: httpx.Client, request: httpx.Request, transport: Transport
+) -> httpx.Response:
+    attempt = 0
+    while True:
+        try:
+            response = client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            # Nothing reached the server; repeating a GET or DELETE is safe.
+            if request.method not in IDEMPOTENT or attempt >= transport.retries:
+                raise
+            attempt += 1
+            wait = min(0.5 * 2**attempt, transport.retry_max_wait)
+            transport.notify(f"maascurl: note: cannot connect; retrying in {wait:g} s")
+            time.sleep(wait)
+            continue
+        wait = _retry_after(response)
+        if wait is None or attempt >= transport.retries:
+            return response
+        response.close()
+        attempt += 1
+        wait = min(wait, transport.retry_max_wait)
+        transport.notify(
+            f"maascurl: note: {response.status_code} {response.reason_phrase}; "
+            f"retrying in {wait:g} s ({attempt}/{transport.retries})"
+        )
+        time.sleep(wait)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait when the server asks for a retry (503 busy, 409 rolled back)."""
+    value = response.headers.get("Retry-After")
+    if response.status_code not in RETRY_STATUSES or value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _redirect_target(response: httpx.Response) -> httpx.URL | None:
+    location = response.headers.get("Location")
+    if not response.is_redirect or not location:
+        return None
+    try:
+        return response.request.url.join(location)
+    except httpx.InvalidURL:
+        return None
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def _redirected(
+    client: httpx.Client, request: httpx.Request, status: int, target: httpx.URL, *, signed: bool
+) -> httpx.Request:
+    headers = httpx.Headers(request.headers)
+    headers.pop("Host", None)
+    headers.pop("Authorization", None)
+    if not signed:
+        headers.pop("Cookie", None)
+    method = request.method
+    content: httpx.SyncByteStream | httpx.AsyncByteStream | None = request.stream
+    if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+        # As browsers and curl do: the follow-up of a moved POST is a GET without body.
+        method, content = "GET", None
+        for name in ("Content-Type", "Content-Length", "Transfer-Encoding"):
+            headers.pop(name, None)
+    new = client.build_request(method, target, headers=headers)
+    if content is not None:
+        new.stream = content
+    return new
+
+
+def _cross_origin(
+    response: httpx.Response, request: httpx.Request, target: httpx.URL, transport: Transport
+) -> httpx.Response:
+    if not transport.follow_any:
+        return response
+    if request.url.scheme == "https" and target.scheme != "https":
+        transport.notify(f"maascurl: warning: not following a redirect from https to {target}")
+        return response
+    response.close()
+    transport.notify(f"maascurl: note: following redirect to {target} without credentials")
+    other = open_client(transport, target.scheme, auth=None)
+    moved = _redirected(other, request, response.status_code, target, signed=False)
+    return _send_with_retries(other, moved, transport)
+
+
+@contextmanager
+def transport_errors(url: str) -> Iterator[None]:
+    """Turn httpx's exceptions into one-line errors with maascurl's exit codes."""
+    where = httpx.URL(url)
+    host = f"{where.host}:{where.port or (443 if where.scheme == 'https' else 80)}"
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        phase = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+        raise TimedOut(f"timed out {phase} {host}") from None
+    except httpx.ConnectError as exc:
+        raise ConnectFailed(_connect_message(host, exc)) from None
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise ConnectFailed(f"connection to {host} broke: {exc or type(exc).__name__}") from None
+    except httpx.ProxyError as exc:
+        raise ConnectFailed(f"proxy error reaching {host}: {exc}") from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _connect_message(host: str, exc: httpx.ConnectError) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return (
+            f"TLS certificate of {host} could not be verified; give its CA with --cacert FILE "
+            "(or skip the check with --insecure)"
+        )
+    if "SSL" in text or "TLS" in text:
+        return f"TLS failure with {host}: {text}"
+    reason = text.split("] ", 1)[-1] if "] " in text else text
+    return f"cannot connect to {host}: {reason}"

@@ -1,0 +1,62 @@
+"""Errors that end a command, each with its documented exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_HTTP_3XX = 3
+EXIT_HTTP_4XX = 4
+EXIT_HTTP_5XX = 5
+EXIT_CONNECT = 6
+EXIT_TIMEOUT = 7
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+Exit status: 0 success (2xx); 1 other error (config, file); 2 usage error;
+3, 4, 5 an HTTP 3xx (not followed), 4xx, 5xx answer; 6 connection or TLS
+failure; 7 timeout; 130 interrupted."""
+
+
+class MaascurlError(Exception):
+    """An error reported as one line on stderr; the command exits with `exit_code`."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(MaascurlError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(MaascurlError):
+    exit_code = EXIT_ERROR
+
+
+class ConnectFailed(MaascurlError):
+    exit_code = EXIT_CONNECT
+
+
+class TimedOut(MaascurlError):
+    exit_code = EXIT_TIMEOUT
+
+
+class HTTPStatusError(MaascurlError):
+    """A non-2xx answer; the message already holds the server's text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return status_exit_code(self.status)
+
+
+def status_exit_code(status: int) -> int:
+    if status < 300:
+        return EXIT_OK
+    if status < 400:
+        return EXIT_HTTP_3XX
+    if status < 500:
+        return EXIT_HTTP_4XX
+    return EXIT_HTTP_5XX

@@ -1,0 +1,254 @@
+"""Profile commands: login, logout, list, show, default, and refreshing the cache."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from maascurl.config import (
+    Config,
+    Profile,
+    check_profile_name,
+    config_path,
+    load_config,
+    normalise_url,
+    update_config,
+)
+from maascurl.errors import ConfigError, MaascurlError, UsageError
+
+if TYPE_CHECKING:
+    from maascurl.client import Transport
+
+
+def warn(message: str) -> None:
+    print(f"maascurl: warning: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    print(f"maascurl: {message}", file=sys.stderr)
+
+
+def read_api_key(api_key: str | None) -> str:
+    """The key from the argument, from stdin for '-', or from a hidden prompt."""
+    if api_key == "-":
+        return sys.stdin.readline().strip()
+    if api_key is None:
+        import click
+
+        value: str = click.prompt("API key", hide_input=True, err=True)
+        return value.strip()
+    return api_key.strip()
+
+
+def login(
+    name: str,
+    url: str,
+    api_key: str | None,
+    no_check: bool,
+    api_key_command: str | None,
+    insecure: bool,
+    cacert: str | None,
+) -> None:
+    check_profile_name(name)
+    profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
+    if api_key_command:
+        if api_key is not None:
+            raise UsageError("give either API_KEY or --api-key-command, not both")
+        profile.api_key_command = api_key_command
+    else:
+        profile.api_key = read_api_key(api_key)
+    key_text = profile.key()  # validates the key (or runs the command) before anything is saved
+    del key_text
+    load_config()  # refuse early, before any network work, when the config is unreadable
+    _warn_cleartext(profile.url)
+    if not no_check:
+        user = whoami(profile)
+        note(f"logged in to {profile.url} as {user}")
+    _cache_description(profile)
+
+    def save(config: Config) -> None:
+        config.profiles[name] = profile
+        if not config.default or config.default not in config.profiles:
+            config.default = name
+
+    config = update_config(save)
+    default = " (default)" if config.default == name else ""
+    note(f"saved profile {name!r}{default} in {config.path}")
+
+
+def _warn_cleartext(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+        return
+    warn(
+        f"{url} is plain http: the API key's signature travels in clear text; "
+        "use https if the server offers it"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _transport_for(profile: Profile) -> Transport:
+    from maascurl.client import Transport
+
+    return Transport(insecure=profile.insecure, cacert=profile.cacert, retries=1)
+
+
+def whoami(profile: Profile) -> str:
+    from maascurl.auth import MaasAuth
+    from maascurl.client import open_client, send, transport_errors
+    from maascurl.output import status_error
+
+    url = profile.api_root + "users/"
+    transport = _transport_for(profile)
+    scheme = urlsplit(url).scheme
+    auth = MaasAuth(profile.key())
+    with transport_errors(url), open_client(transport, scheme, auth) as client:
+        request = client.build_request("GET", url, params={"op": "whoami"})
+        response = send(client, request, transport)
+        response.read()
+        if response.status_code != 200:
+            error = status_error(response)
+            if response.status_code == 401:
+                error.args = (f"the server refused the API key: {error}",)
+            raise error
+    try:
+        user = response.json()
+        return f"{user['username']}" + (" (admin)" if user.get("is_superuser") else "")
+    except (ValueError, KeyError, TypeError):
+        raise MaascurlError(f"{url}?op=whoami did not answer like a MAAS server") from None
+
+
+def fetch_description(profile: Profile) -> bytes:
+    from maascurl.client import open_client, send, transport_errors
+    from maascurl.output import status_error
+
+    url = profile.api_root + "describe/"
+    transport = _transport_for(profile)
+    with transport_errors(url), open_client(transport, urlsplit(url).scheme, None) as client:
+        response = send(client, client.build_request("GET", url), transport)
+        body = response.read()
+        if response.status_code != 200:
+            raise status_error(response)
+    return body
+
+
+def _cache_description(profile: Profile) -> None:
+    from maascurl.apidesc import save_cache
+
+    try:
+        desc = save_cache(profile.api_root, fetch_description(profile))
+    except (MaascurlError, ValueError) as exc:
+        warn(f"could not cache the API description ({exc}); run `maascurl refresh` later")
+        return
+    note(f"cached the API description ({len(desc.resources)} resources)")
+
+
+def logout(name: str) -> None:
+    def remove(config: Config) -> None:
+        config.get(name)
+        del config.profiles[name]
+        if config.default == name:
+            config.default = None
+
+    config = update_config(remove)
+    note(f"removed profile {name!r}")
+    if config.default is None and config.profiles:
+        note("no default profile now; choose one with `maascurl profile default NAME`")
+
+
+def set_default(name: str) -> None:
+    def change(config: Config) -> None:
+        config.get(name)
+        config.default = name
+
+    update_config(change)
+    note(f"{name!r} is now the default profile")
+
+
+def _public(profile: Profile, default: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": profile.name,
+        "url": profile.url,
+        "default": profile.name == default,
+    }
+    if profile.api_key_command:
+        data["api_key_command"] = profile.api_key_command
+    elif profile.api_key:
+        data["api_key"] = redact_key(profile.api_key)
+    data["insecure"] = profile.insecure
+    data["cacert"] = profile.cacert
+    return data
+
+
+def redact_key(api_key: str) -> str:
+    """Show the consumer key only: enough to tell keys apart, useless to an attacker."""
+    consumer = api_key.split(":", 1)[0]
+    return f"{consumer}:<redacted>:<redacted>"
+
+
+def list_profiles(as_json: bool) -> None:
+    config = load_config()
+    rows = [_public(config.profiles[name], config.default) for name in sorted(config.profiles)]
+    if as_json:
+        print(json.dumps([{k: row[k] for k in ("name", "url", "default")} for row in rows]))
+        return
+    if not rows:
+        note(f"no profiles in {config.path}; add one with `maascurl login NAME URL`")
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        marker = "*" if row["default"] else " "
+        print(f"{marker} {row['name']:<{width}}  {row['url']}")
+
+
+def show_profile(name: str, as_json: bool) -> None:
+    config = load_config()
+    data = _public(config.get(name), config.default)
+    if as_json:
+        print(json.dumps(data))
+        return
+    for key, value in data.items():
+        if value is not None:
+            print(f"{key}: {str(value).lower() if isinstance(value, bool) else value}")
+
+
+def refresh(name: str | None, all_profiles: bool) -> None:
+    from maascurl.apidesc import save_cache
+    from maascurl.config import select_profile
+
+    if all_profiles and name:
+        raise UsageError("give either --profile or --all")
+    if all_profiles:
+        config = load_config()
+        profiles = [config.profiles[n] for n in sorted(config.profiles)]
+        if not profiles:
+            raise ConfigError(f"no profiles in {config_path()}")
+    else:
+        profiles = [select_profile(name)]
+    failed = 0
+    for profile in profiles:
+        try:
+            desc = save_cache(profile.api_root, fetch_description(profile))
+        except (MaascurlError, ValueError) as exc:
+            failed += 1
+            print(f"maascurl: error: {profile.name}: {exc}", file=sys.stderr)
+            continue
+        note(f"{profile.name}: cached {len(desc.resources)} resources (hash {desc.hash[:12]})")
+    if failed:
+        raise RefreshFailed(failed, len(profiles))
+
+
+class RefreshFailed(MaascurlError):
+    def __init__(self, failed: int, total: int) -> None:
+        super().__init__(f"{failed} of {total} profiles could not be refreshed")

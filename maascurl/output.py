@@ -1,0 +1,249 @@
+"""Writing responses: raw bytes to pipes and files, pretty colour to terminals.
+
+Piped output is the body exactly as received, streamed in chunks, so `| jq`
+and `> file` always work and memory stays flat. A terminal gets JSON
+pretty-printed (fast path in `jsoncolor`), through a pager the way git does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, TextIO
+
+from maascurl.errors import HTTPStatusError, MaascurlError
+
+if TYPE_CHECKING:
+    from maascurl._httpx import httpx
+    from maascurl.request import RequestSpec
+
+ERROR_BODY_LIMIT = 64 * 1024
+DEFAULT_PAGER = "less -FRX"
+
+
+@dataclass
+class OutputOptions:
+    output: str | None = None
+    include: bool = False
+    pretty: bool | None = None  # None: pretty on a terminal only
+    pager: bool | None = None  # None: page on a terminal when a pager is set
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def use_color(stream: IO[str]) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def write_response(response: httpx.Response, options: OutputOptions) -> None:
+    """Write a 2xx response's body where the options say; raise for any other status."""
+    if response.status_code >= 300 or response.status_code < 200:
+        raise status_error(response)
+    if options.include:
+        write_head(response, sys.stdout)
+    if options.output:
+        save_body(response, options.output)
+        return
+    pretty = stdout_is_terminal() if options.pretty is None else options.pretty
+    if pretty:
+        show_pretty(response, options)
+    else:
+        sys.stdout.flush()
+        stream_raw(response.iter_bytes(), sys.stdout.buffer)
+
+
+def stream_raw(chunks: Iterable[bytes], out: IO[bytes]) -> None:
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+
+def write_head(response: httpx.Response, out: TextIO) -> None:
+    lines = [f"{response.http_version} {response.status_code} {response.reason_phrase}"]
+    lines += [f"{name}: {value}" for name, value in response.headers.multi_items()]
+    out.write("\n".join(lines) + "\n\n")
+    out.flush()
+
+
+def show_pretty(response: httpx.Response, options: OutputOptions) -> None:
+    body = response.read()
+    kind = body_kind(response.headers.get("Content-Type", ""), body)
+    if kind == "binary":
+        print(
+            f"maascurl: note: binary body ({len(body)} bytes) not shown on a terminal; "
+            "save it with -o FILE",
+            file=sys.stderr,
+        )
+        return
+    with pager_stream(options.pager) as out:
+        color = use_color(sys.stdout)
+        if kind == "json":
+            from maascurl.jsoncolor import write_json
+
+            if write_json(body, out, color=color):
+                return
+        text = body.decode("utf-8", errors="replace")
+        out.write(text if text.endswith("\n") or not text else text + "\n")
+
+
+def body_kind(content_type: str, body: bytes) -> str:
+    """'json', 'text' or 'binary', judged by the content type and the bytes."""
+    if "json" in content_type:
+        return "json"
+    if b"\0" in body[:8192]:
+        return "binary"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary"
+    stripped = body.lstrip()[:1]
+    return "json" if stripped in (b"{", b"[") else "text"
+
+
+@contextmanager
+def pager_stream(enabled: bool | None) -> Iterator[TextIO]:
+    """Yield stdout, or the stdin of a pager when writing to a terminal."""
+    command = pager_command() if enabled is not False and stdout_is_terminal() else None
+    if not command:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    import subprocess
+
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")
+    process = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
+    assert process.stdin is not None
+    import io
+
+    stream = io.TextIOWrapper(process.stdin, encoding="utf-8", errors="replace")
+    try:
+        yield stream
+        stream.close()
+    except BrokenPipeError:
+        pass  # the user quit the pager
+    finally:
+        with suppress(BrokenPipeError):
+            stream.close()
+        process.wait()
+
+
+def pager_command() -> str | None:
+    command = os.environ.get("MAASCURL_PAGER", os.environ.get("PAGER", DEFAULT_PAGER)).strip()
+    return None if command in ("", "cat") else command
+
+
+def save_body(response: httpx.Response, path: str) -> None:
+    """Write the body beside PATH and rename it into place only once it is complete."""
+    target = os.path.abspath(os.path.expanduser(path))
+    directory = os.path.dirname(target)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.")
+    except OSError as exc:
+        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream_raw(response.iter_bytes(), stream)
+            _check_length(response, stream.tell())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _check_length(response: httpx.Response, written: int) -> None:
+    expected = response.headers.get("Content-Length")
+    if expected is None or response.headers.get("Content-Encoding", "identity") != "identity":
+        return
+    if expected.isdigit() and int(expected) != written:
+        raise MaascurlError(f"download incomplete: got {written} of {expected} bytes")
+
+
+def status_error(response: httpx.Response) -> HTTPStatusError:
+    """An error whose message is the status line and the server's own text."""
+    status = f"{response.status_code} {response.reason_phrase}".strip()
+    if 300 <= response.status_code < 400:
+        location = response.headers.get("Location")
+        where = f"redirected to {location}" if location else "redirect without a Location"
+        hint = "; --follow-any follows it without credentials" if location else ""
+        return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
+    text = error_text(_read_limited(response), response.headers.get("Content-Type", ""))
+    return HTTPStatusError(response.status_code, f"{status}: {text}" if text else status)
+
+
+def _read_limited(response: httpx.Response) -> bytes:
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= ERROR_BODY_LIMIT:
+            break
+    return body[:ERROR_BODY_LIMIT]
+
+
+def error_text(body: bytes, content_type: str) -> str:
+    """MAAS errors are plain text or JSON like {"field": ["message"]}: make one line."""
+    text = body.decode("utf-8", errors="replace").strip()
+    if "json" in content_type or text[:1] in ("{", "["):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(data, dict):
+            return "; ".join(f"{key}: {_join_messages(value)}" for key, value in data.items())
+        return json.dumps(data, ensure_ascii=False)
+    if text.lower().startswith(("<!doctype", "<html")):
+        return f"(an HTML page of {len(body)} bytes)"
+    return " ".join(text.split()) if "\n" in text else text
+
+
+def _join_messages(value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def describe_request(spec: RequestSpec, headers: Iterable[tuple[str, str]], out: TextIO) -> None:
+    """--offline: the request as it would be sent, secrets redacted."""
+    from urllib.parse import urlencode, urlsplit
+
+    from maascurl.auth import redact_authorization
+
+    parts = urlsplit(spec.url)
+    target = parts.path + (f"?{urlencode(spec.query)}" if spec.query else "")
+    out.write(f"{spec.method} {target} HTTP/1.1\nHost: {parts.netloc}\n")
+    for name, value in headers:
+        shown = redact_authorization(value) if name.lower() == "authorization" else value
+        out.write(f"{name}: {shown}\n")
+    out.write("\n")
+    for name, value in spec.fields:
+        out.write(f"{name}={value}\n")
+    for part in spec.files:
+        out.write(f"{part.name}@ <{part.size()} bytes from {part.path or 'stdin'}>\n")
+    out.flush()
+
+
+def log_request(request: httpx.Request) -> None:
+    from maascurl.auth import redact_authorization
+
+    lines = [f"> {request.method} {request.url.raw_path.decode('ascii')} HTTP/1.1"]
+    for name, value in request.headers.multi_items():
+        if name.lower() == "authorization":
+            value = redact_authorization(value)
+        lines.append(f"> {name}: {value}")
+    print("\n".join(lines) + "\n>", file=sys.stderr, flush=True)
+
+
+def log_response(response: httpx.Response) -> None:
+    lines = [f"< {response.http_version} {response.status_code} {response.reason_phrase}"]
+    lines += [f"< {name}: {value}" for name, value in response.headers.multi_items()]
+    print("\n".join(lines) + "\n<", file=sys.stderr, flush=True)

@@ -1,0 +1,48 @@
+"""Small facts learned from servers, kept between runs in the cache directory.
+
+Today that is the clock offset per profile, so that a machine whose clock is
+behind the MAAS server's signs correctly from the first request on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def state_path() -> Path:
+    from maascurl.apidesc import cache_dir
+
+    return cache_dir() / "state.json"
+
+
+def _load() -> dict[str, Any]:
+    try:
+        data = json.loads(state_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def clock_offset(profile: str) -> float:
+    entry = _load().get(profile)
+    if isinstance(entry, dict) and isinstance(entry.get("clock_offset"), (int, float)):
+        return float(entry["clock_offset"])
+    return 0.0
+
+
+def save_clock_offset(profile: str, offset: float) -> None:
+    data = _load()
+    data.setdefault(profile, {})["clock_offset"] = round(offset)
+    path = state_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state.")
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(data, stream)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs a retry next time
