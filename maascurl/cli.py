@@ -98,6 +98,8 @@ class MaascurlGroup(click.Group):
             _fail("interrupted", EXIT_INTERRUPTED)
         except BrokenPipeError:
             _quiet_broken_pipe()
+        except Exception as exc:  # a bug: report it without leaking secrets
+            _internal_error(exc)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -324,6 +326,41 @@ def refresh(profile: str | None, all_profiles: bool) -> None:
     do_refresh(profile, all_profiles)
 
 
+def _complete_describe_op(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    desc = _completion_description(ctx)
+    match = desc.match(ctx.params.get("path") or "") if desc is not None else None
+    if match is None:
+        return []
+    labels = {action.label for action in match.resource.actions}
+    return sorted(label for label in labels if label.startswith(incomplete))
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("path", required=False, shell_complete=_complete_path)
+@click.argument("op", required=False, shell_complete=_complete_describe_op)
+@click.option(
+    "-m",
+    "--method",
+    type=click.Choice(["get", "post", "put", "delete"], case_sensitive=False),
+    help="Pick the method when an op name exists for more than one (e.g. read vs update).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@profile_option
+def describe(
+    path: str | None, op: str | None, method: str | None, as_json: bool, profile: str | None
+) -> None:
+    """Help from the server's own API description.
+
+    \b
+      maascurl describe                      # every resource, one line each
+      maascurl describe machines             # its operations by method
+      maascurl describe machines/abc deploy  # method, URL, parameters and full text
+    """
+    from maascurl.describe import show
+
+    show(profile, path, op, method, as_json)
+
+
 # --- entry point -------------------------------------------------------------
 
 
@@ -333,12 +370,26 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    from maascurl.errors import redact_secrets
+
+    message = redact_secrets(message)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
     print(f"maascurl: error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def _internal_error(exc: Exception) -> None:
+    from maascurl.errors import redact_secrets
+
+    if os.environ.get("MAASCURL_DEBUG"):
+        import traceback
+
+        sys.stderr.write(redact_secrets("".join(traceback.format_exception(exc))))
+    message = redact_secrets(f"{type(exc).__name__}: {exc}")
+    _fail(f"internal error: {message} (MAASCURL_DEBUG=1 shows a traceback)", 1)
 
 
 def _quiet_broken_pipe() -> None:

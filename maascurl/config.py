@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from maascurl.errors import ConfigError, UsageError
+from maascurl.errors import ConfigError, UsageError, register_secret
 
 ENV_PROFILE = "MAASCURL_PROFILE"
 ENV_URL, ENV_KEY, ENV_CACERT = "MAAS_API_URL", "MAAS_API_KEY", "MAAS_API_CACERT"
@@ -98,6 +98,8 @@ def parse_api_key(text: str) -> ApiKey:
     parts = text.strip().split(":")
     if len(parts) != 3 or not all(_KEY_PART.match(part) for part in parts):
         raise UsageError("an API key has the form consumer_key:token_key:token_secret")
+    for secret in parts[1:]:
+        register_secret(secret)
     return ApiKey(*parts)
 
 

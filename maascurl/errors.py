@@ -18,6 +18,21 @@ Exit status: 0 success (2xx); 1 other error (config, file); 2 usage error;
 failure; 7 timeout; 130 interrupted."""
 
 
+_secrets: set[str] = set()
+
+
+def register_secret(text: str) -> None:
+    """Remember a secret so that no error output can ever show it."""
+    if len(text) >= 4:
+        _secrets.add(text)
+
+
+def redact_secrets(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
 class MaascurlError(Exception):
     """An error reported as one line on stderr; the command exits with `exit_code`."""
 

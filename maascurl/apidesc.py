@@ -1,0 +1,448 @@
+"""The MAAS API description: parsing, caching and path/op resolution.
+
+MAAS publishes its API at ``GET /MAAS/api/2.0/describe/``.  This module turns
+that document into a small set of immutable objects, stores the facts needed
+later (paths, ops, parameters, docs) in a compact cache file per server, and
+resolves user-typed paths against the described URL templates.
+
+Shell completion loads the cache on every TAB keypress, so module import and
+``load_cached`` stay cheap: only light stdlib modules are imported at the top;
+everything else (platformdirs, difflib, tempfile) is imported where it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+# Not importing typing at run time saves a few ms per TAB keypress; type
+# checkers treat a TYPE_CHECKING name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+API_PREFIX = "/MAAS/api/2.0/"
+
+# Bump whenever the cache layout or the parsing rules change: older files are
+# then ignored and refetched.
+CACHE_FORMAT = 1
+
+# Patterns stay strings (compiled and cached by re on first use) so that
+# loading a cache, which needs none of them, does not pay for compiling them.
+_PARAM_RE = r"^\s*:param\s+([^:\s]+)\s*:(.*)$"
+_TYPE_RE = r"^\s*:type\s+([^:\s]+)\s*:(.*)$"
+_FLAG_RE = r"^(Required|Optional)\.\s*"
+# A sentence ends at ".", "!" or "?" before a capital, but not after "e.g." or "i.e.".
+_SENTENCE_END_RE = r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s+(?=[A-Z])"
+# Wording MAAS uses for parameters that may be given several times.
+_REPEAT_RE = (
+    r"(?i)specified (multiple times|twice)|must be repeated|provide multiple|more than once"
+)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    required: bool | None  # None when the doc does not say
+    type: str
+    summary: str
+    repeatable: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    method: str
+    op: str | None  # None for restful actions (read, create, update, delete)
+    restful: bool
+    anonymous: bool  # also offered without credentials
+    summary: str
+    doc: str
+    params: tuple[Param, ...]
+
+    @property
+    def label(self) -> str:
+        """What a user types to pick this action: the op, else the restful name."""
+        return self.op if self.op is not None else self.name
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    template: str  # relative to the API root, e.g. "machines/{system_id}/"
+    params: tuple[str, ...]
+    summary: str
+    actions: tuple[Action, ...]
+
+    def actions_for(self, method: str) -> list[Action]:
+        method = method.upper()
+        return [a for a in self.actions if a.method == method]
+
+    def ops_for(self, method: str) -> list[str]:
+        return [a.op for a in self.actions_for(method) if a.op is not None]
+
+    def find_op(self, method: str, op: str | None) -> Action | None:
+        """The action for METHOD and OP; with OP None, the restful action."""
+        for action in self.actions_for(method):
+            if action.op == op:
+                return action
+        return None
+
+
+@dataclass(frozen=True)
+class Match:
+    resource: Resource
+    values: dict[str, str]
+    op: str | None  # from an "/op-NAME" path suffix
+
+
+def _split_path(relpath: str) -> tuple[tuple[str, ...], str | None]:
+    """Segments of a user path relative to the API root, minus an op-NAME suffix.
+
+    A "?query" part is not part of the path and is ignored here.
+    """
+    path = relpath.partition("?")[0].lstrip("/")
+    prefix = API_PREFIX.lstrip("/")
+    if path.startswith(prefix):
+        path = path[len(prefix) :]
+    segments = [s for s in path.split("/") if s]
+    op = None
+    if segments and segments[-1].startswith("op-") and len(segments[-1]) > 3:
+        op = segments.pop()[3:]
+    return tuple(segments), op
+
+
+def _template_segments(template: str) -> tuple[str | None, ...]:
+    """Literal segments as strings, placeholders as None."""
+    return tuple(
+        None if s.startswith("{") and s.endswith("}") else s for s in template.split("/") if s
+    )
+
+
+class ApiDescription:
+    """All resources of one MAAS server's API."""
+
+    def __init__(self, hash: str, resources: Iterable[Resource]) -> None:
+        self.hash = hash
+        self.resources: tuple[Resource, ...] = tuple(resources)
+        # Resources grouped by segment count: matching only scans same-length templates.
+        self._by_len: dict[int, list[tuple[tuple[str | None, ...], Resource]]] = {}
+        for res in self.resources:
+            segs = _template_segments(res.template)
+            self._by_len.setdefault(len(segs), []).append((segs, res))
+
+    @classmethod
+    def from_describe(cls, doc: Mapping[str, Any]) -> ApiDescription:
+        return cls(str(doc.get("hash", "")), _resources_from_describe(doc))
+
+    def resource(self, template: str) -> Resource | None:
+        """The resource with exactly this template (relative, as in ``Resource.template``)."""
+        for res in self.resources:
+            if res.template == template:
+                return res
+        return None
+
+    def match(self, relpath: str) -> Match | None:
+        segments, op = _split_path(relpath)
+        best: tuple[int, tuple[str | None, ...], Resource] | None = None
+        for segs, res in self._by_len.get(len(segments), ()):
+            score = _score(segs, segments)
+            if score is not None and (best is None or score > best[0]):
+                best = (score, segs, res)
+        if best is None:
+            return None
+        _, segs, res = best
+        names = [s[1:-1] for s in res.template.split("/") if s.startswith("{")]
+        values = [v for t, v in zip(segs, segments, strict=True) if t is None]
+        return Match(res, dict(zip(names, values, strict=True)), op)
+
+    def canonical(self, relpath: str) -> str | None:
+        """The relative path to send: trailing slash as in the template, no op-NAME suffix.
+
+        Segments are kept as typed; a "?query" part is kept as given.
+        """
+        m = self.match(relpath)
+        if m is None:
+            return None
+        path = "/".join(_split_path(relpath)[0])
+        if m.resource.template.endswith("/"):
+            path += "/"
+        _, mark, query = relpath.partition("?")
+        return path + mark + query
+
+    def suggest_op(self, resource: Resource, method: str, op: str) -> str | None:
+        import difflib
+
+        found = difflib.get_close_matches(op, resource.ops_for(method), n=1)
+        return found[0] if found else None
+
+    def suggest_path(self, relpath: str) -> str | None:
+        """The closest template to an unknown path, for did-you-mean messages."""
+        import difflib
+
+        typed = "/".join(_split_path(relpath)[0]) + "/"
+        templates = [
+            r.template if r.template.endswith("/") else r.template + "/" for r in self.resources
+        ]
+        found = difflib.get_close_matches(typed, templates, n=1, cutoff=0.5)
+        if not found:
+            return None
+        return next(r.template for r in self.resources if r.template.rstrip("/") == found[0][:-1])
+
+    # Cache (de)serialisation: nested lists, far cheaper to load than the describe doc.
+    def to_data(self) -> list[Any]:
+        return [
+            [r.name, r.template, list(r.params), r.summary, [_action_row(a) for a in r.actions]]
+            for r in self.resources
+        ]
+
+    @classmethod
+    def from_data(cls, hash: str, rows: list[Any]) -> ApiDescription:
+        return cls(hash, (_resource_from_row(row) for row in rows))
+
+
+def _score(template: tuple[str | None, ...], segments: tuple[str, ...]) -> int | None:
+    """Number of literal segments matched, or None on a mismatch."""
+    score = 0
+    for t, s in zip(template, segments, strict=True):
+        if t is None:
+            continue
+        if t != s:
+            return None
+        score += 1
+    return score
+
+
+def _action_row(a: Action) -> list[Any]:
+    params = [[p.name, p.required, p.type, p.summary, p.repeatable] for p in a.params]
+    return [a.name, a.method, a.op, a.restful, a.anonymous, a.summary, a.doc, params]
+
+
+def _resource_from_row(row: list[Any]) -> Resource:
+    name, template, params, summary, actions = row
+    return Resource(
+        name,
+        template,
+        tuple(params),
+        summary,
+        tuple(
+            Action(n, m, op, rf, an, s, d, tuple(Param(*p) for p in ps))
+            for n, m, op, rf, an, s, d, ps in actions
+        ),
+    )
+
+
+# Parsing the describe document.
+
+
+def first_sentence(text: str) -> str:
+    return re.split(_SENTENCE_END_RE, text.strip(), maxsplit=1)[0]
+
+
+def summary_of(doc: str) -> str:
+    """First non-empty line of a doc, cut to its first sentence."""
+    for line in doc.splitlines():
+        if line.strip():
+            return first_sentence(line)
+    return ""
+
+
+def _param_blocks(doc: str) -> list[tuple[str, list[str]]]:
+    """(name, body lines) for each ``:param NAME:`` entry, in order."""
+    blocks: list[tuple[str, list[str]]] = []
+    body: list[str] | None = None
+    for line in doc.splitlines():
+        m = re.match(_PARAM_RE, line)
+        if m:
+            body = [m.group(2)]
+            blocks.append((m.group(1), body))
+        elif re.match(_TYPE_RE, line):
+            body = None
+        elif body is not None:
+            body.append(line)
+    return blocks
+
+
+def _first_paragraph(lines: list[str]) -> str:
+    words: list[str] = []
+    for line in lines:
+        if not line.strip():
+            if words:
+                break
+            continue
+        words.extend(line.split())
+    return " ".join(words)
+
+
+def parse_params(doc: str) -> tuple[Param, ...]:
+    """Parameters documented with ``:param NAME:`` and ``:type NAME:`` lines."""
+    types: dict[str, str] = {}
+    for line in doc.splitlines():
+        m = re.match(_TYPE_RE, line)
+        if m:
+            types[m.group(1)] = m.group(2).strip()  # a later line corrects an earlier one
+    params: dict[str, Param] = {}
+    for name, body in _param_blocks(doc):
+        if name in params:
+            continue
+        text = _first_paragraph(body)
+        flag = re.match(_FLAG_RE, text)
+        required = None if flag is None else flag.group(1) == "Required"
+        summary = text[flag.end() :] if flag else text
+        repeatable = bool(re.search(_REPEAT_RE, " ".join(body)))
+        params[name] = Param(name, required, types.get(name, ""), summary, repeatable)
+    return tuple(params.values())
+
+
+def _relative(path: str) -> str:
+    return path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path.lstrip("/")
+
+
+def _parse_action(raw: Mapping[str, Any], anonymous: bool) -> Action:
+    doc = str(raw.get("doc") or "").strip()
+    op = raw.get("op")
+    return Action(
+        name=str(raw["name"]),
+        method=str(raw["method"]).upper(),
+        op=None if op is None else str(op),
+        restful=bool(raw.get("restful")),
+        anonymous=anonymous,
+        summary=summary_of(doc),
+        doc=doc,
+        params=parse_params(doc),
+    )
+
+
+class _Draft:
+    """A resource being assembled from the auth and anon parts at one path."""
+
+    def __init__(self, name: str, params: tuple[str, ...], summary: str) -> None:
+        self.name = name
+        self.params = params
+        self.summary = summary
+        self.auth: list[Action] = []
+        self.anon: list[Action] = []
+
+
+def _resources_from_describe(doc: Mapping[str, Any]) -> list[Resource]:
+    drafts: dict[str, _Draft] = {}
+    for raw in doc.get("resources", ()):
+        for kind in ("auth", "anon"):
+            part = raw.get(kind)
+            if not part:
+                continue
+            template = _relative(str(part["path"]))
+            draft = drafts.get(template)
+            if draft is None:
+                draft = _Draft(
+                    str(raw.get("name") or part.get("name") or template),
+                    tuple(str(p) for p in part.get("params") or ()),
+                    summary_of(str(part.get("doc") or "")),
+                )
+                drafts[template] = draft
+            elif kind == "auth" and not draft.auth:
+                # An auth part names and describes the resource better than an anon one.
+                draft.name = str(raw.get("name") or draft.name)
+                draft.summary = summary_of(str(part.get("doc") or "")) or draft.summary
+            anonymous = kind == "anon"
+            target = draft.anon if anonymous else draft.auth
+            target.extend(_parse_action(a, anonymous) for a in part.get("actions") or ())
+    return [_merge(template, drafts[template]) for template in sorted(drafts)]
+
+
+def _merge(template: str, draft: _Draft) -> Resource:
+    """Authenticated actions, plus anonymous-only ones; both kinds flagged anonymous."""
+    anon_keys = {(a.method, a.label) for a in draft.anon}
+    actions: dict[tuple[str, str], Action] = {}
+    for a in draft.auth:
+        key = (a.method, a.label)
+        if key not in actions:
+            actions[key] = _with_anonymous(a, key in anon_keys)
+    for a in draft.anon:
+        actions.setdefault((a.method, a.label), a)
+    ordered = sorted(actions.values(), key=lambda a: (a.op is not None, a.label, a.method))
+    return Resource(draft.name, template, draft.params, draft.summary, tuple(ordered))
+
+
+def _with_anonymous(a: Action, anonymous: bool) -> Action:
+    if a.anonymous == anonymous:
+        return a
+    return Action(a.name, a.method, a.op, a.restful, anonymous, a.summary, a.doc, a.params)
+
+
+# The cache: one file per server API root.
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("MAASCURL_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("maascurl"))
+
+
+def cache_file(api_root: str) -> Path:
+    """The cache path for an API root URL: a readable slug plus a short checksum."""
+    slug = re.sub(r"[^A-Za-z0-9.]+", "_", re.sub(r"^[a-z]+://", "", api_root)).strip("_")
+    digest = zlib.crc32(api_root.encode()) & 0xFFFFFFFF
+    return cache_dir() / f"describe-{slug[:80]}-{digest:08x}.json"
+
+
+def _header(raw: bytes) -> dict[str, Any] | None:
+    head = json.loads(raw)
+    if not isinstance(head, dict) or head.get("format") != CACHE_FORMAT:
+        return None
+    return head
+
+
+def load_cached(api_root: str) -> ApiDescription | None:
+    """The cached description, or None when missing, stale in format, or damaged."""
+    try:
+        with open(cache_file(api_root), "rb") as f:
+            head = _header(f.readline())
+            if head is None:
+                return None
+            rows = json.loads(f.read())
+        return ApiDescription.from_data(str(head["hash"]), rows)
+    except Exception:  # a bad cache only costs a refetch; never break the command
+        return None
+
+
+def cached_hash(api_root: str) -> str | None:
+    """The API hash of the cached description (reads only the header line)."""
+    try:
+        with open(cache_file(api_root), "rb") as f:
+            head = _header(f.readline())
+        return None if head is None else str(head["hash"])
+    except Exception:  # same reasoning as load_cached
+        return None
+
+
+def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
+    """Parse a describe response body, store its compact form atomically, return it."""
+    desc = ApiDescription.from_describe(json.loads(describe_body))
+    target = cache_file(api_root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    head = json.dumps({"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root})
+    body = json.dumps(desc.to_data(), separators=(",", ":"))
+    _write_atomic(target, (head + "\n" + body).encode())
+    return desc
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".describe-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

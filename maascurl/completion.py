@@ -1,0 +1,148 @@
+"""Completion candidates for API paths and request items.
+
+Pure functions over an ``ApiDescription``: they return full words with a short
+help text and leave quoting and word breaks to the shell glue.
+"""
+
+from __future__ import annotations
+
+import re
+
+from maascurl.apidesc import API_PREFIX, ApiDescription, Resource, first_sentence
+
+Candidate = tuple[str, str]
+
+_HELP_WIDTH = 80
+# The field name at the start of a request item such as "name=v", "name@file", "name:=json".
+_ITEM_NAME_RE = r"^([A-Za-z0-9_.\[\]-]+)[=@:]"
+
+
+def short_help(text: str, width: int = _HELP_WIDTH) -> str:
+    """First sentence of TEXT, cut to WIDTH characters for one-line completion menus."""
+    text = first_sentence(" ".join(text.split()))
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def _is_placeholder(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
+
+
+def _prefix_matches(template: list[str], typed: list[str]) -> bool:
+    return all(_is_placeholder(t) or t == s for t, s in zip(template, typed, strict=False))
+
+
+def complete_path(desc: ApiDescription | None, incomplete: str) -> list[Candidate]:
+    """API paths continuing INCOMPLETE, one segment at a time."""
+    if desc is None:
+        return []
+    lead, text = _split_lead(incomplete)
+    partial = text.rpartition("/")[2]
+    head = text[: len(text) - len(partial)]  # typed segments, kept exactly as typed
+    typed = [s for s in head.split("/") if s]
+    found: dict[str, str] = {}
+    for res in desc.resources:
+        _add_path_candidate(found, res, typed, head, partial)
+    if partial.startswith("op-"):
+        found.update(_op_suffixes(desc, head, partial))
+    return sorted((lead + path, short_help(help_)) for path, help_ in found.items())
+
+
+def _split_lead(incomplete: str) -> tuple[str, str]:
+    """Separate a leading "/" or full API prefix, to be put back on every candidate."""
+    if incomplete.startswith(API_PREFIX):
+        return API_PREFIX, incomplete[len(API_PREFIX) :]
+    stripped = incomplete.lstrip("/")
+    return incomplete[: len(incomplete) - len(stripped)], stripped
+
+
+def _add_path_candidate(
+    found: dict[str, str], res: Resource, typed: list[str], head: str, partial: str
+) -> None:
+    segments = [s for s in res.template.split("/") if s]
+    depth = len(typed)
+    if not _prefix_matches(segments, typed):
+        return
+    if len(segments) == depth:
+        # The typed path is itself a resource: keep it offered beside deeper ones.
+        if not partial and head:
+            found[head] = res.summary
+        return
+    if len(segments) < depth:
+        return
+    nxt = segments[depth]
+    if _is_placeholder(nxt):
+        if partial.startswith("op-"):
+            return
+        word = partial or nxt
+    elif nxt.startswith(partial):
+        word = nxt
+    else:
+        return
+    last = len(segments) == depth + 1
+    path = head + word + ("/" if not last or res.template.endswith("/") else "")
+    if last or path not in found:
+        found[path] = res.summary if last else found.get(path, "")
+
+
+def _op_suffixes(desc: ApiDescription, head: str, partial: str) -> dict[str, str]:
+    """ "machines/op-li" -> "machines/op-list_allocated": ops given as a path suffix."""
+    m = desc.match(head)
+    if m is None or m.op is not None:
+        return {}
+    return {
+        f"{head}op-{a.op}": f"{a.method}: {a.summary}"
+        for a in m.resource.actions
+        if a.op is not None and f"op-{a.op}".startswith(partial)
+    }
+
+
+def _given_fields(items: list[str]) -> set[str]:
+    names = set()
+    for item in items:
+        m = re.match(_ITEM_NAME_RE, item)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
+def _chosen_op(path_op: str | None, items: list[str]) -> str | None:
+    op = path_op
+    for item in items:
+        if item.startswith("op="):
+            op = item[3:]
+    return op
+
+
+def complete_item(
+    desc: ApiDescription | None, method: str, path: str, incomplete: str, items: list[str]
+) -> list[Candidate]:
+    """Request items for METHOD on PATH: "op=NAME" words, or "field=" names of the chosen op."""
+    if desc is None:
+        return []
+    m = desc.match(path)
+    if m is None:
+        return []
+    res = m.resource
+    method = method.upper()
+    if incomplete.startswith("op="):
+        return [
+            (f"op={a.op}", short_help(a.summary))
+            for a in res.actions_for(method)
+            if a.op is not None and f"op={a.op}".startswith(incomplete)
+        ]
+    if re.match(_ITEM_NAME_RE, incomplete):
+        return []  # a value is being typed: free text, left to the shell
+    op = _chosen_op(m.op, items)
+    found: list[Candidate] = []
+    ops = res.ops_for(method)
+    if op is None and ops and "op=".startswith(incomplete):
+        found.append(("op=", short_help(f"operation: {', '.join(ops)}")))
+    action = res.find_op(method, op)
+    if action is not None:
+        given = _given_fields(items)
+        for p in action.params:
+            word = p.name + "="
+            if word.startswith(incomplete) and (p.repeatable or p.name not in given):
+                label = "required: " if p.required else ""
+                found.append((word, short_help(label + p.summary)))
+    return found
