@@ -1,0 +1,985 @@
+"""A fake MAAS region API server for tests and benchmarks.
+
+It speaks real HTTP/1.1 (keep-alive, Content-Length and chunked request
+bodies) on 127.0.0.1, routes requests with the resource paths of the
+committed describe document, checks 0-legged OAuth PLAINTEXT signatures the
+way MAAS does, and answers a useful subset of the API from in-memory state.
+Faults (error statuses, slow answers, truncated bodies) can be queued.
+
+Standard library only.  Run it standalone with:
+
+    python tests/simulator.py [--port N] [--machines N] [--https-cert C --https-key K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import email.parser
+import email.policy
+import email.utils
+import json
+import random
+import re
+import socket
+import ssl
+import string
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+API_PREFIX = "/MAAS/api/2.0/"
+TIMESTAMP_THRESHOLD = 300
+OAUTH_REQUIRED = (
+    "oauth_consumer_key",
+    "oauth_token",
+    "oauth_signature_method",
+    "oauth_signature",
+    "oauth_timestamp",
+    "oauth_nonce",
+)
+
+# Texts of MAAS's answers, exposed so tests can compare against them.
+FORBIDDEN = "Forbidden"
+INVALID_API_KEY = "Authorization Error: Invalid API key."
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+STATUS_NAMES = {0: "New", 4: "Ready", 6: "Deployed", 9: "Deploying", 10: "Allocated"}
+ALLOCATED_STATUSES = {6, 9, 10}
+ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "glad", "hale")
+ANIMALS = ("otter", "heron", "lynx", "stoat", "finch", "koala", "moose", "quail")
+
+Json = Any
+
+
+def oauth_error(message: str) -> str:
+    # MAAS wraps piston's OAuth errors with %r, hence the quotes.
+    return f"Authorization Error: {message!r}"
+
+
+def unknown_endpoint(path: str) -> str:
+    return f"Unknown API endpoint: {path}."
+
+
+def unrecognised(method: str, op: str | None) -> str:
+    return f"Unrecognised signature: method={method} op={op}"
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+    form: list[tuple[str, str]]
+    files: list[tuple[str, str | None, bytes]]
+    content_type: str
+    oauth: dict[str, str] | None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = TEXT_TYPE
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    truncate: int | None = None
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, body: str | Json, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status, body)
+        self.reply = make_reply(status, body)
+        self.reply.headers.update(headers or {})
+
+
+def make_reply(status: int, body: str | bytes | Json) -> Reply:
+    if isinstance(body, bytes):
+        return Reply(status, body, "application/octet-stream")
+    if isinstance(body, str):
+        return Reply(status, body.encode("utf-8"), TEXT_TYPE)
+    return Reply(status, json.dumps(body, ensure_ascii=False).encode("utf-8"), JSON_TYPE)
+
+
+@dataclass
+class Fault:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    path: str | None
+    count: int
+    delay: float
+    truncate: int | None
+
+
+@dataclass
+class Route:
+    template: str
+    regex: re.Pattern[str]
+    anon: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    auth: dict[tuple[str, str | None], str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """What a handler function gets: the parsed request plus routing results."""
+
+    request: RecordedRequest
+    user: str | None
+    resource: str
+    params: dict[str, str]
+
+    def field(self, name: str) -> str | None:
+        for key, value in self.request.form:
+            if key == name:
+                return value
+        return None
+
+    def fields(self, name: str) -> list[str]:
+        return [v for k, v in self.request.form if k == name]
+
+    def query(self, name: str) -> list[str]:
+        return [v for k, v in self.request.query if k == name]
+
+    def file(self, name: str) -> bytes | None:
+        for key, _filename, content in self.request.files:
+            if key == name:
+                return content
+        return None
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_oauth_header(value: str) -> dict[str, str] | None:
+    """Parse 'OAuth k="v", ...' into a dict of percent-decoded values."""
+    value = value.strip()
+    if not value.startswith("OAuth"):
+        return None
+    params: dict[str, str] = {}
+    for item in value[len("OAuth") :].split(","):
+        key, sep, raw = item.strip().partition("=")
+        if sep:
+            params[key.strip()] = urllib.parse.unquote(raw.strip().strip('"'))
+    return params
+
+
+def parse_body(
+    content_type: str, body: bytes
+) -> tuple[list[tuple[str, str]], list[tuple[str, str | None, bytes]]]:
+    """Return (fields, files) of a form body; raise ApiError if it is malformed."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        text = body.decode("utf-8", errors="replace")
+        return urllib.parse.parse_qsl(text, keep_blank_values=True), []
+    if kind == "multipart/form-data":
+        return parse_multipart(content_type, body)
+    return [], []
+
+
+def parse_multipart(
+    content_type: str, body: bytes
+) -> tuple[list[tuple[str, str]], list[tuple[str, str | None, bytes]]]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    parts = list(message.iter_parts()) if message.is_multipart() else []
+    if not parts:
+        raise ApiError(400, "Bad Request: multipart body has no parts")
+    fields: list[tuple[str, str]] = []
+    files: list[tuple[str, str | None, bytes]] = []
+    for part in parts:
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            files.append((name, filename, content))
+        else:
+            charset = part.get_content_charset() or "utf-8"
+            fields.append((name, content.decode(charset, errors="replace")))
+    return fields, files
+
+
+def first(values: list[str]) -> str | None:
+    return values[0] if values else None
+
+
+def make_key(seed: str, length: int) -> str:
+    rnd = random.Random(seed)
+    alphabet = string.ascii_letters + string.digits
+    return "".join(rnd.choice(alphabet) for _ in range(length))
+
+
+def template_regex(template: str) -> re.Pattern[str]:
+    pieces = re.split(r"\{(\w+)\}", template)
+    pattern = "".join(
+        re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>[^/]+)" for i, piece in enumerate(pieces)
+    )
+    return re.compile(pattern + r"\Z")
+
+
+def load_routes(describe: Json) -> list[Route]:
+    routes: dict[str, Route] = {}
+    for resource in describe["resources"]:
+        for kind in ("anon", "auth"):
+            part = resource[kind]
+            if part is None:
+                continue
+            route = routes.setdefault(
+                part["path"], Route(part["path"], template_regex(part["path"]))
+            )
+            table = route.anon if kind == "anon" else route.auth
+            for action in part["actions"]:
+                table.setdefault((action["method"], action["op"]), part["name"])
+    # Literal paths win over templated ones.
+    return sorted(routes.values(), key=lambda r: (r.template.count("{"), r.template))
+
+
+# ---------------------------------------------------------------- fleet
+
+
+def machine_hostname(i: int) -> str:
+    name = f"{ADJECTIVES[i % 8]}-{ANIMALS[(i // 8) % 8]}"
+    return name if i < 64 else f"{name}-{i // 64}"
+
+
+def clone_machine(template: Json, i: int, owner: str | None) -> Json:
+    """Make machine number i from the template, with its own ids and addresses."""
+    text = json.dumps(template)
+    old_id, old_host = template["system_id"], template["hostname"]
+    system_id, hostname = f"abc{i:03x}", machine_hostname(i)
+    text = text.replace(old_id, system_id).replace(old_host, hostname)
+    macs = sorted(set(re.findall(r'"mac_address": "([0-9a-f:]{17})"', text)))
+    for j, mac in enumerate(macs):
+        text = text.replace(
+            mac, f"52:54:{(i >> 16) & 255:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}:{j:02x}"
+        )
+    machine: Json = json.loads(text)
+    n = i + 10
+    machine["ip_addresses"] = [f"10.{20 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"]
+    machine["tag_names"] = ["virtual"] if i % 2 == 0 else []
+    status = (4, 10, 6)[i % 3]
+    set_status(machine, status, owner if status != 4 else None)
+    if status == 6:
+        machine["osystem"], machine["distro_series"] = "ubuntu", "jammy"
+    return machine
+
+
+def set_status(machine: Json, status: int, owner: str | None) -> None:
+    machine["status"] = status
+    machine["status_name"] = STATUS_NAMES[status]
+    machine["owner"] = owner
+    machine["status_message"] = ""
+    machine["status_action"] = ""
+    if status in (0, 4):
+        machine["osystem"], machine["distro_series"] = "", ""
+
+
+# ---------------------------------------------------------------- HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    sim: MaasSimulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (or fail a TLS handshake) are normal in tests.
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, OSError)):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "maas-simulator"
+    sys_version = ""
+    # Headers and body go out in separate writes; without this, Nagle's
+    # algorithm and delayed ACKs add ~40 ms to every keep-alive answer.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.serve()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return email.utils.formatdate(self.server.sim.now(), usegmt=True)
+
+    def read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self.read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def serve(self) -> None:
+        body = self.read_body()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.sim.handle(self.command, self.path, headers, body)
+        if reply.delay:
+            time.sleep(reply.delay)
+        self.send(reply)
+
+    def send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        sim = self.server.sim
+        base = {
+            "Content-Type": reply.content_type,
+            "X-MAAS-API-Hash": sim.api_hash,
+            "Vary": "Authorization",
+            "X-Frame-Options": "DENY",
+        }
+        for name, value in {**base, **reply.headers}.items():
+            self.send_header(name, value)
+        if reply.status not in (204, 304):
+            self.send_header("Content-Length", str(len(reply.body)))
+        if self.close_connection or reply.truncate is not None:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD" or reply.status in (204, 304):
+            return
+        if reply.truncate is not None:
+            self.wfile.write(reply.body[: reply.truncate])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(reply.body)
+
+
+# ---------------------------------------------------------------- simulator
+
+
+class MaasSimulator:
+    """In-memory MAAS region API; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        machines: int = 3,
+        ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.describe_bytes = (FIXTURES / "describe.json").read_bytes()
+        describe = json.loads(self.describe_bytes)
+        self.api_hash: str = describe["hash"]
+        self.routes = load_routes(describe)
+        self.version: Json = self.fixture("version.json")
+        self.machine_template: Json = self.fixture("machine.json")
+        self.requests: list[RecordedRequest] = []
+        self.clock_offset = 0.0
+        self._lock = threading.RLock()
+        self._faults: list[Fault] = []
+        self._tokens: dict[str, tuple[str, str, str]] = {}  # token key -> (consumer, secret, user)
+        self._consumers: set[str] = set()
+        self._nonces: set[tuple[str, str, str]] = set()
+        self.users: dict[str, Json] = {}
+        self.machines: list[Json] = []
+        self._machines_json: bytes | None = None  # cached unfiltered listing
+        self.sshkeys: list[Json] = []
+        self.files: dict[str, Json] = {}
+        self._next_id = 100
+        self.api_key = self.add_user("admin", admin=True)
+        self.users["admin"] = self.fixture("whoami.json")
+        for key in self.fixture("sshkeys.json"):
+            self.sshkeys.append({**key, "owner": "admin"})
+        self.set_fleet(machines)
+        self._ssl_context = ssl_context
+        self._server = _Server((host, port), _Handler, bind_and_activate=True)
+        self._server.sim = self
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        bound_port = self._server.server_address[1]
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://{host}:{bound_port}/MAAS"
+        self.api_root = self.url + "/api/2.0/"
+        self._thread: threading.Thread | None = None
+        self._handlers = self._make_handlers()
+
+    # ---- public API
+
+    def start(self) -> MaasSimulator:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # quick shutdown between tests
+            name="maas-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> MaasSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def add_user(self, username: str, *, admin: bool = False) -> str:
+        """Create a user (if new) with a fresh API key and return the key."""
+        with self._lock:
+            seed = f"{username}:{len(self._tokens)}"
+            consumer, token, secret = (
+                make_key(seed + "c", 18),
+                make_key(seed + "t", 18),
+                make_key(seed + "s", 32),
+            )
+            self._consumers.add(consumer)
+            self._tokens[token] = (consumer, secret, username)
+            self.users.setdefault(
+                username,
+                {
+                    "is_superuser": admin,
+                    "username": username,
+                    "email": f"{username}@example.com",
+                    "is_local": True,
+                    "resource_uri": f"{API_PREFIX}users/{username}/",
+                },
+            )
+        return f"{consumer}:{token}:{secret}"
+
+    def reset_faults(self) -> None:
+        """Drop every queued fault (tests share one simulator)."""
+        with self._lock:
+            self._faults.clear()
+
+    def queue(
+        self,
+        status: int,
+        body: bytes | str = b"",
+        headers: dict[str, str] | None = None,
+        *,
+        path: str | None = None,
+        count: int = 1,
+        delay: float = 0.0,
+        truncate: int | None = None,
+    ) -> None:
+        """Answer the next `count` (matching) authenticated requests with a canned reply."""
+        if path is not None and not path.startswith("/"):
+            path = API_PREFIX + path
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        fault = Fault(status, data, dict(headers or {}), path, count, delay, truncate)
+        with self._lock:
+            self._faults.append(fault)
+
+    def set_fleet(self, n: int) -> None:
+        with self._lock:
+            self._machines_json = None
+            self.machines = [
+                clone_machine(self.machine_template, i, "admin" if i % 3 == 1 else "user2")
+                for i in range(n)
+            ]
+
+    def changed(self) -> None:
+        """Call after editing `machines` in place: the plain listing is cached."""
+        with self._lock:
+            self._machines_json = None
+
+    def add_file(self, name: str, content: bytes, owner: str = "admin") -> None:
+        with self._lock:
+            key = make_key(f"file:{name}:{len(self.files)}", 36)
+            self.files[name] = {"filename": name, "content": content, "owner": owner, "key": key}
+
+    def fixture(self, name: str) -> Json:
+        return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+    # ---- request handling
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        parsed = urllib.parse.urlsplit(target)
+        content_type = headers.get("content-type", "")
+        request = RecordedRequest(
+            method=method,
+            path=parsed.path,
+            query=urllib.parse.parse_qsl(parsed.query, keep_blank_values=True),
+            headers=headers,
+            body=body,
+            form=[],
+            files=[],
+            content_type=content_type,
+            oauth=parse_oauth_header(headers.get("authorization", "")),
+        )
+        body_error: ApiError | None = None
+        try:
+            request.form, request.files = parse_body(content_type, body)
+        except ApiError as error:
+            body_error = error
+        with self._lock:
+            self.requests.append(request)
+        try:
+            return self.respond(request, body_error)
+        except ApiError as error:
+            return error.reply
+
+    def respond(self, request: RecordedRequest, body_error: ApiError | None) -> Reply:
+        if request.path == API_PREFIX + "describe/":
+            # A plain view in MAAS: no OAuth check, any method.
+            return self.take_fault(request.path) or Reply(200, self.describe_bytes, JSON_TYPE)
+        route, params, path_op = self.match(request.path)
+        user = self.authenticate(request, route)
+        op = self.pick_op(request, path_op)
+        key = (request.method, op)
+        resource = (route.auth.get(key) if user is not None else None) or route.anon.get(key)
+        if resource is None and user is None and route.auth:
+            raise ApiError(401, FORBIDDEN)
+        fault = self.take_fault(request.path)
+        if fault is not None:
+            return fault
+        if body_error is not None:
+            raise body_error
+        if resource is None:
+            raise ApiError(400, unrecognised(request.method, op))
+        call = Call(request, user, resource, params)
+        handler = self._handlers.get((resource, request.method, op), self.default_handler)
+        with self._lock:
+            if request.method != "GET":
+                self._machines_json = None  # anything may have changed a machine
+            return handler(call)
+
+    def match(self, path: str) -> tuple[Route, dict[str, str], str | None]:
+        for candidate, op in ((path, None), *self.op_suffix(path)):
+            for route in self.routes:
+                if m := route.regex.match(candidate):
+                    return route, m.groupdict(), op
+        raise ApiError(404, unknown_endpoint(path))
+
+    @staticmethod
+    def op_suffix(path: str) -> list[tuple[str, str]]:
+        m = re.match(r"^(.+/)op-([^/]+)$", path)
+        return [(m.group(1), m.group(2))] if m else []
+
+    @staticmethod
+    def pick_op(request: RecordedRequest, path_op: str | None) -> str | None:
+        # MAAS looks at the query string first, then the form body.
+        for pairs in (request.query, request.form):
+            for key, value in pairs:
+                if key == "op":
+                    return value
+        return path_op
+
+    def take_fault(self, path: str) -> Reply | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.path is None or path.startswith(fault.path):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                    break
+            else:
+                return None
+        headers = {k: v for k, v in fault.headers.items() if k.lower() != "content-type"}
+        content_type = next(
+            (v for k, v in fault.headers.items() if k.lower() == "content-type"), TEXT_TYPE
+        )
+        return Reply(fault.status, fault.body, content_type, headers, fault.delay, fault.truncate)
+
+    # ---- OAuth
+
+    def authenticate(self, request: RecordedRequest, route: Route) -> str | None:
+        """Return the caller's username, None for anonymous; raise ApiError on failure."""
+        if not route.auth:
+            return None  # anonymous-only resource such as version/
+        params = request.oauth
+        if params is None or any(not params.get(name) for name in OAUTH_REQUIRED):
+            if route.anon:
+                return None
+            raise ApiError(401, FORBIDDEN)
+        return self.verify_oauth(params)
+
+    def verify_oauth(self, params: dict[str, str]) -> str:
+        def fail(message: str) -> ApiError:
+            return ApiError(401, message, {"WWW-Authenticate": 'OAuth realm="OAuth"'})
+
+        version = params.get("oauth_version")
+        if version and version != "1.0":
+            raise fail(oauth_error(f"OAuth version {version} not supported."))
+        consumer, token_key = params["oauth_consumer_key"], params["oauth_token"]
+        if consumer not in self._consumers:
+            raise fail(INVALID_API_KEY)
+        token = self._tokens.get(token_key)
+        if token is None or token[0] != consumer:
+            raise fail(oauth_error(f"Invalid access token: {token_key}"))
+        self.check_timestamp(params["oauth_timestamp"], fail)
+        nonce = (consumer, token_key, params["oauth_nonce"])
+        with self._lock:
+            if nonce in self._nonces:
+                raise fail(oauth_error(f"Nonce already used: {params['oauth_nonce']}"))
+            self._nonces.add(nonce)
+        method = params["oauth_signature_method"]
+        if method != "PLAINTEXT":
+            raise fail(
+                oauth_error(
+                    f"Signature method {method} not supported try one of the following: PLAINTEXT"
+                )
+            )
+        if params["oauth_signature"] != "&" + token[1]:
+            raise fail(oauth_error("Invalid signature."))
+        return token[2]
+
+    def check_timestamp(self, value: str, fail: Callable[[str], ApiError]) -> None:
+        try:
+            timestamp = int(value)
+        except ValueError:
+            raise ApiError(401, FORBIDDEN) from None
+        now = int(self.now())
+        if now - timestamp > TIMESTAMP_THRESHOLD:
+            raise fail(
+                oauth_error(
+                    f"Expired timestamp: given {timestamp} and now {now} has a greater "
+                    f"difference than threshold {TIMESTAMP_THRESHOLD}"
+                )
+            )
+
+    # ---- resource behaviour
+
+    def _make_handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
+        return {
+            ("VersionHandler", "GET", None): lambda c: make_reply(200, self.version),
+            ("UsersHandler", "GET", "whoami"): lambda c: make_reply(200, self.users[c.user or ""]),
+            ("UsersHandler", "GET", None): lambda c: make_reply(200, list(self.users.values())),
+            ("UserHandler", "GET", None): self.user_read,
+            ("AccountHandler", "GET", "list_authorisation_tokens"): self.tokens_list,
+            ("AccountHandler", "POST", "create_authorisation_token"): self.token_create,
+            ("MachinesHandler", "GET", None): self.machines_read,
+            ("MachinesHandler", "GET", "list_allocated"): self.machines_allocated,
+            ("MachinesHandler", "POST", "allocate"): self.machines_allocate,
+            ("MachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
+            ("NodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
+            ("AnonNodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
+            ("AnonNodesHandler", "GET", "is_action_in_progress"): lambda c: make_reply(200, False),
+            ("AnonMachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
+            ("AnonMachinesHandler", "GET", "is_action_in_progress"): lambda c: make_reply(
+                200, False
+            ),
+            ("AnonFilesHandler", "GET", "get_by_key"): self.file_get_by_key,
+            ("NodesHandler", "GET", None): self.machines_read,
+            ("MachineHandler", "GET", None): lambda c: make_reply(200, self.machine(c)),
+            ("MachineHandler", "PUT", None): self.machine_update,
+            ("MachineHandler", "DELETE", None): self.machine_delete,
+            ("MachineHandler", "POST", "deploy"): self.machine_deploy,
+            ("MachineHandler", "POST", "release"): self.machine_release,
+            ("SSHKeysHandler", "GET", None): self.sshkeys_read,
+            ("SSHKeysHandler", "POST", None): self.sshkey_create,
+            ("SSHKeyHandler", "GET", None): lambda c: make_reply(
+                200, self.public_key(self.sshkey(c))
+            ),
+            ("SSHKeyHandler", "DELETE", None): self.sshkey_delete,
+            ("FilesHandler", "GET", None): self.files_read,
+            ("FilesHandler", "POST", None): self.file_create,
+            ("FilesHandler", "DELETE", None): self.files_delete,
+            ("FilesHandler", "GET", "get"): self.file_get,
+            ("FilesHandler", "GET", "get_by_key"): self.file_get_by_key,
+            ("FileHandler", "GET", None): self.file_read,
+            ("FileHandler", "DELETE", None): self.file_delete,
+        }
+
+    LIST_FIXTURES: ClassVar[dict[str, str]] = {
+        "TagsHandler": "tags.json",
+        "ZonesHandler": "zones.json",
+        "ResourcePoolsHandler": "resource_pools.json",
+        "SubnetsHandler": "subnets.json",
+        "VlansHandler": "vlans.json",
+        "DomainsHandler": "domains.json",
+        "InterfacesHandler": "interfaces.json",
+        "BlockDevicesHandler": "block_devices.json",
+        "BootResourcesHandler": "boot_resources.json",
+        "RackControllersHandler": "rack_controllers.json",
+        "SSLKeysHandler": "sslkeys.json",
+    }
+
+    def default_handler(self, call: Call) -> Reply:
+        request = call.request
+        if request.method == "GET" and call.resource in self.LIST_FIXTURES:
+            return make_reply(200, self.fixture(self.LIST_FIXTURES[call.resource]))
+        if call.resource.startswith("MachineHandler"):
+            return make_reply(200, self.machine(call))
+        if request.method == "DELETE":
+            return Reply(204)
+        return make_reply(200, {})
+
+    def new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    # users and account
+
+    def user_read(self, call: Call) -> Reply:
+        user = self.users.get(call.params["username"])
+        if user is None:
+            raise ApiError(404, "No User matches the given query.")
+        return make_reply(200, user)
+
+    def tokens_list(self, call: Call) -> Reply:
+        tokens = [
+            {"name": "cli", "token": f"{consumer}:{key}:{secret}"}
+            for key, (consumer, secret, owner) in self._tokens.items()
+            if owner == call.user
+        ]
+        return make_reply(200, tokens)
+
+    def token_create(self, call: Call) -> Reply:
+        consumer, token, secret = self.add_user(call.user or "").split(":")
+        name = call.field("name") or "Token"
+        return make_reply(
+            200,
+            {"token_key": token, "token_secret": secret, "consumer_key": consumer, "name": name},
+        )
+
+    # machines
+
+    def machines_read(self, call: Call) -> Reply:
+        if not [k for k, _ in call.request.query if k != "op"]:
+            if self._machines_json is None:
+                self._machines_json = make_reply(200, self.machines).body
+            return Reply(200, self._machines_json, JSON_TYPE)
+        machines = self.machines
+        hostnames, ids = call.query("hostname"), call.query("id") + call.query("system_id")
+        zones, pools = call.query("zone"), call.query("pool")
+        if hostnames:
+            machines = [m for m in machines if m["hostname"] in hostnames or m["fqdn"] in hostnames]
+        if ids:
+            machines = [m for m in machines if m["system_id"] in ids]
+        if zones:
+            machines = [m for m in machines if m["zone"]["name"] in zones]
+        if pools:
+            machines = [m for m in machines if m["pool"]["name"] in pools]
+        return make_reply(200, machines)
+
+    def machines_allocated(self, call: Call) -> Reply:
+        mine = [
+            m
+            for m in self.machines
+            if m["owner"] == call.user and m["status"] in ALLOCATED_STATUSES
+        ]
+        return make_reply(200, mine)
+
+    def machines_allocate(self, call: Call) -> Reply:
+        wanted: dict[str, Callable[[Json, str], bool]] = {
+            "name": lambda m, v: v in (m["hostname"], m["fqdn"]),
+            "system_id": lambda m, v: v == m["system_id"],
+            "zone": lambda m, v: v == m["zone"]["name"],
+            "pool": lambda m, v: v == m["pool"]["name"],
+            "tags": lambda m, v: v in m["tag_names"],
+        }
+        for machine in self.machines:
+            if machine["status"] != 4:
+                continue
+            if all(
+                test(machine, value) for key, test in wanted.items() for value in call.fields(key)
+            ):
+                set_status(machine, 10, call.user)
+                return make_reply(200, machine)
+        constraints = ", ".join(f"{k}={v}" for k, v in call.request.form if k != "op")
+        raise ApiError(409, f"No available machine matches constraints: [{constraints}]")
+
+    def machine(self, call: Call) -> Json:
+        system_id = call.params.get("system_id")
+        for machine in self.machines:
+            if machine["system_id"] == system_id:
+                return machine
+        raise ApiError(404, "No Machine matches the given query.")
+
+    def machine_update(self, call: Call) -> Reply:
+        machine = self.machine(call)
+        for key, value in call.request.form:
+            if key in machine and isinstance(machine[key], (str, type(None))):
+                machine[key] = value
+        machine["fqdn"] = f"{machine['hostname']}.{machine['domain']['name']}"
+        return make_reply(200, machine)
+
+    def machine_delete(self, call: Call) -> Reply:
+        self.machines.remove(self.machine(call))
+        return Reply(204)
+
+    def machine_deploy(self, call: Call) -> Reply:
+        machine = self.machine(call)
+        set_status(machine, 9, call.user)
+        machine["osystem"] = call.field("osystem") or "ubuntu"
+        machine["distro_series"] = call.field("distro_series") or "jammy"
+        return make_reply(200, machine)
+
+    def machine_release(self, call: Call) -> Reply:
+        machine = self.machine(call)
+        set_status(machine, 4, None)
+        return make_reply(200, machine)
+
+    # ssh keys
+
+    @staticmethod
+    def public_key(key: Json) -> Json:
+        return {k: v for k, v in key.items() if k != "owner"}
+
+    def sshkeys_read(self, call: Call) -> Reply:
+        return make_reply(
+            200, [self.public_key(k) for k in self.sshkeys if k["owner"] == call.user]
+        )
+
+    def sshkey_create(self, call: Call) -> Reply:
+        text = call.field("key")
+        data = call.file("key")
+        if text is None and data is not None:
+            text = data.decode("utf-8", errors="replace")
+        if not text:
+            raise ApiError(400, {"key": ["This field is required."]})
+        key_id = self.new_id()
+        key = {
+            "id": key_id,
+            "key": text.strip(),
+            "keysource": None,
+            "resource_uri": f"{API_PREFIX}account/prefs/sshkeys/{key_id}/",
+            "owner": call.user,
+        }
+        self.sshkeys.append(key)
+        return make_reply(201, self.public_key(key))
+
+    def sshkey(self, call: Call) -> Json:
+        for key in self.sshkeys:
+            if str(key["id"]) == call.params["id"] and key["owner"] == call.user:
+                return key
+        raise ApiError(404, "No SSHKey matches the given query.")
+
+    def sshkey_delete(self, call: Call) -> Reply:
+        self.sshkeys.remove(self.sshkey(call))
+        return Reply(204)
+
+    # files
+
+    def file_json(self, entry: Json, *, content: bool) -> Json:
+        name = entry["filename"]
+        data: Json = {
+            "filename": name,
+            "anon_resource_uri": f"{API_PREFIX}files/?op=get_by_key&key={entry['key']}",
+            "resource_uri": f"{API_PREFIX}files/{urllib.parse.quote(name, safe='')}/",
+        }
+        if content:
+            data["owner"] = entry["owner"]
+            data["content"] = base64.b64encode(entry["content"]).decode("ascii")
+        return data
+
+    def files_read(self, call: Call) -> Reply:
+        prefix = (call.query("prefix") or [""])[0]
+        entries = [
+            self.file_json(e, content=False)
+            for n, e in sorted(self.files.items())
+            if n.startswith(prefix)
+        ]
+        return make_reply(200, entries)
+
+    def file_create(self, call: Call) -> Reply:
+        name = call.field("filename")
+        if not name:
+            raise ApiError(400, "Filename not supplied")
+        content = call.file("file")
+        if content is None:
+            raise ApiError(400, "File not supplied")
+        self.add_file(name, content, call.user or "admin")
+        return make_reply(201, self.file_json(self.files[name], content=False))
+
+    def named_file(self, name: str | None) -> Json:
+        entry = self.files.get(name or "")
+        if entry is None:
+            raise ApiError(404, "File not found")
+        return entry
+
+    def files_delete(self, call: Call) -> Reply:
+        entry = self.named_file(call.field("filename") or first(call.query("filename")))
+        del self.files[entry["filename"]]
+        return Reply(204)
+
+    def file_get(self, call: Call) -> Reply:
+        entry = self.named_file(first(call.query("filename")))
+        return Reply(200, entry["content"], "application/octet-stream")
+
+    def file_get_by_key(self, call: Call) -> Reply:
+        key = first(call.query("key"))
+        for entry in self.files.values():
+            if entry["key"] == key:
+                return Reply(200, entry["content"], "application/octet-stream")
+        raise ApiError(404, "File not found")
+
+    def file_read(self, call: Call) -> Reply:
+        return make_reply(
+            200, self.file_json(self.named_file(call.params["filename"]), content=True)
+        )
+
+    def file_delete(self, call: Call) -> Reply:
+        del self.files[self.named_file(call.params["filename"])["filename"]]
+        return Reply(204)
+
+
+# ---------------------------------------------------------------- standalone
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake MAAS region API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--machines", type=int, default=3)
+    parser.add_argument("--https-cert")
+    parser.add_argument("--https-key")
+    args = parser.parse_args(argv)
+    context = None
+    if args.https_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.https_cert, args.https_key)
+    sim = MaasSimulator(machines=args.machines, ssl_context=context, host=args.host, port=args.port)
+    sim.start()
+    print(f"url={sim.url}", flush=True)
+    print(f"api_key={sim.api_key}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    main()
