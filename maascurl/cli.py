@@ -83,8 +83,18 @@ def _complete_items(
 class MaascurlGroup(click.Group):
     """A group whose `main` turns every failure into one stderr line and an exit code."""
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # Click's own main would turn a broken pipe into exit status 1.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        if "_MAASCURL_COMPLETE" in os.environ:
+            # A TAB press: use maascurl's own bash/zsh/fish glue (imports only click).
+            import maascurl.shellcomplete  # noqa: F401
         try:
             code = super().main(*args, **kwargs)
         except MaascurlError as exc:
@@ -151,7 +161,7 @@ def request_options(func: F) -> F:
             "-o",
             "--output",
             metavar="FILE",
-            help="Write the body to FILE (complete or not at all).",
+            help="Write the body to FILE, complete or not at all (-: stdout, raw).",
         ),
         click.option(
             "-i", "--include", is_flag=True, help="Print the status line and headers first."
@@ -359,6 +369,27 @@ def describe(
     from maascurl.describe import show
 
     show(profile, path, op, method, as_json)
+
+
+# --- shell completion --------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the TAB completion script for SHELL (bash, zsh or fish).
+
+    \b
+    Install it once:
+      bash: maascurl completion bash > ~/.local/share/bash-completion/completions/maascurl
+            (without the bash-completion package, source that file from ~/.bashrc)
+      zsh:  maascurl completion zsh > ~/.zfunc/_maascurl
+            (~/.zshrc: fpath=(~/.zfunc $fpath) before autoload -U compinit && compinit)
+      fish: maascurl completion fish > ~/.config/fish/completions/maascurl.fish
+    """
+    from maascurl.shellcomplete import script
+
+    click.echo(script(shell), nl=False)
 
 
 # --- entry point -------------------------------------------------------------

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from urllib.parse import urlencode
 
 from maascurl import __version__
 from maascurl._httpx import httpx
@@ -88,10 +89,10 @@ def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
         body = MultipartBody(spec.fields, spec.files)
         headers["Content-Type"] = body.content_type
         headers["Content-Length"] = str(len(body))
-    params: list[tuple[str, str | int | float | bool | None]] = list(spec.query)
-    return client.build_request(
-        spec.method, spec.url, params=params or None, headers=headers, content=body
-    )
+    # Encoded here, not by httpx, whose QueryParams would group repeated names
+    # and so change the order the user typed.
+    url = f"{spec.url}?{urlencode(spec.query)}" if spec.query else spec.url
+    return client.build_request(spec.method, url, headers=headers, content=body)
 
 
 def send(client: httpx.Client, request: httpx.Request, transport: Transport) -> httpx.Response:
@@ -115,9 +116,10 @@ def _send_with_retries(
     while True:
         try:
             response = client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout):
-            # Nothing reached the server; repeating a GET or DELETE is safe.
-            if request.method not in IDEMPOTENT or attempt >= transport.retries:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Nothing reached the server; repeating a GET or DELETE is safe. A
+            # TLS failure (an unknown CA, a wrong name) fails the same way again.
+            if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):
                 raise
             attempt += 1
             wait = min(0.5 * 2**attempt, transport.retry_max_wait)
@@ -135,6 +137,16 @@ def _send_with_retries(
             f"retrying in {wait:g} s ({attempt}/{transport.retries})"
         )
         time.sleep(wait)
+
+
+def _is_tls(exc: BaseException) -> bool:
+    """True when an ssl error lies anywhere in the exception's chain of causes."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return any(isinstance(item, ssl.SSLError) for item in chain)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

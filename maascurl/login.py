@@ -60,6 +60,8 @@ def login(
         profile.api_key_command = api_key_command
     else:
         profile.api_key = read_api_key(api_key)
+        if not profile.api_key:
+            raise UsageError("no API key given: consumer_key:token_key:token_secret")
     key_text = profile.key()  # validates the key (or runs the command) before anything is saved
     del key_text
     load_config()  # refuse early, before any network work, when the config is unreadable

@@ -48,9 +48,11 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
         raise status_error(response)
     if options.include:
         write_head(response, sys.stdout)
-    if options.output:
+    if options.output and options.output != "-":
         save_body(response, options.output)
         return
+    if options.output == "-":
+        options.pretty = False  # "-o -" means the raw body on stdout, as in curl
     pretty = stdout_is_terminal() if options.pretty is None else options.pretty
     if pretty:
         show_pretty(response, options)
@@ -136,8 +138,18 @@ def pager_stream(enabled: bool | None) -> Iterator[TextIO]:
 
 
 def pager_command() -> str | None:
+    """The pager to use, or None; a pager that is not installed means none."""
+    import shlex
+    import shutil
+
     command = os.environ.get("MAASCURL_PAGER", os.environ.get("PAGER", DEFAULT_PAGER)).strip()
-    return None if command in ("", "cat") else command
+    try:
+        program = shlex.split(command)[0] if command else ""
+    except ValueError:
+        return None
+    if program in ("", "cat") or shutil.which(program) is None:
+        return None
+    return command
 
 
 def save_body(response: httpx.Response, path: str) -> None:
@@ -156,6 +168,9 @@ def save_body(response: httpx.Response, path: str) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+    except OSError as exc:  # e.g. PATH is a directory, or the disk is full
+        os.unlink(tmp)
+        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         os.unlink(tmp)
         raise

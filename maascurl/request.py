@@ -99,6 +99,8 @@ def _checked_item(name: str, separator: str, value: str) -> Item:
             raise UsageError(f"bad header name {name!r}")
         if any(c in value for c in "\r\n\0"):
             raise UsageError(f"header {name} has a line break or NUL in its value")
+        if not value.isascii():
+            raise UsageError(f"header {name} must have an ASCII value")
         value = value.strip()
     return Item(name, separator, value)
 
@@ -160,7 +162,7 @@ def _relative_from_url(api_root: str, url: str) -> tuple[str, list[tuple[str, st
         raise UsageError(
             f"URL {url!r} is not on the profile's server {root.scheme}://{root.netloc}"
         )
-    if not target.path.startswith(root.path):
+    if not (target.path + "/").startswith(root.path):  # the root may lack its slash
         raise UsageError(f"URL {url!r} is not under the API root {root.path}")
     segments = target.path[len(root.path) :].split("/")
     query = parse_qsl(target.query, keep_blank_values=True)

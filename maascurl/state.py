@@ -36,7 +36,9 @@ def clock_offset(profile: str) -> float:
 
 def save_clock_offset(profile: str, offset: float) -> None:
     data = _load()
-    data.setdefault(profile, {})["clock_offset"] = round(offset)
+    entry = data.get(profile)
+    # A damaged entry is replaced: the cache must never break a request.
+    data[profile] = {**(entry if isinstance(entry, dict) else {}), "clock_offset": round(offset)}
     path = state_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

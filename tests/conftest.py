@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from simulator import MaasSimulator
 
+from maascurl import errors
 from maascurl.cli import cli
 
 ENV_VARS = (
@@ -52,6 +53,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MAASCURL_CONFIG", str(tmp_path / "config" / "config.toml"))
     monkeypatch.setenv("MAASCURL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(errors, "_secrets", set())
     for proxy in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(proxy, raising=False)
     return tmp_path

@@ -1,0 +1,126 @@
+"""The installed `maascurl` console script, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import env_for_subprocess
+from simulator import ALLOCATED_STATUSES, MaasSimulator
+
+from maascurl import __version__
+
+
+def script() -> str:
+    found = shutil.which("maascurl") or str(Path(sys.executable).parent / "maascurl")
+    assert Path(found).exists(), "maascurl is not installed; run pip install -e '.[test]'"
+    return found
+
+
+@pytest.fixture
+def env(home: Path, sim: MaasSimulator) -> dict[str, str]:
+    sim.set_fleet(3)
+    environ = env_for_subprocess(home)
+    environ["MAAS_API_URL"] = sim.url
+    environ["MAAS_API_KEY"] = sim.api_key
+    return environ
+
+
+def maascurl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([script(), *args], env=env, capture_output=True, timeout=30)
+
+
+def test_version(env: dict[str, str]) -> None:
+    done = maascurl(env, "--version")
+    assert done.returncode == 0
+    assert done.stdout.decode() == f"maascurl, version {__version__}\n"
+
+
+def test_help_lists_commands_and_exit_codes(env: dict[str, str]) -> None:
+    done = maascurl(env, "--help")
+    assert done.returncode == 0
+    text = done.stdout.decode()
+    commands = text.split("Commands:", 1)[1]
+    for command in ("get", "post", "put", "delete", "login", "logout", "profile", "refresh"):
+        assert f"\n  {command} " in commands
+    flat = " ".join(text.split())
+    assert "Exit status: 0 success (2xx); 1 other error" in flat
+    assert "6 connection or TLS failure; 7 timeout; 130 interrupted." in flat
+
+
+def test_method_help_explains_items(env: dict[str, str]) -> None:
+    done = maascurl(env, "post", "--help")
+    assert done.returncode == 0
+    assert "name@=FILE" in done.stdout.decode()
+
+
+def test_get_piped_writes_the_server_bytes(env: dict[str, str], sim: MaasSimulator) -> None:
+    done = maascurl(env, "get", "machines", "op=list_allocated")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b""
+    mine = [m for m in sim.machines if m["owner"] == "admin" and m["status"] in ALLOCATED_STATUSES]
+    assert done.stdout == json.dumps(mine, ensure_ascii=False).encode()
+    assert [r.query for r in sim.requests] == [[("op", "list_allocated")]]
+
+
+def test_http_error_from_the_script(env: dict[str, str]) -> None:
+    done = maascurl(env, "get", "machines/none")
+    assert done.returncode == 4
+    assert done.stdout == b""
+    assert done.stderr == b"maascurl: error: 404 Not Found: No Machine matches the given query.\n"
+
+
+def test_module_entry_point(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "maascurl", "get", "version", "--anonymous"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["version"]
+
+
+def test_reader_going_away_ends_quietly(env: dict[str, str], sim: MaasSimulator) -> None:
+    sim.add_file("big.bin", bytes(range(256)) * 8192)  # 2 MiB: far more than a pipe holds
+    producer = subprocess.Popen(
+        [script(), "get", "files", "op=get", "filename=big.bin"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert producer.stdout is not None and producer.stderr is not None
+    head = subprocess.run(["head", "-c", "100"], stdin=producer.stdout, capture_output=True)
+    producer.stdout.close()
+    stderr = producer.stderr.read()
+    producer.stderr.close()
+    status = producer.wait(timeout=30)
+    assert head.stdout == bytes(range(100))
+    assert stderr == b""
+    assert status == 0
+
+
+def test_ctrl_c_while_waiting_for_the_server(env: dict[str, str], sim: MaasSimulator) -> None:
+    sim.queue(200, "[]", {"Content-Type": "application/json"}, path="machines/", delay=3)
+    process = subprocess.Popen(
+        [script(), "get", "machines"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while not sim.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sim.requests, "the request never reached the simulator"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert stdout == b""
+    assert b"Traceback" not in stderr
+    assert stderr.strip().endswith(b"maascurl: error: interrupted")
