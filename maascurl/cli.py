@@ -59,7 +59,11 @@ def _complete_path(
     from maascurl.completion import complete_path
 
     found = complete_path(_completion_description(ctx), incomplete)
-    return [CompletionItem(value, help=text or None) for value, text in found]
+    # No space after "machines/": the user usually goes on typing the path.
+    return [
+        CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
+        for value, text in found
+    ]
 
 
 def _complete_items(

@@ -1,0 +1,306 @@
+"""TAB completion: Click's protocol, the shipped scripts, and real bash, zsh and fish."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from click.testing import CliRunner
+from conftest import env_for_subprocess
+
+from maascurl.apidesc import save_cache
+from maascurl.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).parent / "fixtures" / "describe.json"
+SHIPPED = {"bash": "maascurl.bash", "zsh": "_maascurl", "fish": "maascurl.fish"}
+API_ROOT = "http://127.0.0.1:9/MAAS/api/2.0/"  # never contacted: completion reads the cache
+CONFIG = """\
+default = "lab"
+
+[profiles.lab]
+url = "http://127.0.0.1:9/MAAS"
+api_key = "consumer:token:secret"
+
+[profiles.prod]
+url = "http://127.0.0.1:9/MAAS"
+api_key = "consumer:token:secret"
+"""
+
+
+@pytest.fixture
+def cached(home: Path) -> Path:
+    """Profiles 'lab' (the default) and 'prod', with the API description cached."""
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(CONFIG)
+    config.chmod(0o600)
+    save_cache(API_ROOT, FIXTURE.read_bytes())
+    return home
+
+
+def complete(line: str, shell: str = "bash") -> list[str]:
+    """Candidates for the last word of LINE (after a space: a new word), as Click's protocol
+    sends them: bash "type,value" lines, zsh "type", "value", "help" line triples."""
+    words = line.split(" ")
+    env = {"_MAASCURL_COMPLETE": f"{shell}_complete", "COMP_WORDS": line}
+    env["COMP_CWORD"] = words[-1] if shell == "fish" else str(len(words) - 1)
+    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
+    assert result.exit_code == 0, result.output
+    return [line for line in result.stdout.splitlines() if line]
+
+
+def values(line: str) -> list[str]:
+    return [entry.partition(",")[2] for entry in complete(line)]
+
+
+# --- Click's protocol -----------------------------------------------------------------
+
+
+def test_commands(cached: Path) -> None:
+    assert set(values("maascurl ")) >= {
+        "get", "post", "put", "delete", "login", "logout",
+        "profile", "refresh", "describe", "completion",
+    }  # fmt: skip
+    assert values("maascurl pro") == ["profile"]
+    assert values("maascurl profile ") == ["default", "list", "show"]
+
+
+def test_options(cached: Path) -> None:
+    assert values("maascurl get machines --re") == ["--retries", "--retry-max-wait"]
+    assert "--insecure" in values("maascurl login --")
+
+
+def test_profile_names(cached: Path) -> None:
+    assert values("maascurl get -p ") == ["lab", "prod"]
+    assert values("maascurl get machines --profile p") == ["prod"]
+    assert values("maascurl profile show l") == ["lab"]
+    # Bash hands over "--profile=p" as one word; the answer keeps the option part.
+    assert values("maascurl get --profile=p") == ["--profile=prod"]
+
+
+def test_profile_names_without_config(home: Path) -> None:
+    assert values("maascurl get -p ") == []
+
+
+def test_paths(cached: Path) -> None:
+    assert complete("maascurl get mach") == ["nospace,machines/"]
+    assert "machines/{system_id}/" in values("maascurl get machines/")
+    assert values("maascurl describe mach") == ["machines/"]
+
+
+def test_ops_depend_on_path_and_method(cached: Path) -> None:
+    get_ops = values("maascurl get machines op=")
+    assert "op=list_allocated" in get_ops
+    assert "op=deploy" not in get_ops
+    assert complete("maascurl get machines op=list_al") == ["plain,op=list_allocated"]
+    post_ops = values("maascurl post machines/abc op=")
+    assert "op=deploy" in post_ops
+    assert "op=list_allocated" not in post_ops
+    assert complete("maascurl post machines/abc op=dep") == ["plain,op=deploy"]
+
+
+def test_fields_of_the_chosen_op(cached: Path) -> None:
+    assert complete("maascurl post machines/abc op=deploy distro") == ["nospace,distro_series="]
+    assert "op=" in values("maascurl get machines ")
+    # A value being typed is free text: nothing is offered.
+    assert complete("maascurl post machines/abc op=deploy distro_series=n") == []
+
+
+def test_without_cached_description(home: Path) -> None:
+    assert complete("maascurl get mach") == []
+    assert complete("maascurl get machines op=list_al") == []
+
+
+def test_after_login(profile: str) -> None:
+    # The description cached by `maascurl login` against the simulator.
+    assert values("maascurl get machines op=list_al") == ["op=list_allocated"]
+
+
+def test_zsh_protocol(cached: Path) -> None:
+    assert complete("maascurl post machines/abc op=deploy distro", "zsh") == [
+        "nospace",
+        "distro_series=",
+        "Value for distro_series.",
+    ]
+    assert complete("maascurl get -p l", "zsh") == ["plain", "lab", "_"]
+
+
+def test_fish_protocol(cached: Path) -> None:
+    assert complete("maascurl get machines op=list_al", "fish") == [
+        "plain,op=list_allocated\tList allocated"
+    ]
+    assert complete("maascurl get -p ", "fish") == ["plain,lab", "plain,prod"]
+
+
+# --- the scripts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", sorted(SHIPPED))
+def test_shipped_scripts_are_current(shell: str) -> None:
+    result = CliRunner().invoke(cli, ["completion", shell])
+    assert result.exit_code == 0
+    shipped = (REPO / "completions" / SHIPPED[shell]).read_text(encoding="utf-8")
+    assert shipped == result.stdout, "run: python scripts/make_completions.py"
+
+
+def test_completion_rejects_other_shells() -> None:
+    result = CliRunner().invoke(cli, ["completion", "tcsh"])
+    assert result.exit_code == 2
+
+
+# A completion call in a fresh interpreter: it records what it imported and
+# every socket operation (audit events), and prints both at exit as JSON.
+PROBE = """
+import atexit, json, sys
+events = []
+sys.addaudithook(lambda event, args: event.startswith("socket.") and events.append(event))
+def report():
+    heavy = sorted(m for m in ("httpx", "httpcore", "rich", "oauthlib") if m in sys.modules)
+    print(json.dumps({"modules": heavy, "socket": events}), file=sys.stderr)
+atexit.register(report)
+from maascurl.cli import main
+main()
+"""
+
+
+def test_completion_is_light_and_offline(cached: Path) -> None:
+    env = env_for_subprocess(cached)
+    env.update(
+        _MAASCURL_COMPLETE="bash_complete",
+        COMP_WORDS="maascurl get machines op=list_al",
+        COMP_CWORD="3",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "plain,op=list_allocated\n"
+    assert json.loads(proc.stderr.splitlines()[-1]) == {"modules": [], "socket": []}
+
+
+def test_source_instruction_uses_the_shipped_script(cached: Path) -> None:
+    # Click's own `_MAASCURL_COMPLETE=bash_source` gives maascurl's script too.
+    env = env_for_subprocess(cached)
+    env["_MAASCURL_COMPLETE"] = "bash_source"
+    proc = subprocess.run(
+        [sys.executable, "-m", "maascurl"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout == (REPO / "completions" / "maascurl.bash").read_text(encoding="utf-8")
+
+
+# --- real interactive shells ------------------------------------------------------------
+
+PROMPT = "PROMPT> "
+SHOW_LINE_KEY = "\x18l"  # Ctrl-X l: each shell is set up to print its edit buffer
+ECHO_READY = 'echo "REA""DY"'  # prints READY; the echoed command line does not show it
+
+
+def _console_script() -> Path:
+    beside = Path(sys.executable).parent / "maascurl"
+    found = beside if beside.exists() else shutil.which("maascurl")
+    if found is None:
+        pytest.skip("the maascurl console script is not installed")
+    return Path(found)
+
+
+class Shell:
+    """An interactive shell on a pseudo-terminal, with maascurl's completion loaded."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], setup: str) -> None:
+        self.child = pexpect.spawn(
+            argv[0], argv[1:], env=env, cwd=str(REPO), encoding="utf-8", timeout=60,
+            dimensions=(40, 250),
+        )  # fmt: skip
+        self.child.sendline(setup)
+        self.child.expect_exact("READY")
+        self.child.expect_exact(PROMPT)
+
+    def tab(self, text: str) -> str:
+        """Type TEXT and TAB; return the edit buffer after the shell completed it."""
+        self.child.send(text + "\t" + SHOW_LINE_KEY)
+        self.child.expect(r"LINE<(.*?)>\r?\n")
+        line: str = self.child.match.group(1)
+        self.child.sendcontrol("c")
+        self.child.expect_exact(PROMPT)
+        return line
+
+    def close(self) -> None:
+        self.child.close(force=True)
+
+
+def _shell_env(home: Path, tmp: Path) -> dict[str, str]:
+    env = env_for_subprocess(home)
+    env["PATH"] = f"{_console_script().parent}{os.pathsep}{env.get('PATH', '')}"
+    # No user files: readline, zsh and fish settings and history stay out of the way.
+    env.update(TERM="dumb", INPUTRC=os.devnull, HOME=str(tmp), HISTFILE=os.devnull)
+    env.update(XDG_CONFIG_HOME=str(tmp / "xdg-config"), XDG_DATA_HOME=str(tmp / "xdg-data"))
+    env.pop("_MAASCURL_COMPLETE", None)
+    return env
+
+
+BASH_SETUP = (
+    "source completions/maascurl.bash; "
+    r"""bind -x '"\C-xl": printf "\nLINE<%s>\n" "$READLINE_LINE"'; """
+    f"PS1='{PROMPT}'; {ECHO_READY}"
+)
+ZSH_SETUP = (
+    "fpath=($PWD/completions $fpath); autoload -U compinit; compinit -u; "
+    """show-line() { print -r -- $'\\n'"LINE<$BUFFER>" }; zle -N show-line; """
+    f"bindkey '^Xl' show-line; PS1='{PROMPT}'; {ECHO_READY}"
+)
+FISH_SETUP = (
+    "source completions/maascurl.fish; "
+    """bind \\cxl 'echo; echo "LINE<"(commandline)">"'; """
+    f"function fish_prompt; echo -n '{PROMPT}'; end; {ECHO_READY}"
+)
+SHELLS = {
+    "bash": (["bash", "--norc", "--noprofile", "-i"], BASH_SETUP),
+    "zsh": (["zsh", "-f", "-i"], ZSH_SETUP),
+    "fish": (["fish", "--no-config", "-i"], FISH_SETUP),
+}
+
+
+@pytest.fixture(params=sorted(SHELLS))
+def shell(request: pytest.FixtureRequest, cached: Path, tmp_path: Path) -> Iterator[Shell]:
+    argv, setup = SHELLS[request.param]
+    if shutil.which(argv[0]) is None:
+        pytest.skip(f"{argv[0]} is not installed")
+    sh = Shell(argv, _shell_env(cached, tmp_path), setup)
+    yield sh
+    sh.close()
+
+
+def test_shell_completes_ops(shell: Shell) -> None:
+    line = shell.tab("maascurl get machines op=list_al")
+    assert line == "maascurl get machines op=list_allocated "
+    line = shell.tab("maascurl post machines/abc op=dep")
+    assert line == "maascurl post machines/abc op=deploy "
+
+
+def test_shell_completes_field_without_space(shell: Shell) -> None:
+    line = shell.tab("maascurl post machines/abc op=deploy distro")
+    assert line == "maascurl post machines/abc op=deploy distro_series="
+
+
+def test_shell_completes_profiles_and_paths(shell: Shell) -> None:
+    assert shell.tab("maascurl get -p pr") == "maascurl get -p prod "
+    assert shell.tab("maascurl get --profile=pr") == "maascurl get --profile=prod "
+    assert shell.tab("maascurl get machines/abc op=deploy -p l") == (
+        "maascurl get machines/abc op=deploy -p lab "
+    )
+    assert shell.tab("maascurl get mach") == "maascurl get machines/"
+
+
+def test_shell_completes_files_after_at(shell: Shell, tmp_path: Path) -> None:
+    key = tmp_path / "id_test.pub"
+    key.write_text("ssh-ed25519 AAAA test\n")
+    line = shell.tab(f"maascurl post account/prefs/sshkeys key@={tmp_path}/id_te")
+    assert line == f"maascurl post account/prefs/sshkeys key@={key} "
