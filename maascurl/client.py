@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from maascurl import __version__
 from maascurl._httpx import httpx
-from maascurl.errors import ConfigError, ConnectFailed, TimedOut, UsageError
+from maascurl.errors import ConfigError, ConnectFailed, HTTPStatusError, TimedOut, UsageError
 from maascurl.multipart import MultipartBody
 from maascurl.request import RequestSpec
 
@@ -106,7 +106,10 @@ def send(client: httpx.Client, request: httpx.Request, transport: Transport) -> 
             return _cross_origin(response, request, target, transport)
         response.close()
         request = _redirected(client, request, response.status_code, target, signed=True)
-    return response
+    status = f"{response.status_code} {response.reason_phrase}"
+    raise HTTPStatusError(
+        response.status_code, f"{status}: more than {MAX_REDIRECTS} redirects, the last to {target}"
+    )
 
 
 def _send_with_retries(
@@ -234,6 +237,11 @@ def transport_errors(url: str) -> Iterator[None]:
         raise ConnectFailed(f"proxy error reaching {host}: {exc}") from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise UsageError(str(exc)) from None
+    except httpx.DecodingError as exc:
+        # e.g. "Content-Encoding: gzip" on a body that is not gzip: a broken answer.
+        raise ConnectFailed(f"the answer from {host} could not be decoded: {exc}") from None
+    except httpx.TransportError as exc:
+        raise ConnectFailed(f"request to {host} failed: {exc or type(exc).__name__}") from None
 
 
 def _connect_message(host: str, exc: httpx.ConnectError) -> str:

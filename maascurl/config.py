@@ -23,8 +23,8 @@ ENV_PROFILE = "MAASCURL_PROFILE"
 ENV_URL, ENV_KEY, ENV_CACERT = "MAAS_API_URL", "MAAS_API_KEY", "MAAS_API_CACERT"
 ENVIRONMENT_PROFILE = "(environment)"
 
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_KEY_PART = re.compile(r"^[A-Za-z0-9._~-]+$")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_KEY_PART = re.compile(r"[A-Za-z0-9._~-]+")
 _HEADER = """\
 # maascurl profiles: written by `maascurl login`, safe to edit by hand.
 # Each [profiles.NAME] table holds url, api_key (consumer:token:secret) or
@@ -96,7 +96,7 @@ def config_path() -> Path:
 
 def parse_api_key(text: str) -> ApiKey:
     parts = text.strip().split(":")
-    if len(parts) != 3 or not all(_KEY_PART.match(part) for part in parts):
+    if len(parts) != 3 or not all(_KEY_PART.fullmatch(part) for part in parts):
         raise UsageError("an API key has the form consumer_key:token_key:token_secret")
     for secret in parts[1:]:
         register_secret(secret)
@@ -106,8 +106,12 @@ def parse_api_key(text: str) -> ApiKey:
 def normalise_url(url: str) -> str:
     """Accept `http://h:5240/MAAS`, `.../MAAS/` or `.../MAAS/api/2.0/`; return `.../MAAS`."""
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        raise UsageError(f"{url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise UsageError(f"{url!r} is not an http:// or https:// URL")
     if parts.query or parts.fragment:
         raise UsageError(f"{url!r} should not have a query or fragment")
@@ -120,7 +124,7 @@ def normalise_url(url: str) -> str:
 
 
 def check_profile_name(name: str) -> str:
-    if not _PROFILE_NAME.match(name):
+    if not _PROFILE_NAME.fullmatch(name):
         raise UsageError(
             f"bad profile name {name!r}: use letters, digits, '.', '_' and '-' (64 at most)"
         )

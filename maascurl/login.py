@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -53,6 +54,8 @@ def login(
     cacert: str | None,
 ) -> None:
     check_profile_name(name)
+    # Stored absolute: the profile is used from other directories later.
+    cacert = os.path.abspath(cacert) if cacert else None
     profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
     if api_key_command:
         if api_key is not None:
@@ -107,14 +110,15 @@ def _transport_for(profile: Profile) -> Transport:
 
 
 def whoami(profile: Profile) -> str:
-    from maascurl.auth import MaasAuth
+    from maascurl.call import Target, make_auth
     from maascurl.client import open_client, send, transport_errors
     from maascurl.output import status_error
 
     url = profile.api_root + "users/"
     transport = _transport_for(profile)
     scheme = urlsplit(url).scheme
-    auth = MaasAuth(profile.key())
+    # Signed as requests are: a skewed clock is corrected, said and remembered.
+    auth = make_auth(Target(profile.api_root, profile), anonymous=False)
     with transport_errors(url), open_client(transport, scheme, auth) as client:
         request = client.build_request("GET", url, params={"op": "whoami"})
         response = send(client, request, transport)

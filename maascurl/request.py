@@ -93,7 +93,8 @@ def _checked_item(name: str, separator: str, value: str) -> Item:
     if not name:
         raise UsageError(f"bad item {name + separator + value!r}: the name is empty")
     _require_utf8(name)
-    _require_utf8(value)
+    if separator not in ("@", "@="):  # a file name need not be UTF-8; its contents are sent
+        _require_utf8(value)
     if separator == ":":
         if not _HEADER_NAME.match(name):
             raise UsageError(f"bad header name {name!r}")
@@ -109,9 +110,14 @@ def _require_utf8(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(
-            f"{text.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8"
-        ) from None
+        pass
+    else:
+        return
+    try:  # bytes that came in through argv show as themselves
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    raise UsageError(f"{raw!r} is not valid UTF-8")
 
 
 def api_root_of(url: str) -> str:
@@ -157,7 +163,10 @@ def _relative_path(api_root: str, path: str) -> tuple[str, list[tuple[str, str]]
 def _relative_from_url(api_root: str, url: str) -> tuple[str, list[tuple[str, str]]]:
     from urllib.parse import parse_qsl
 
-    target, root = urlsplit(url), urlsplit(api_root)
+    try:
+        target, root = urlsplit(url), urlsplit(api_root)
+    except ValueError:
+        raise UsageError(f"{url!r} is not a valid URL") from None
     if (target.scheme, target.netloc) != (root.scheme, root.netloc):
         raise UsageError(
             f"URL {url!r} is not on the profile's server {root.scheme}://{root.netloc}"
@@ -215,6 +224,8 @@ def _file_part(name: str, source: str) -> FilePart:
         return FilePart(name, name, content=sys.stdin.buffer.read())
     if not source:
         raise UsageError(f"{name}@ needs a file name")
+    if "\0" in source:
+        raise UsageError(f"{name}@ has a NUL in its file name")
     path = os.path.expanduser(source)
     try:
         with open(path, "rb"):
