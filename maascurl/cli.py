@@ -401,6 +401,13 @@ def completion(shell: str) -> None:
 
 def main() -> None:
     """The console script's entry point."""
+    import atexit
+    import gc
+
+    # Whatever is alive at exit (httpx, click and their modules) dies with the
+    # process anyway; freezing it keeps the interpreter's exit-time garbage
+    # collections from walking it all, which saves 10-20 ms per run and TAB.
+    atexit.register(gc.freeze)
     cli.main(prog_name="maascurl")
 
 

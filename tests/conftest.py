@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Iterator
@@ -80,6 +81,32 @@ def profile(sim: MaasSimulator, run: Run) -> str:
     result = run("login", "sim", sim.url, sim.api_key)
     assert result.exit_code == 0, result.stderr
     return "sim"
+
+
+@pytest.fixture
+def restored(sim: MaasSimulator) -> Iterator[MaasSimulator]:
+    """The shared simulator, its machines and files put back after the test."""
+    machines, files = copy.deepcopy(sim.machines), dict(sim.files)
+    yield sim
+    sim.machines[:] = machines
+    sim.files.clear()
+    sim.files.update(files)
+    sim.changed()
+
+
+@pytest.fixture
+def api(restored: MaasSimulator, profile: str) -> MaasSimulator:
+    """A logged-in profile with its description cached and no requests recorded yet."""
+    restored.requests.clear()
+    return restored
+
+
+@pytest.fixture
+def bare(restored: MaasSimulator, monkeypatch: pytest.MonkeyPatch) -> MaasSimulator:
+    """Only $MAAS_API_URL and $MAAS_API_KEY: no config, no cached description, no checks."""
+    monkeypatch.setenv("MAAS_API_URL", restored.url)
+    monkeypatch.setenv("MAAS_API_KEY", restored.api_key)
+    return restored
 
 
 def env_for_subprocess(home: Path) -> dict[str, str]:

@@ -8,7 +8,6 @@ that are not UTF-8. Inputs that once slipped through have end-to-end tests below
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -227,19 +226,6 @@ def test_login_with_a_malformed_key_is_a_usage_error(
 
 
 # --- the command line end to end --------------------------------------------------
-
-
-@pytest.fixture
-def api(sim: MaasSimulator, profile: str) -> Iterator[MaasSimulator]:
-    """A logged-in profile, its login's requests forgotten; the shared simulator's
-    machines and files are put back afterwards for the other test files."""
-    machines, files = copy.deepcopy(sim.machines), dict(sim.files)
-    sim.requests.clear()
-    yield sim
-    sim.machines[:] = machines
-    sim.files.clear()
-    sim.files.update(files)
-    sim.changed()
 
 
 @pytest.mark.parametrize(

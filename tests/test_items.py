@@ -12,23 +12,6 @@ from simulator import MaasSimulator, RecordedRequest
 ROOT = "/MAAS/api/2.0/"
 
 
-@pytest.fixture
-def api(sim: MaasSimulator, profile: str) -> MaasSimulator:
-    """A logged-in profile with the API description cached; a fresh fleet, no requests yet."""
-    sim.set_fleet(3)
-    sim.requests.clear()
-    return sim
-
-
-@pytest.fixture
-def bare(sim: MaasSimulator, monkeypatch: pytest.MonkeyPatch) -> MaasSimulator:
-    """Only $MAAS_API_URL and $MAAS_API_KEY: no config, no cached description, no checks."""
-    monkeypatch.setenv("MAAS_API_URL", sim.url)
-    monkeypatch.setenv("MAAS_API_KEY", sim.api_key)
-    sim.set_fleet(3)
-    return sim
-
-
 def only(sim: MaasSimulator) -> RecordedRequest:
     assert len(sim.requests) == 1, [(r.method, r.path) for r in sim.requests]
     return sim.requests[0]

@@ -17,14 +17,6 @@ ROOT = "/MAAS/api/2.0/"
 ESC = "\x1b["
 
 
-@pytest.fixture
-def api(sim: MaasSimulator, profile: str) -> MaasSimulator:
-    """A logged-in profile with the API description cached; a fresh fleet, no requests yet."""
-    sim.set_fleet(3)
-    sim.requests.clear()
-    return sim
-
-
 def secrets_of(sim: MaasSimulator) -> tuple[str, str]:
     _, token, secret = sim.api_key.split(":")
     return token, secret

@@ -7,7 +7,6 @@ Everything runs against the MAAS simulator (or small servers of its own) on
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -35,19 +34,6 @@ SKEW_WARNING = re.compile(
 )
 LOCK_CONFLICT = "Can't lock, node is not deployed or deploying"
 FAST = ("--retry-max-wait", "0.05")
-
-
-@pytest.fixture
-def api(sim: MaasSimulator, profile: str) -> Iterator[MaasSimulator]:
-    """A logged-in profile, its login's requests forgotten; the shared simulator's
-    machines and files are put back afterwards for the other test files."""
-    machines, files = copy.deepcopy(sim.machines), dict(sim.files)
-    sim.requests.clear()
-    yield sim
-    sim.machines[:] = machines
-    sim.files.clear()
-    sim.files.update(files)
-    sim.changed()
 
 
 def nonces(requests: list[RecordedRequest]) -> list[str]:

@@ -18,23 +18,6 @@ ROOT = "/MAAS/api/2.0/"
 
 
 @pytest.fixture
-def api(sim: MaasSimulator, profile: str) -> MaasSimulator:
-    """A logged-in profile with the API description cached; a fresh fleet, no requests yet."""
-    sim.set_fleet(3)
-    sim.requests.clear()
-    return sim
-
-
-@pytest.fixture
-def bare(sim: MaasSimulator, monkeypatch: pytest.MonkeyPatch) -> MaasSimulator:
-    """Only $MAAS_API_URL and $MAAS_API_KEY: no config, no cached description, no checks."""
-    monkeypatch.setenv("MAAS_API_URL", sim.url)
-    monkeypatch.setenv("MAAS_API_KEY", sim.api_key)
-    sim.set_fleet(3)
-    return sim
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (bound, then closed)."""
     with socket.socket() as sock:
