@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -179,6 +178,8 @@ def save_body(response: httpx.Response, path: str) -> None:
     target = os.path.abspath(os.path.expanduser(path))
     directory = os.path.dirname(target)
     try:
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.")
     except OSError as exc:
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,8 @@ def save_clock_offset(profile: str, offset: float) -> None:
     entry = data.get(profile)
     # A damaged entry is replaced: the cache must never break a request.
     data[profile] = {**(entry if isinstance(entry, dict) else {}), "clock_offset": round(offset)}
+    import tempfile
+
     path = state_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
