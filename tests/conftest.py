@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import select
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,6 +109,34 @@ def bare(restored: MaasSimulator, monkeypatch: pytest.MonkeyPatch) -> MaasSimula
     monkeypatch.setenv("MAAS_API_URL", restored.url)
     monkeypatch.setenv("MAAS_API_KEY", restored.api_key)
     return restored
+
+
+def on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, str, int]:
+    """Run ARGV with stdout on a pseudo-terminal: (what reached it, stderr, exit status)."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, env=env
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, "nothing reached the terminal for 30 s"
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the terminal has gone
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    status = process.wait(timeout=30)
+    return b"".join(chunks).replace(b"\r\n", b"\n"), stderr, status
 
 
 def env_for_subprocess(home: Path) -> dict[str, str]:

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import select
 import shlex
 import ssl
 import subprocess
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 import trustme
 from conftest import Run, env_for_subprocess
+from conftest import on_terminal as run_on_terminal
 from simulator import MaasSimulator
 
 from maascurl.call import CallOptions, perform
@@ -79,35 +79,9 @@ def on_pty(env: dict[str, str], *args: str) -> tuple[bytes, set[str], int, str]:
     Returns what reached the terminal, the modules imported, the exit status
     and stderr without the import-time lines.
     """
-    master, slave = os.openpty()
-    process = subprocess.Popen(
-        maascurl_argv(*args),
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 30)
-            assert ready, "nothing reached the terminal for 30 s"
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: every writer of the terminal has gone
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(master)
-    assert process.stderr is not None
-    stderr = process.stderr.read().decode()
-    process.stderr.close()
-    status = process.wait(timeout=30)
+    out, stderr, status = run_on_terminal(maascurl_argv(*args), env)
     other = "\n".join(line for line in stderr.splitlines() if not line.startswith("import time:"))
-    return b"".join(chunks).replace(b"\r\n", b"\n"), parse_importtime(stderr), status, other
+    return out, parse_importtime(stderr), status, other
 
 
 # ---------------------------------------------------------------- httpx's own CLI module

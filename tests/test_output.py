@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import select
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import Run, env_for_subprocess
+from conftest import on_terminal as run_on_terminal
 from simulator import MaasSimulator
 
 ROOT = "/MAAS/api/2.0/"
@@ -35,32 +33,8 @@ def on_terminal(home: Path, sim: MaasSimulator, *args: str, **env: str) -> tuple
     for name in ("MAASCURL_PAGER", "PAGER", "NO_COLOR"):
         if name not in env:
             environ.pop(name, None)
-    master, slave = os.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "maascurl", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=subprocess.PIPE,
-        env=environ,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 10)
-        assert ready, "maascurl wrote nothing for 10 s"
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: every writer of the terminal has gone
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert process.stderr is not None
-    stderr = process.stderr.read().decode()
-    process.stderr.close()
-    status = process.wait(timeout=10)
-    return b"".join(chunks).decode().replace("\r\n", "\n"), stderr, status
+    out, stderr, status = run_on_terminal([sys.executable, "-m", "maascurl", *args], environ)
+    return out.decode(), stderr, status
 
 
 # ---------------------------------------------------------------- piped output
