@@ -11,15 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from maascurl.config import Profile, select_profile
-from maascurl.errors import ConfigError, UsageError
+from maascurl.config import Profile, Transport, select_profile
+from maascurl.errors import ConfigError, UsageError, warn
 from maascurl.output import OutputOptions
 from maascurl.request import RequestSpec, build_request
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
-    from maascurl.client import Transport
 
 
 @dataclass
@@ -28,12 +27,7 @@ class CallOptions:
     anonymous: bool = False
     verbose: bool = False
     offline: bool = False
-    insecure: bool = False
-    cacert: str | None = None
-    timeout: float | None = None
-    retries: int = 3
-    retry_max_wait: float = 30.0
-    follow_any: bool = False
+    transport: Transport = field(default_factory=Transport)
     output: OutputOptions = field(default_factory=OutputOptions)
 
 
@@ -48,10 +42,6 @@ class Target:
     def state_key(self) -> str:
         name = self.profile.name if self.profile else "(anonymous)"
         return f"{name}@{self.api_root}"
-
-
-def warn(message: str) -> None:
-    print(f"maascurl: warning: {message}", file=sys.stderr)
 
 
 def resolve_target(options: CallOptions, path: str) -> Target:
@@ -79,11 +69,10 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
     spec = build_request(method, target.api_root, path, items, desc)
     if desc is not None:
         check_against_description(spec, desc, target.api_root, path)
-    transport = _transport(options)
     if options.offline:
-        _print_offline(spec, target, options, transport)
+        _print_offline(spec, target, options)
         return
-    _send_and_write(spec, target, options, transport, desc)
+    _send_and_write(spec, target, options, desc)
 
 
 def check_against_description(
@@ -114,27 +103,6 @@ def check_against_description(
         warn(f"{name} {label} does not document a field {unknown!r}; sending it anyway")
 
 
-def _transport(options: CallOptions) -> Transport:
-    from maascurl.client import Transport
-
-    return Transport(
-        insecure=options.insecure,
-        cacert=options.cacert,
-        timeout=options.timeout,
-        retries=options.retries,
-        retry_max_wait=options.retry_max_wait,
-        follow_any=options.follow_any,
-    )
-
-
-def settle_transport(transport: Transport, profile: Profile | None) -> Transport:
-    """Options given on the command line win over those stored in the profile."""
-    if profile is not None:
-        transport.insecure = transport.insecure or profile.insecure
-        transport.cacert = transport.cacert or profile.cacert
-    return transport
-
-
 def make_auth(target: Target, anonymous: bool) -> httpx.Auth | None:
     if anonymous or target.profile is None:
         return None
@@ -150,14 +118,12 @@ def make_auth(target: Target, anonymous: bool) -> httpx.Auth | None:
     return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected))
 
 
-def _print_offline(
-    spec: RequestSpec, target: Target, options: CallOptions, transport: Transport
-) -> None:
+def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:
     from maascurl.client import open_client, to_httpx
     from maascurl.output import describe_request
 
     auth = make_auth(target, options.anonymous)
-    with open_client(settle_transport(transport, target.profile), "http", None) as client:
+    with open_client(Transport(), "http", None) as client:  # builds, never sends
         request = to_httpx(client, spec)
     if auth is not None:
         auth.sign(request)  # type: ignore[attr-defined]
@@ -169,7 +135,6 @@ def _send_and_write(
     spec: RequestSpec,
     target: Target,
     options: CallOptions,
-    transport: Transport,
     desc: ApiDescription | None,
 ) -> None:
     from maascurl.client import open_client, send, to_httpx, transport_errors
@@ -179,8 +144,8 @@ def _send_and_write(
     hooks: dict[str, list[Callable[..., object]]] | None = None
     if options.verbose:
         hooks = {"request": [log_request], "response": [log_response]}
-    settle_transport(transport, target.profile)
-    if options.insecure and spec.url.startswith("https:"):
+    transport = options.transport.for_profile(target.profile)
+    if options.transport.insecure and spec.url.startswith("https:"):
         warn("TLS certificate verification is off (--insecure)")
     scheme = spec.url.split(":", 1)[0]
     with transport_errors(spec.url), open_client(transport, scheme, auth, hooks) as client:

@@ -220,6 +220,10 @@ def request_options(func: F) -> F:
     return func
 
 
+OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
+TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
+
+
 def _method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
@@ -232,15 +236,17 @@ def _method_command(method: str) -> click.Command:
     @request_options
     def command(path: str, items: tuple[str, ...], **options: Any) -> None:
         from maascurl.call import CallOptions, perform
+        from maascurl.config import Transport
         from maascurl.output import OutputOptions
 
-        output = OutputOptions(
-            output=options.pop("output"),
-            include=options.pop("include"),
-            pretty=options.pop("pretty"),
-            pager=options.pop("pager"),
+        output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
+        transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+        perform(
+            method,
+            path,
+            list(items),
+            CallOptions(output=output, transport=transport, **options),
         )
-        perform(method, path, list(items), CallOptions(output=output, **options))
 
     command.help = (
         f"Send a {method} request to PATH on the profile's MAAS server.\n\n"

@@ -9,11 +9,9 @@ https is never downgraded to http.
 from __future__ import annotations
 
 import ssl
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlencode
 
@@ -21,7 +19,16 @@ import httpcore
 
 from maascurl import __version__
 from maascurl._httpx import httpx
-from maascurl.errors import ConfigError, ConnectFailed, HTTPStatusError, TimedOut, UsageError
+from maascurl.config import Transport
+from maascurl.errors import (
+    ConfigError,
+    ConnectFailed,
+    HTTPStatusError,
+    TimedOut,
+    UsageError,
+    note,
+    warn,
+)
 from maascurl.multipart import MultipartBody
 from maascurl.request import RequestSpec
 
@@ -39,34 +46,23 @@ DEFAULT_TIMEOUT = (10.0, 300.0)
 httpcore.HTTP11Connection.READ_NUM_BYTES = 256 * 1024
 
 
-@dataclass
-class Transport:
-    """How to reach the server: TLS, timeouts, retries and redirect policy."""
+def _timeout(transport: Transport) -> httpx.Timeout:
+    if transport.timeout is not None:
+        return httpx.Timeout(transport.timeout)
+    connect, read = DEFAULT_TIMEOUT
+    return httpx.Timeout(read, connect=connect)
 
-    insecure: bool = False
-    cacert: str | None = None
-    timeout: float | None = None
-    retries: int = 3
-    retry_max_wait: float = 30.0
-    follow_any: bool = False
-    notify: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
 
-    def httpx_timeout(self) -> httpx.Timeout:
-        if self.timeout is not None:
-            return httpx.Timeout(self.timeout)
-        connect, read = DEFAULT_TIMEOUT
-        return httpx.Timeout(read, connect=connect)
-
-    def verify_for(self, scheme: str) -> bool | ssl.SSLContext:
-        if scheme != "https" or self.insecure:
-            # A plain-http server never needs a CA bundle: skip loading one.
-            return False
-        if self.cacert:
-            try:
-                return ssl.create_default_context(cafile=self.cacert)
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(f"cannot load CA certificate {self.cacert}: {exc}") from None
-        return True
+def _verify(transport: Transport, scheme: str) -> bool | ssl.SSLContext:
+    if scheme != "https" or transport.insecure:
+        # A plain-http server never needs a CA bundle: skip loading one.
+        return False
+    if transport.cacert:
+        try:
+            return ssl.create_default_context(cafile=transport.cacert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load CA certificate {transport.cacert}: {exc}") from None
+    return True
 
 
 def open_client(
@@ -80,8 +76,8 @@ def open_client(
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.Client(
         auth=auth,
-        verify=transport.verify_for(scheme),
-        timeout=transport.httpx_timeout(),
+        verify=_verify(transport, scheme),
+        timeout=_timeout(transport),
         follow_redirects=False,
         cookies=jar,
         headers={"User-Agent": USER_AGENT},
@@ -133,7 +129,7 @@ def _send_with_retries(
                 raise
             attempt += 1
             wait = min(0.5 * 2**attempt, transport.retry_max_wait)
-            transport.notify(f"maascurl: note: cannot connect; retrying in {wait:g} s")
+            note(f"cannot connect; retrying in {wait:g} s")
             time.sleep(wait)
             continue
         wait = _retry_after(response)
@@ -142,8 +138,8 @@ def _send_with_retries(
         response.close()
         attempt += 1
         wait = min(wait, transport.retry_max_wait)
-        transport.notify(
-            f"maascurl: note: {response.status_code} {response.reason_phrase}; "
+        note(
+            f"{response.status_code} {response.reason_phrase}; "
             f"retrying in {wait:g} s ({attempt}/{transport.retries})"
         )
         time.sleep(wait)
@@ -217,10 +213,10 @@ def _cross_origin(
     if not transport.follow_any:
         return response
     if request.url.scheme == "https" and target.scheme != "https":
-        transport.notify(f"maascurl: warning: not following a redirect from https to {target}")
+        warn(f"not following a redirect from https to {target}")
         return response
     response.close()
-    transport.notify(f"maascurl: note: following redirect to {target} without credentials")
+    note(f"following redirect to {target} without credentials")
     other = open_client(transport, target.scheme, auth=None)
     moved = _redirected(other, request, response.status_code, target, signed=False)
     return _send_with_retries(other, moved, transport)

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,6 +70,28 @@ class Profile:
         if self.cacert:
             table["cacert"] = self.cacert
         return table
+
+
+@dataclass
+class Transport:
+    """How to reach a server: TLS, timeouts, retries and redirect policy."""
+
+    insecure: bool = False
+    cacert: str | None = None
+    timeout: float | None = None
+    retries: int = 3
+    retry_max_wait: float = 30.0
+    follow_any: bool = False
+
+    def for_profile(self, profile: Profile | None) -> Transport:
+        """Options given on the command line win over those stored in the profile."""
+        if profile is None:
+            return self
+        return replace(
+            self,
+            insecure=self.insecure or profile.insecure,
+            cacert=self.cacert or profile.cacert,
+        )
 
 
 @dataclass

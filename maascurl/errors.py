@@ -1,6 +1,8 @@
-"""Errors that end a command, each with its documented exit code."""
+"""Errors that end a command, each with its documented exit code, and stderr notes."""
 
 from __future__ import annotations
+
+import sys
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -16,6 +18,14 @@ EXIT_CODES_HELP = """\
 Exit status: 0 success (2xx); 1 other error (config, file); 2 usage error;
 3, 4, 5 an HTTP 3xx (not followed), 4xx, 5xx answer; 6 connection or TLS
 failure; 7 timeout; 130 interrupted."""
+
+
+def warn(message: str) -> None:
+    print(f"maascurl: warning: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    print(f"maascurl: note: {message}", file=sys.stderr)
 
 
 _secrets: set[str] = set()

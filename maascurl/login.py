@@ -6,29 +6,24 @@ import ipaddress
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from maascurl.config import (
     Config,
     Profile,
+    Transport,
     check_profile_name,
     config_path,
     load_config,
     normalise_url,
     update_config,
 )
-from maascurl.errors import ConfigError, MaascurlError, UsageError
-
-if TYPE_CHECKING:
-    from maascurl.client import Transport
+from maascurl.errors import ConfigError, MaascurlError, UsageError, warn
 
 
-def warn(message: str) -> None:
-    print(f"maascurl: warning: {message}", file=sys.stderr)
-
-
-def note(message: str) -> None:
+def tell(message: str) -> None:
+    """A progress line on stderr (stdout stays free for scripts)."""
     print(f"maascurl: {message}", file=sys.stderr)
 
 
@@ -71,7 +66,7 @@ def login(
     _warn_cleartext(profile.url)
     if not no_check:
         user = whoami(profile)
-        note(f"logged in to {profile.url} as {user}")
+        tell(f"logged in to {profile.url} as {user}")
     _cache_description(profile)
 
     def save(config: Config) -> None:
@@ -81,7 +76,7 @@ def login(
 
     config = update_config(save)
     default = " (default)" if config.default == name else ""
-    note(f"saved profile {name!r}{default} in {config.path}")
+    tell(f"saved profile {name!r}{default} in {config.path}")
 
 
 def _warn_cleartext(url: str) -> None:
@@ -104,9 +99,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _transport_for(profile: Profile) -> Transport:
-    from maascurl.client import Transport
-
-    return Transport(insecure=profile.insecure, cacert=profile.cacert, retries=1)
+    return Transport(retries=1).for_profile(profile)
 
 
 def whoami(profile: Profile) -> str:
@@ -157,7 +150,7 @@ def _cache_description(profile: Profile) -> None:
     except (MaascurlError, ValueError) as exc:
         warn(f"could not cache the API description ({exc}); run `maascurl refresh` later")
         return
-    note(f"cached the API description ({len(desc.resources)} resources)")
+    tell(f"cached the API description ({len(desc.resources)} resources)")
 
 
 def logout(name: str) -> None:
@@ -168,9 +161,9 @@ def logout(name: str) -> None:
             config.default = None
 
     config = update_config(remove)
-    note(f"removed profile {name!r}")
+    tell(f"removed profile {name!r}")
     if config.default is None and config.profiles:
-        note("no default profile now; choose one with `maascurl profile default NAME`")
+        tell("no default profile now; choose one with `maascurl profile default NAME`")
 
 
 def set_default(name: str) -> None:
@@ -179,7 +172,7 @@ def set_default(name: str) -> None:
         config.default = name
 
     update_config(change)
-    note(f"{name!r} is now the default profile")
+    tell(f"{name!r} is now the default profile")
 
 
 def _public(profile: Profile, default: str | None) -> dict[str, Any]:
@@ -210,7 +203,7 @@ def list_profiles(as_json: bool) -> None:
         print(json.dumps([{k: row[k] for k in ("name", "url", "default")} for row in rows]))
         return
     if not rows:
-        note(f"no profiles in {config.path}; add one with `maascurl login NAME URL`")
+        tell(f"no profiles in {config.path}; add one with `maascurl login NAME URL`")
         return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
@@ -250,7 +243,7 @@ def refresh(name: str | None, all_profiles: bool) -> None:
             failed += 1
             print(f"maascurl: error: {profile.name}: {exc}", file=sys.stderr)
             continue
-        note(f"{profile.name}: cached {len(desc.resources)} resources (hash {desc.hash[:12]})")
+        tell(f"{profile.name}: cached {len(desc.resources)} resources (hash {desc.hash[:12]})")
     if failed:
         raise RefreshFailed(failed, len(profiles))
 

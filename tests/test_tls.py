@@ -77,7 +77,7 @@ def test_login_without_the_ca_fails_and_saves_nothing(
 
 
 def test_cacert_option(env_profile: MaasSimulator, run: Run, ca_file: Path) -> None:
-    """client.Transport.verify_for loads the CA file into an SSL context."""
+    """client._verify loads the CA file into an SSL context."""
     result = run("get", "users", "op=whoami", "--cacert", str(ca_file))
     assert result.exit_code == 0, result.stderr
     assert whoami(result) == "admin"
@@ -95,7 +95,7 @@ def test_cacert_from_the_environment(
 
 
 def test_login_cacert_is_remembered(tls: MaasSimulator, run: Run, ca_file: Path) -> None:
-    """login stores cacert in the profile; call.settle_transport uses it later."""
+    """login stores cacert in the profile; Transport.for_profile uses it later."""
     login = run("login", "tls", tls.url, tls.api_key, "--cacert", str(ca_file))
     assert login.exit_code == 0, login.stderr
     assert "logged in" in login.stderr
