@@ -195,9 +195,10 @@ def request_options(func: F) -> F:
         click.option(
             "--retries",
             type=click.IntRange(min=0),
+            metavar="N",
             default=3,
             show_default=True,
-            help="Retries of answers with Retry-After (503, 409) and of failed connects.",
+            help="Retries of answers with Retry-After (503, 409, 429), and of GET/DELETE connects.",
         ),
         click.option(
             "--retry-max-wait",
