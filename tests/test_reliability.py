@@ -298,6 +298,18 @@ def test_same_origin_redirect_is_followed_and_signed_afresh(
     assert len(set(nonces(api.requests))) == 2
 
 
+def test_cookies_are_never_sent_back(api: MaasSimulator, run: Run) -> None:
+    """client.open_client's cookie policy accepts no domain: a MAAS session cookie
+    would switch on Django's CSRF check for the signed requests that follow."""
+    cookie = {"Set-Cookie": "sessionid=abc123; Path=/MAAS/", "Retry-After": "0"}
+    api.queue(503, "busy", cookie, path="machines/")
+    api.queue(302, "", {**cookie, "Location": "/MAAS/api/2.0/users/?op=whoami"}, path="machines/")
+    result = run("get", "machines", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert len(api.requests) == 3
+    assert all("cookie" not in request.headers for request in api.requests)
+
+
 def test_redirect_to_a_query_oauthlib_would_refuse(api: MaasSimulator, run: Run) -> None:
     """auth.MaasAuth.sign leaves the query out: PLAINTEXT does not cover it, and
     oauthlib raises ValueError on characters such as '|', '[' or a bad %-escape."""
