@@ -242,47 +242,6 @@ def test_connection_refused_post_is_not_retried(home: Path, run: Run) -> None:
 # --- 3. redirects --------------------------------------------------------------
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Another origin: answers 200 and records what it was sent."""
-
-    protocol_version = "HTTP/1.1"
-    seen: list[dict[str, str]]
-
-    def do_GET(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        entry = {k.lower(): v for k, v in self.headers.items()}
-        entry["method"], entry["body"] = self.command, body.decode("latin-1")
-        self.server.seen.append(entry)  # type: ignore[attr-defined]
-        reply = b'{"other": true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    do_POST = do_GET
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def other_origin() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.daemon_threads = True
-    seen: list[dict[str, str]] = []
-    server.seen = seen  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/elsewhere/", seen
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
-
-
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_same_origin_redirect_is_followed_and_signed_afresh(
     api: MaasSimulator, run: Run, status: int

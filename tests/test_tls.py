@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -134,46 +132,16 @@ def test_a_bad_ca_file_is_a_clear_error(
     assert f"cannot load CA certificate {bogus}" in result.stderr
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        self.server.hits.append(dict(self.headers))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def plain_http() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.daemon_threads = True
-    hits: list[dict[str, str]] = []
-    server.hits = hits  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/MAAS/api/2.0/machines/", hits
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
-
-
 @pytest.mark.parametrize("follow_any", [False, True])
 def test_https_to_http_redirect_is_never_followed(
     env_profile: MaasSimulator,
     run: Run,
     ca_file: Path,
-    plain_http: tuple[str, list[dict[str, str]]],
+    other_origin: tuple[str, list[dict[str, str]]],
     follow_any: bool,
 ) -> None:
     """client._cross_origin refuses a downgrade even with --follow-any."""
-    target, hits = plain_http
+    target, hits = other_origin
     env_profile.queue(302, "", {"Location": target}, path="machines/")
     extra = ["--follow-any"] if follow_any else []
     result = run("get", "machines", "--cacert", str(ca_file), *extra)
