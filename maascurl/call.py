@@ -19,6 +19,7 @@ from maascurl.request import RequestSpec, build_request
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
+    from maascurl.auth import MaasAuth
 
 
 @dataclass
@@ -103,7 +104,7 @@ def check_against_description(
         warn(f"{name} {label} does not document a field {unknown!r}; sending it anyway")
 
 
-def make_auth(target: Target, anonymous: bool) -> httpx.Auth | None:
+def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
     if anonymous or target.profile is None:
         return None
     from maascurl import state
@@ -126,7 +127,7 @@ def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> N
     with open_client(Transport(), "http", None) as client:  # builds, never sends
         request = to_httpx(client, spec)
     if auth is not None:
-        auth.sign(request)  # type: ignore[attr-defined]
+        auth.sign(request)
     headers = [(n, v) for n, v in request.headers.multi_items() if n.lower() != "host"]
     describe_request(spec, headers, sys.stdout)
 
