@@ -268,7 +268,11 @@ for _method in ("GET", "POST", "PUT", "DELETE"):
 @click.argument("profile")
 @click.argument("url")
 @click.argument("api_key", required=False)
-@click.option("--no-check", is_flag=True, help="Save without checking the key with the server.")
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Save without contacting the server (no key check, no description).",
+)
 @click.option(
     "--api-key-command",
     metavar="COMMAND",
@@ -287,8 +291,8 @@ def login(
     """Save PROFILE for the MAAS server at URL with API_KEY.
 
     API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
-    left out to be asked for it (hidden). The key is checked with the server
-    unless --no-check, and the server's API description is cached.
+    left out to be asked for it (hidden). The key is checked with the server and
+    the server's API description is cached; --no-check contacts nothing.
     """
     from maascurl.login import login as do_login
 

@@ -64,10 +64,12 @@ def login(
     del key_text
     load_config()  # refuse early, before any network work, when the config is unreadable
     _warn_cleartext(profile.url)
-    if not no_check:
+    if no_check:  # contacts nothing: the server may be unreachable from here for now
+        tell("saved without contacting the server; `maascurl refresh` caches its API description")
+    else:
         user = whoami(profile)
         tell(f"logged in to {profile.url} as {user}")
-    _cache_description(profile)
+        _cache_description(profile)
 
     def save(config: Config) -> None:
         config.profiles[name] = profile
