@@ -559,11 +559,24 @@ def test_a_failing_api_key_command_is_a_clear_error(
     ],
 )
 def test_cleartext_warning(url: str, warned: bool, capsys: pytest.CaptureFixture[str]) -> None:
-    """login._warn_cleartext (login itself always fetches the description, so it is
-    tested directly: tests never send traffic beyond 127.0.0.1)."""
+    """login._warn_cleartext on its own, for hosts that tests must never contact."""
     login_module._warn_cleartext(url)
     err = capsys.readouterr().err
     assert ("clear text" in err) is warned
+
+
+def test_login_to_a_remote_http_server_warns_once(run: Run) -> None:
+    """With --no-check login contacts nothing, so a remote name is safe to use here."""
+    result = run(
+        "login",
+        "remote",
+        "http://maas.example:5240/MAAS",
+        "c:tokentoken:secretsecret",
+        "--no-check",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("clear text") == 1
+    assert "use https" in result.stderr
 
 
 def test_login_to_loopback_http_has_no_cleartext_warning(sim: MaasSimulator, run: Run) -> None:
