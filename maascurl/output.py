@@ -220,11 +220,17 @@ def status_error(response: httpx.Response) -> HTTPStatusError:
 
 
 def _read_limited(response: httpx.Response) -> bytes:
+    from maascurl._httpx import httpx
+
     body = b""
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) >= ERROR_BODY_LIMIT:
-            break
+    try:
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) >= ERROR_BODY_LIMIT:
+                break
+    except httpx.DecodingError:
+        # The status is what matters: report it even when its text is garbled.
+        return b"(the error text could not be decoded)"
     return body[:ERROR_BODY_LIMIT]
 
 

@@ -384,7 +384,18 @@ def test_garbage_gzip_answer_is_a_clean_error(
     assert [name for name in os.listdir(tmp_path) if "out.json" in name] == []
 
 
-# --- known gaps (outside the files these tests may fix) --------------------------
+def test_garbage_gzip_error_answer_keeps_its_status(api: MaasSimulator, run: Run) -> None:
+    """output._read_limited: a 4xx stays exit 4 even when its text will not decode."""
+    headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain"}
+    api.queue(404, b"not gzip at all", headers, path="machines/")
+    result = run("get", "machines")
+    assert result.exit_code == 4, result.stderr
+    assert result.stderr == (
+        "maascurl: error: 404 Not Found: (the error text could not be decoded)\n"
+    )
+
+
+# --- inputs that once slipped through ------------------------------------------
 
 
 def test_profile_name_with_a_trailing_newline_is_refused() -> None:
