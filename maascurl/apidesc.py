@@ -16,12 +16,9 @@ import json
 import os
 import re
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-# Not importing typing at run time saves a few ms per TAB keypress; type
-# checkers treat a TYPE_CHECKING name as true.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
@@ -45,8 +42,7 @@ _REPEAT_RE = (
 )
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str
     required: bool | None  # None when the doc does not say
     type: str
@@ -54,8 +50,7 @@ class Param:
     repeatable: bool = False
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     name: str
     method: str
     op: str | None  # None for restful actions (read, create, update, delete)
@@ -71,8 +66,7 @@ class Action:
         return self.op if self.op is not None else self.name
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(NamedTuple):
     name: str
     template: str  # relative to the API root, e.g. "machines/{system_id}/"
     params: tuple[str, ...]
@@ -94,8 +88,7 @@ class Resource:
         return None
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     resource: Resource
     values: dict[str, str]
     op: str | None  # from an "/op-NAME" path suffix

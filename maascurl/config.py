@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from maascurl.errors import ConfigError, UsageError, register_secret
@@ -32,8 +32,7 @@ _HEADER = """\
 """
 
 
-@dataclass(frozen=True)
-class ApiKey:
+class ApiKey(NamedTuple):
     consumer_key: str
     token_key: str
     token_secret: str

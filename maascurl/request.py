@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from maascurl.errors import MaascurlError, UsageError
@@ -28,8 +28,7 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SEPARATORS = ("==", "=", "@=", "@", ":")
 
 
-@dataclass(frozen=True)
-class FilePart:
+class FilePart(NamedTuple):
     """A multipart file part: read from `path`, or `content` when it came from stdin."""
 
     name: str
@@ -62,8 +61,7 @@ class RequestSpec:
         return bool(self.fields or self.files)
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     name: str
     separator: str
     value: str
