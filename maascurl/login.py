@@ -6,7 +6,7 @@ import ipaddress
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from maascurl.config import (
@@ -19,7 +19,10 @@ from maascurl.config import (
     normalise_url,
     update_config,
 )
-from maascurl.errors import ConfigError, MaascurlError, UsageError, warn
+from maascurl.errors import ConfigError, HTTPStatusError, MaascurlError, UsageError, warn
+
+if TYPE_CHECKING:
+    from maascurl.auth import MaasAuth
 
 
 def tell(message: str) -> None:
@@ -60,8 +63,7 @@ def login(
         profile.api_key = read_api_key(api_key)
         if not profile.api_key:
             raise UsageError("no API key given: consumer_key:token_key:token_secret")
-    key_text = profile.key()  # validates the key (or runs the command) before anything is saved
-    del key_text
+    profile.key()  # validates the key (or runs the command) before anything is saved
     load_config()  # refuse early, before any network work, when the config is unreadable
     _warn_cleartext(profile.url)
     if no_check:  # contacts nothing: the server may be unreachable from here for now
@@ -100,48 +102,43 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _transport_for(profile: Profile) -> Transport:
-    return Transport(retries=1).for_profile(profile)
-
-
-def whoami(profile: Profile) -> str:
-    from maascurl.call import Target, make_auth
+def _get(profile: Profile, path: str, auth: MaasAuth | None) -> bytes:
+    """GET PATH under the profile's API root with its TLS settings: the body, or an error."""
     from maascurl.client import open_client, send, transport_errors
     from maascurl.output import status_error
 
-    url = profile.api_root + "users/"
-    transport = _transport_for(profile)
-    scheme = urlsplit(url).scheme
-    # Signed as requests are: a skewed clock is corrected, said and remembered.
-    auth = make_auth(Target(profile.api_root, profile), anonymous=False)
-    with transport_errors(url), open_client(transport, scheme, auth) as client:
-        request = client.build_request("GET", url, params={"op": "whoami"})
-        response = send(client, request, transport)
-        response.read()
-        if response.status_code != 200:
-            error = status_error(response)
-            if response.status_code == 401:
-                error.args = (f"the server refused the API key: {error}",)
-            raise error
-    try:
-        user = response.json()
-        return f"{user['username']}" + (" (admin)" if user.get("is_superuser") else "")
-    except (ValueError, KeyError, TypeError):
-        raise MaascurlError(f"{url}?op=whoami did not answer like a MAAS server") from None
-
-
-def fetch_description(profile: Profile) -> bytes:
-    from maascurl.client import open_client, send, transport_errors
-    from maascurl.output import status_error
-
-    url = profile.api_root + "describe/"
-    transport = _transport_for(profile)
-    with transport_errors(url), open_client(transport, urlsplit(url).scheme, None) as client:
+    url = profile.api_root + path
+    transport = Transport(retries=1).for_profile(profile)
+    with transport_errors(url), open_client(transport, urlsplit(url).scheme, auth) as client:
         response = send(client, client.build_request("GET", url), transport)
         body = response.read()
         if response.status_code != 200:
             raise status_error(response)
     return body
+
+
+def whoami(profile: Profile) -> str:
+    from maascurl.call import Target, make_auth
+
+    # Signed as requests are: a skewed clock is corrected, said and remembered.
+    auth = make_auth(Target(profile.api_root, profile), anonymous=False)
+    try:
+        body = _get(profile, "users/?op=whoami", auth)
+    except HTTPStatusError as error:
+        if error.status == 401:
+            error.args = (f"the server refused the API key: {error}",)
+        raise
+    try:
+        user = json.loads(body)
+        return f"{user['username']}" + (" (admin)" if user.get("is_superuser") else "")
+    except (ValueError, KeyError, TypeError):
+        raise MaascurlError(
+            f"{profile.api_root}users/?op=whoami did not answer like a MAAS server"
+        ) from None
+
+
+def fetch_description(profile: Profile) -> bytes:
+    return _get(profile, "describe/", None)
 
 
 def _cache_description(profile: Profile) -> None:
