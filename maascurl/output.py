@@ -52,8 +52,11 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
         save_body(response, options.output)
         return
     if options.output == "-":
-        options.pretty = False  # "-o -" means the raw body on stdout, as in curl
-    pretty = stdout_is_terminal() if options.pretty is None else options.pretty
+        pretty = False  # "-o -" means the raw body on stdout, as in curl
+    elif options.pretty is None:
+        pretty = stdout_is_terminal()
+    else:
+        pretty = options.pretty
     if pretty:
         show_pretty(response, options)
     else:

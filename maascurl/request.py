@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from maascurl.apidesc import ApiDescription
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
-API_SUFFIX = "/api/2.0/"
 
 # Characters a path segment may carry unencoded (RFC 3986 pchar minus '%').
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
@@ -104,23 +103,22 @@ def _checked_item(name: str, separator: str, value: str) -> Item:
     return Item(name, separator, value)
 
 
-def _require_utf8(text: str) -> None:
+def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        pass
-    else:
+        return False
+    return True
+
+
+def _require_utf8(text: str) -> None:
+    if _is_utf8(text):
         return
     try:  # bytes that came in through argv show as themselves
         raw = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         raw = text.encode("utf-8", "backslashreplace")
     raise UsageError(f"{raw!r} is not valid UTF-8")
-
-
-def api_root_of(url: str) -> str:
-    """The API root (`.../MAAS/api/2.0/`) for a profile URL such as `http://host:5240/MAAS`."""
-    return url.rstrip("/") + API_SUFFIX
 
 
 def resolve_path(
