@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from maascurl.config import Profile, Transport, select_profile
-from maascurl.errors import ConfigError, UsageError, warn
+from maascurl.errors import ConfigError, UsageError, note, warn
 from maascurl.output import OutputOptions
 from maascurl.request import RequestSpec, build_request
 
@@ -175,7 +175,4 @@ def refresh_if_stale(
     except Exception:  # the user's call succeeded; a failed refresh is only a note
         warn("the server's API changed and the cached description is stale; run `maascurl refresh`")
         return
-    print(
-        "maascurl: note: the server's API changed; refreshed its cached description",
-        file=sys.stderr,
-    )
+    note("the server's API changed; refreshed its cached description")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from maascurl.errors import ConfigError, UsageError, register_secret
+from maascurl.errors import ConfigError, UsageError, register_secret, warn
 
 ENV_PROFILE = "MAASCURL_PROFILE"
 ENV_URL, ENV_KEY, ENV_CACERT = "MAAS_API_URL", "MAAS_API_KEY", "MAAS_API_CACERT"
@@ -212,11 +212,7 @@ def _warn_if_readable_by_others(path: Path) -> None:
         return
     if mode & 0o077 and path not in _warned:
         _warned.add(path)
-        print(
-            f"maascurl: warning: {path} is readable by others and holds API keys; "
-            f"run: chmod 600 {path}",
-            file=sys.stderr,
-        )
+        warn(f"{path} is readable by others and holds API keys; run: chmod 600 {path}")
 
 
 def update_config(change: Callable[[Config], None], path: Path | None = None) -> Config:

@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, TextIO
 
-from maascurl.errors import HTTPStatusError, MaascurlError
+from maascurl.errors import HTTPStatusError, MaascurlError, note
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
@@ -102,11 +102,7 @@ def show_pretty(response: httpx.Response, options: OutputOptions) -> None:
     body = response.read()
     kind = body_kind(response.headers.get("Content-Type", ""), body)
     if kind == "binary":
-        print(
-            f"maascurl: note: binary body ({len(body)} bytes) not shown on a terminal; "
-            "save it with -o FILE",
-            file=sys.stderr,
-        )
+        note(f"binary body ({len(body)} bytes) not shown on a terminal; save it with -o FILE")
         return
     with pager_stream(options.pager) as out:
         color = use_color(sys.stdout)
