@@ -7,7 +7,8 @@ imported here only once a request is really going to be built or sent.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -132,31 +133,73 @@ def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> N
     describe_request(spec, headers, sys.stdout)
 
 
+class Session:
+    """A kept-alive connection pool to one target, shared by one request or thousands.
+
+    Every request sent through it is signed afresh (own nonce and timestamp)
+    and gets what a single call gets: timeouts, clock-skew recovery,
+    Retry-After retries and same-origin redirects. httpx's client is
+    thread-safe, so fleet runs send from several threads through one Session.
+    Errors come out as MaascurlError with maascurl's exit codes.
+    """
+
+    def __init__(self, target: Target, options: CallOptions) -> None:
+        from maascurl.client import open_client
+        from maascurl.output import log_request, log_response
+
+        self.target = target
+        self.transport = options.transport.for_profile(target.profile)
+        hooks: dict[str, list[Callable[..., object]]] | None = None
+        if options.verbose:
+            hooks = {"request": [log_request], "response": [log_response]}
+        scheme = target.api_root.split(":", 1)[0]
+        if options.transport.insecure and scheme == "https":
+            warn("TLS certificate verification is off (--insecure)")
+        auth = make_auth(target, options.anonymous)
+        self.client = open_client(self.transport, scheme, auth, hooks)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def send(self, spec: RequestSpec) -> httpx.Response:
+        """Send SPEC; return the streamed final response (the caller closes it)."""
+        from maascurl.client import send, to_httpx, transport_errors
+
+        with transport_errors(spec.url):
+            return send(self.client, to_httpx(self.client, spec), self.transport)
+
+    @contextmanager
+    def errors(self, url: str) -> Iterator[None]:
+        """Map transport failures while a response body is being read."""
+        from maascurl.client import transport_errors
+
+        with transport_errors(url):
+            yield
+
+
 def _send_and_write(
     spec: RequestSpec,
     target: Target,
     options: CallOptions,
     desc: ApiDescription | None,
 ) -> None:
-    from maascurl.client import open_client, send, to_httpx, transport_errors
-    from maascurl.output import log_request, log_response, write_response
+    from maascurl.output import write_response
 
-    auth = make_auth(target, options.anonymous)
-    hooks: dict[str, list[Callable[..., object]]] | None = None
-    if options.verbose:
-        hooks = {"request": [log_request], "response": [log_response]}
-    transport = options.transport.for_profile(target.profile)
-    if options.transport.insecure and spec.url.startswith("https:"):
-        warn("TLS certificate verification is off (--insecure)")
-    scheme = spec.url.split(":", 1)[0]
-    with transport_errors(spec.url), open_client(transport, scheme, auth, hooks) as client:
-        response = send(client, to_httpx(client, spec), transport)
-        try:
-            write_response(response, options.output)
-        finally:
-            response.close()
-        if desc is not None:
-            refresh_if_stale(client, response, target.api_root, desc)
+    with Session(target, options) as session:
+        response = session.send(spec)
+        with session.errors(spec.url):
+            try:
+                write_response(response, options.output)
+            finally:
+                response.close()
+            if desc is not None:
+                refresh_if_stale(session.client, response, target.api_root, desc)
 
 
 def refresh_if_stale(
