@@ -30,7 +30,7 @@ from maascurl.errors import (
     warn,
 )
 from maascurl.multipart import MultipartBody
-from maascurl.request import RequestSpec
+from maascurl.request import RawBody, RequestSpec
 
 USER_AGENT = f"maascurl/{__version__}"
 MAX_REDIRECTS = 10
@@ -87,8 +87,12 @@ def open_client(
 
 def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
     headers = httpx.Headers(spec.headers)
-    body: MultipartBody | None = None
-    if spec.has_body:
+    body: MultipartBody | _RawStream | None = None
+    if spec.body is not None:
+        body = _RawStream(spec.body)
+        headers.setdefault("Content-Type", "application/octet-stream")
+        headers["Content-Length"] = str(spec.body.size())
+    elif spec.has_body:
         body = MultipartBody(spec.fields, spec.files)
         headers["Content-Type"] = body.content_type
         headers["Content-Length"] = str(len(body))
@@ -96,6 +100,16 @@ def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
     # and so change the order the user typed.
     url = f"{spec.url}?{urlencode(spec.query)}" if spec.query else spec.url
     return client.build_request(spec.method, url, headers=headers, content=body)
+
+
+class _RawStream:
+    """A raw body httpx can iterate more than once (retries, re-signed redirects)."""
+
+    def __init__(self, body: RawBody) -> None:
+        self.body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.body.chunks()
 
 
 def send(client: httpx.Client, request: httpx.Request, transport: Transport) -> httpx.Response:

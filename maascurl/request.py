@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
@@ -42,6 +43,43 @@ class FilePart(NamedTuple):
         return os.path.getsize(self.path)
 
 
+class RawBody(NamedTuple):
+    """A body sent as it is, not as form fields: a file region, or bytes (stdin).
+
+    Used for raw request bodies and for the chunks of a boot-resource upload,
+    which are regions of one big file. It can be read again, which retries and
+    re-signed redirects need.
+    """
+
+    path: str | None = None
+    content: bytes | None = None
+    offset: int = 0
+    length: int | None = None  # None: to the end of the file
+
+    def size(self) -> int:
+        if self.content is not None:
+            return len(self.content)
+        assert self.path is not None
+        if self.length is not None:
+            return self.length
+        return os.path.getsize(self.path) - self.offset
+
+    def chunks(self, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+        if self.content is not None:
+            yield self.content
+            return
+        assert self.path is not None
+        left = self.size()
+        with open(self.path, "rb") as stream:
+            stream.seek(self.offset)
+            while left > 0:
+                chunk = stream.read(min(chunk_size, left))
+                if not chunk:
+                    raise MaascurlError(f"{self.path} shrank while it was being sent")
+                left -= len(chunk)
+                yield chunk
+
+
 @dataclass
 class RequestSpec:
     method: str
@@ -50,6 +88,7 @@ class RequestSpec:
     fields: list[tuple[str, str]] = field(default_factory=list)
     files: list[FilePart] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
+    body: RawBody | None = None  # sent as it is; never together with fields or files
 
     @property
     def op(self) -> str | None:
