@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
     from maascurl.auth import MaasAuth
+    from maascurl.wait import WaitOptions
 
 
 @dataclass
@@ -31,6 +32,7 @@ class CallOptions:
     offline: bool = False
     transport: Transport = field(default_factory=Transport)
     output: OutputOptions = field(default_factory=OutputOptions)
+    wait: WaitOptions | None = None  # --wait: see wait.py
 
 
 @dataclass
@@ -73,6 +75,11 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
         check_against_description(spec, desc, target.api_root, path)
     if options.offline:
         _print_offline(spec, target, options)
+        return
+    if options.wait is not None:
+        from maascurl.wait import send_and_wait
+
+        send_and_wait(spec, target, options, options.wait)
         return
     _send_and_write(spec, target, options, desc)
 

@@ -242,11 +242,12 @@ def _method_command(method: str) -> click.Command:
 
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+        wait = _wait_settings(options)
         perform(
             method,
             path,
             list(items),
-            CallOptions(output=output, transport=transport, **options),
+            CallOptions(output=output, transport=transport, wait=wait, **options),
         )
 
     command.help = (
@@ -259,6 +260,129 @@ def _method_command(method: str) -> click.Command:
 
 for _method in ("GET", "POST", "PUT", "DELETE"):
     cli.add_command(_method_command(_method))
+
+
+# --- waiting and following (wait.py, events.py) -------------------------------
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """90, 90s, 15m, 1h (seconds when no unit is given)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        from maascurl.wait import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except MaascurlError:
+            self.fail(f"{value!r} is not a duration (e.g. 90, 90s, 15m, 1h)", param, ctx)
+
+
+WAIT_TIMEOUT_HELP = (
+    "How long to wait before giving up with exit 7 (default by action: 30m for deploy, "
+    "commission, test, rescue_mode and release, 10m for abort and exit_rescue_mode, 5m for "
+    "power_on/power_off, 60m for an image import; 30m for `wait`). --timeout bounds each "
+    "HTTP request instead."
+)
+INTERVAL_HELP = "Time between polls (default 5s), growing gently to 4x while nothing changes."
+
+
+def wait_options(command: F, *, flag: bool = False) -> F:
+    """--wait-timeout and --interval (and, on post, the --wait flag itself)."""
+    options = [
+        click.option("--wait-timeout", type=Duration(), metavar="DURATION", help=WAIT_TIMEOUT_HELP),
+        click.option(
+            "--interval", type=Duration(), default=5.0, metavar="DURATION", help=INTERVAL_HELP
+        ),
+    ]
+    if flag:
+        options.insert(
+            0,
+            click.option(
+                "--wait",
+                is_flag=True,
+                help="After an action that starts something (deploy, commission, release, "
+                "abort, test, rescue_mode, exit_rescue_mode, power_on, power_off; "
+                "boot-resources op=import), poll until it ends and write the final object; "
+                "exit 8 if MAAS ended it in a failure state.",
+            ),
+        )
+    # A function's decorators run bottom-up; a Command's params are appended in order.
+    for option in options if isinstance(command, click.Command) else reversed(options):
+        command = option(command)
+    return command
+
+
+# Only a POST starts something worth waiting for: --wait is offered on post alone.
+wait_options(cli.commands["post"], flag=True)
+
+
+def _wait_settings(options: dict[str, Any]) -> Any:
+    """Pop the wait options (present on post only); a WaitOptions when --wait was given."""
+    wanted = options.pop("wait", False)
+    timeout, interval = options.pop("wait_timeout", None), options.pop("interval", 5.0)
+    if not wanted:
+        return None
+    from maascurl.wait import WaitOptions
+
+    return WaitOptions(timeout=timeout, interval=interval)
+
+
+def _complete_condition(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.wait import complete_condition
+
+    return [
+        CompletionItem(value, type="nospace" if value.endswith(("=", ",")) else "plain")
+        for value in complete_condition(incomplete)
+    ]
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.argument("path", shell_complete=_complete_path)
+@click.argument(
+    "conditions",
+    nargs=-1,
+    required=True,
+    metavar="FIELD=VALUE[,VALUE]...",
+    shell_complete=_complete_condition,
+)
+@click.option(
+    "--fail-on",
+    multiple=True,
+    metavar="FIELD=VALUE[,VALUE]",
+    shell_complete=_complete_condition,
+    help="A state that means failure: stop waiting and exit 8 (repeatable).",
+)
+@wait_options
+@request_options
+def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **options: Any) -> None:
+    """Poll GET PATH until every FIELD has one of its VALUEs.
+
+    \b
+      maascurl wait machines/abc123 status_name=Deployed --fail-on status_name='Failed deployment'
+      maascurl wait machines/abc123 power_state=on
+      maascurl wait machines/abc123 boot_interface.link_connected=true
+
+    FIELD may be dotted to reach a nested value; true, false and null match
+    JSON's. The final object goes to stdout. Transient failures of a poll
+    (refused, timed out, 5xx) are tolerated until --wait-timeout; a 4xx ends
+    the wait.
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.output import OutputOptions
+    from maascurl.wait import WaitOptions, run_wait
+
+    settings = WaitOptions(timeout=options.pop("wait_timeout"), interval=options.pop("interval"))
+    output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
+    transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+    call = CallOptions(output=output, transport=transport, **options)
+    run_wait(path, conditions, fail_on, call, settings)
 
 
 # --- profiles ----------------------------------------------------------------

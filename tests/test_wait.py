@@ -1,0 +1,326 @@
+"""--wait, `maascurl wait` and their polling, against the simulator's timed actions."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Run, env_for_subprocess
+from simulator import MaasSimulator, Reply
+
+from maascurl import wait
+from maascurl.errors import UsageError
+
+FAST = ("--interval", "0.02", "--wait-timeout", "20")  # a bug must not hang the suite
+
+
+@pytest.fixture
+def timed(api: MaasSimulator) -> Iterator[MaasSimulator]:
+    """Machine actions that take 0.3 s; nothing fails unless a test says so."""
+    api.timed.reset()
+    api.timed.seconds = 0.3
+    api.timed.log.events.clear()
+    yield api
+    api.timed.reset()
+
+
+def polls(sim: MaasSimulator, path: str) -> list[str]:
+    return [r.path for r in sim.requests if r.method == "GET" and r.path.endswith(path)]
+
+
+# ---------------------------------------------------------------- --wait
+
+
+def test_deploy_waits_until_deployed(timed: MaasSimulator, run: Run) -> None:
+    result = run("post", "machines/abc000", "op=deploy", "distro_series=noble", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    machine = json.loads(result.stdout)
+    assert (machine["status_name"], machine["power_state"]) == ("Deployed", "on")
+    assert machine["distro_series"] == "noble"
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("maascurl: machines/abc000 (amber-otter): Deploying [")
+    assert lines[-1].startswith("maascurl: machines/abc000 (amber-otter): Deployed [")
+    assert len(lines) == 2  # one line per state change, nothing else
+    assert len(polls(timed, "machines/abc000/")) >= 2
+
+
+def test_failed_deployment_exits_8_naming_state_and_message(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.failing = {"abc000"}
+    result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST)
+    assert result.exit_code == 8
+    assert result.stderr.splitlines()[-1] == (
+        "maascurl: error: machines/abc000: Failed deployment: "
+        "Node installation failure - Installation failed (refer to the installation log)"
+    )
+    assert json.loads(result.stdout)["status_name"] == "Failed deployment"
+
+
+def test_timeout_exits_7_naming_the_state(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.seconds = 60
+    result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST, "--wait-timeout", "0.2")
+    assert result.exit_code == 7
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("maascurl: error: machines/abc000: still Deploying after ")
+    assert "goes on in MAAS" in error
+    assert json.loads(result.stdout)["status_name"] == "Deploying"
+
+
+def test_transient_503_during_polling_is_tolerated(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.queue_get("machines/abc000/", Reply(503, b"busy"), count=3)
+    result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Deployed"
+    # One note for the whole outage, not one per failed poll.
+    notes = [line for line in result.stderr.splitlines() if "still waiting" in line]
+    assert notes == ["maascurl: machines/abc000: 503 Service Unavailable: busy; still waiting"]
+
+
+def test_retry_after_during_polling_is_honoured(timed: MaasSimulator, run: Run) -> None:
+    busy = Reply(503, b"busy", headers={"Retry-After": "0"})
+    timed.timed.queue_get("machines/abc000/", busy, count=1)
+    result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert "retrying in 0 s (1/3)" in result.stderr  # the single call's own retry
+    assert "still waiting" not in result.stderr
+
+
+def test_deleted_machine_ends_the_wait_with_the_4xx(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.vanishing = {"abc000"}
+    result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST)
+    assert result.exit_code == 4
+    assert result.stderr.splitlines()[-1] == (
+        "maascurl: error: machines/abc000: 404 Not Found: No Machine matches the given query."
+    )
+    assert result.stdout == ""
+
+
+def test_every_poll_is_signed_afresh(timed: MaasSimulator, run: Run) -> None:
+    result = run("post", "machines/abc000", "op=commission", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Ready"
+    nonces = [r.oauth["oauth_nonce"] for r in timed.requests if r.oauth]
+    assert len(nonces) >= 3 and len(set(nonces)) == len(nonces)
+
+
+def test_clock_skew_is_recovered_while_polling(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.seconds = 0.5
+    timed.clock_offset = 1000.0  # the server's clock is ahead: every request must adapt
+    result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Deployed"
+    assert result.stderr.count("clock is") == 1
+
+
+def test_an_op_that_finishes_at_once_just_returns(timed: MaasSimulator, run: Run) -> None:
+    result = run("post", "machines/abc000", "op=lock", "--wait", *FAST)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["system_id"] == "abc000"
+    assert result.stderr == ""
+    assert [r.method for r in timed.requests] == ["POST"]
+
+
+def test_release_waits_for_ready_through_disk_erasing(timed: MaasSimulator, run: Run) -> None:
+    result = run("post", "machines/abc001", "op=release", "erase=true", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Ready"
+    assert "Disk erasing [" in result.stderr
+
+
+def test_test_returns_to_the_previous_status(timed: MaasSimulator, run: Run) -> None:
+    result = run("post", "machines/abc002", "op=test", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Deployed"
+
+
+def test_abort_of_a_deployment_ends_in_allocated(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.seconds = 30
+    assert run("post", "machines/abc000", "op=deploy").exit_code == 0
+    result = run("post", "machines/abc000", "op=abort", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Allocated"
+
+
+def test_an_aborted_deploy_is_a_failure_of_the_deploy_wait(timed: MaasSimulator) -> None:
+    goal = wait.ACTIONS["deploy"]
+    seen = wait.judge(goal, {"status_name": "Allocated", "status_message": ""}, "m")
+    assert seen.verdict == wait.FAILURE
+    watch = wait.Watch("machines/x", "u", goal, 0.0)
+    watch.observe({"status_name": "Allocated"}, b"", 1.0)
+    assert str(watch.error) == "machines/x: Allocated (not Deployed)"
+    assert watch.error is not None and watch.error.exit_code == 8
+
+
+def test_power_on_waits_for_power_state(timed: MaasSimulator, run: Run) -> None:
+    # abc001 is allocated; its power_state starts as "error", which must not
+    # count as the failure of a power action that has not happened yet.
+    result = run("post", "machines/abc001", "op=power_on", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["power_state"] == "on"
+
+
+def test_image_import_waits_until_not_importing(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.import_seconds = 0.3
+    result = run("post", "boot-resources", "op=import", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    listing = json.loads(result.stdout)  # the resources, as read at the end
+    assert isinstance(listing, list) and listing
+    assert "boot-resources: importing [" in result.stderr
+    assert "boot-resources: imported [" in result.stderr
+    assert timed.requests[-1].path.endswith("/boot-resources/")
+
+
+def test_wait_is_only_offered_on_post(run: Run) -> None:
+    assert "--wait" in run("post", "--help").stdout
+    result = run("get", "machines", "--wait")
+    assert result.exit_code == 2
+    assert "No such option '--wait'" in result.stderr
+
+
+def test_http_error_of_the_action_itself_is_reported_as_usual(
+    timed: MaasSimulator, run: Run
+) -> None:
+    result = run("post", "machines/nope", "op=deploy", "--wait", *FAST)
+    assert result.exit_code == 4
+    assert "404 Not Found" in result.stderr
+
+
+# ---------------------------------------------------------------- maascurl wait
+
+
+def test_wait_command_on_a_field(timed: MaasSimulator, run: Run) -> None:
+    assert run("post", "machines/abc001", "op=power_on").exit_code == 0
+    result = run("wait", "machines/abc001", "power_state=on", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["power_state"] == "on"
+    assert "power_state=on" in result.stderr
+
+
+def test_wait_command_dotted_field_and_several_values(timed: MaasSimulator, run: Run) -> None:
+    result = run(
+        "wait", "machines/abc000", "zone.name=nowhere,zone-north", "status_name=Ready", *FAST
+    )
+    assert result.exit_code == 0, result.stderr
+    assert len(timed.requests) == 1  # already there: no polling
+
+
+def test_wait_command_fail_on(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.failing = {"abc000"}
+    assert run("post", "machines/abc000", "op=commission").exit_code == 0
+    result = run(
+        "wait",
+        "machines/abc000",
+        "status_name=Ready",
+        "--fail-on",
+        "status_name=Failed commissioning,Broken",
+        *FAST,
+    )
+    assert result.exit_code == 8
+    assert result.stderr.splitlines()[-1] == (
+        "maascurl: error: machines/abc000: Failed commissioning: "
+        "Node commissioning failure - Commissioning failed, see the script results"
+    )
+
+
+def test_wait_command_unknown_field_is_a_usage_error(timed: MaasSimulator, run: Run) -> None:
+    result = run("wait", "machines/abc000", "stauts_name=Ready")
+    assert result.exit_code == 2
+    assert "machines/abc000: the answer has no field 'stauts_name'" in result.stderr
+
+
+def test_wait_command_needs_a_condition(run: Run) -> None:
+    assert run("wait", "machines/abc000").exit_code == 2
+    assert run("wait", "machines/abc000", "nonsense").exit_code == 2
+
+
+def test_bad_duration_is_a_usage_error(run: Run) -> None:
+    result = run("wait", "machines/abc000", "status_name=Ready", "--interval", "soon")
+    assert result.exit_code == 2
+    assert "'soon' is not a duration" in result.stderr
+
+
+# ---------------------------------------------------------------- pieces
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("1h", 3600.0), ("1h30m", 5400.0), ("0.5", 0.5)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert wait.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "10x", "-5", "0", "5 m", "1m1"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(UsageError):
+        wait.parse_duration(text)
+
+
+def test_pacer_backs_off_gently_with_jitter_and_resets() -> None:
+    pacer = wait.Pacer(2.0, random.Random(1))
+    delays = [pacer.next() for _ in range(20)]
+    assert all(2.0 * 0.8 <= d <= 8.0 * 1.2 for d in delays)
+    assert max(delays) > 6.0 and delays[0] < 2.5
+    assert len({round(d, 6) for d in delays[-5:]}) == 5  # jitter: never in step
+    pacer.reset()
+    assert pacer.next() <= 2.0 * 1.2
+
+
+def test_field_values() -> None:
+    data = {"a": {"b": [{"c": True}]}, "n": None}
+    assert wait.as_text(wait.field_value(data, "a.b.0.c")) == "true"
+    assert wait.as_text(wait.field_value(data, "n")) == "null"
+    assert wait.field_value(data, "a.x") is wait._MISSING
+
+
+def test_release_failure_label_is_maas_own() -> None:
+    # MAAS labels FAILED_RELEASING "Releasing failed" (maasserver/enum.py).
+    assert wait.BUSY["Releasing"] == "Releasing failed"
+    seen = wait.judge(wait.ACTIONS["release"], {"status_name": "Releasing failed"}, "m")
+    assert seen.verdict == wait.FAILURE
+
+
+def test_condition_completion() -> None:
+    assert "status_name=" in wait.complete_condition("stat")
+    assert wait.complete_condition("status_name=Dep") == [
+        "status_name=Deploying",
+        "status_name=Deployed",
+    ]
+    assert wait.complete_condition("power_state=on,o") == [
+        "power_state=on,on",
+        "power_state=on,off",
+    ]
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_exits_130_saying_the_action_goes_on(
+    timed: MaasSimulator, profile: str, home: Path
+) -> None:
+    timed.timed.seconds = 60
+    env = env_for_subprocess(home)
+    argv = [sys.executable, "-m", "maascurl", "post", "machines/abc000", "op=deploy", "--wait"]
+    process = subprocess.Popen(
+        [*argv, "--interval", "0.05"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()  # the first state line: it is waiting now
+    assert "Deploying" in first
+    os.kill(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stdout == ""
+    assert stderr.strip() == (
+        "maascurl: error: interrupted; machines/abc000 (Deploying) goes on in MAAS"
+    )
