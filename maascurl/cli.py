@@ -385,6 +385,80 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
     run_wait(path, conditions, fail_on, call, settings)
 
 
+def _complete_event_filters(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.completion import complete_item
+
+    items = ["op=query", *(ctx.params.get("filters") or ())]
+    found = complete_item(_completion_description(ctx), "GET", "events", incomplete, items)
+    managed = ("limit=", "after=", "before=")
+    return [
+        CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
+        for value, text in found
+        if not value.startswith(managed)
+    ]
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.argument(
+    "filters", nargs=-1, metavar="[NAME=VALUE]...", shell_complete=_complete_event_filters
+)
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing new events as they happen, until Ctrl-C."
+)
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="Print the newest N events first (MAAS gives at most 1000).",
+)
+@click.option(
+    "--interval",
+    type=Duration(),
+    default=2.0,
+    metavar="DURATION",
+    help="Time between polls with --follow (default 2s).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print request and response headers to stderr.")
+@tls_options
+@profile_option
+def events(
+    filters: tuple[str, ...],
+    follow: bool,
+    lines: int,
+    interval: float,
+    verbose: bool,
+    insecure: bool,
+    cacert: str | None,
+    profile: str | None,
+) -> None:
+    """Print MAAS's event log, oldest first; with -f, follow it like tail -f.
+
+    \b
+      maascurl events level=AUDIT -f
+      maascurl events id=abc123 level=DEBUG -n 50
+      maascurl events hostname=web-01 -f | jq -r .description
+
+    NAME=VALUE filters are those of `events op=query` (hostname, id, mac_address,
+    zone, agent_name, owner, level: INFO by default, AUDIT for audit events
+    only); repeat one to match any of its values. Piped, each event is one line
+    of JSON (JSON Lines); on a terminal, one readable line. Each event is
+    printed once, in order. Ctrl-C ends following with exit status 0.
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.events import run_events
+
+    options = CallOptions(
+        profile=profile, verbose=verbose, transport=Transport(insecure=insecure, cacert=cacert)
+    )
+    run_events(list(filters), lines, follow, interval, options)
+
+
 # --- profiles ----------------------------------------------------------------
 
 
