@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import Run, env_for_subprocess
 from simulator import MaasSimulator, Reply
+from test_completion import PROBE, cached, complete, values  # noqa: F401 (a fixture)
 
 from maascurl import wait
 from maascurl.errors import UsageError
@@ -324,3 +326,115 @@ def test_ctrl_c_exits_130_saying_the_action_goes_on(
     assert stderr.strip() == (
         "maascurl: error: interrupted; machines/abc000 (Deploying) goes on in MAAS"
     )
+
+
+# ---------------------------------------------------------------- TAB
+
+
+@pytest.mark.usefixtures("cached")
+def test_tab_offers_wait_options_on_post_only() -> None:
+    assert values("maascurl post machines/abc op=deploy --wa") == ["--wait", "--wait-timeout"]
+    assert values("maascurl get machines/abc --wa") == []
+
+
+@pytest.mark.usefixtures("cached")
+def test_tab_completes_wait_fields_and_values() -> None:
+    assert values("maascurl wait machines/abc power_s") == ["power_state="]
+    assert complete("maascurl wait machines/abc status_name=Fai")[0] == (
+        "plain,status_name=Failed commissioning"
+    )
+    assert values("maascurl wait machines/abc status_name=Ready --fail-on status_name=Br") == [
+        "status_name=Broken"
+    ]
+
+
+@pytest.mark.usefixtures("cached")
+def test_tab_completes_event_filters_from_the_description() -> None:
+    found = values("maascurl events ")
+    assert {"hostname=", "id=", "level=", "owner="} <= set(found)
+    assert "limit=" not in found and "after=" not in found
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["maascurl wait machines/abc status_name=Dep", "maascurl events lev"],
+)
+@pytest.mark.usefixtures("cached")
+def test_tab_for_wait_and_events_stays_light(home: Path, line: str) -> None:
+    env = env_for_subprocess(home)
+    env.update(
+        _MAASCURL_COMPLETE="bash_complete", COMP_WORDS=line, COMP_CWORD=str(len(line.split()) - 1)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("plain,") or proc.stdout.startswith("nospace,")
+    assert json.loads(proc.stderr.splitlines()[-1]) == {"modules": [], "socket": []}
+
+
+# ---------------------------------------------------------------- the view
+
+
+def render(renderable: object) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    console.print(renderable)
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    return str(output)
+
+
+def test_live_view_of_one_machine_shows_host_state_time_and_event() -> None:
+    from maascurl.waitview import render_one
+
+    watch = wait.Watch("machines/abc", "u", wait.ACTIONS["deploy"], 0.0)
+    hostile = {"hostname": "web\x1b[2J01", "status_name": "Deploying"}
+    watch.observe({**hostile, "status_message": "Node installation - curtin running"}, b"", 0.0)
+    text = render(render_one(watch, "", 75.0))
+    assert "web\\x1b[2J01" in text and "\x1b[2J" not in text
+    assert "Deploying" in text and "1:15" in text
+    assert "Node installation - curtin running" in text
+
+
+def test_live_view_of_a_fleet_counts_states_and_names_the_slowest() -> None:
+    from maascurl.waitview import render_fleet
+
+    watches = []
+    for i, state in enumerate(["Deployed", "Deploying", "Deploying", "Failed deployment"]):
+        watch = wait.Watch(f"machines/m{i}", "u", wait.ACTIONS["deploy"], 0.0)
+        watch.observe({"hostname": f"h{i}", "status_name": state}, b"", float(i))
+        watches.append(watch)
+    text = render(render_fleet(watches, "machines: 503; still waiting", 100.0))
+    assert "2/4 finished" in text
+    assert "Deploying: 2" in text and "Deployed: 1" in text and "Failed deployment: 1" in text
+    assert "machines/m1 (h1)" in text and "machines/m0" not in text  # only unfinished ones
+    assert "503; still waiting" in text
+
+
+def test_live_view_at_a_terminal(timed: MaasSimulator, profile: str, home: Path) -> None:
+    """stderr on a terminal: a live view, then the final state; stdout stays the JSON."""
+    timed.timed.seconds = 0.6
+    master, slave = os.openpty()
+    argv = [sys.executable, "-m", "maascurl", "post", "machines/abc000", "op=deploy", "--wait"]
+    env = {**env_for_subprocess(home), "TERM": "xterm", "COLUMNS": "100"}
+    process = subprocess.Popen(
+        [*argv, "--interval", "0.05"], env=env, stdout=subprocess.PIPE, stderr=slave
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    stdout, _ = process.communicate(timeout=30)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 0, screen
+    assert json.loads(stdout)["status_name"] == "Deployed"
+    assert "amber-otter" in screen and "Deploying" in screen
+    assert "maascurl: machines/abc000 (amber-otter): Deployed [" in screen
