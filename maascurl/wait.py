@@ -393,6 +393,7 @@ class Watch:
     ended: float | None = None
     changed_at: float = 0.0
     key: str | None = None  # the system id, when it can be listed with others
+    session: Session | None = None  # the server it lives on, when not the poller's own
     extra: dict[str, Any] = field(default_factory=dict)  # room for a caller (fleet line number)
 
     @property
@@ -501,29 +502,40 @@ class Poller:
     """Reads the state of every unfinished watch once per round, as few requests as it can.
 
     Machines are read with one `GET machines/?id=...&id=...` per LISTING_CHUNK
-    of them when more than one is waited for; anything else with one GET each.
-    At most POLL_JOBS requests are in flight at once.
+    of them when more than one on a server is waited for; anything else with
+    one GET each. At most POLL_JOBS requests are in flight at once.
     """
 
-    def __init__(self, session: Session, view: View) -> None:
-        self.session = session
+    def __init__(self, session: Session | None, view: View) -> None:
+        self.session = session  # for watches that do not name their own
         self.view = view
-        self.listing_url = session.target.api_root + "machines/"
         self.moved = False
 
     def round(self, watches: list[Watch]) -> bool:
         """Read every watch once; True when any of them changed state."""
         self.moved = False
-        listed = [w for w in watches if w.key is not None and len(watches) > 1]
-        jobs = [partial(self.read_one, w) for w in watches if w not in listed]
-        for start in range(0, len(listed), LISTING_CHUNK):
-            jobs.append(partial(self.read_listing, listed[start : start + LISTING_CHUNK]))
+        by_session: dict[int, list[Watch]] = {}
+        for watch in watches:
+            by_session.setdefault(id(self._session(watch)), []).append(watch)
+        jobs: list[Callable[[], None]] = []
+        for group in by_session.values():
+            session = self._session(group[0])
+            listed = [w for w in group if w.key is not None and len(group) > 1]
+            jobs += [partial(self.read_one, session, w) for w in group if w not in listed]
+            for start in range(0, len(listed), LISTING_CHUNK):
+                chunk = listed[start : start + LISTING_CHUNK]
+                jobs.append(partial(self.read_listing, session, chunk))
         run_jobs(jobs)
         return self.moved
 
-    def read_one(self, watch: Watch) -> None:
+    def _session(self, watch: Watch) -> Session:
+        session = watch.session or self.session
+        assert session is not None
+        return session
+
+    def read_one(self, session: Session, watch: Watch) -> None:
         try:
-            response = read_answer(self.session, get_spec(*split_url("", watch.url)))
+            response = read_answer(session, get_spec(*split_url("", watch.url)))
         except MaascurlError as error:
             self._failed_read(watch.where, [watch], error)
             return
@@ -532,16 +544,16 @@ class Poller:
         watch.response = response
         self._observe(watch, parse_json(body, watch.where), body)
 
-    def read_listing(self, chunk: list[Watch]) -> None:
+    def read_listing(self, session: Session, chunk: list[Watch]) -> None:
         query = [("id", w.key or "") for w in chunk]
-        where = f"machines (id={chunk[0].key}...)" if len(chunk) > 1 else chunk[0].where
+        where = "machines"
         try:
-            response = read_answer(self.session, get_spec(self.listing_url, query))
+            response = read_answer(session, get_spec(session.target.api_root + "machines/", query))
         except MaascurlError as error:
             self._failed_read(where, chunk, error)
             return
         self.view.recovered(where)
-        listing = parse_json(response.content, "machines")
+        listing = parse_json(response.content, where)
         by_id = {m.get("system_id"): m for m in listing if isinstance(m, dict)}
         for watch in chunk:
             data = by_id.get(watch.key)
@@ -583,7 +595,7 @@ def run_jobs(jobs: Sequence[Callable[[], None]]) -> None:
             future.result()
 
 
-def wait_all(session: Session, watches: list[Watch], interval: float, view: View) -> None:
+def wait_all(session: Session | None, watches: list[Watch], interval: float, view: View) -> None:
     """Poll until every watch has finished (done, failed, gone or timed out)."""
     poller = Poller(session, view)
     pacer = Pacer(interval)
@@ -601,6 +613,32 @@ def wait_all(session: Session, watches: list[Watch], interval: float, view: View
         view.sleep(min(pacer.next(), max(0.0, deadline - now)))
         if poller.round(pending):
             pacer.reset()  # something moves: look again soon
+
+
+def machine_key(api_root: str, url: str, data: Any) -> str | None:
+    """The system id when URL is that machine's own (so that a listing can read it)."""
+    system_id = data.get("system_id") if isinstance(data, dict) else None
+    if isinstance(system_id, str) and url == f"{api_root}machines/{system_id}/":
+        return system_id
+    return None
+
+
+def final_state(watch: Watch) -> str:
+    """How a watch ended, in a word or three: Deployed, still Deploying (timed out), gone."""
+    state = watch.seen.state if watch.seen else "not read"
+    if isinstance(watch.error, TimedOut):
+        return f"still {state} (timed out)"
+    if watch.error is not None and not isinstance(watch.error, FailedState):
+        return "gone" if isinstance(watch.error, HTTPStatusError) else "unknown"
+    return state
+
+
+def fleet_summary(watches: Sequence[Watch], seconds: float) -> str:
+    from collections import Counter
+
+    counts = Counter(final_state(w) for w in watches)
+    parts = ", ".join(f"{count} {state}" for state, count in counts.most_common())
+    return f"waited for {len(watches)} in {format_duration(seconds)}: {parts}"
 
 
 # --- --wait on a request, and `maascurl wait` ---------------------------------

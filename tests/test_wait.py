@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -438,3 +439,80 @@ def test_live_view_at_a_terminal(timed: MaasSimulator, profile: str, home: Path)
     assert json.loads(stdout)["status_name"] == "Deployed"
     assert "amber-otter" in screen and "Deploying" in screen
     assert "maascurl: machines/abc000 (amber-otter): Deployed [" in screen
+
+
+# ---------------------------------------------------------------- many at once
+
+
+def start_fleet(sim: MaasSimulator, count: int, session: object) -> list[wait.Watch]:
+    """Deploy COUNT machines (signed POSTs through SESSION); a Watch for each answer."""
+    from maascurl.call import Session
+    from maascurl.request import RequestSpec
+
+    assert isinstance(session, Session)
+    sim.set_fleet(count)
+    watches = []
+    for machine in list(sim.machines):
+        if machine["status_name"] != "Ready":
+            continue
+        url = f"{sim.api_root}machines/{machine['system_id']}/"
+        answer = wait.read_answer(session, RequestSpec("POST", url, [("op", "deploy")]))
+        data = json.loads(answer.content)
+        now = time.monotonic()
+        watch = wait.Watch(f"machines/{data['system_id']}", url, wait.ACTIONS["deploy"], now)
+        watch.key = wait.machine_key(sim.api_root, url, data)
+        watch.observe(data, answer.content, now)
+        watches.append(watch)
+    return watches
+
+
+def test_a_fleet_is_polled_with_one_listing_per_round(
+    timed: MaasSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maascurl.call import CallOptions, Session, resolve_target
+    from maascurl.waitview import PlainView
+
+    monkeypatch.setattr(wait, "LISTING_CHUNK", 10)  # 25 machines: 3 listings a round
+    rounds = []
+    original = wait.Poller.round
+
+    def counted(poller: wait.Poller, pending: list[wait.Watch]) -> bool:
+        rounds.append(len(pending))
+        return original(poller, pending)
+
+    monkeypatch.setattr(wait.Poller, "round", counted)
+    timed.timed.fail_share = 0.3
+    options = CallOptions()
+    with Session(resolve_target(options, "machines"), options) as session:
+        watches = start_fleet(timed, 75, session)
+        assert len(watches) == 25
+        timed.requests.clear()
+        wait.wait_all(session, watches, 0.02, PlainView())
+    gets = [r for r in timed.requests if r.method == "GET"]
+    assert {r.path for r in gets} == {"/MAAS/api/2.0/machines/"}
+    assert all(len(r.query) <= 10 for r in gets)
+    rounds = len(gets) / 3
+    assert len(gets) < len(watches) * rounds  # grows with rounds, not machines x rounds
+    failing = {w.key for w in watches if timed.timed.fails(w.key or "")}
+    assert 0 < len(failing) < 25
+    for watch in watches:
+        expected = "Failed deployment" if watch.key in failing else "Deployed"
+        assert watch.seen is not None and watch.seen.state == expected
+        assert (watch.error is not None) == (watch.key in failing)
+    summary = wait.fleet_summary(watches, 2.0)
+    assert f"{25 - len(failing)} Deployed" in summary
+    assert f"{len(failing)} Failed deployment" in summary
+
+
+def test_a_machine_gone_from_the_listing_ends_its_wait(timed: MaasSimulator) -> None:
+    from maascurl.call import CallOptions, Session, resolve_target
+    from maascurl.waitview import PlainView
+
+    options = CallOptions()
+    with Session(resolve_target(options, "machines"), options) as session:
+        watches = start_fleet(timed, 9, session)
+        timed.timed.vanishing = {watches[0].key or ""}
+        wait.wait_all(session, watches, 0.02, PlainView())
+    assert str(watches[0].error) == f"{watches[0].where}: no longer listed by MAAS"
+    assert watches[0].error is not None and watches[0].error.exit_code == 4
+    assert [wait.final_state(w) for w in watches[1:]] == ["Deployed", "Deployed"]
