@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -59,10 +60,12 @@ from maascurl.errors import (
     MaascurlError,
     TimedOut,
     UsageError,
+    note,
 )
 
 if TYPE_CHECKING:
     import random
+    from concurrent.futures import Future
 
     from maascurl._httpx import httpx
     from maascurl.call import CallOptions, Session, Target
@@ -595,18 +598,22 @@ def run_jobs(jobs: Sequence[Callable[[], None]]) -> None:
             future.result()
 
 
+def expire(watches: list[Watch], now: float, view: View) -> list[Watch]:
+    """Time out the watches past their deadline; the ones still pending."""
+    for watch in watches:
+        if not watch.finished and now >= watch.deadline():
+            watch.time_out(now)
+            view.changed(watch)
+    return [w for w in watches if not w.finished]
+
+
 def wait_all(session: Session | None, watches: list[Watch], interval: float, view: View) -> None:
     """Poll until every watch has finished (done, failed, gone or timed out)."""
     poller = Poller(session, view)
     pacer = Pacer(interval)
     while True:
-        pending = [w for w in watches if not w.finished]
         now = time.monotonic()
-        for watch in pending:
-            if now >= watch.deadline():
-                watch.time_out(now)
-                view.changed(watch)
-        pending = [w for w in pending if not w.finished]
+        pending = expire(watches, now, view)
         if not pending:
             return
         deadline = min(w.deadline() for w in pending)
@@ -639,6 +646,139 @@ def fleet_summary(watches: Sequence[Watch], seconds: float) -> str:
     counts = Counter(final_state(w) for w in watches)
     parts = ", ".join(f"{count} {state}" for state, count in counts.most_common())
     return f"waited for {len(watches)} in {format_duration(seconds)}: {parts}"
+
+
+# --- --wait with --each: the whole fleet at once ------------------------------
+
+
+class FleetWaiter:
+    """`--each --wait`: the fleet runner's hook, and one poller for the whole run.
+
+    The hook runs in a fleet worker after a 2xx answer. When the request
+    started something, it makes a Watch and returns a Future, and the worker
+    goes on sending (fleet.Hook). One polling thread reads every pending watch
+    once per round (machines in one `GET machines/?id=...` listing per server
+    and LISTING_CHUNK, see Poller) and completes each Future with the final
+    object as its machine finishes; the runner writes the lines in input order
+    and takes the exit status of the first failed line.
+    """
+
+    def __init__(self, wait: WaitOptions, view: View | None = None) -> None:
+        from maascurl.waitview import PlainView
+
+        self.wait = wait
+        self.view: View = view or PlainView()
+        self.watches: list[Watch] = []
+        self.pending: dict[int, tuple[Watch, Future[Any], Any]] = {}
+        self.wake = threading.Condition()
+        self.stopped = False
+        self.thread: threading.Thread | None = None
+        self.started = time.monotonic()
+
+    def hook(self, job: Any, session: Session, result: Any) -> Any:
+        """fleet.Hook: the result as it is, or a Future of the final one."""
+        api_root = job.target.api_root
+        relpath = job.spec.url[len(api_root) :]
+        data = _json_or_none_bytes(result.body)
+        goal = goal_for(job.spec, relpath, data)
+        if goal is None:
+            return result  # finished when it answered
+        if self.wait.timeout is not None:
+            goal = goal._replace(timeout=self.wait.timeout)
+        now = time.monotonic()
+        where = relpath.rstrip("/") or "the API root"
+        if goal.poll is not None:
+            watch = Watch(where, api_root + goal.poll, goal, now, session=session)
+        else:
+            watch = Watch(where, job.spec.url, goal, now, session=session)
+            watch.key = machine_key(api_root, job.spec.url, data)
+            if watch.observe(data, result.body or b"", now):
+                self.view.changed(watch)
+            if watch.finished:
+                return self.final_result(watch, result)
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        with self.wake:
+            self.watches.append(watch)
+            self.pending[id(watch)] = (watch, future, result)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._poll, name="wait", daemon=True)
+                self.thread.start()
+            self.wake.notify()
+        return future
+
+    def final_result(self, watch: Watch, result: Any) -> Any:
+        from dataclasses import replace
+
+        state = final_state(watch)
+        if watch.error is not None:
+            return replace(result.failed(watch.error), final_state=state)
+        body = watch.body
+        if watch.goal.final is not None and watch.session is not None:
+            api_root = watch.session.target.api_root
+            body = read_answer(
+                watch.session, get_spec(*split_url(api_root, watch.goal.final))
+            ).content
+        return replace(result, body=body, final_state=state)
+
+    def _poll(self) -> None:
+        poller = Poller(None, self.view)
+        pacer = Pacer(self.wait.interval)
+        while True:
+            with self.wake:
+                while not self.stopped and not self.pending:
+                    self.wake.wait()
+                if self.stopped:
+                    return
+                watches = [entry[0] for entry in self.pending.values()]
+            now = time.monotonic()
+            pending = expire(watches, now, self.view)
+            self._complete()
+            if not pending:
+                continue
+            delay = min(pacer.next(), max(0.0, min(w.deadline() for w in pending) - now))
+            with self.wake:
+                if self.wake.wait_for(lambda: self.stopped, timeout=delay):
+                    return
+            if poller.round(pending):
+                pacer.reset()
+            self._complete()
+
+    def _complete(self) -> None:
+        with self.wake:
+            done = [entry for entry in self.pending.values() if entry[0].finished]
+            for watch, _, _ in done:
+                del self.pending[id(watch)]
+        for watch, future, result in done:
+            try:
+                future.set_result(self.final_result(watch, result))
+            except MaascurlError as error:  # the final read of an import failed
+                future.set_exception(error)
+
+    def close(self) -> None:
+        """Stop polling; say what became of the fleet, and what goes on in MAAS."""
+        with self.wake:
+            self.stopped = True
+            self.wake.notify_all()
+            left = list(self.pending.values())
+        if self.thread is not None:
+            self.thread.join()
+        for _, future, _ in left:
+            future.cancel()
+        if not self.watches:
+            return
+        summary = fleet_summary(self.watches, time.monotonic() - self.started)
+        print(f"maascurl: {summary}", file=sys.stderr, flush=True)
+        if left:
+            note(f"{len(left)} action(s) not waited for go on in MAAS")
+
+
+def _json_or_none_bytes(body: bytes | None) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
 
 
 # --- --wait on a request, and `maascurl wait` ---------------------------------

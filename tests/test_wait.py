@@ -516,3 +516,13 @@ def test_a_machine_gone_from_the_listing_ends_its_wait(timed: MaasSimulator) -> 
     assert str(watches[0].error) == f"{watches[0].where}: no longer listed by MAAS"
     assert watches[0].error is not None and watches[0].error.exit_code == 4
     assert [wait.final_state(w) for w in watches[1:]] == ["Deployed", "Deployed"]
+
+
+def test_wait_with_output_file_saves_the_final_object(
+    timed: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    target = tmp_path / "m.json"
+    result = run("post", "machines/abc000", "op=deploy", "--wait", "-o", str(target), *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert json.loads(target.read_text())["status_name"] == "Deployed"
