@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -360,10 +360,10 @@ class Pacer:
     """Poll intervals: --interval, backing off gently while nothing changes, with jitter."""
 
     def __init__(self, interval: float, rng: random.Random | None = None) -> None:
-        self.base = interval
-        self.current = interval
         import random
 
+        self.base = interval
+        self.current = interval
         self.rng = rng or random.Random()
 
     def next(self) -> float:
@@ -397,7 +397,6 @@ class Watch:
     changed_at: float = 0.0
     key: str | None = None  # the system id, when it can be listed with others
     session: Session | None = None  # the server it lives on, when not the poller's own
-    extra: dict[str, Any] = field(default_factory=dict)  # room for a caller (fleet line number)
 
     @property
     def finished(self) -> bool:

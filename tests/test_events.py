@@ -123,10 +123,15 @@ def test_follow_survives_a_503_and_ctrl_c_exits_0(
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None
     machine = log.machines[0]
-    time.sleep(0.5)  # let it read the newest id first: these events are new
+    newest = log.timed.log.next_id
+    deadline = time.monotonic() + 30
+    while not any(("after", str(newest)) in r.query for r in list(log.requests)):
+        assert time.monotonic() < deadline, "maascurl events never followed"
+        time.sleep(0.02)  # it follows from the newest id: what is logged now is new
     log.queue(503, "busy", path="events/", count=2)
-    for i in range(3):
-        log.timed.log.log(machine, "INFO", f"step {i}")
+    with log._lock:
+        for i in range(3):
+            log.timed.log.log(machine, "INFO", f"step {i}")
     seen = [json.loads(process.stdout.readline()) for _ in range(3)]
     os.kill(process.pid, signal.SIGINT)
     rest, stderr = process.communicate(timeout=30)
