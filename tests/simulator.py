@@ -1359,12 +1359,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--machines", type=int, default=3)
     parser.add_argument("--https-cert")
     parser.add_argument("--https-key")
+    parser.add_argument(
+        "--action-seconds", type=float, help="machine actions finish after this long (--wait)"
+    )
+    parser.add_argument("--fail-share", type=float, default=0.0, help="share of machines failing")
     args = parser.parse_args(argv)
     context = None
     if args.https_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.https_cert, args.https_key)
     sim = MaasSimulator(machines=args.machines, ssl_context=context, host=args.host, port=args.port)
+    sim.timed.seconds, sim.timed.fail_share = args.action_seconds, args.fail_share
+    sim.timed.import_seconds = args.action_seconds or 0.0
     sim.start()
     print(f"url={sim.url}", flush=True)
     print(f"api_key={sim.api_key}", flush=True)
