@@ -821,7 +821,7 @@ def _wait_for_poll(
     api_root = session.target.api_root
     assert goal.poll is not None
     watch = Watch(where, api_root + goal.poll, goal, time.monotonic())
-    with _view_for(options, [watch]) as view:
+    with _view_for([watch]) as view:
         wait_all(session, [watch], wait.interval, view)
     _finish(watch)
     final = watch.response
@@ -861,6 +861,37 @@ def run_wait(
         )
 
 
+def wait_for(
+    session: Session,
+    relpath: str,
+    condition: Condition,
+    *,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
+    interval: float = DEFAULT_INTERVAL,
+) -> Any:
+    """Poll GET RELPATH until CONDITION holds and return the object (for other commands).
+
+    Raises FailedState (exit 8), TimedOut (exit 7), the 4xx that ended it, or
+    Interrupted (exit 130); stderr shows the same view as `maascurl wait`.
+    """
+    from urllib.parse import urlencode
+
+    where = relpath.split("?", 1)[0].rstrip("/") or relpath
+    url, query = split_url(session.target.api_root, relpath)
+    watch = Watch(
+        where,
+        f"{url}?{urlencode(query)}" if query else url,
+        Goal(condition, timeout),
+        time.monotonic(),
+    )
+    with _view_for([watch]) as view:
+        Poller(session, view).round([watch])  # it may be there already
+        if not watch.finished:
+            wait_all(session, [watch], interval, view)
+    _finish(watch)
+    return watch.data
+
+
 def _full_url(spec: RequestSpec) -> str:
     from urllib.parse import urlencode
 
@@ -877,7 +908,7 @@ def _wait_and_write(
     spec: RequestSpec,
 ) -> None:
     watch = watches[0]
-    with _view_for(options, watches) as view:
+    with _view_for(watches) as view:
         if watch.observe(data, body, time.monotonic()):
             view.changed(watch)
         if not watch.finished:
@@ -909,7 +940,7 @@ def _write(response: httpx.Response, options: CallOptions) -> None:
 
 
 @contextmanager
-def _view_for(options: CallOptions, watches: list[Watch]) -> Iterator[View]:
+def _view_for(watches: list[Watch]) -> Iterator[View]:
     """The live view at a terminal, plain lines elsewhere; Ctrl-C says MAAS goes on."""
     from maascurl.waitview import open_view
 

@@ -526,3 +526,26 @@ def test_wait_with_output_file_saves_the_final_object(
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert json.loads(target.read_text())["status_name"] == "Deployed"
+
+
+def test_wait_for_is_there_for_other_commands(timed: MaasSimulator) -> None:
+    """What an image upload uses to wait for the image to sync: a Condition on any path."""
+    from maascurl.call import CallOptions, Session, resolve_target
+    from maascurl.request import RequestSpec
+
+    timed.timed.import_seconds = 0.2
+    options = CallOptions()
+    with Session(resolve_target(options, "boot-resources"), options) as session:
+        wait.read_answer(
+            session, wait.get_spec(f"{timed.api_root}boot-resources/", [("op", "import")])
+        )
+        done = wait.Condition(done=(("", frozenset({"false"})),))
+        assert (
+            wait.wait_for(session, "boot-resources/?op=is_importing", done, interval=0.02) is False
+        )
+        ready = wait.Condition(done=(("status_name", frozenset({"Ready"})),))
+        machine = wait.wait_for(session, "machines/abc000/", ready, interval=0.02)
+        assert machine["system_id"] == "abc000"
+        with pytest.raises(wait.TimedOut):
+            never = wait.Condition(done=(("status_name", frozenset({"Retired"})),))
+            wait.wait_for(session, "machines/abc000/", never, timeout=0.1, interval=0.02)
