@@ -536,9 +536,8 @@ def test_wait_for_is_there_for_other_commands(timed: MaasSimulator) -> None:
     timed.timed.import_seconds = 0.2
     options = CallOptions()
     with Session(resolve_target(options, "boot-resources"), options) as session:
-        wait.read_answer(
-            session, wait.get_spec(f"{timed.api_root}boot-resources/", [("op", "import")])
-        )
+        start = RequestSpec("POST", f"{timed.api_root}boot-resources/", [("op", "import")])
+        wait.read_answer(session, start)
         done = wait.Condition(done=(("", frozenset({"false"})),))
         assert (
             wait.wait_for(session, "boot-resources/?op=is_importing", done, interval=0.02) is False
