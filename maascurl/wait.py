@@ -504,7 +504,7 @@ class Poller:
     """Reads the state of every unfinished watch once per round, as few requests as it can.
 
     Machines are read with one `GET machines/?id=...&id=...` per LISTING_CHUNK
-    of them when more than one on a server is waited for; anything else with
+    of them (a fleet sets Watch.key); anything else, a single machine too, with
     one GET each. At most POLL_JOBS requests are in flight at once.
     """
 
@@ -522,7 +522,7 @@ class Poller:
         jobs: list[Callable[[], None]] = []
         for group in by_session.values():
             session = self._session(group[0])
-            listed = [w for w in group if w.key is not None and len(group) > 1]
+            listed = [w for w in group if w.key is not None]
             jobs += [partial(self.read_one, session, w) for w in group if w not in listed]
             for start in range(0, len(listed), LISTING_CHUNK):
                 chunk = listed[start : start + LISTING_CHUNK]
