@@ -503,9 +503,9 @@ def split_url(api_root: str, relpath: str) -> tuple[str, list[tuple[str, str]]]:
 class Poller:
     """Reads the state of every unfinished watch once per round, as few requests as it can.
 
-    Machines are read with one `GET machines/?id=...&id=...` per LISTING_CHUNK
-    of them (a fleet sets Watch.key); anything else, a single machine too, with
-    one GET each. At most POLL_JOBS requests are in flight at once.
+    Watches with a key (a fleet's machines) are read with one `GET
+    machines/?id=...&id=...` per server and LISTING_CHUNK of them; anything
+    else with one GET each. At most POLL_JOBS requests are in flight at once.
     """
 
     def __init__(self, session: Session | None, view: View) -> None:
