@@ -763,8 +763,8 @@ class FleetWaiter:
             left = list(self.pending.values())
         if self.thread is not None:
             self.thread.join()
-        for _, future, _ in left:
-            future.cancel()
+        # The futures left are those of an abandoned run (a second Ctrl-C): the
+        # runner no longer reads them, so they stay as they are.
         if not self.watches:
             return
         summary = fleet_summary(self.watches, time.monotonic() - self.started)
