@@ -225,29 +225,107 @@ OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
 TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
 
 
+# --- fleet runs (maascurl/fleet.py) -------------------------------------------
+
+FLEET_HELP = """\
+With --each FILE (- for stdin) the request is sent once per non-empty line,
+with placeholders in PATH, the ITEMs and -o filled from the line: {} is the
+whole line, {1}, {2}... its tab-separated fields; on a line that is a JSON
+object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
+brace). Every line is checked before the first request goes out. Bodies are
+printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
+failure as one stderr line naming its input line; the exit status is that of
+the first failed line."""
+
+
+def fleet_options(func: F) -> F:
+    options = [
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(1, 20),
+            metavar="N",
+            help="Requests in flight at once (default 4: a MAAS region serves the API from a "
+            "few worker processes, 4 by default, and the rest of its users need them too).",
+        ),
+        click.option(
+            "--report",
+            type=click.Path(dir_okay=False, writable=True),
+            metavar="FILE",
+            help="Write one JSON object per request to FILE: line, method, URL, status, "
+            "seconds, error.",
+        ),
+        click.option(
+            "--fail-fast", is_flag=True, help="Send nothing more after the first failed request."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _fleet_settings(options: dict[str, Any]) -> Any:
+    from maascurl.fleet import DEFAULT_JOBS, FleetOptions
+
+    jobs = options.pop("jobs")
+    return FleetOptions(
+        jobs=jobs if jobs is not None else DEFAULT_JOBS,
+        report=options.pop("report"),
+        fail_fast=options.pop("fail_fast"),
+    )
+
+
+def _refuse_without_each(options: dict[str, Any]) -> None:
+    given = {"jobs": "-j/--jobs", "report": "--report", "fail_fast": "--fail-fast"}
+    for name, flag in given.items():
+        if options.get(name):
+            raise click.UsageError(f"{flag} needs --each")
+
+
+def _refuse_with_fleet(options: dict[str, Any], what: str) -> None:
+    # A fleet run writes JSON Lines: options that shape one terminal answer do not apply.
+    shown = {"include": "-i/--include", "pretty": "--pretty/--no-pretty", "pager": "--pager"}
+    for name, flag in shown.items():
+        if options.get(name) is not None and options.get(name) is not False:
+            raise click.UsageError(f"{flag} cannot be used with {what}")
+
+
 def _method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
         context_settings=CONTEXT_SETTINGS,
-        epilog=f"{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+        epilog=f"{ITEM_HELP}\n\n{FLEET_HELP}\n\n{EXIT_CODES_HELP}",
         short_help=f"Send a {method} request.",
     )
     @click.argument("path", shell_complete=_complete_path)
     @click.argument("items", nargs=-1, shell_complete=_complete_items)
     @request_options
-    def command(path: str, items: tuple[str, ...], **options: Any) -> None:
+    @click.option(
+        "--each",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        metavar="FILE",
+        help="Send the request once per line of FILE (- for stdin), filling {} placeholders.",
+    )
+    @fleet_options
+    def command(path: str, items: tuple[str, ...], each: str | None, **options: Any) -> int:
         from maascurl.call import CallOptions, perform
         from maascurl.config import Transport
         from maascurl.output import OutputOptions
 
+        if each is None:
+            _refuse_without_each(options)
+        else:
+            _refuse_with_fleet(options, "--each")
+        fleet = _fleet_settings(options)
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
-        perform(
-            method,
-            path,
-            list(items),
-            CallOptions(output=output, transport=transport, **options),
-        )
+        call_options = CallOptions(output=output, transport=transport, **options)
+        if each is not None:
+            from maascurl.fleet import run_each
+
+            return run_each(method, path, list(items), each, call_options, fleet)
+        perform(method, path, list(items), call_options)
+        return 0
 
     command.help = (
         f"Send a {method} request to PATH on the profile's MAAS server.\n\n"
@@ -259,6 +337,49 @@ def _method_command(method: str) -> click.Command:
 
 for _method in ("GET", "POST", "PUT", "DELETE"):
     cli.add_command(_method_command(_method))
+
+
+BATCH_HELP = """\
+Each line is METHOD PATH [ITEM...] [-p PROFILE], quoted as in a shell; blank
+lines and # comments are skipped. Every line is checked before the first
+request goes out, so one bad line sends nothing. Bodies are printed as JSON
+Lines in input order, each failure as one stderr line naming its input line;
+the exit status is that of the first failed line."""
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{BATCH_HELP}\n\n{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+    short_help="Send the requests listed in FILE.",
+)
+@click.argument(
+    "file", default="-", type=click.Path(dir_okay=False, allow_dash=True), required=False
+)
+@request_options
+@fleet_options
+def batch(file: str, **options: Any) -> int:
+    """Send the requests listed in FILE (default: stdin), several at a time.
+
+    \b
+      # releases.txt
+      post machines/abc123 op=release comment='end of run'
+      post machines/def456 op=release -p lab   # another region
+      put  machines/abc123 description='spare'
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.fleet import run_batch
+    from maascurl.output import OutputOptions
+
+    _refuse_with_fleet(options, "batch")
+    if options.pop("output") is not None:
+        raise click.UsageError("-o cannot be used with batch; the bodies go to stdout")
+    fleet = _fleet_settings(options)
+    transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+    for name in OUTPUT_OPTIONS[1:]:
+        options.pop(name)
+    call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
+    return run_batch(file, call_options, fleet)
 
 
 # --- profiles ----------------------------------------------------------------
