@@ -81,7 +81,7 @@ class Spool:
         finally:
             if source is not sys.stdin.buffer:
                 source.close()
-            self._copy.flush()
+        self._copy.flush()
 
     def _open(self) -> IO[bytes]:
         if self.name == "-":
@@ -111,6 +111,7 @@ class Values:
     """What one input line offers to placeholders."""
 
     def __init__(self, text: str) -> None:
+        self.line = text  # fields keep their spaces; an empty first field stays empty
         self.text = text.strip()
         self.object: dict[str, Any] | None = None
         if self.text.startswith("{"):
@@ -128,7 +129,7 @@ class Values:
             return _json_value(self.object, name)
         if not name.isdigit():
             raise UsageError(f"{{{name}}} needs a line that is a JSON object")
-        fields = self.text.split("\t")
+        fields = self.line.split("\t")
         index = int(name)
         if index < 1:
             raise UsageError(f"{{{name}}}: fields count from 1")

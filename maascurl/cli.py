@@ -283,10 +283,11 @@ def _refuse_without_each(options: dict[str, Any]) -> None:
 
 
 def _refuse_with_fleet(options: dict[str, Any], what: str) -> None:
-    # A fleet run writes JSON Lines: options that shape one terminal answer do not apply.
-    shown = {"include": "-i/--include", "pretty": "--pretty/--no-pretty", "pager": "--pager"}
+    # A fleet run writes compact JSON Lines and never pages: --no-pretty and
+    # --no-pager hold anyway, the options that ask for more do not apply.
+    shown = {"include": "-i/--include", "pretty": "--pretty", "pager": "--pager"}
     for name, flag in shown.items():
-        if options.get(name) is not None and options.get(name) is not False:
+        if options.get(name):
             raise click.UsageError(f"{flag} cannot be used with {what}")
 
 

@@ -461,8 +461,9 @@ def json_line(body: bytes) -> bytes:
     except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
         text = body.decode("utf-8", errors="replace")
         return json.dumps(text, ensure_ascii=False).encode("utf-8")
+    body = body.strip()
     if b"\n" not in body and b"\r" not in body:
-        return body.strip()  # already one line: the server's bytes as they are
+        return body  # already one line: the server's bytes as they are
     compact = json.dumps(json.loads(body), ensure_ascii=False, separators=(",", ":"))
     return compact.encode("utf-8")
 
