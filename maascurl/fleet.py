@@ -312,7 +312,11 @@ class Runner:
                 self.first_failure = result
             sys.stdout.flush()
             message = f"line {result.job.line} ({result.job.label}): {result.error}"
-            print(f"maascurl: error: {safe_line(message)}", file=sys.stderr, flush=True)
+            line = f"maascurl: error: {safe_line(message)}"
+            if self._progress is not None:
+                self._progress.print(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
         elif result.outcome == NOT_SENT:
             self.counts.not_sent += 1
         else:
@@ -524,6 +528,12 @@ class Progress:
         self.bar.update(
             self.task, completed=counts.done, ok=counts.ok, failed=counts.failed, rate=rate
         )
+
+    def print(self, line: str) -> None:
+        """LINE above the bar, as one line however narrow the terminal (server text: plain)."""
+        from rich.text import Text
+
+        self.bar.console.print(Text(line), soft_wrap=True)
 
     def stop(self) -> None:
         self.bar.stop()

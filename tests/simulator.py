@@ -348,7 +348,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         sim = self.server.sim
-        sim.entered()
+        generation = sim.entered()
         try:
             reply = sim.handle(self.command, self.path, headers, body, self.client_address[1])
             delay = reply.delay + sim.delay_for(self.path)
@@ -356,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(delay)
             self.send(reply)
         finally:
-            sim.left()
+            sim.left(generation)
 
     def send(self, reply: Reply) -> None:
         self.send_response(reply.status)
@@ -411,6 +411,7 @@ class MaasSimulator:
         self._delays: dict[str, float] = {}  # path prefix -> seconds before answering
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests being answered at once
+        self._generation = 0  # counts resets
         self._tokens: dict[str, tuple[str, str, str]] = {}  # token key -> (consumer, secret, user)
         self._consumers: set[str] = set()
         self._nonces: set[tuple[str, str, str]] = set()
@@ -500,7 +501,8 @@ class MaasSimulator:
         with self._lock:
             self._faults.clear()
             self._delays.clear()
-            self.max_in_flight = 0
+            self._generation += 1
+            self.in_flight = self.max_in_flight = 0
 
     def queue(
         self,
@@ -530,14 +532,16 @@ class MaasSimulator:
         with self._lock:
             return max((d for p, d in self._delays.items() if target.startswith(p)), default=0.0)
 
-    def entered(self) -> None:
+    def entered(self) -> int:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self._generation
 
-    def left(self) -> None:
+    def left(self, generation: int) -> None:
         with self._lock:
-            self.in_flight -= 1
+            if generation == self._generation:  # not a request from before a reset
+                self.in_flight -= 1
 
     def set_fleet(self, n: int) -> None:
         with self._lock:

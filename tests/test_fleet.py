@@ -635,3 +635,109 @@ def test_a_hook_replaces_results_after_a_2xx(api: MaasSimulator, run: Run, tmp_p
     assert [r["final_state"] for r in records] == ["Deployed", None, None]
     assert [r["exit_code"] for r in records] == [0, 1, 4]
     assert records[1]["error"] == "Failed deployment: no disk"
+
+
+# ---------------------------------------------------------------- terminal
+
+
+def stderr_on_terminal(argv: list[str], env: dict[str, str], stdout: Path) -> tuple[str, int]:
+    """Run ARGV with stderr on a pseudo-terminal and stdout to a file."""
+    import select
+
+    master, slave = os.openpty()
+    with stdout.open("wb") as out:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=slave, env=env
+        )
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, "nothing reached the terminal for 30 s"
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the terminal has gone
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    return b"".join(chunks).decode(), process.wait(timeout=30)
+
+
+def test_progress_and_summary_on_a_terminal(api: MaasSimulator, home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "ids.txt"
+    source.write_text("\n".join([*ids(5), "nosuch", "abc005"]) + "\n")
+    out = tmp_path / "out.jsonl"
+    argv = [maascurl_script(), "get", "machines/{}", "--each", str(source)]
+    env = {**env_for_subprocess(home), "COLUMNS": "60", "NO_COLOR": "1"}
+    text, status = stderr_on_terminal(argv, env, out)
+    assert status == 4
+    assert "7/7" in text and "6 ok" in text and "1 failed" in text  # the bar's last state
+    # The error stays one line even on a narrow terminal, and the summary follows.
+    assert (
+        "maascurl: error: line 6 (get machines/nosuch/): 404 Not Found: "
+        "No Machine matches the given query.\r\n" in text
+    )
+    assert "maascurl: 7 request(s): 6 ok, 1 failed in " in text
+    assert len(out.read_text().splitlines()) == 6
+
+
+def test_a_second_ctrl_c_abandons_the_requests_in_flight(
+    api: MaasSimulator, home: Path, tmp_path: Path
+) -> None:
+    api.slow("machines/", 5)  # answers that would take far longer than the test waits
+    source = tmp_path / "ids.txt"
+    source.write_text("\n".join(ids(10)) + "\n")
+    report = tmp_path / "r.jsonl"
+    argv = [maascurl_script(), "get", "machines/{}", "--each", str(source), "-j", "2"]
+    proc = subprocess.Popen(
+        [*argv, "--report", str(report)],
+        env=env_for_subprocess(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: len(machine_paths(api)) >= 2, "the first requests")
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr.decode()
+    assert stdout == b""
+    outcomes = [r["outcome"] for r in report_of(report)]
+    assert outcomes == ["abandoned"] * 2 + ["not sent"] * 8
+    assert "2 abandoned (sent, outcome unknown)" in stderr.decode()
+
+
+# ---------------------------------------------------------------- TAB completion
+
+
+def complete(line: str) -> list[str]:
+    """bash candidates for LINE's last word, through Click's completion protocol."""
+    from click.testing import CliRunner
+
+    from maascurl.cli import cli
+
+    env = {
+        "_MAASCURL_COMPLETE": "bash_complete",
+        "COMP_WORDS": line,
+        "COMP_CWORD": str(len(line.split(" ")) - 1),
+    }
+    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def test_tab_completes_the_fleet_options_and_their_files(home: Path) -> None:
+    assert {"plain,--each", "plain,--jobs", "plain,--report", "plain,--fail-fast"} <= set(
+        complete("maascurl post machines/abc op=release --")
+    )
+    assert complete("maascurl get machines/{} --each ") == ["file,"]
+    assert complete("maascurl get machines/{} --each ids --report ") == ["file,"]
+    assert complete("maascurl batch ") == ["file,"]
+    assert "plain,batch" in complete("maascurl ba")
