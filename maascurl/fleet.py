@@ -38,6 +38,7 @@ from maascurl.request import RequestSpec, build_request
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
+    from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
 
 DEFAULT_JOBS = 4
@@ -66,6 +67,7 @@ class Job:
     spec: RequestSpec
     target: Target
     output: str | None = None  # the filled -o FILE
+    description: ApiDescription | None = None  # the cached one it was checked against
 
     @property
     def label(self) -> str:
@@ -130,7 +132,7 @@ class Planner:
             raise
         except MaascurlError as exc:
             raise LineError(request.line, exc) from None
-        return Job(request.line, spec, target, request.output)
+        return Job(request.line, spec, target, request.output, desc)
 
     def check_output(self, job: Job) -> None:
         """-o FILE: its directory exists and no two lines write the same file."""
@@ -221,6 +223,7 @@ class Runner:
         self.counts = Counts()
         self.first_failure: Result | None = None
         self._sessions: dict[str, Session] = {}
+        self._answers: dict[str, tuple[Job, httpx.Response]] = {}  # a 2xx per server
         self._queue: queue.Queue[_Slot | None] = queue.Queue()
         self._lock = threading.Lock()
         self._progress: Progress | None = None
@@ -249,6 +252,7 @@ class Runner:
             if not self.abandoned:
                 for worker in workers:
                     worker.join()
+                self._refresh_descriptions()
                 for session in self._sessions.values():
                     session.close()
             if self._progress is not None:
@@ -279,6 +283,16 @@ class Runner:
         while pending:
             self._emit(self._wait(pending.popleft()))
         self.out.flush()
+
+    def _refresh_descriptions(self) -> None:
+        """As after a single call: a server whose API changed gets its cache refreshed."""
+        from maascurl.call import refresh_if_stale
+
+        for key, (job, response) in self._answers.items():
+            if job.description is not None:
+                refresh_if_stale(
+                    self._sessions[key].client, response, job.target.api_root, job.description
+                )
 
     def _session(self, target: Target) -> Session:
         from maascurl.client import Pace
@@ -398,8 +412,7 @@ class Runner:
             result = result.failed(MaascurlError(f"internal error: {type(exc).__name__}: {exc}"))
         return replace(result, seconds=time.monotonic() - started)
 
-    @staticmethod
-    def _send(job: Job, session: Session, result: Result) -> Result:
+    def _send(self, job: Job, session: Session, result: Result) -> Result:
         from maascurl.output import status_error
 
         response = session.send(job.spec)
@@ -411,6 +424,7 @@ class Runner:
                 body = response.read()
             finally:
                 response.close()
+        self._answers.setdefault(job.target.state_key, (job, response))
         return replace(result, outcome=OK, body=body)
 
     def _count(self, result: Result) -> None:

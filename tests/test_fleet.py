@@ -741,3 +741,16 @@ def test_tab_completes_the_fleet_options_and_their_files(home: Path) -> None:
     assert complete("maascurl get machines/{} --each ids --report ") == ["file,"]
     assert complete("maascurl batch ") == ["file,"]
     assert "plain,batch" in complete("maascurl ba")
+
+
+def test_a_changed_api_hash_refreshes_the_cache_once(api: MaasSimulator, run: Run) -> None:
+    from maascurl.apidesc import cache_file, cached_hash
+
+    path = cache_file(api.api_root)
+    head, _, body = path.read_bytes().partition(b"\n")
+    path.write_bytes(json.dumps(json.loads(head) | {"hash": "0" * 40}).encode() + b"\n" + body)
+    result = run("get", "machines/{}", "--each", "-", input="\n".join(ids(6)))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("refreshed its cached description") == 1
+    assert cached_hash(api.api_root) == api.api_hash
+    assert [r.path for r in api.requests].count(ROOT + "describe/") == 1
