@@ -220,6 +220,7 @@ class Runner:
         self.stopping = False  # send nothing more (Ctrl-C, --fail-fast)
         self.interrupted = False
         self.abandoned = False  # a second Ctrl-C: wait for nothing more
+        self._said_interrupted = False
         self.counts = Counts()
         self.first_failure: Result | None = None
         self._sessions: dict[str, Session] = {}
@@ -271,6 +272,7 @@ class Runner:
         pending: deque[_Slot] = deque()
         window = self.fleet.jobs * WINDOW_PER_JOB
         for job in jobs:
+            self._say_interrupted()
             if self.stopping:
                 slot = _Slot(job, None)
                 slot.settle()
@@ -308,11 +310,25 @@ class Runner:
         if not slot.done.is_set():
             self.out.flush()  # the lines so far reach a reader while we wait
         # Short waits so that a Ctrl-C (handled in this thread) is acted on.
-        while not slot.done.wait(0.1):
+        while not slot.done.is_set():
+            self._say_interrupted()
             if self.abandoned:
                 return slot.settle()
+            slot.done.wait(0.1)
         assert slot.result is not None
         return slot.result
+
+    def _say_interrupted(self) -> None:
+        # Said here rather than in the signal handler, which may run while
+        # this thread is in the middle of writing to stderr itself.
+        if self.interrupted and not self._said_interrupted:
+            self._said_interrupted = True
+            with self._lock:
+                busy = self.counts.started - self.counts.done
+            note(
+                f"interrupted: sending nothing more; waiting for {busy} request(s) in flight "
+                "(Ctrl-C again to stop waiting)"
+            )
 
     def _emit(self, result: Result) -> None:
         if self._report is not None:
@@ -324,7 +340,7 @@ class Runner:
         elif result.outcome == FAILED:
             if self.first_failure is None:
                 self.first_failure = result
-            sys.stdout.flush()
+            self.out.flush()  # stdout's lines so far come before this one
             message = f"line {result.job.line} ({result.job.label}): {result.error}"
             line = f"maascurl: error: {safe_line(message)}"
             if self._progress is not None:
@@ -344,14 +360,7 @@ class Runner:
         def interrupted(signum: int, frame: FrameType | None) -> None:
             if self.interrupted:
                 self.abandoned = True
-                return
             self.interrupted = self.stopping = True
-            with self._lock:
-                busy = self.counts.started - self.counts.done
-            note(
-                f"interrupted: sending nothing more; waiting for {busy} request(s) in flight "
-                "(Ctrl-C again to stop waiting)"
-            )
 
         previous = signal.signal(signal.SIGINT, interrupted)
 
