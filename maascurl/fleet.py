@@ -27,7 +27,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from functools import partial
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
@@ -103,8 +105,11 @@ class Result:
 # Runs in a worker after a 2xx answer, with the Session that sent it (to poll
 # it, say). It returns the result to keep: `replace(result, body=...,
 # final_state=...)`, or `result.failed(error)`; raising MaascurlError fails
-# the line with that error's exit code.
-Hook = Callable[[Job, Session, Result], Result]
+# the line with that error's exit code. It may instead return a Future that
+# something else completes later (one poller for the whole fleet, say): the
+# worker then goes on sending, and the line's result is written, in input
+# order, once the Future is done. -o FILE receives the final body.
+Hook = Callable[[Job, Session, Result], "Result | Future[Result]"]
 
 
 # --------------------------------------------------------------- planning
@@ -400,26 +405,44 @@ class Runner:
             with self._lock:
                 self.counts.started += 1
             assert slot.session is not None
-            result = self.execute(slot.job, slot.session)
-            slot.finish(result)
-            self._count(result)
+            started = time.monotonic()
+            outcome = self.execute(slot.job, slot.session)
+            if isinstance(outcome, Future):
+                # The hook finishes later (a poller completes it): this worker moves on.
+                outcome.add_done_callback(partial(self._finish_future, slot, started))
+            else:
+                self._finish(slot, outcome, started)
 
-    def execute(self, job: Job, session: Session) -> Result:
-        """Send one job and read its answer; run the hook after a 2xx."""
-        started = time.monotonic()
+    def execute(self, job: Job, session: Session) -> Result | Future[Result]:
+        """Send one job and read its answer; after a 2xx, what the hook makes of it."""
         result = Result(job, FAILED)
         try:
             result = self._send(job, session, result)
-            if self.hook is not None:
-                result = self.hook(job, session, result)
-            if result.outcome == OK and job.output is not None:
-                _save(result.body or b"", job.output)
-                result = replace(result, body=None)
+            return self.hook(job, session, result) if self.hook is not None else result
         except MaascurlError as exc:
-            result = result.failed(exc)
+            return result.failed(exc)
         except Exception as exc:  # a bug must fail its line, not hang the run
-            result = result.failed(MaascurlError(f"internal error: {type(exc).__name__}: {exc}"))
-        return replace(result, seconds=time.monotonic() - started)
+            return result.failed(_internal(exc))
+
+    def _finish_future(self, slot: _Slot, started: float, future: Future[Result]) -> None:
+        try:
+            result = future.result()
+        except MaascurlError as exc:
+            result = Result(slot.job, FAILED).failed(exc)
+        except Exception as exc:
+            result = Result(slot.job, FAILED).failed(_internal(exc))
+        self._finish(slot, result, started)
+
+    def _finish(self, slot: _Slot, result: Result, started: float) -> None:
+        if result.outcome == OK and slot.job.output is not None:
+            try:
+                _save(result.body or b"", slot.job.output)
+                result = replace(result, body=None)
+            except MaascurlError as exc:
+                result = result.failed(exc)
+        result = replace(result, seconds=time.monotonic() - started)
+        slot.finish(result)
+        self._count(result)
 
     def _send(self, job: Job, session: Session, result: Result) -> Result:
         from maascurl.output import status_error
@@ -458,6 +481,10 @@ class Counts:
     failed: int = 0
     not_sent: int = 0
     abandoned: int = 0
+
+
+def _internal(exc: Exception) -> MaascurlError:
+    return MaascurlError(f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _save(body: bytes, path: str) -> None:

@@ -754,3 +754,54 @@ def test_a_changed_api_hash_refreshes_the_cache_once(api: MaasSimulator, run: Ru
     assert result.stderr.count("refreshed its cached description") == 1
     assert cached_hash(api.api_root) == api.api_hash
     assert [r.path for r in api.requests].count(ROOT + "describe/") == 1
+
+
+def test_a_hook_may_finish_later_without_holding_a_worker(
+    api: MaasSimulator, tmp_path: Path
+) -> None:
+    """A Future from the hook frees the worker: with -j 1 every line is sent before any
+    Future is completed (by one 'poller' thread, in reverse order), and the results
+    still come out in input order with what the poller said."""
+    import threading
+    from concurrent.futures import Future
+
+    futures: list[tuple[int, Future[fleet.Result], fleet.Result]] = []
+    all_sent_first: list[bool] = []
+
+    def hook(job: fleet.Job, session: Session, result: fleet.Result) -> Future[fleet.Result]:
+        future: Future[fleet.Result] = Future()
+        futures.append((job.line, future, result))
+        return future
+
+    def poller() -> None:
+        deadline = time.monotonic() + 10
+        while len(futures) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        all_sent_first.append(len(machine_paths(api)) == 4)
+        for line, future, result in reversed(list(futures)):
+            if line == 3:
+                future.set_exception(MaascurlError("Failed deployment"))
+            else:
+                future.set_result(replace(result, final_state=f"Deployed {line}"))
+
+    report = tmp_path / "r.jsonl"
+    source = tmp_path / "ids"
+    source.write_text("\n".join(ids(4)) + "\n")
+    thread = threading.Thread(target=poller)
+    thread.start()
+    code = fleet.run_each(
+        "GET",
+        "machines/{}",
+        [],
+        str(source),
+        CallOptions(),
+        fleet.FleetOptions(jobs=1, report=str(report)),
+        hook=hook,
+    )
+    thread.join()
+    assert all_sent_first == [True]
+    assert code == 1
+    records = report_of(report)
+    assert [r["line"] for r in records] == [1, 2, 3, 4]
+    assert [r["final_state"] for r in records] == ["Deployed 1", "Deployed 2", None, "Deployed 4"]
+    assert records[2]["error"] == "Failed deployment"
