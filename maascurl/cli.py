@@ -235,7 +235,8 @@ object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
 brace). Every line is checked before the first request goes out. Bodies are
 printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
 failure as one stderr line naming its input line; the exit status is that of
-the first failed line."""
+the first failed line. Ctrl-C sends nothing more and waits for the requests in
+flight (a second one stops waiting); --offline prints every request."""
 
 
 def fleet_options(func: F) -> F:
@@ -252,8 +253,8 @@ def fleet_options(func: F) -> F:
             "--report",
             type=click.Path(dir_okay=False, writable=True),
             metavar="FILE",
-            help="Write one JSON object per request to FILE: line, method, URL, status, "
-            "seconds, error.",
+            help="Write one JSON object per input line to FILE: line, method, URL, outcome, "
+            "status, seconds, error (never a key).",
         ),
         click.option(
             "--fail-fast", is_flag=True, help="Send nothing more after the first failed request."

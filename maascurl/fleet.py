@@ -20,6 +20,7 @@ code); `maascurl ... --wait` builds on it.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import sys
@@ -141,8 +142,6 @@ class Planner:
 
     def check_output(self, job: Job) -> None:
         """-o FILE: its directory exists and no two lines write the same file."""
-        import os
-
         if job.output is None:
             return
         path = os.path.abspath(os.path.expanduser(job.output))
