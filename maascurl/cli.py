@@ -278,6 +278,17 @@ for _method in ("GET", "POST", "PUT", "DELETE"):
     metavar="COMMAND",
     help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
 )
+@click.option(
+    "--username",
+    metavar="NAME",
+    help="Log in with NAME's password instead of a key (MAAS hands out the key).",
+)
+@click.option(
+    "--password",
+    "password_source",
+    metavar="-",
+    help="With --username: read the password from stdin (else asked for, hidden).",
+)
 @tls_options
 def login(
     profile: str,
@@ -285,6 +296,8 @@ def login(
     api_key: str | None,
     no_check: bool,
     api_key_command: str | None,
+    username: str | None,
+    password_source: str | None,
     insecure: bool,
     cacert: str | None,
 ) -> None:
@@ -293,10 +306,30 @@ def login(
     API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
     left out to be asked for it (hidden). The key is checked with the server and
     the server's API description is cached; --no-check contacts nothing.
+
+    With --username NAME, maascurl asks for NAME's password (or reads it from stdin
+    with --password -) and MAAS answers with NAME's API key, which is stored as if
+    it had been given; the password is never stored.
     """
+    if username is not None or password_source is not None:
+        _refuse_with_password(username, api_key, api_key_command, no_check)
+        from maascurl.password import password_login
+
+        password_login(profile, url, username or "", password_source, insecure, cacert)
+        return
     from maascurl.login import login as do_login
 
     do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+
+
+def _refuse_with_password(
+    username: str | None, api_key: str | None, api_key_command: str | None, no_check: bool
+) -> None:
+    if username is None:
+        raise click.UsageError("--password goes with --username")
+    clash = (api_key is not None and "API_KEY") or (api_key_command and "--api-key-command")
+    if clash or no_check:
+        raise click.UsageError(f"--username logs in with a password; drop {clash or '--no-check'}")
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)

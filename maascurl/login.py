@@ -72,6 +72,12 @@ def login(
         user = whoami(profile)
         tell(f"logged in to {profile.url} as {user}")
         _cache_description(profile)
+    save_profile(profile)
+
+
+def save_profile(profile: Profile) -> None:
+    """Add or replace PROFILE in the config; the first profile becomes the default."""
+    name = profile.name
 
     def save(config: Config) -> None:
         config.profiles[name] = profile
@@ -184,6 +190,8 @@ def _public(profile: Profile, default: str | None) -> dict[str, Any]:
         data["api_key_command"] = profile.api_key_command
     elif profile.api_key:
         data["api_key"] = redact_key(profile.api_key)
+    if profile.anonymous:
+        data["anonymous"] = True
     data["insecure"] = profile.insecure
     data["cacert"] = profile.cacert
     return data
