@@ -343,7 +343,7 @@ def logout(profile: str) -> None:
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
 def profile() -> None:
-    """List, show and choose profiles."""
+    """List, show, choose and import profiles."""
 
 
 @profile.command("list")
@@ -372,6 +372,25 @@ def profile_default(name: str) -> None:
     from maascurl.login import set_default
 
     set_default(name)
+
+
+@profile.command("import")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace profiles that have the same name.")
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
+    """Import the profiles of the official MAAS CLI or python-libmaas.
+
+    FILE defaults to the first of ~/.maascli.db, ~/snap/maas/current/.maascli.db
+    (the snap's CLI) and ~/.maas.db (python-libmaas) that exists. It is only read,
+    never locked or changed. Each profile keeps its name, URL, key (or none:
+    unsigned requests) and CA certificate, and its stored API description is
+    cached, so TAB completion works at once. Existing names are skipped unless
+    --force.
+    """
+    from maascurl.profile_import import import_profiles
+
+    import_profiles(file, force, dry_run)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
