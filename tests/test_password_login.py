@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 from click.testing import Result
 from conftest import Run, env_for_subprocess
 from simulator import ACCOUNTS_AUTHENTICATE, CSRF_FAILURE, MaasSimulator
@@ -271,3 +274,50 @@ def test_password_never_reaches_argv_output_or_files(sim: MaasSimulator, home: P
             assert secret_text.encode() not in data, path
         assert urllib.parse.quote(sim.password).encode() not in data
     assert sim.password not in config.read_text()
+
+
+def test_a_session_cookie_from_the_server_is_not_sent_back(
+    sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    """Sent back, a session cookie would switch on MAAS's CSRF check and the POST would fail."""
+    sim.queue(
+        200,
+        json.dumps(sim.version),
+        {"Content-Type": "application/json", "Set-Cookie": "sessionid=abc123; Path=/"},
+        path="version/",
+    )
+    result = password_login(run, sim, sim.password)
+    assert result.exit_code == 0, result.stderr
+    assert [post["_cookie"] for post in authenticate_requests(sim)] == [""]
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def https_maas(ca: trustme.CA) -> Iterator[MaasSimulator]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with MaasSimulator(ssl_context=context) as simulator:
+        yield simulator
+
+
+def test_password_login_over_https_uses_the_ca(
+    https_maas: MaasSimulator, ca: trustme.CA, run: Run, home: Path, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    https_maas.requests.clear()
+    # Without the CA nothing is trusted, and the password is not even read.
+    refused = run("login", "tls", https_maas.url, "--username", "admin", "--password", "-",
+                  input=https_maas.password + "\n")  # fmt: skip
+    assert refused.exit_code == 6
+    assert https_maas.requests == []
+    result = run("login", "tls", https_maas.url, "--username", "admin", "--password", "-",
+                 "--cacert", str(ca_file), input=https_maas.password + "\n")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert stored_key(home, "tls").count(":") == 2
+    whoami = run("get", "users", "op=whoami", "-p", "tls")
+    assert json.loads(whoami.stdout)["username"] == "admin"
