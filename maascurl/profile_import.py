@@ -69,15 +69,15 @@ def import_profiles(file: str | None, force: bool, dry_run: bool) -> None:
     if dry_run:
         _show_plan(path, found, force)
         return
-    done, config = _save(found, force)
+    done, config, new_default = _save(found, force)
     for item in found:
         if item.name not in done:
             note(f"skipped {item.name!r}: a profile of that name exists (--force replaces it)")
             continue
         tell(f"{done[item.name]} profile {item.name!r}: {_summary(item, config)}")
         _cache_description(item)
-    if config.default in done:
-        tell(f"{config.default!r} is the default profile")
+    if new_default:
+        tell(f"{new_default!r} is the default profile now")
     total = len(found) + len(skipped)
     tell(f"imported {len(done)} of {total} profiles from {path} into {config.path}")
 
@@ -214,13 +214,19 @@ def _api_key(where: str, credentials: Any) -> str | None:
 # --- writing ------------------------------------------------------------------
 
 
-def _save(found: list[Found], force: bool) -> tuple[dict[str, str], Config]:
-    """Add the profiles in one locked, atomic config write: {name: 'imported'|'replaced'}."""
+def _save(found: list[Found], force: bool) -> tuple[dict[str, str], Config, str | None]:
+    """Add the profiles in one locked, atomic config write.
+
+    Returns {name: 'imported' or 'replaced'}, the config, and the profile made the
+    default (when there was none).
+    """
     done: dict[str, str] = {}
     written: list[Path] = []
+    new_default: list[str] = []
 
     def change(config: Config) -> None:
         done.clear()
+        new_default.clear()
         for item in found:
             existed = item.name in config.profiles
             if existed and not force:
@@ -230,6 +236,7 @@ def _save(found: list[Found], force: bool) -> tuple[dict[str, str], Config]:
         if done and (not config.default or config.default not in config.profiles):
             chosen = [item.name for item in found if item.selected and item.name in done]
             config.default = (chosen or list(done))[0]
+            new_default.append(config.default)
 
     try:
         config = update_config(change)
@@ -237,7 +244,7 @@ def _save(found: list[Found], force: bool) -> tuple[dict[str, str], Config]:
         for cacert in written:  # nothing half-imported: no certificate without its profile
             cacert.unlink(missing_ok=True)
         raise
-    return done, config
+    return done, config, new_default[0] if new_default else None
 
 
 def _new_profile(item: Found, directory: Path, written: list[Path]) -> Profile:

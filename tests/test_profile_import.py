@@ -136,6 +136,7 @@ def test_import_from_libmaas(
     assert result.exit_code == 0, result.stderr
     config = read_config(home)
     assert config["default"] == "bob"  # libmaas's selected profile
+    assert "'bob' is the default profile now" in result.stderr
     assert config["profiles"]["lab"] == {"url": sim.url, "api_key": sim.api_key}
     assert config["profiles"]["bob"] == {"url": sim.url, "api_key": bob_key, "insecure": True}
     whoami = run("get", "users", "op=whoami")
@@ -163,6 +164,7 @@ def test_existing_names_are_skipped_unless_force(
     forced = run("profile", "import", str(cli_db), "--force")
     assert forced.exit_code == 0, forced.stderr
     assert "replaced profile 'admin'" in forced.stderr
+    assert "default profile now" not in forced.stderr
     assert read_config(home)["profiles"]["admin"]["api_key"] == sim.api_key
 
 
