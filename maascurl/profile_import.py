@@ -295,7 +295,13 @@ def _cache_description(item: Found) -> None:
 
 def _summary(item: Found, config: Config | None) -> str:
     """URL and settings of a profile, never its key."""
-    parts = [item.url, "signed with its API key" if item.api_key else "unsigned (no key)"]
+    from maascurl.termsafe import safe_line
+
+    # The URL comes from another tool's file: control characters in it are made visible.
+    parts = [
+        safe_line(item.url),
+        "signed with its API key" if item.api_key else "unsigned (no key)",
+    ]
     if item.cacert_pem:
         profile = config.profiles.get(item.name) if config else None
         where = f" in {profile.cacert}" if profile and profile.cacert else ""

@@ -408,3 +408,16 @@ def test_file_completes_as_a_path(home: Path) -> None:
     assert result.stdout.splitlines() == ["file,~/.m"]
     assert "--dry-run" in complete("maascurl profile import --")
     assert complete("maascurl profile ") == ["default", "import", "list", "show"]
+
+
+def test_control_characters_in_a_stored_url_are_made_visible(
+    run: Run, home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / ".maascli.db"
+    url = "http://127.0.0.1:9/MA\x1b]0;pwned\x07AS/"
+    write_maascli_db(path, [maascli_profile("odd", url, None, None)])
+    for args in (["--dry-run"], []):
+        result = run("profile", "import", str(path), *args)
+        assert result.exit_code == 0, result.stderr
+        assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+        assert "MA\\x1b]0;pwned\\x07AS" in result.stderr
