@@ -119,6 +119,10 @@ def read_profiles(path: Path) -> tuple[list[Found], list[Skipped]]:
 
 
 def read_rows(path: Path) -> list[tuple[str, Any, Any]]:
+    try:
+        path.open("rb").close()  # SQLite would only say "unable to open database file"
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     _refuse_unfinished_write(path)
     before = _signature(path)
     rows = _query(path)
