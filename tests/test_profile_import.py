@@ -421,3 +421,23 @@ def test_control_characters_in_a_stored_url_are_made_visible(
         assert result.exit_code == 0, result.stderr
         assert "\x1b" not in result.stderr and "\x07" not in result.stderr
         assert "MA\\x1b]0;pwned\\x07AS" in result.stderr
+
+
+def test_a_file_that_changes_while_read_is_refused(
+    sim: MaasSimulator, run: Run, home: Path, cli_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Immutable reads cannot see another writer, so a change meanwhile must be noticed."""
+    from maascurl import profile_import
+
+    query = profile_import._query
+
+    def query_then_other_tool_writes(path: Path) -> list[tuple[str, Any, Any]]:
+        rows = query(path)
+        write_maascli_db(path, [maascli_profile("late", sim.url, None, None)])
+        return rows
+
+    monkeypatch.setattr(profile_import, "_query", query_then_other_tool_writes)
+    result = run("profile", "import", str(cli_db))
+    assert result.exit_code == 1
+    assert "changed while it was read; run the import again" in result.stderr
+    assert not config_file(home).exists()
