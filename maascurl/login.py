@@ -72,12 +72,6 @@ def login(
         user = whoami(profile)
         tell(f"logged in to {profile.url} as {user}")
         _cache_description(profile)
-    save_profile(profile)
-
-
-def save_profile(profile: Profile) -> None:
-    """Add or replace PROFILE in the config; the first profile becomes the default."""
-    name = profile.name
 
     def save(config: Config) -> None:
         config.profiles[name] = profile
@@ -156,6 +150,20 @@ def _cache_description(profile: Profile) -> None:
         warn(f"could not cache the API description ({exc}); run `maascurl refresh` later")
         return
     tell(f"cached the API description ({len(desc.resources)} resources)")
+
+
+def save_profile(profile: Profile) -> None:
+    """Add or replace PROFILE in the config; the first profile becomes the default."""
+    name = profile.name
+
+    def save(config: Config) -> None:
+        config.profiles[name] = profile
+        if not config.default or config.default not in config.profiles:
+            config.default = name
+
+    config = update_config(save)
+    default = " (default)" if config.default == name else ""
+    tell(f"saved profile {name!r}{default} in {config.path}")
 
 
 def logout(name: str) -> None:

@@ -27,11 +27,16 @@ from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register
 from maascurl.request import RawBody, RequestSpec
 
 if TYPE_CHECKING:
+    from maascurl._httpx import httpx
     from maascurl.call import Session
 
 CAPABILITY = "authenticate-api"
 AUTHENTICATE_PATH = "/accounts/authenticate/"  # under the MAAS root, not the API root
 REFUSED = "MAAS refused the username or password"
+# A server not seen before must not keep a login waiting for minutes; its
+# answers here (version/, the token) are a few hundred bytes.
+TIMEOUT = 30.0
+ANSWER_LIMIT = 1024 * 1024
 
 
 def password_login(
@@ -44,6 +49,7 @@ def password_login(
 ) -> None:
     """`login NAME URL --username USER`: trade the password for a key, then log in with it."""
     from maascurl.login import _cache_description, save_profile, tell, whoami
+    from maascurl.termsafe import safe_line
 
     check_profile_name(name)
     check_password_source(password_source)
@@ -60,7 +66,7 @@ def password_login(
         profile.api_key = authenticate(session, profile, username, password)
     profile.key()  # a well-formed key, its secrets registered for redaction
     user = whoami(profile)
-    tell(f"logged in to {profile.url} as {user}")
+    tell(f"logged in to {profile.url} as {safe_line(user)}")
     _cache_description(profile)
     save_profile(profile)
 
@@ -97,7 +103,9 @@ def consumer_name() -> str:
 def _open_session(profile: Profile) -> Session:
     from maascurl.call import CallOptions, Session, Target
 
-    transport = Transport(insecure=profile.insecure, cacert=profile.cacert, retries=1)
+    transport = Transport(
+        insecure=profile.insecure, cacert=profile.cacert, timeout=TIMEOUT, retries=1
+    )
     options = CallOptions(anonymous=True, transport=transport)  # nothing to sign with yet
     return Session(Target(profile.api_root, profile), options)
 
@@ -151,9 +159,18 @@ def _read_answer(session: Session, spec: RequestSpec) -> bytes:
                 raise HTTPStatusError(403, REFUSED)
             if response.status_code != 200:
                 raise status_error(response)
-            return response.read()
+            return _read_limited(response, spec.url)
         finally:
             response.close()
+
+
+def _read_limited(response: httpx.Response, url: str) -> bytes:
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > ANSWER_LIMIT:
+            raise MaascurlError(f"{url} answered with more than {ANSWER_LIMIT // 2**20} MB")
+    return body
 
 
 def _warn_cleartext(url: str) -> None:

@@ -321,3 +321,21 @@ def test_password_login_over_https_uses_the_ca(
     assert stored_key(home, "tls").count(":") == 2
     whoami = run("get", "users", "op=whoami", "-p", "tls")
     assert json.loads(whoami.stdout)["username"] == "admin"
+
+
+def test_an_endless_answer_is_refused(sim: MaasSimulator, run: Run, home: Path) -> None:
+    sim.queue(200, "x" * (2 * 1024 * 1024), {"Content-Type": "application/json"}, path="version/")
+    result = password_login(run, sim, sim.password)
+    assert result.exit_code == 1
+    assert "answered with more than 1 MB" in result.stderr
+    assert authenticate_requests(sim) == []
+
+
+def test_the_servers_user_name_is_made_visible(sim: MaasSimulator, run: Run, home: Path) -> None:
+    sim.add_user("mallory")
+    sim.users["mallory"]["username"] = "mal\x1b]0;owned\x07lory"
+    sim.passwords["mallory"] = "mallory's password"
+    result = run("login", "m", sim.url, "--username", "mallory", "--password", "-",
+                 input="mallory's password\n")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stderr and "as mal\\x1b]0;owned\\x07lory" in result.stderr
