@@ -100,8 +100,12 @@ def _complete_fields(
 ) -> list[CompletionItem]:
     from maascurl.fields import complete_fields, op_of
 
-    path = ctx.params.get("path") or ""
-    op = op_of(ctx.params.get("items") or ())
+    # While an option's value is being typed Click has not parsed the
+    # arguments yet: PATH and ITEMs are still in ctx.args.
+    words = [ctx.params.get("path") or "", *(ctx.params.get("items") or ())]
+    if not words[0] and ctx.args:
+        words = list(ctx.args)
+    path, op = words[0], op_of(words[1:])
     found = complete_fields(path, op, incomplete, many=param.name == "fields")
     return [CompletionItem(value) for value in found]
 

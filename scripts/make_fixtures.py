@@ -155,6 +155,7 @@ def response_files(shared: Path) -> dict[str, Json]:
         "sslkeys.json": account["ssl-keys-list"],
         "tokens.json": account["account-list-tokens"],
         "tags.json": examples(shared, "tags")["get-tags"],
+        "events.json": examples(shared, "events")["events-query"],
         "zones.json": [gomaas(shared, "zone")],
         "resource_pools.json": gomaas(shared, "resource_pools"),
         "subnets.json": gomaas(shared, "subnets"),
