@@ -335,9 +335,11 @@ def choose_columns(view: View, listing: Listing, resource: str | None) -> list[C
 
 def default_columns(resource: str | None, rows: Sequence[Any]) -> list[Column]:
     objects = [row for row in rows[:50] if isinstance(row, dict)]
-    if not objects:
-        return [Column("", "value")]  # scalars: the row itself
     known = COLUMNS.get(resource or "")
+    if not objects:
+        if known and not rows:
+            return list(known)  # an empty listing: its header still says what it lists
+        return [Column("", "value")] if rows else []  # scalars: the row itself
     if known and _fits(known, objects):
         return list(known)
     return scalar_columns(objects)

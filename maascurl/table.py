@@ -16,7 +16,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from maascurl.errors import MaascurlError, warn
@@ -161,7 +161,9 @@ def tsv_escape(text: str) -> str:
 
 
 def tsv_text(listing: Listing, columns: Sequence[Column], header: bool) -> str:
-    lines = ["\t".join(tsv_escape(c.path or c.label) for c in columns)] if header else []
+    lines = (
+        ["\t".join(tsv_escape(c.path or c.label) for c in columns)] if header and columns else []
+    )
     lines += ["\t".join([tsv_escape(text) for text in row]) for row in cells(listing, columns)]
     return "".join(line + "\n" for line in lines)
 
@@ -170,6 +172,8 @@ def csv_text(listing: Listing, columns: Sequence[Column]) -> str:
     """RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
+    if not columns:
+        return ""
     writer.writerow([column.path or column.label for column in columns])
     writer.writerows(cells(listing, columns))
     return out.getvalue()
@@ -181,33 +185,33 @@ def csv_text(listing: Listing, columns: Sequence[Column]) -> str:
 def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptions) -> None:
     from maascurl.output import use_color
 
+    if not columns:
+        return  # an empty answer of unknown kind: nothing to show
+    paths = [column.path for column in columns]
+    pairs = zip(listing.rows, row_keys(listing), strict=True)
+    values = [[row_value(row, key, path) for path in paths] for row, key in pairs]
     if listing.single and listing.rows and isinstance(listing.rows[0], dict):
         labels = ["field", "value"]
-        row = listing.rows[0]
-        body = [[c.label, cell(row_value(row, None, c.path))] for c in columns]
+        body = [
+            [column.label, cell(value)] for column, value in zip(columns, values[0], strict=True)
+        ]
         right = [False, False]
     else:
         labels = [column.label for column in columns]
-        body = list(cells(listing, columns))
-        right = numeric_columns(listing, columns)
+        body = [[cell(value) for value in row] for row in values]
+        right = [numeric(row[i] for row in values) for i in range(len(columns))]
     labels = [safe_line(label) for label in labels]
-    body = [[safe_line(text) for text in row] for row in body]
+    # Most cells are printable already; only the others go through the regex.
+    body = [[text if text.isprintable() else safe_line(text) for text in row] for row in body]
     color = use_color(sys.stdout)
     text = render_table(labels, body, right, table_width(), color)
     emit(text, options)
 
 
-def numeric_columns(listing: Listing, columns: Sequence[Column]) -> list[bool]:
-    """Columns whose values are all numbers (or missing) are right-aligned."""
-    keys = row_keys(listing)
-    result = []
-    for column in columns:
-        values = [
-            row_value(row, key, column.path) for row, key in zip(listing.rows, keys, strict=True)
-        ]
-        present = [value for value in values if value is not None]
-        result.append(bool(present) and all(is_number(value) for value in present))
-    return result
+def numeric(values: Iterable[Any]) -> bool:
+    """A column whose values are all numbers (or missing) is right-aligned."""
+    present = [value for value in values if value is not None]
+    return bool(present) and all(is_number(value) for value in present)
 
 
 def table_width() -> int | None:

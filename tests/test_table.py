@@ -761,3 +761,28 @@ def test_view_is_only_made_when_asked() -> None:
         Column("key", "key"),
         Column("x", "x"),
     ]
+
+
+def test_an_empty_listing(api: MaasSimulator, run: Run) -> None:
+    lines = ok(run("get", "files", "prefix=none-such-", "-t")).splitlines()
+    assert lines[0].split() == [c.label for c in fields.COLUMNS["files"]]
+    assert len(lines) == 2
+    assert ok(run("get", "files", "prefix=none-such-", "--format", "tsv")) == ""
+    assert (
+        csv_of(run("get", "files", "prefix=none-such-", "--format", "csv"))
+        == "filename,anon_resource_uri\r\n"
+    )
+    assert ok(run("get", "files", "prefix=none-such-", "--format", "jsonl")) == ""
+    assert json.loads(ok(run("get", "files", "prefix=none-such-", "--fields", "filename"))) == []
+
+
+def test_help_man_page_and_readme_show_the_recipe(run: Run) -> None:
+    one_line = "maascurl get machines -t --fields hostname,system_id,status_name"
+    assert " ".join(RECIPE) in one_line
+    root = Path(__file__).resolve().parent.parent
+    help_text = ok(run("get", "--help"))
+    readme = (root / "README.md").read_text()
+    man = (root / "man" / "maascurl.1").read_text().replace("\\-", "-")
+    for text in (help_text, readme, man):
+        assert one_line in text
+        assert "[.hostname, .system_id, .status_name]" in text
