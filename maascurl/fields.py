@@ -326,6 +326,8 @@ def choose_columns(view: View, listing: Listing, resource: str | None) -> list[C
     """--fields as given, else the resource's defaults, else the top-level plain fields."""
     if view.fields is not None:
         columns = [Column(name, name) for name in view.fields]
+    elif listing.single and resource not in COLUMNS and isinstance(listing.rows[0], dict):
+        columns = [Column(name, name) for name in listing.rows[0]]  # one object: all of it
     else:
         columns = default_columns(resource, listing.rows)
     if listing.keys is not None and all(c.path != KEY_COLUMN for c in columns):

@@ -786,3 +786,12 @@ def test_help_man_page_and_readme_show_the_recipe(run: Run) -> None:
     for text in (help_text, readme, man):
         assert one_line in text
         assert "[.hostname, .system_id, .status_name]" in text
+
+
+def test_a_single_object_of_no_known_resource_shows_all_its_fields(
+    api: MaasSimulator, run: Run
+) -> None:
+    lines = ok(run("get", "version", "-t")).splitlines()
+    shown = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert list(shown) == list(api.version)
+    assert shown["capabilities"] == [",".join(api.version["capabilities"])]
