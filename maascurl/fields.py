@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 FORMATS = ("json", "jsonl", "table", "tsv", "csv")
@@ -180,9 +180,7 @@ class Listing:
     rows: list[Any]
     keys: list[str] | None = None
     single: bool = False
-    wrapper: dict[str, Any] | None = None  # the wrapped listing's other members
     wrapped_key: str | None = None  # which member held the rows
-    columns_hint: list[str] = field(default_factory=list)
 
 
 def parse_fields(text: str) -> list[str]:
@@ -243,8 +241,7 @@ def find_listing(data: Any) -> Listing:
     if "resource_uri" not in data:
         wrapped = _wrapped_key(data)
         if wrapped is not None:
-            others = {k: v for k, v in data.items() if k != wrapped}
-            return Listing(data[wrapped], wrapper=others, wrapped_key=wrapped)
+            return Listing(data[wrapped], wrapped_key=wrapped)
         if all(isinstance(value, dict) for value in data.values()):
             return Listing(list(data.values()), keys=list(data))
     return Listing([data], single=True)
