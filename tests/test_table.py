@@ -795,3 +795,33 @@ def test_a_single_object_of_no_known_resource_shows_all_its_fields(
     shown = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     assert list(shown) == list(api.version)
     assert shown["capabilities"] == [",".join(api.version["capabilities"])]
+
+
+def test_table_fits_the_size_the_terminal_reports(api: MaasSimulator, home: Path) -> None:
+    """No $COLUMNS: the width comes from the terminal itself (TIOCSWINSZ)."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 72, 0, 0))
+    env = env_for_subprocess(home)
+    env["TERM"] = "xterm"
+    argv = [sys.executable, "-m", "maascurl", "get", "machines", "-t", "--no-pager"]
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while select.select([master], [], [], 30)[0]:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert process.wait(timeout=30) == 0
+    lines = ANSI.sub("", b"".join(chunks).decode()).splitlines()
+    assert len(lines) == 5
+    assert max(len(line) for line in lines) == 72
