@@ -111,7 +111,12 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         "id", "created", "hostname", "node", "level", "type", "description", "username"
     ),
     "ipaddresses": _columns(
-        "ip", "alloc_type_name:type", "owner", "subnet.cidr:subnet", "interface_set", "created"
+        "ip",
+        "alloc_type_name:type",
+        "owner.username:owner",
+        "subnet.cidr:subnet",
+        "interface_set",
+        "created",
     ),
     "dnsresources": _columns("id", "fqdn", "address_ttl:ttl", "ip_addresses.ip:IPs"),
     "domains": _columns(

@@ -152,6 +152,11 @@ def test_default_columns_use_fields_maas_sends() -> None:
         "events": json.loads((here / "events.json").read_text())["events"][0],
         "domains": json.loads((here / "domains.json").read_text())[0],
         "sshkeys": json.loads((here / "sshkeys.json").read_text())[0],
+        "devices": json.loads((here / "devices.json").read_text())[0],
+        "fabrics": json.loads((here / "fabrics.json").read_text())[0],
+        "spaces": json.loads((here / "spaces.json").read_text())[0],
+        "ipaddresses": json.loads((here / "ipaddresses.json").read_text())[0],
+        "dnsresources": json.loads((here / "dnsresources.json").read_text())[0],
     }
     machine = json.loads((here / "machine.json").read_text())
     samples["machines"] = {**samples["machines"], **machine}
@@ -159,8 +164,8 @@ def test_default_columns_use_fields_maas_sends() -> None:
         for column in fields.COLUMNS[resource]:
             root = column.path.split(".")[0]
             assert root in sample, f"{resource}: {column.path}"
-            if "." in column.path:
-                assert fields.get_path(sample, column.path) is not None, column.path
+            if "." in column.path and sample[root]:  # null or [] in some samples
+                assert fields.get_path(sample, column.path) not in (None, []), column.path
 
 
 def test_other_resources_get_their_plain_top_level_fields() -> None:
