@@ -713,7 +713,8 @@ class MaasSimulator:
     def accounts_authenticate(self, request: RecordedRequest) -> Reply:
         """MAAS's authenticate view: a username and password in, the user's API token out.
 
-        POST only; 403 with an empty body for a wrong or unknown user or password; the
+        POST only; 403 with an empty body for a wrong or unknown user or password, or an
+        inactive user; the
         first token of the user whose consumer has the given name, made when there is
         none (without a name: the user's first token). A request carrying a session
         cookie gets Django's CSRF check, which a bare POST fails.
@@ -728,6 +729,8 @@ class MaasSimulator:
         known = self.passwords.get(username or "")
         if password is None or known is None or password != known:
             return Reply(403, b"", HTML_TYPE)
+        if self.users.get(username or "", {}).get("is_active") is False:
+            return Reply(403, b"", HTML_TYPE)  # a deactivated user, as Django's login form
         assert username is not None
         token_key = self.token_for(username, form.get("consumer"))
         consumer_key, secret, _ = self._tokens[token_key]

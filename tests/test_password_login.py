@@ -339,3 +339,11 @@ def test_the_servers_user_name_is_made_visible(sim: MaasSimulator, run: Run, hom
                  input="mallory's password\n")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "\x1b" not in result.stderr and "as mal\\x1b]0;owned\\x07lory" in result.stderr
+
+
+def test_simulator_authenticate_refuses_an_inactive_user(sim: MaasSimulator) -> None:
+    sim.add_user("gone")
+    sim.passwords["gone"] = "gone's password"
+    sim.users["gone"]["is_active"] = False
+    form = {"username": "gone", "password": "gone's password"}
+    assert httpx.post(sim.url + "/accounts/authenticate/", data=form).status_code == 403
