@@ -714,10 +714,9 @@ class MaasSimulator:
         """MAAS's authenticate view: a username and password in, the user's API token out.
 
         POST only; 403 with an empty body for a wrong or unknown user or password, or an
-        inactive user; the
-        first token of the user whose consumer has the given name, made when there is
-        none (without a name: the user's first token). A request carrying a session
-        cookie gets Django's CSRF check, which a bare POST fails.
+        inactive user; the first token of the user whose consumer has the given name,
+        made when there is none (without a name: the user's first token). A request
+        carrying a session cookie gets Django's CSRF check, which a bare POST fails.
         """
         if request.method != "POST":
             return Reply(405, b"", HTML_TYPE, {"Allow": "POST"})
