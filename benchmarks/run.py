@@ -32,14 +32,19 @@ Goals (a row each; "ratio" is maascurl's median over the baseline's):
      a 1-byte body, which removes start-up. A 10,000-machine list (~90 MB)
      piped must stay under 60 MB too (its times are shown, not judged).
   5. `maascurl get machines | head -c 100` ends quietly with status 0.
-  6. Fleet work: 1,000 signed `GET machines/ID` (9 KB machines) through one
+  6. The same 1,000-machine list as a table with the default machine
+     columns (`-t --no-pager`) on a pseudo-terminal, no slower than `jq -C .`
+     on the same bytes, under 150 MB; and as `--format tsv --fields
+     hostname,system_id,status_name` piped, within 1.2x of
+     `jq -r '.[] | [.hostname, .system_id, .status_name] | @tsv'`.
+  7. Fleet work: 1,000 signed `GET machines/ID` (9 KB machines) through one
      `maascurl get 'machines/{}' --each FILE`, whole run with start-up, within
      0.2x of 1,000 `curl` processes in a bash loop fetching the same URLs
      (each with a fresh OAuth header made beforehand: curl cannot sign), and
      at least 50x faster than a bash loop of `maascurl get machines/ID`. That
      loop is measured over 50 machines and scaled to 1,000 (x20): 1,000
      processes would take minutes per repetition.
-  7. 10,000 lines through `--each` stay under 80 MB.
+  8. 10,000 lines through `--each` stay under 80 MB.
 
 Peak RSS readings cannot be lower than this runner's own peak (printed with
 the table, ~20 MB): Linux carries a parent's peak into a spawned child's
@@ -489,6 +494,29 @@ class Bench:
             lambda r: None if r.out_bytes > machines * 1000 else f"{r.out_bytes} bytes",
         )
 
+    # goal 6
+    def tables(self, machines: int) -> list[Row]:
+        self.sim.set_fleet(machines)
+        source = self.home / f"machines-{machines}.json"
+        checked(self.maascurl("get", "machines", "-o", str(source)), "fetching machines")
+        table_row = self.compare(
+            Row(f"6 tty: -t, {machines} machines, default columns (vs jq -C .)", 1.0, 150),
+            lambda: self.maascurl("get", "machines", "-t", "--no-pager", stdout="pty", keep=1024),
+            lambda: run(["/usr/bin/jq", "-C", ".", str(source)], self.env, stdout="pty"),
+            max(self.repeat // 2, 2),
+            lambda r: None if b"\x1b[1m" in r.head and "─".encode() in r.head else "no table",
+        )
+        picked = "hostname,system_id,status_name"
+        jq_tsv = ".[] | [.hostname, .system_id, .status_name] | @tsv"
+        tsv_row = self.compare(
+            Row(f"6 pipe: --format tsv, {machines} machines, 3 fields (vs jq @tsv)", 1.2, None),
+            lambda: self.maascurl("get", "machines", "--format", "tsv", "--fields", picked),
+            lambda: run(["/usr/bin/jq", "-r", jq_tsv, str(source)], self.env),
+            self.repeat,
+            lambda r: None if r.head.count(b"\t") >= 2 else "not TSV",
+        )
+        return [table_row, tsv_row]
+
     # goal 5
     def broken_pipe(self) -> Row:
         self.sim.set_fleet(1000)
@@ -501,7 +529,7 @@ class Bench:
             row.record(result, problem)
         return row
 
-    # goal 6
+    # goal 7
     def fleet(self, machines: int = 1000, sampled: int = 50) -> list[Row]:
         self.sim.set_fleet(machines)
         ids = [f"abc{i:03x}" for i in range(machines)]
@@ -509,11 +537,11 @@ class Bench:
         source.write_text("\n".join(ids) + "\n")
         (self.home / "fleet-sample.txt").write_text("\n".join(ids[:sampled]) + "\n")
         curl_row = Row(
-            f"6 fleet: {machines} GET machines/ID, --each (vs {machines} curl)", 0.2, None
+            f"7 fleet: {machines} GET machines/ID, --each (vs {machines} curl)", 0.2, None
         )
         scale = machines / sampled
         get_row = Row(
-            f"6 fleet: {machines} GET machines/ID, --each (vs maascurl get x{machines}, "
+            f"7 fleet: {machines} GET machines/ID, --each (vs maascurl get x{machines}, "
             f"{sampled} measured x{scale:g})",
             1 / 50,
             None,
@@ -554,12 +582,12 @@ class Bench:
         ]
         return [curl_row, get_row]
 
-    # goal 7
+    # goal 8
     def fleet_memory(self, machines: int = 10000) -> Row:
         self.sim.set_fleet(machines)
         source = self.home / "fleet-ids-10k.txt"
         source.write_text("".join(f"abc{i:03x}\n" for i in range(machines)))
-        row = Row(f"7 fleet: {machines} lines through --each, peak RSS", None, 80)
+        row = Row(f"8 fleet: {machines} lines through --each, peak RSS", None, 80)
         result = checked(self.maascurl("get", "machines/{}", "--each", str(source)), row.goal)
         row.ours = [result.seconds]
         ok = result.out_bytes > machines * 8000
@@ -620,8 +648,9 @@ def main(argv: list[str] | None = None) -> int:
             (4, bench.piped),
             (4, lambda: bench.piped_fleet(10000)),
             (5, bench.broken_pipe),
-            (6, bench.fleet),
-            (7, bench.fleet_memory),
+            (6, lambda: bench.tables(1000)),
+            (7, bench.fleet),
+            (8, bench.fleet_memory),
         ]
         rows: list[Row] = []
         for goal, step in steps:

@@ -461,7 +461,9 @@ def test_fleet_options_need_each(
     assert api.requests == []
 
 
-@pytest.mark.parametrize("args", [("-i",), ("--pretty",), ("--pager",), ("-o", "-")])
+@pytest.mark.parametrize(
+    "args", [("-i",), ("--pretty",), ("--pager",), ("-o", "-"), ("-t",), ("--fields", "hostname")]
+)
 def test_single_answer_options_are_refused_with_each(
     api: MaasSimulator, run: Run, args: tuple[str, ...]
 ) -> None:
