@@ -807,3 +807,13 @@ def test_a_hook_may_finish_later_without_holding_a_worker(
     assert [r["line"] for r in records] == [1, 2, 3, 4]
     assert [r["final_state"] for r in records] == ["Deployed 1", "Deployed 2", None, "Deployed 4"]
     assert records[2]["error"] == "Failed deployment"
+
+
+def test_clock_skew_is_corrected_for_every_request_in_flight(api: MaasSimulator, run: Run) -> None:
+    """Several requests meet 'Expired timestamp' at once; one learns the offset, all re-sign."""
+    api.clock_offset = 1000
+    api.slow("machines/", 0.05)
+    result = run("get", "machines/{}", "--each", "-", "-j", "4", input="\n".join(ids(8)))
+    assert result.exit_code == 0, result.stderr
+    assert len(lines_of(result.stdout)) == 8
+    assert result.stderr.count("clock is") == 1
