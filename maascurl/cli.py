@@ -303,7 +303,7 @@ def fleet_options(func: F) -> F:
         click.option(
             "-j",
             "--jobs",
-            type=click.IntRange(1, 20),
+            type=click.IntRange(1, 20),  # httpx keeps up to 20 idle connections per pool
             metavar="N",
             help="Requests in flight at once (default 4: a MAAS region serves the API from a "
             "few worker processes, 4 by default, and the rest of its users need them too).",

@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from maascurl.apidesc import ApiDescription
 
 DEFAULT_JOBS = 4
-MAX_JOBS = 20  # httpx keeps at most 20 idle connections per pool alive
 # Results held at once: enough to keep every worker busy behind one slow line.
 WINDOW_PER_JOB = 16
 
