@@ -10,6 +10,7 @@ again once.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Generator
 
@@ -29,6 +30,7 @@ class Clock:
     def __init__(self, offset: float = 0.0, on_correct: Callable[[float], None] | None = None):
         self.offset = offset
         self.on_correct = on_correct
+        self._lock = threading.Lock()  # fleet runs sign from several threads
 
     def now(self) -> int:
         return int(time.time() + self.offset)
@@ -36,9 +38,10 @@ class Clock:
     def learn(self, response: httpx.Response) -> bool:
         """Take the server's time from an 'Expired timestamp' answer; True if it helps."""
         offset = _server_offset(response)
-        if offset is None or abs(offset - self.offset) < 1:
-            return False
-        self.offset = offset
+        with self._lock:
+            if offset is None or abs(offset - self.offset) < 1:
+                return False
+            self.offset = offset
         if self.on_correct is not None:
             self.on_correct(offset)
         return True
@@ -81,10 +84,13 @@ class MaasAuth(httpx.Auth):
         request.headers["Authorization"] = headers["Authorization"]
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        signed_with = self.clock.offset
         self.sign(request)
         response = yield request
         expired = response.status_code == 401 and _is_expired_timestamp(response)
-        if expired and self.clock.learn(response):
+        # In a fleet run several requests in flight meet the same expired
+        # clock: one learns the offset, and every one signed before re-signs.
+        if expired and (self.clock.learn(response) or self.clock.offset != signed_with):
             self.sign(request)
             yield request
 

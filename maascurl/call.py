@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
     from maascurl.auth import MaasAuth
+    from maascurl.client import Pace
     from maascurl.wait import WaitOptions
 
 
@@ -85,9 +86,16 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
 
 
 def check_against_description(
-    spec: RequestSpec, desc: ApiDescription, api_root: str, typed: str
+    spec: RequestSpec,
+    desc: ApiDescription,
+    api_root: str,
+    typed: str,
+    on_warning: Callable[[str], None] | None = None,
 ) -> None:
-    """Refuse an op the resource lacks; warn of fields its op does not document."""
+    """Refuse an op the resource lacks; warn of fields its op does not document.
+
+    A fleet run passes ON_WARNING to say each warning once, not once per line.
+    """
     match = desc.match(spec.url[len(api_root) :])
     if match is None:
         return  # an unknown resource may be newer than the cached description
@@ -109,11 +117,12 @@ def check_against_description(
     given += [part.name for part in spec.files]
     for unknown in dict.fromkeys(n for n in given if n not in documented):
         label = f"op={op}" if op else action.name
-        warn(f"{name} {label} does not document a field {unknown!r}; sending it anyway")
+        message = f"{name} {label} does not document a field {unknown!r}; sending it anyway"
+        (on_warning or warn)(message)
 
 
 def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
-    if anonymous or target.profile is None:
+    if anonymous or target.profile is None or target.profile.anonymous:
         return None
     from maascurl import state
     from maascurl.auth import Clock, MaasAuth
@@ -164,6 +173,9 @@ class Session:
             warn("TLS certificate verification is off (--insecure)")
         auth = make_auth(target, options.anonymous)
         self.client = open_client(self.transport, scheme, auth, hooks)
+        # A fleet run gives its Sessions a Pace: Retry-After then slows every
+        # request to this server, not only the refused one.
+        self.pace: Pace | None = None
 
     def __enter__(self) -> Session:
         return self
@@ -179,7 +191,7 @@ class Session:
         from maascurl.client import send, to_httpx, transport_errors
 
         with transport_errors(spec.url):
-            return send(self.client, to_httpx(self.client, spec), self.transport)
+            return send(self.client, to_httpx(self.client, spec), self.transport, self.pace)
 
     @contextmanager
     def errors(self, url: str) -> Iterator[None]:

@@ -28,6 +28,20 @@ POST and PUT; op=NAME always goes first in the query string), name==value
 stdin) and Header:value. The earliest separator in an ITEM wins, and a
 backslash escapes one (a\\=b=c has the name a=b)."""
 
+FORMAT_HELP = """\
+--format table (-t), tsv and csv show an object a row: default columns for
+common resources, or the --fields given; json and jsonl keep only the --fields
+given. TSV has no header unless --header, and escapes backslash, tab, newline
+and carriage return as \\\\, \\t, \\n and \\r (as jq's @tsv).
+
+\b
+Instead of the jq recipe
+  maas $PROFILE machines read | jq -r '(["hostname","system_id","status"]
+    | (., map(length*"-"))), (.[] | [.hostname, .system_id, .status_name])
+    | @tsv' | column -t
+write
+  maascurl get machines -t --fields hostname,system_id,status_name"""
+
 
 # --- completion callbacks (no httpx, no rich) --------------------------------
 
@@ -79,6 +93,21 @@ def _complete_items(
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
         for value, text in found
     ]
+
+
+def _complete_fields(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.fields import complete_fields, op_of
+
+    # While an option's value is being typed Click has not parsed the
+    # arguments yet: PATH and ITEMs are still in ctx.args.
+    words = [ctx.params.get("path") or "", *(ctx.params.get("items") or ())]
+    if not words[0] and ctx.args:
+        words = list(ctx.args)
+    path, op = words[0], op_of(words[1:])
+    found = complete_fields(path, op, incomplete, many=param.name == "fields")
+    return [CompletionItem(value) for value in found]
 
 
 # --- the group ---------------------------------------------------------------
@@ -221,34 +250,156 @@ def request_options(func: F) -> F:
     return func
 
 
+def format_options(func: F) -> F:
+    """--format, -t, --fields, --sort, --header: see fields.py and table.py."""
+    options = [
+        click.option(
+            "--format",
+            "format_",
+            type=click.Choice(["json", "jsonl", "table", "tsv", "csv"]),
+            help="json (default), jsonl (an object a line), table, tsv or csv.",
+        ),
+        click.option("-t", "table", is_flag=True, help="Show a table (--format table)."),
+        click.option(
+            "--fields",
+            metavar="A,B,...",
+            shell_complete=_complete_fields,
+            help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name).",
+        ),
+        click.option(
+            "--sort",
+            metavar="FIELD",
+            shell_complete=_complete_fields,
+            help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
+        ),
+        click.option("--header", is_flag=True, help="Start TSV with a header line."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
+FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
 TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
+
+
+# --- fleet runs (maascurl/fleet.py) -------------------------------------------
+
+FLEET_HELP = """\
+With --each FILE (- for stdin) the request is sent once per non-empty line,
+with placeholders in PATH, the ITEMs and -o filled from the line: {} is the
+whole line, {1}, {2}... its tab-separated fields; on a line that is a JSON
+object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
+brace). Every line is checked before the first request goes out. Bodies are
+printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
+failure as one stderr line naming its input line; the exit status is that of
+the first failed line. Ctrl-C sends nothing more and waits for the requests in
+flight (a second one stops waiting); --offline prints every request."""
+
+
+def fleet_options(func: F) -> F:
+    options = [
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(1, 20),  # httpx keeps up to 20 idle connections per pool
+            metavar="N",
+            help="Requests in flight at once (default 4: a MAAS region serves the API from a "
+            "few worker processes, 4 by default, and the rest of its users need them too).",
+        ),
+        click.option(
+            "--report",
+            type=click.Path(dir_okay=False, writable=True),
+            metavar="FILE",
+            help="Write one JSON object per input line to FILE: line, method, URL, outcome, "
+            "status, seconds, error (never a key).",
+        ),
+        click.option(
+            "--fail-fast", is_flag=True, help="Send nothing more after the first failed request."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _fleet_settings(options: dict[str, Any]) -> Any:
+    from maascurl.fleet import DEFAULT_JOBS, FleetOptions
+
+    jobs = options.pop("jobs")
+    return FleetOptions(
+        jobs=jobs if jobs is not None else DEFAULT_JOBS,
+        report=options.pop("report"),
+        fail_fast=options.pop("fail_fast"),
+    )
+
+
+def _refuse_without_each(options: dict[str, Any]) -> None:
+    given = {"jobs": "-j/--jobs", "report": "--report", "fail_fast": "--fail-fast"}
+    for name, flag in given.items():
+        if options.get(name):
+            raise click.UsageError(f"{flag} needs --each")
+
+
+def _refuse_with_fleet(options: dict[str, Any], what: str) -> None:
+    # A fleet run writes compact JSON Lines and never pages: --no-pretty and
+    # --no-pager hold anyway, the options that ask for more do not apply.
+    shown = {"include": "-i/--include", "pretty": "--pretty", "pager": "--pager"}
+    for name, flag in shown.items():
+        if options.get(name):
+            raise click.UsageError(f"{flag} cannot be used with {what}")
 
 
 def _method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
         context_settings=CONTEXT_SETTINGS,
-        epilog=f"{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{FLEET_HELP}\n\n{EXIT_CODES_HELP}",
         short_help=f"Send a {method} request.",
     )
     @click.argument("path", shell_complete=_complete_path)
     @click.argument("items", nargs=-1, shell_complete=_complete_items)
     @request_options
-    def command(path: str, items: tuple[str, ...], **options: Any) -> None:
+    @format_options
+    @click.option(
+        "--each",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        metavar="FILE",
+        help="Send the request once per line of FILE (- for stdin), filling {} placeholders.",
+    )
+    @fleet_options
+    def command(path: str, items: tuple[str, ...], each: str | None, **options: Any) -> int:
         from maascurl.call import CallOptions, perform
         from maascurl.config import Transport
+        from maascurl.fields import make_view
         from maascurl.output import OutputOptions
 
+        if each is None:
+            _refuse_without_each(options)
+        else:
+            _refuse_with_fleet(options, "--each")
+        fleet = _fleet_settings(options)
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
+        output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
         wait = _wait_settings(options)
-        perform(
-            method,
-            path,
-            list(items),
-            CallOptions(output=output, transport=transport, wait=wait, **options),
-        )
+        call_options = CallOptions(output=output, transport=transport, wait=wait, **options)
+        if each is not None:
+            from maascurl.fleet import run_each
+
+            if output.view is not None:
+                # A fleet run writes each body as one line of JSON Lines (pipe it to jq).
+                raise click.UsageError(
+                    "--format, -t, --fields and --sort cannot be used with --each"
+                )
+            if wait is not None:
+                from maascurl.wait import run_each_waiting
+
+                return run_each_waiting(method, path, list(items), each, call_options, fleet)
+            return run_each(method, path, list(items), each, call_options, fleet)
+        perform(method, path, list(items), call_options)
+        return 0
 
     command.help = (
         f"Send a {method} request to PATH on the profile's MAAS server.\n\n"
@@ -459,6 +610,49 @@ def events(
     run_events(list(filters), lines, follow, interval, options)
 
 
+BATCH_HELP = """\
+Each line is METHOD PATH [ITEM...] [-p PROFILE], quoted as in a shell; blank
+lines and # comments are skipped. Every line is checked before the first
+request goes out, so one bad line sends nothing. Bodies are printed as JSON
+Lines in input order, each failure as one stderr line naming its input line;
+the exit status is that of the first failed line."""
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{BATCH_HELP}\n\n{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+    short_help="Send the requests listed in FILE.",
+)
+@click.argument(
+    "file", default="-", type=click.Path(dir_okay=False, allow_dash=True), required=False
+)
+@request_options
+@fleet_options
+def batch(file: str, **options: Any) -> int:
+    """Send the requests listed in FILE (default: stdin), several at a time.
+
+    \b
+      # releases.txt
+      post machines/abc123 op=release comment='end of run'
+      post machines/def456 op=release -p lab   # another region
+      put  machines/abc123 description='spare'
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.fleet import run_batch
+    from maascurl.output import OutputOptions
+
+    _refuse_with_fleet(options, "batch")
+    if options.pop("output") is not None:
+        raise click.UsageError("-o cannot be used with batch; the bodies go to stdout")
+    fleet = _fleet_settings(options)
+    transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+    for name in OUTPUT_OPTIONS[1:]:
+        options.pop(name)
+    call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
+    return run_batch(file, call_options, fleet)
+
+
 # --- profiles ----------------------------------------------------------------
 
 
@@ -476,6 +670,17 @@ def events(
     metavar="COMMAND",
     help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
 )
+@click.option(
+    "--username",
+    metavar="NAME",
+    help="Log in with NAME's password instead of a key (MAAS hands out the key).",
+)
+@click.option(
+    "--password",
+    "password_source",
+    metavar="-",
+    help="With --username: read the password from stdin (else asked for, hidden).",
+)
 @tls_options
 def login(
     profile: str,
@@ -483,6 +688,8 @@ def login(
     api_key: str | None,
     no_check: bool,
     api_key_command: str | None,
+    username: str | None,
+    password_source: str | None,
     insecure: bool,
     cacert: str | None,
 ) -> None:
@@ -491,10 +698,30 @@ def login(
     API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
     left out to be asked for it (hidden). The key is checked with the server and
     the server's API description is cached; --no-check contacts nothing.
+
+    With --username NAME, maascurl asks for NAME's password (or reads it from stdin
+    with --password -) and MAAS answers with NAME's API key, which is stored as if
+    it had been given; the password is never stored.
     """
+    if username is not None or password_source is not None:
+        _refuse_with_password(username, api_key, api_key_command, no_check)
+        from maascurl.password import password_login
+
+        password_login(profile, url, username or "", password_source, insecure, cacert)
+        return
     from maascurl.login import login as do_login
 
     do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+
+
+def _refuse_with_password(
+    username: str | None, api_key: str | None, api_key_command: str | None, no_check: bool
+) -> None:
+    if username is None:
+        raise click.UsageError("--password goes with --username")
+    clash = (api_key is not None and "API_KEY") or (api_key_command and "--api-key-command")
+    if clash or no_check:
+        raise click.UsageError(f"--username logs in with a password; drop {clash or '--no-check'}")
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -508,7 +735,7 @@ def logout(profile: str) -> None:
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
 def profile() -> None:
-    """List, show and choose profiles."""
+    """List, show, choose and import profiles."""
 
 
 @profile.command("list")
@@ -537,6 +764,25 @@ def profile_default(name: str) -> None:
     from maascurl.login import set_default
 
     set_default(name)
+
+
+@profile.command("import")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace profiles that have the same name.")
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
+    """Import the profiles of the official MAAS CLI or python-libmaas.
+
+    FILE defaults to the first of ~/.maascli.db, ~/snap/maas/current/.maascli.db
+    (the snap's CLI) and ~/.maas.db (python-libmaas) that exists. It is only read,
+    never locked or changed. Each profile keeps its name, URL, key (or none:
+    unsigned requests) and CA certificate, and its stored API description is
+    cached, so TAB completion works at once. Existing names are skipped unless
+    --force.
+    """
+    from maascurl.profile_import import import_profiles
+
+    import_profiles(file, force, dry_run)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)

@@ -9,6 +9,7 @@ https is never downgraded to http.
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,15 +113,38 @@ class _RawStream:
         return self.body.chunks()
 
 
-def send(client: httpx.Client, request: httpx.Request, transport: Transport) -> httpx.Response:
+class Pace:
+    """Back-pressure shared by every request to one server (a fleet run's Session).
+
+    When the server answers 503/429/409 with Retry-After, every request to it
+    waits that long before going out, not only the one that was refused, so a
+    busy region gets a breather instead of the other requests in flight.
+    """
+
+    def __init__(self) -> None:
+        self._resume_at = 0.0
+        self._lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        while (left := self._resume_at - time.monotonic()) > 0:
+            time.sleep(left)
+
+
+def send(
+    client: httpx.Client, request: httpx.Request, transport: Transport, pace: Pace | None = None
+) -> httpx.Response:
     """Send REQUEST, following same-origin redirects; return the streamed final response."""
     for _ in range(MAX_REDIRECTS + 1):
-        response = _send_with_retries(client, request, transport)
+        response = _send_with_retries(client, request, transport, pace)
         target = _redirect_target(response)
         if target is None:
             return response
         if not _same_origin(target, request.url):
-            return _cross_origin(response, request, target, transport)
+            return _cross_origin(response, request, target, transport, pace)
         response.close()
         request = _redirected(client, request, response.status_code, target, signed=True)
     status = f"{response.status_code} {response.reason_phrase}"
@@ -130,10 +154,12 @@ def send(client: httpx.Client, request: httpx.Request, transport: Transport) -> 
 
 
 def _send_with_retries(
-    client: httpx.Client, request: httpx.Request, transport: Transport
+    client: httpx.Client, request: httpx.Request, transport: Transport, pace: Pace | None = None
 ) -> httpx.Response:
     attempt = 0
     while True:
+        if pace is not None:
+            pace.wait()
         try:
             response = client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -156,7 +182,10 @@ def _send_with_retries(
             f"{response.status_code} {response.reason_phrase}; "
             f"retrying in {wait:g} s ({attempt}/{transport.retries})"
         )
-        time.sleep(wait)
+        if pace is None:
+            time.sleep(wait)
+        else:
+            pace.pause(wait)  # the wait itself happens at the top of the loop
 
 
 def _is_tls(exc: BaseException) -> bool:
@@ -222,7 +251,11 @@ def _redirected(
 
 
 def _cross_origin(
-    response: httpx.Response, request: httpx.Request, target: httpx.URL, transport: Transport
+    response: httpx.Response,
+    request: httpx.Request,
+    target: httpx.URL,
+    transport: Transport,
+    pace: Pace | None = None,
 ) -> httpx.Response:
     if not transport.follow_any:
         return response
@@ -233,7 +266,7 @@ def _cross_origin(
     note(f"following redirect to {target} without credentials")
     other = open_client(transport, target.scheme, auth=None)
     moved = _redirected(other, request, response.status_code, target, signed=False)
-    return _send_with_retries(other, moved, transport)
+    return _send_with_retries(other, moved, transport, pace)
 
 
 @contextmanager

@@ -80,6 +80,7 @@ MAX_BACKOFF = 4.0  # ...up to four times --interval; a state change resets it
 JITTER = 0.2  # +-20 %, so that many waiting processes do not poll in step
 LISTING_CHUNK = 100  # system ids per `GET machines/?id=...`, to keep URLs short
 POLL_JOBS = 4  # concurrent polling requests: gentle on the region's API workers
+FLEET_WINDOW = 10_000  # input lines a fleet run with --wait holds (and waits for) at once
 
 # In-progress status -> the status MAAS puts the machine in when it fails.
 BUSY = {
@@ -771,6 +772,30 @@ class FleetWaiter:
         print(f"maascurl: {summary}", file=sys.stderr, flush=True)
         if left:
             note(f"{len(left)} action(s) not waited for go on in MAAS")
+
+
+def run_each_waiting(
+    method: str, path: str, items: list[str], each: str, options: CallOptions, fleet: Any
+) -> int:
+    """`post PATH ITEM... --each FILE --wait`: the fleet run, with every action waited for.
+
+    The runner sends at its own gentle pace (-j); the waiting has no such
+    bound, since it costs one listing per round whatever the fleet's size.
+    With --each, the first Ctrl-C sends nothing more and goes on waiting for
+    the actions already started; a second stops waiting (they go on in MAAS).
+    """
+    from dataclasses import replace
+
+    from maascurl.fleet import run_each
+
+    assert options.wait is not None
+    waiter = FleetWaiter(options.wait)
+    try:
+        return run_each(
+            method, path, items, each, options, replace(fleet, window=FLEET_WINDOW), waiter.hook
+        )
+    finally:
+        waiter.close()
 
 
 def _json_or_none_bytes(body: bytes | None) -> Any:

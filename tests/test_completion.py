@@ -70,11 +70,11 @@ def test_commands(cached: Path) -> None:
         "profile", "refresh", "describe", "completion",
     }  # fmt: skip
     assert values("maascurl pro") == ["profile"]
-    assert values("maascurl profile ") == ["default", "list", "show"]
+    assert values("maascurl profile ") == ["default", "import", "list", "show"]
 
 
 def test_options(cached: Path) -> None:
-    assert values("maascurl get machines --re") == ["--retries", "--retry-max-wait"]
+    assert values("maascurl get machines --ret") == ["--retries", "--retry-max-wait"]
     assert "--insecure" in values("maascurl login --")
 
 
