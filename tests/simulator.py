@@ -1259,12 +1259,12 @@ def set_node_status(machine: Json, name: str) -> None:
 class EventLog:
     """MAAS's event log: numbered events, queried newest first, paged by id."""
 
-    def __init__(self) -> None:
-        self.events: list[Json] = []
+    def __init__(self, events: list[Json]) -> None:
+        self.events = events  # the simulator's own list, seeded from events.json
         self.next_id = 1000
 
     def log(self, machine: Json, level: str, kind: str, description: str = "") -> None:
-        self.next_id += 1
+        self.next_id = max([self.next_id, *(int(e["id"]) for e in self.events)]) + 1
         created = time.strftime("%a, %d %b. %Y %H:%M:%S", time.gmtime())
         event = {
             "username": machine.get("owner") or "unknown",
@@ -1361,7 +1361,7 @@ class TimedActions:
 
     def __init__(self, sim: MaasSimulator) -> None:
         self.sim = sim
-        self.log = EventLog()
+        self.log = EventLog(sim.events)
         self.reset()
 
     def reset(self) -> None:

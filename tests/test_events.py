@@ -23,6 +23,7 @@ def log(api: MaasSimulator) -> Iterator[MaasSimulator]:
     """Five events on two machines: INFO, DEBUG, AUDIT, ERROR and INFO."""
     api.timed.reset()
     entries = api.timed.log
+    saved = list(entries.events)
     entries.events.clear()
     first, second = api.machines[0], api.machines[1]
     entries.log(first, "INFO", "Deploying")
@@ -31,7 +32,7 @@ def log(api: MaasSimulator) -> Iterator[MaasSimulator]:
     entries.log(first, "ERROR", "Node installation failure", "Installation failed")
     entries.log(second, "INFO", "Ready")
     yield api
-    entries.events.clear()
+    entries.events[:] = saved
 
 
 def lines_of(stdout: str) -> list[dict[str, object]]:

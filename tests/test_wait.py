@@ -29,9 +29,11 @@ def timed(api: MaasSimulator) -> Iterator[MaasSimulator]:
     """Machine actions that take 0.3 s; nothing fails unless a test says so."""
     api.timed.reset()
     api.timed.seconds = 0.3
+    saved = list(api.events)
     api.timed.log.events.clear()
     yield api
     api.timed.reset()
+    api.events[:] = saved
 
 
 def polls(sim: MaasSimulator, path: str) -> list[str]:
