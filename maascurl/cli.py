@@ -458,7 +458,8 @@ def wait_options(command: F, *, flag: bool = False) -> F:
                 help="After an action that starts something (deploy, commission, release, "
                 "abort, test, rescue_mode, exit_rescue_mode, power_on, power_off; "
                 "boot-resources op=import), poll until it ends and write the final object; "
-                "exit 8 if MAAS ended it in a failure state.",
+                "exit 8 if MAAS ended it in a failure state. With --each, every machine is "
+                "waited for at once, with one listing per poll round.",
             ),
         )
     # A function's decorators run bottom-up; a Command's params are appended in order.
