@@ -62,6 +62,8 @@ class FleetOptions:
     # Lines held at once (default jobs x WINDOW_PER_JOB). --wait holds a whole
     # fleet, so that every machine is waited for at once (see wait.py).
     window: int | None = None
+    # Drawn under the progress bar at a terminal (--wait: machines per state).
+    detail: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ class Runner:
     def run(self, jobs: Iterator[Job], total: int) -> int:
         """Send every job; return the exit status of the run."""
         self._report = _open_report(self.fleet.report)
-        self._progress = Progress.start(total)
+        self._progress = Progress.start(total, self.fleet.detail)
         workers = [
             threading.Thread(target=self._work, name=f"fleet-{n}", daemon=True)
             for n in range(self.fleet.jobs)
@@ -547,7 +549,7 @@ def report_record(result: Result) -> dict[str, Any]:
 class Progress:
     """A rich progress bar on a terminal's stderr; nothing elsewhere."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, detail: Callable[[], Any] | None = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
@@ -562,6 +564,9 @@ class Progress:
             transient=True,
         )
         self.task = self.bar.add_task("", total=total, ok=0, failed=0, rate="")
+        if detail is not None:
+            bar_only = self.bar.get_renderables
+            self.bar.get_renderables = lambda: [*bar_only(), detail()]  # type: ignore[method-assign]
         self.started = time.monotonic()
         self.bar.start()
 
@@ -570,8 +575,8 @@ class Progress:
         return sys.stderr.isatty()
 
     @classmethod
-    def start(cls, total: int) -> Progress | None:
-        return cls(total) if cls.wanted() else None
+    def start(cls, total: int, detail: Callable[[], Any] | None = None) -> Progress | None:
+        return cls(total, detail) if cls.wanted() else None
 
     def update(self, counts: Counts) -> None:
         seconds = time.monotonic() - self.started

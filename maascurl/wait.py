@@ -787,13 +787,17 @@ def run_each_waiting(
     from dataclasses import replace
 
     from maascurl.fleet import run_each
+    from maascurl.waitview import FleetView
 
     assert options.wait is not None
     waiter = FleetWaiter(options.wait)
+    fleet = replace(fleet, window=FLEET_WINDOW)
+    if stderr_is_terminal():  # the states go under the fleet's progress bar
+        view = FleetView(waiter.watches)
+        waiter.view = view
+        fleet = replace(fleet, detail=view.render)
     try:
-        return run_each(
-            method, path, items, each, options, replace(fleet, window=FLEET_WINDOW), waiter.hook
-        )
+        return run_each(method, path, items, each, options, fleet, waiter.hook)
     finally:
         waiter.close()
 

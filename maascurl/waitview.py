@@ -178,6 +178,27 @@ def render_fleet(watches: Sequence[Watch], trouble: str, now: float) -> Renderab
     return Group(*parts)
 
 
+class FleetView(PlainView):
+    """--each --wait at a terminal: drawn under the fleet's progress bar, no lines."""
+
+    def __init__(self, watches: list[Watch]) -> None:
+        super().__init__()
+        self.watches = watches
+        self.trouble_text = ""
+
+    def changed(self, watch: Watch) -> None:
+        pass  # render() shows the states
+
+    def trouble(self, where: str, text: str) -> None:
+        self.trouble_text = f"{where}: {safe_line(text)}; still waiting"
+
+    def recovered(self, where: str) -> None:
+        self.trouble_text = ""
+
+    def render(self) -> RenderableType:
+        return render_fleet(list(self.watches), self.trouble_text, time.monotonic())
+
+
 def _fleet_state(watch: Watch) -> str:
     if watch.seen is None:
         return "timed out" if watch.finished else "starting"

@@ -165,3 +165,40 @@ def test_ctrl_c_twice_stops_waiting_and_says_the_actions_go_on(
     assert "Ctrl-C again to stop waiting" in text
     assert "6 action(s) not waited for go on in MAAS" in text
     assert sum(1 for r in fleet.requests if r.method == "POST") == 6
+
+
+def test_at_a_terminal_the_states_go_under_the_progress_bar(
+    fleet: MaasSimulator, profile: str, home: Path
+) -> None:
+    fleet.timed.seconds = 1.0
+    fleet.timed.failing = {"abc003"}
+    source = home / "ids"
+    source.write_text("\n".join(ready(fleet)[:4]) + "\n")
+    master, slave = os.openpty()
+    argv = [sys.executable, "-m", "maascurl", "post", "machines/{}", "op=deploy"]
+    env = {**env_for_subprocess(home), "TERM": "xterm", "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [*argv, "--each", str(source), "--wait", "--interval", "0.05"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    stdout, _ = process.communicate(timeout=30)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 8, screen
+    assert len(stdout.splitlines()) == 3
+    assert "0/4 finished" in screen and "Deploying: 4" in screen  # the live states
+    assert "machines/abc000 (amber-otter)" in screen  # among the slowest
+    assert "Failed deployment" in screen
+    assert "waited for 4 in" in screen and "3 Deployed, 1 Failed deployment" in screen
