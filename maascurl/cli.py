@@ -650,8 +650,16 @@ def batch(file: str, **options: Any) -> int:
     transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
     for name in OUTPUT_OPTIONS[1:]:
         options.pop(name)
-    call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
+    wait = _wait_settings(options)
+    call_options = CallOptions(output=OutputOptions(), transport=transport, wait=wait, **options)
+    if wait is not None:
+        from maascurl.wait import run_batch_waiting
+
+        return run_batch_waiting(file, call_options, fleet)
     return run_batch(file, call_options, fleet)
+
+
+wait_options(cli.commands["batch"], flag=True)  # its POST lines may start something
 
 
 # --- profiles ----------------------------------------------------------------

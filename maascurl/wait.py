@@ -777,16 +777,34 @@ class FleetWaiter:
 def run_each_waiting(
     method: str, path: str, items: list[str], each: str, options: CallOptions, fleet: Any
 ) -> int:
-    """`post PATH ITEM... --each FILE --wait`: the fleet run, with every action waited for.
+    """`post PATH ITEM... --each FILE --wait`: the fleet run, with every action waited for."""
+    from maascurl.fleet import run_each
+
+    def run(fleet: Any, hook: Any) -> int:
+        return run_each(method, path, items, each, options, fleet, hook)
+
+    return _run_fleet_waiting(run, options, fleet)
+
+
+def run_batch_waiting(name: str, options: CallOptions, fleet: Any) -> int:
+    """`batch FILE --wait`: the lines that start something are waited for, all at once."""
+    from maascurl.fleet import run_batch
+
+    return _run_fleet_waiting(
+        lambda fleet, hook: run_batch(name, options, fleet, hook), options, fleet
+    )
+
+
+def _run_fleet_waiting(run: Callable[[Any, Any], int], options: CallOptions, fleet: Any) -> int:
+    """A fleet run whose hook is a FleetWaiter.
 
     The runner sends at its own gentle pace (-j); the waiting has no such
-    bound, since it costs one listing per round whatever the fleet's size.
-    With --each, the first Ctrl-C sends nothing more and goes on waiting for
+    bound, since it costs one listing per round and server whatever the
+    fleet's size. The first Ctrl-C sends nothing more and goes on waiting for
     the actions already started; a second stops waiting (they go on in MAAS).
     """
     from dataclasses import replace
 
-    from maascurl.fleet import run_each
     from maascurl.waitview import FleetView
 
     assert options.wait is not None
@@ -797,7 +815,7 @@ def run_each_waiting(
         waiter.view = view
         fleet = replace(fleet, detail=view.render)
     try:
-        return run_each(method, path, items, each, options, fleet, waiter.hook)
+        return run(fleet, waiter.hook)
     finally:
         waiter.close()
 

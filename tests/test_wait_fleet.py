@@ -202,3 +202,26 @@ def test_at_a_terminal_the_states_go_under_the_progress_bar(
     assert "machines/abc000 (amber-otter)" in screen  # among the slowest
     assert "Failed deployment" in screen
     assert "waited for 4 in" in screen and "3 Deployed, 1 Failed deployment" in screen
+
+
+def test_batch_waits_for_the_lines_that_start_something(
+    fleet: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    source = tmp_path / "work.txt"
+    source.write_text(
+        "# deploy two, lock one, read one\n"
+        "post machines/abc000 op=deploy distro_series=noble\n"
+        "post machines/abc003 op=lock\n"
+        "post machines/abc006 op=commission\n"
+        "get machines/abc001\n"
+    )
+    result = run("batch", str(source), "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(m["system_id"], m["status_name"]) for m in out] == [
+        ("abc000", "Deployed"),
+        ("abc003", "Ready"),
+        ("abc006", "Ready"),
+        ("abc001", "Allocated"),
+    ]
+    assert "waited for 2 in" in result.stderr
