@@ -568,7 +568,12 @@ class Poller:
             self._observe(watch, data, json.dumps(data, ensure_ascii=False).encode())
 
     def _observe(self, watch: Watch, data: Any, body: bytes) -> None:
-        if watch.observe(data, body, time.monotonic()):
+        try:
+            changed = watch.observe(data, body, time.monotonic())
+        except MaascurlError as error:  # e.g. the answer lacks the field waited for
+            watch.gone(error)
+            changed = True
+        if changed:
             self.moved = True
             self.view.changed(watch)
 
@@ -694,13 +699,14 @@ class FleetWaiter:
             watch.key = machine_key(api_root, job.spec.url, data)
             if watch.observe(data, result.body or b"", now):
                 self.view.changed(watch)
-            if watch.finished:
-                return self.final_result(watch, result)
+        with self.wake:
+            self.watches.append(watch)
+        if watch.finished:
+            return self.final_result(watch, result)  # done (or failed) as it answered
         from concurrent.futures import Future
 
         future: Future[Any] = Future()
         with self.wake:
-            self.watches.append(watch)
             self.pending[id(watch)] = (watch, future, result)
             if self.thread is None:
                 self.thread = threading.Thread(target=self._poll, name="wait", daemon=True)
@@ -723,6 +729,22 @@ class FleetWaiter:
         return replace(result, body=body, final_state=state)
 
     def _poll(self) -> None:
+        try:
+            self._poll_rounds()
+        except Exception as exc:  # a bug, or an answer without the field: fail, never hang
+            error = (
+                exc
+                if isinstance(exc, MaascurlError)
+                else MaascurlError(f"internal error while waiting: {type(exc).__name__}: {exc}")
+            )
+            with self.wake:
+                left = list(self.pending.values())
+                self.pending.clear()
+                self.thread = None  # watches to come get a poller of their own
+            for _, future, _ in left:
+                future.set_exception(error)
+
+    def _poll_rounds(self) -> None:
         poller = Poller(None, self.view)
         pacer = Pacer(self.wait.interval)
         while True:

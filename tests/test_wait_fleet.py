@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,32 @@ def test_batch_waits_for_the_lines_that_start_something(
         ("abc001", "Allocated"),
     ]
     assert "waited for 2 in" in result.stderr
+
+
+def test_a_machine_whose_answer_lacks_the_field_fails_alone(fleet: MaasSimulator, run: Run) -> None:
+    """The poller ends that machine's wait (exit 2), and goes on with the others."""
+    fleet.timed.seconds = 0.6
+    broken = next(m for m in fleet.machines if m["system_id"] == "abc003")
+
+    def drop_the_field() -> None:  # while the machines deploy, and are being polled
+        time.sleep(0.3)
+        with fleet._lock:
+            broken.pop("status_name", None)
+            fleet.changed()
+
+    thread = threading.Thread(target=drop_the_field)
+    thread.start()
+    result = run(
+        "post", "machines/{}", "op=deploy", "--each", "-", "--wait", *FAST,
+        input="abc000\nabc003\nabc006\n",
+    )  # fmt: skip
+    thread.join()
+    assert result.exit_code == 2, result.stderr
+    assert [json.loads(line)["system_id"] for line in result.stdout.splitlines()] == [
+        "abc000",
+        "abc006",
+    ]
+    assert (
+        "line 2 (post machines/abc003/ op=deploy): machines/abc003: "
+        "the answer has no field 'status_name'"
+    ) in result.stderr
