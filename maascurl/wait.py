@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
     from maascurl._httpx import httpx
     from maascurl.call import CallOptions, Session, Target
+    from maascurl.fleet import FleetOptions, Job, Result
     from maascurl.request import RequestSpec
     from maascurl.waitview import View
 
@@ -674,13 +675,13 @@ class FleetWaiter:
         self.wait = wait
         self.view: View = view or PlainView()
         self.watches: list[Watch] = []
-        self.pending: dict[int, tuple[Watch, Future[Any], Any]] = {}
+        self.pending: dict[int, tuple[Watch, Future[Result], Result]] = {}
         self.wake = threading.Condition()
         self.stopped = False
         self.thread: threading.Thread | None = None
         self.started = time.monotonic()
 
-    def hook(self, job: Any, session: Session, result: Any) -> Any:
+    def hook(self, job: Job, session: Session, result: Result) -> Result | Future[Result]:
         """fleet.Hook: the result as it is, or a Future of the final one."""
         api_root = job.target.api_root
         relpath = job.spec.url[len(api_root) :]
@@ -705,7 +706,7 @@ class FleetWaiter:
             return self.final_result(watch, result)  # done (or failed) as it answered
         from concurrent.futures import Future
 
-        future: Future[Any] = Future()
+        future: Future[Result] = Future()
         with self.wake:
             self.pending[id(watch)] = (watch, future, result)
             if self.thread is None:
@@ -714,7 +715,7 @@ class FleetWaiter:
             self.wake.notify()
         return future
 
-    def final_result(self, watch: Watch, result: Any) -> Any:
+    def final_result(self, watch: Watch, result: Result) -> Result:
         from dataclasses import replace
 
         state = final_state(watch)
@@ -797,27 +798,30 @@ class FleetWaiter:
 
 
 def run_each_waiting(
-    method: str, path: str, items: list[str], each: str, options: CallOptions, fleet: Any
+    method: str, path: str, items: list[str], each: str, options: CallOptions, fleet: FleetOptions
 ) -> int:
     """`post PATH ITEM... --each FILE --wait`: the fleet run, with every action waited for."""
     from maascurl.fleet import run_each
 
-    def run(fleet: Any, hook: Any) -> int:
-        return run_each(method, path, items, each, options, fleet, hook)
+    def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
+        return run_each(method, path, items, each, options, fleet, waiter.hook)
 
     return _run_fleet_waiting(run, options, fleet)
 
 
-def run_batch_waiting(name: str, options: CallOptions, fleet: Any) -> int:
+def run_batch_waiting(name: str, options: CallOptions, fleet: FleetOptions) -> int:
     """`batch FILE --wait`: the lines that start something are waited for, all at once."""
     from maascurl.fleet import run_batch
 
-    return _run_fleet_waiting(
-        lambda fleet, hook: run_batch(name, options, fleet, hook), options, fleet
-    )
+    def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
+        return run_batch(name, options, fleet, waiter.hook)
+
+    return _run_fleet_waiting(run, options, fleet)
 
 
-def _run_fleet_waiting(run: Callable[[Any, Any], int], options: CallOptions, fleet: Any) -> int:
+def _run_fleet_waiting(
+    run: Callable[[FleetOptions, FleetWaiter], int], options: CallOptions, fleet: FleetOptions
+) -> int:
     """A fleet run whose hook is a FleetWaiter.
 
     The runner sends at its own gentle pace (-j); the waiting has no such
@@ -837,7 +841,7 @@ def _run_fleet_waiting(run: Callable[[Any, Any], int], options: CallOptions, fle
         waiter.view = view
         fleet = replace(fleet, detail=view.render)
     try:
-        return run(fleet, waiter.hook)
+        return run(fleet, waiter)
     finally:
         waiter.close()
 
