@@ -685,7 +685,7 @@ class FleetWaiter:
         """fleet.Hook: the result as it is, or a Future of the final one."""
         api_root = job.target.api_root
         relpath = job.spec.url[len(api_root) :]
-        data = _json_or_none_bytes(result.body)
+        data = _json_or_none(result.body)
         goal = goal_for(job.spec, relpath, data)
         if goal is None:
             return result  # finished when it answered
@@ -846,7 +846,7 @@ def _run_fleet_waiting(
         waiter.close()
 
 
-def _json_or_none_bytes(body: bytes | None) -> Any:
+def _json_or_none(body: bytes | None) -> Any:
     try:
         return json.loads(body) if body else None
     except ValueError:
@@ -871,7 +871,7 @@ def send_and_wait(
     relpath = spec.url[len(target.api_root) :]
     with Session(target, options) as session:
         answer = read_answer(session, spec)
-        data = _json_or_none(answer)
+        data = _json_or_none(answer.content)
         goal = goal_for(spec, relpath, data)
         if goal is None:
             _write(answer, options)
@@ -996,13 +996,6 @@ def _wait_and_write(
 def _finish(watch: Watch) -> None:
     if watch.error is not None:
         raise watch.error
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
 
 
 def _write(response: httpx.Response, options: CallOptions) -> None:

@@ -550,3 +550,24 @@ def test_wait_for_is_there_for_other_commands(timed: MaasSimulator) -> None:
         with pytest.raises(wait.TimedOut):
             never = wait.Condition(done=(("status_name", frozenset({"Retired"})),))
             wait.wait_for(session, "machines/abc000/", never, timeout=0.1, interval=0.02)
+
+
+# ---------------------------------------------------------------- what it imports
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("post", "machines/abc000", "op=deploy", "--wait", "--interval", "0.02"),
+        ("wait", "machines/abc000", "status_name=Ready"),
+        ("events", "-n", "3"),
+    ],
+)
+def test_piped_waits_and_events_never_import_rich(
+    timed: MaasSimulator, profile: str, home: Path, args: tuple[str, ...]
+) -> None:
+    from test_fast_paths import imports_of, top_level
+
+    names, done = imports_of(env_for_subprocess(home), *args)
+    assert done.returncode == 0, done.stderr
+    assert top_level(names).isdisjoint({"rich", "pygments"})
