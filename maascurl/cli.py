@@ -394,7 +394,7 @@ def _method_command(method: str) -> click.Command:
                     "--format, -t, --fields and --sort cannot be used with --each"
                 )
             if wait is not None:
-                from maascurl.wait import run_each_waiting
+                from maascurl.fleetwait import run_each_waiting
 
                 return run_each_waiting(method, path, list(items), each, call_options, fleet)
             return run_each(method, path, list(items), each, call_options, fleet)
@@ -653,7 +653,7 @@ def batch(file: str, **options: Any) -> int:
     wait = _wait_settings(options)
     call_options = CallOptions(output=OutputOptions(), transport=transport, wait=wait, **options)
     if wait is not None:
-        from maascurl.wait import run_batch_waiting
+        from maascurl.fleetwait import run_batch_waiting
 
         return run_batch_waiting(file, call_options, fleet)
     return run_batch(file, call_options, fleet)

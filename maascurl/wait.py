@@ -44,7 +44,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,16 +59,13 @@ from maascurl.errors import (
     MaascurlError,
     TimedOut,
     UsageError,
-    note,
 )
 
 if TYPE_CHECKING:
     import random
-    from concurrent.futures import Future
 
     from maascurl._httpx import httpx
     from maascurl.call import CallOptions, Session, Target
-    from maascurl.fleet import FleetOptions, Job, Result
     from maascurl.request import RequestSpec
     from maascurl.waitview import View
 
@@ -81,7 +77,6 @@ MAX_BACKOFF = 4.0  # ...up to four times --interval; a state change resets it
 JITTER = 0.2  # +-20 %, so that many waiting processes do not poll in step
 LISTING_CHUNK = 100  # system ids per `GET machines/?id=...`, to keep URLs short
 POLL_JOBS = 4  # concurrent polling requests: gentle on the region's API workers
-FLEET_WINDOW = 10_000  # input lines a fleet run with --wait holds (and waits for) at once
 
 # In-progress status -> the status MAAS puts the machine in when it fails.
 BUSY = {
@@ -654,199 +649,7 @@ def fleet_summary(watches: Sequence[Watch], seconds: float) -> str:
     return f"waited for {len(watches)} in {format_duration(seconds)}: {parts}"
 
 
-# --- --wait with --each: the whole fleet at once ------------------------------
-
-
-class FleetWaiter:
-    """`--each --wait`: the fleet runner's hook, and one poller for the whole run.
-
-    The hook runs in a fleet worker after a 2xx answer. When the request
-    started something, it makes a Watch and returns a Future, and the worker
-    goes on sending (fleet.Hook). One polling thread reads every pending watch
-    once per round (machines in one `GET machines/?id=...` listing per server
-    and LISTING_CHUNK, see Poller) and completes each Future with the final
-    object as its machine finishes; the runner writes the lines in input order
-    and takes the exit status of the first failed line.
-    """
-
-    def __init__(self, wait: WaitOptions, view: View | None = None) -> None:
-        from maascurl.waitview import PlainView
-
-        self.wait = wait
-        self.view: View = view or PlainView()
-        self.watches: list[Watch] = []
-        self.pending: dict[int, tuple[Watch, Future[Result], Result]] = {}
-        self.wake = threading.Condition()
-        self.stopped = False
-        self.thread: threading.Thread | None = None
-        self.started = time.monotonic()
-
-    def hook(self, job: Job, session: Session, result: Result) -> Result | Future[Result]:
-        """fleet.Hook: the result as it is, or a Future of the final one."""
-        api_root = job.target.api_root
-        relpath = job.spec.url[len(api_root) :]
-        data = _json_or_none(result.body)
-        goal = goal_for(job.spec, relpath, data)
-        if goal is None:
-            return result  # finished when it answered
-        if self.wait.timeout is not None:
-            goal = goal._replace(timeout=self.wait.timeout)
-        now = time.monotonic()
-        where = relpath.rstrip("/") or "the API root"
-        if goal.poll is not None:
-            watch = Watch(where, api_root + goal.poll, goal, now, session=session)
-        else:
-            watch = Watch(where, job.spec.url, goal, now, session=session)
-            watch.key = machine_key(api_root, job.spec.url, data)
-            if watch.observe(data, result.body or b"", now):
-                self.view.changed(watch)
-        with self.wake:
-            self.watches.append(watch)
-        if watch.finished:
-            return self.final_result(watch, result)  # done (or failed) as it answered
-        from concurrent.futures import Future
-
-        future: Future[Result] = Future()
-        with self.wake:
-            self.pending[id(watch)] = (watch, future, result)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._poll, name="wait", daemon=True)
-                self.thread.start()
-            self.wake.notify()
-        return future
-
-    def final_result(self, watch: Watch, result: Result) -> Result:
-        from dataclasses import replace
-
-        state = final_state(watch)
-        if watch.error is not None:
-            return replace(result.failed(watch.error), final_state=state)
-        body = watch.body
-        if watch.goal.final is not None and watch.session is not None:
-            api_root = watch.session.target.api_root
-            body = read_answer(
-                watch.session, get_spec(*split_url(api_root, watch.goal.final))
-            ).content
-        return replace(result, body=body, final_state=state)
-
-    def _poll(self) -> None:
-        try:
-            self._poll_rounds()
-        except Exception as exc:  # a bug, or an answer without the field: fail, never hang
-            error = (
-                exc
-                if isinstance(exc, MaascurlError)
-                else MaascurlError(f"internal error while waiting: {type(exc).__name__}: {exc}")
-            )
-            with self.wake:
-                left = list(self.pending.values())
-                self.pending.clear()
-                self.thread = None  # watches to come get a poller of their own
-            for _, future, _ in left:
-                future.set_exception(error)
-
-    def _poll_rounds(self) -> None:
-        poller = Poller(None, self.view)
-        pacer = Pacer(self.wait.interval)
-        while True:
-            with self.wake:
-                while not self.stopped and not self.pending:
-                    self.wake.wait()
-                if self.stopped:
-                    return
-                watches = [entry[0] for entry in self.pending.values()]
-            now = time.monotonic()
-            pending = expire(watches, now, self.view)
-            self._complete()
-            if not pending:
-                continue
-            delay = min(pacer.next(), max(0.0, min(w.deadline() for w in pending) - now))
-            with self.wake:
-                if self.wake.wait_for(lambda: self.stopped, timeout=delay):
-                    return
-            if poller.round(pending):
-                pacer.reset()
-            self._complete()
-
-    def _complete(self) -> None:
-        with self.wake:
-            done = [entry for entry in self.pending.values() if entry[0].finished]
-            for watch, _, _ in done:
-                del self.pending[id(watch)]
-        for watch, future, result in done:
-            try:
-                future.set_result(self.final_result(watch, result))
-            except MaascurlError as error:  # the final read of an import failed
-                future.set_exception(error)
-
-    def close(self) -> None:
-        """Stop polling; say what became of the fleet, and what goes on in MAAS."""
-        with self.wake:
-            self.stopped = True
-            self.wake.notify_all()
-            left = list(self.pending.values())
-        if self.thread is not None:
-            self.thread.join()
-        # The futures left are those of an abandoned run (a second Ctrl-C): the
-        # runner no longer reads them, so they stay as they are.
-        if not self.watches:
-            return
-        summary = fleet_summary(self.watches, time.monotonic() - self.started)
-        print(f"maascurl: {summary}", file=sys.stderr, flush=True)
-        if left:
-            note(f"{len(left)} action(s) not waited for go on in MAAS")
-
-
-def run_each_waiting(
-    method: str, path: str, items: list[str], each: str, options: CallOptions, fleet: FleetOptions
-) -> int:
-    """`post PATH ITEM... --each FILE --wait`: the fleet run, with every action waited for."""
-    from maascurl.fleet import run_each
-
-    def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
-        return run_each(method, path, items, each, options, fleet, waiter.hook)
-
-    return _run_fleet_waiting(run, options, fleet)
-
-
-def run_batch_waiting(name: str, options: CallOptions, fleet: FleetOptions) -> int:
-    """`batch FILE --wait`: the lines that start something are waited for, all at once."""
-    from maascurl.fleet import run_batch
-
-    def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
-        return run_batch(name, options, fleet, waiter.hook)
-
-    return _run_fleet_waiting(run, options, fleet)
-
-
-def _run_fleet_waiting(
-    run: Callable[[FleetOptions, FleetWaiter], int], options: CallOptions, fleet: FleetOptions
-) -> int:
-    """A fleet run whose hook is a FleetWaiter.
-
-    The runner sends at its own gentle pace (-j); the waiting has no such
-    bound, since it costs one listing per round and server whatever the
-    fleet's size. The first Ctrl-C sends nothing more and goes on waiting for
-    the actions already started; a second stops waiting (they go on in MAAS).
-    """
-    from dataclasses import replace
-
-    from maascurl.waitview import FleetView
-
-    assert options.wait is not None
-    waiter = FleetWaiter(options.wait)
-    fleet = replace(fleet, window=FLEET_WINDOW)
-    if stderr_is_terminal():  # the states go under the fleet's progress bar
-        view = FleetView(waiter.watches)
-        waiter.view = view
-        fleet = replace(fleet, detail=view.render)
-    try:
-        return run(fleet, waiter)
-    finally:
-        waiter.close()
-
-
-def _json_or_none(body: bytes | None) -> Any:
+def json_or_none(body: bytes | None) -> Any:
     try:
         return json.loads(body) if body else None
     except ValueError:
@@ -871,7 +674,7 @@ def send_and_wait(
     relpath = spec.url[len(target.api_root) :]
     with Session(target, options) as session:
         answer = read_answer(session, spec)
-        data = _json_or_none(answer.content)
+        data = json_or_none(answer.content)
         goal = goal_for(spec, relpath, data)
         if goal is None:
             _write(answer, options)
@@ -884,7 +687,7 @@ def send_and_wait(
             return
         watch = Watch(where, spec.url, goal, time.monotonic())
         watch.response = answer
-        _wait_and_write(session, [watch], options, wait, data, answer.content, spec)
+        _wait_and_write(session, watch, options, wait, data)
 
 
 def _wait_for_poll(
@@ -929,9 +732,7 @@ def run_wait(
         answer = read_answer(session, spec)
         watch = Watch(where, _full_url(spec), goal, time.monotonic())
         watch.response = answer
-        _wait_and_write(
-            session, [watch], options, wait, parse_json(answer.content, where), answer.content, spec
-        )
+        _wait_and_write(session, watch, options, wait, parse_json(answer.content, where))
 
 
 def wait_for(
@@ -972,20 +773,14 @@ def _full_url(spec: RequestSpec) -> str:
 
 
 def _wait_and_write(
-    session: Session,
-    watches: list[Watch],
-    options: CallOptions,
-    wait: WaitOptions,
-    data: Any,
-    body: bytes,
-    spec: RequestSpec,
+    session: Session, watch: Watch, options: CallOptions, wait: WaitOptions, data: Any
 ) -> None:
-    watch = watches[0]
-    with _view_for(watches) as view:
-        if watch.observe(data, body, time.monotonic()):
+    """Judge the first answer (DATA), poll until the end, write the final object."""
+    with _view_for([watch]) as view:
+        if watch.observe(data, watch.response.content if watch.response else b"", time.monotonic()):
             view.changed(watch)
         if not watch.finished:
-            wait_all(session, watches, wait.interval, view)
+            wait_all(session, [watch], wait.interval, view)
     # A failure state or a timeout still read the object: it goes to stdout
     # as the last word; a deleted machine (4xx) leaves stdout empty.
     if watch.response is not None and isinstance(watch.error, (type(None), FailedState, TimedOut)):
