@@ -130,7 +130,7 @@ MACHINE_FIELDS = (
     "hostname",
     "zone.name",
     "pool.name",
-    "boot_interface.link_connected",
+    "boot_interface.link_connected",  # DISPLAYED_INTERFACE_FIELDS, api/interfaces.py
     "commissioning_status_name",
     "testing_status_name",
     "netboot",
