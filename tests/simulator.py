@@ -1384,9 +1384,8 @@ class TimedActions:
                 fault[1] -= 1
                 if fault[1] <= 0:
                     self.get_faults.remove(fault)
-                return Reply(
-                    fault[2].status, fault[2].body, fault[2].content_type, fault[2].headers
-                )
+                reply: Reply = fault[2]
+                return reply  # a truncated reply drops the connection, as a dying server does
         return None
 
     def fails(self, system_id: str) -> bool:

@@ -571,3 +571,14 @@ def test_piped_waits_and_events_never_import_rich(
     names, done = imports_of(env_for_subprocess(home), *args)
     assert done.returncode == 0, done.stderr
     assert top_level(names).isdisjoint({"rich", "pygments"})
+
+
+def test_a_dropped_connection_during_polling_is_tolerated(timed: MaasSimulator, run: Run) -> None:
+    body = json.dumps({"system_id": "abc000"}).encode()
+    dropped = Reply(200, body, "application/json", truncate=5)  # the server dies mid-answer
+    timed.timed.queue_get("machines/abc000/", dropped, count=2)
+    result = run("post", "machines/abc000", "op=deploy", "--wait", "--retries", "0", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Deployed"
+    notes = [line for line in result.stderr.splitlines() if "still waiting" in line]
+    assert len(notes) == 1 and "connection to 127.0.0.1" in notes[0]
