@@ -557,6 +557,7 @@ class Progress:
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
+            redirect_stdout=False,  # stdout carries the JSON Lines, never the bar
         )
         self.task = self.bar.add_task("", total=total, ok=0, failed=0, rate="")
         self.started = time.monotonic()
