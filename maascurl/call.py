@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from maascurl.config import Profile, Transport, select_profile
-from maascurl.errors import ConfigError, UsageError, note, warn
+from maascurl.errors import ConfigError, HTTPStatusError, UsageError, note, warn
 from maascurl.output import OutputOptions
 from maascurl.request import RequestSpec, build_request
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
     from maascurl.auth import MaasAuth
+    from maascurl.listings import ListingRecorder
 
 
 @dataclass
@@ -31,6 +32,10 @@ class CallOptions:
     offline: bool = False
     transport: Transport = field(default_factory=Transport)
     output: OutputOptions = field(default_factory=OutputOptions)
+    headers: tuple[str, ...] = ()  # -H values
+    body: str | None = None  # --body FILE or -
+    no_check: bool = False
+    quiet: bool = False
 
 
 @dataclass
@@ -68,41 +73,76 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
     from maascurl.apidesc import load_cached
 
     desc = load_cached(target.api_root)
-    spec = build_request(method, target.api_root, path, items, desc)
-    if desc is not None:
-        check_against_description(spec, desc, target.api_root, path)
+    spec = build_request(
+        method, target.api_root, path, items, desc, headers=options.headers, body=options.body
+    )
+    if desc is not None and not options.no_check:
+        desc = checked(spec, desc, target, options, path)
     if options.offline:
         _print_offline(spec, target, options)
         return
-    _send_and_write(spec, target, options, desc)
+    _send_and_write(spec, target, options, desc, path)
 
 
 def check_against_description(
     spec: RequestSpec, desc: ApiDescription, api_root: str, typed: str
 ) -> None:
-    """Refuse an op the resource lacks; warn of fields its op does not document."""
-    match = desc.match(spec.url[len(api_root) :])
-    if match is None:
-        return  # an unknown resource may be newer than the cached description
-    name = typed.strip("/") or "the API root"
-    resource, op = match.resource, spec.op
-    action = resource.find_op(spec.method, op)
-    if action is None:
-        ops = sorted(a.op for a in resource.actions_for(spec.method) if a.op)
-        if op is None:
-            listed = f"; its {spec.method} ops: {', '.join(ops)}" if ops else ""
-            raise UsageError(f"{name} has no {spec.method} without op={listed}")
-        suggestion = desc.suggest_op(resource, spec.method, op)
-        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-        raise UsageError(f"{name} has no {spec.method} op {op!r}{hint}")
-    documented = {param.name for param in action.params}
-    if not documented:
-        return
-    given = [n for n, _ in spec.query if n != "op"] + [n for n, _ in spec.fields]
-    given += [part.name for part in spec.files]
-    for unknown in dict.fromkeys(n for n in given if n not in documented):
-        label = f"op={op}" if op else action.name
-        warn(f"{name} {label} does not document a field {unknown!r}; sending it anyway")
+    """Refuse an op the resource lacks; warn of likely typos in field names."""
+    from maascurl.checks import check
+
+    check(spec, desc, api_root, typed)
+
+
+# A description younger than this is not fetched again to recheck a refusal.
+RECHECK_AFTER = 60.0
+
+
+def checked(
+    spec: RequestSpec, desc: ApiDescription, target: Target, options: CallOptions, typed: str
+) -> ApiDescription:
+    """Check SPEC; before refusing it, fetch a description older than a minute once.
+
+    A MAAS upgrade adds ops that an older cached description does not know.
+    """
+    from maascurl.checks import NotInDescription, check
+
+    try:
+        check(spec, desc, target.api_root, typed)
+        return desc
+    except NotInDescription:
+        fresh = _fetch_if_old(target, options) if not options.offline else None
+        if fresh is None:
+            raise
+    check(spec, fresh, target.api_root, typed)
+    return fresh
+
+
+def _fetch_if_old(target: Target, options: CallOptions) -> ApiDescription | None:
+    import time
+
+    from maascurl.apidesc import cache_file, save_cache
+
+    try:
+        age = time.time() - cache_file(target.api_root).stat().st_mtime
+    except OSError:
+        age = RECHECK_AFTER
+    if age < RECHECK_AFTER:
+        return None
+    with Session(target, options) as session:
+        response = session.send(RequestSpec("GET", target.api_root + "describe/"))
+        with session.errors(target.api_root):
+            try:
+                body = response.read()
+            finally:
+                response.close()
+    if response.status_code != 200:
+        return None
+    try:
+        fresh = save_cache(target.api_root, body)
+    except ValueError:
+        return None
+    note("fetched the server's API description again to check this request")
+    return fresh
 
 
 def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
@@ -188,18 +228,52 @@ def _send_and_write(
     target: Target,
     options: CallOptions,
     desc: ApiDescription | None,
+    typed: str = "",
 ) -> None:
     from maascurl.output import write_response
 
     with Session(target, options) as session:
         response = session.send(spec)
         with session.errors(spec.url):
+            recorder = _listing_recorder(spec, response, target, desc)
             try:
                 write_response(response, options.output)
+            except HTTPStatusError as exc:
+                raise _with_path_hint(exc, spec, target, desc, typed) from None
             finally:
                 response.close()
+            if recorder is not None:
+                recorder.save()
             if desc is not None:
                 refresh_if_stale(session.client, response, target.api_root, desc)
+
+
+def _with_path_hint(
+    exc: HTTPStatusError,
+    spec: RequestSpec,
+    target: Target,
+    desc: ApiDescription | None,
+    typed: str,
+) -> HTTPStatusError:
+    """A 404 for a path the description does not know: say which one was likely meant."""
+    relative = spec.url[len(target.api_root) :]
+    if exc.status != 404 or desc is None or desc.match(relative) is not None:
+        return exc
+    suggestion = desc.suggest_path(relative)
+    if suggestion is None:
+        return exc
+    return HTTPStatusError(exc.status, f"{exc}; did you mean {suggestion}?")
+
+
+def _listing_recorder(
+    spec: RequestSpec, response: httpx.Response, target: Target, desc: ApiDescription | None
+) -> ListingRecorder | None:
+    # Only a plain listing (no op, no filter) stands for the whole collection.
+    if desc is None or spec.method != "GET" or spec.query or response.status_code != 200:
+        return None
+    from maascurl.listings import ListingRecorder
+
+    return ListingRecorder.attach(response, desc, target.api_root, spec)
 
 
 def refresh_if_stale(

@@ -23,10 +23,15 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 ITEM_HELP = """\
 ITEM is one of: name=value (query parameter for GET and DELETE, form field for
-POST and PUT; op=NAME always goes first in the query string), name==value
-(always a query parameter), name@=FILE or name@FILE (a file part; @- reads
-stdin) and Header:value. The earliest separator in an ITEM wins, and a
-backslash escapes one (a\\=b=c has the name a=b)."""
+POST and PUT; op=NAME always goes first in the query string), name=@FILE (the
+file's content as that value: what key, comment, user_data and most MAAS
+parameters want; name=\\@x is the literal @x), name==value (always a query
+parameter), name@=FILE or name@FILE (a file part, for the few parameters that
+want one: scripts' script, files' file, boot-sources' keyring_data,
+boot-resources' content) and Header:value (no '=' in the value; use -H for
+that). FILE may be - for stdin and starts with ~ for home. The earliest
+separator in an ITEM wins, and a backslash escapes one (a\\=b=c has the name
+a=b)."""
 
 
 # --- completion callbacks (no httpx, no rich) --------------------------------
@@ -58,12 +63,24 @@ def _complete_path(
 ) -> list[CompletionItem]:
     from maascurl.completion import complete_path
 
-    found = complete_path(_completion_description(ctx), incomplete)
+    found = complete_path(_completion_description(ctx), incomplete, _known_ids(ctx))
     # No space after "machines/": the user usually goes on typing the path.
     return [
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
         for value, text in found
     ]
+
+
+def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | None:
+    """IDs seen in listings that passed through (read from the cache, never fetched)."""
+    from maascurl.config import select_profile
+    from maascurl.listings import load_ids
+
+    try:
+        api_root = select_profile(ctx.params.get("profile")).api_root
+    except MaascurlError:
+        return None
+    return lambda listing: load_ids(api_root, listing)
 
 
 def _complete_items(
@@ -76,7 +93,9 @@ def _complete_items(
     items = list(ctx.params.get("items") or ())
     found = complete_item(_completion_description(ctx), method, path, incomplete, items)
     return [
-        CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
+        CompletionItem(
+            value, help=text or None, type="nospace" if value.endswith(("=", "@=")) else "plain"
+        )
         for value, text in found
     ]
 
@@ -85,7 +104,42 @@ def _complete_items(
 
 
 class MaascurlGroup(click.Group):
-    """A group whose `main` turns every failure into one stderr line and an exit code."""
+    """A group whose `main` turns every failure into one stderr line and an exit code.
+
+    It also takes a command's options before the command (`maascurl -p prod get
+    machines`, as curl users type) and methods in capitals (`maascurl GET machines`).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._command_first(args))
+
+    def _command_first(self, args: list[str]) -> list[str]:
+        """Move options typed before the command to just after it."""
+        own = {name for param in self.params for name in param.opts + param.secondary_opts}
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg == "--" or arg in own or not arg.startswith("-"):
+                break
+            index += 1 + self._takes_value(arg)
+        if index >= len(args) or args[index] in own or args[index] == "--":
+            return args
+        name = args[index]
+        if name.lower() in ("get", "post", "put", "delete"):
+            name = name.lower()
+        if index == 0:
+            return [name, *args[1:]]
+        return [name, *args[:index], *args[index + 1 :]]
+
+    def _takes_value(self, arg: str) -> bool:
+        if arg.startswith("--") and "=" in arg:
+            return False
+        command = self.commands.get("get")
+        for param in command.params if command is not None else ():
+            if isinstance(param, click.Option) and arg in param.opts + param.secondary_opts:
+                return not param.is_flag
+        # A cluster of short flags ("-ki"), or an unknown option Click will report.
+        return len(arg) == 2 and arg in ("-p", "-o", "-H", "-m")
 
     def invoke(self, ctx: click.Context) -> Any:
         # Click's own main would turn a broken pipe into exit status 1.
@@ -162,13 +216,44 @@ def request_options(func: F) -> F:
     options = [
         click.option("--anonymous", is_flag=True, help="Send the request unsigned."),
         click.option(
+            "-H",
+            "--header",
+            "headers",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Send this header (repeatable); the value may hold any character.",
+        ),
+        click.option(
+            "--body",
+            metavar="FILE",
+            help="Send FILE (- for stdin) as the body itself, with the Content-Type "
+            "of a header item (default application/octet-stream); no fields or files.",
+        ),
+        click.option(
+            "--keep-error-body",
+            "--fail-with-body",
+            "keep_error_body",
+            is_flag=True,
+            help="On an HTTP error, still write the body where -o (or stdout) says; "
+            "the exit status stays the error's.",
+        ),
+        click.option(
+            "--no-check",
+            is_flag=True,
+            help="Send without checking op and fields against the API description.",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notes."),
+        click.option(
             "-o",
             "--output",
             metavar="FILE",
             help="Write the body to FILE, complete or not at all (-: stdout, raw).",
         ),
         click.option(
-            "-i", "--include", is_flag=True, help="Print the status line and headers first."
+            "-i",
+            "--include",
+            is_flag=True,
+            help="Print the status line, headers and body on stdout, for errors too.",
         ),
         click.option(
             "-v", "--verbose", is_flag=True, help="Print request and response headers to stderr."
@@ -221,7 +306,7 @@ def request_options(func: F) -> F:
     return func
 
 
-OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
+OUTPUT_OPTIONS = ("output", "include", "pretty", "pager", "keep_error_body")
 TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
 
 
@@ -242,6 +327,10 @@ def _method_command(method: str) -> click.Command:
 
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+        if options["quiet"]:
+            from maascurl.errors import be_quiet
+
+            be_quiet()
         perform(
             method,
             path,

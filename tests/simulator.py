@@ -322,6 +322,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def handle_one_request(self) -> None:
+        if self.server.sim.plain and self.starts_with_tls():
+            # https sent to MAAS's plain port: Twisted waits for a line that
+            # never comes, so the client's TLS handshake gets no answer.
+            while self.rfile.read1(65536):
+                pass
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
+    def starts_with_tls(self) -> bool:
+        try:
+            return self.rfile.peek(1)[:1] == b"\x16"  # a TLS handshake record
+        except (OSError, AttributeError):
+            return False
+
     def date_time_string(self, timestamp: float | None = None) -> str:
         return email.utils.formatdate(self.server.sim.now(), usegmt=True)
 
@@ -407,6 +423,8 @@ class MaasSimulator:
         self.machines: list[Json] = []
         self._machines_json: bytes | None = None  # cached unfiltered listing
         self.sshkeys: list[Json] = []
+        self.tags: dict[str, Json] = {}
+        self.dhcp_snippets: list[Json] = []
         self.files: dict[str, Json] = {}
         self._next_id = 100
         self.api_key = self.add_user("admin", admin=True)
@@ -415,6 +433,7 @@ class MaasSimulator:
             self.sshkeys.append({**key, "owner": "admin"})
         self.set_fleet(machines)
         self._ssl_context = ssl_context
+        self.plain = ssl_context is None
         self._server = _Server((host, port), _Handler, bind_and_activate=True)
         self._server.sim = self
         if ssl_context is not None:
@@ -525,6 +544,20 @@ class MaasSimulator:
         with self._lock:
             key = make_key(f"file:{name}:{len(self.files)}", 36)
             self.files[name] = {"filename": name, "content": content, "owner": owner, "key": key}
+
+    def add_op(self, template: str, method: str, op: str) -> None:
+        """Add an op to the served API, as a MAAS upgrade does (and change its hash)."""
+        describe = json.loads(self.describe_bytes)
+        for resource in describe["resources"]:
+            part = resource["auth"]
+            if part is not None and part["path"] == API_PREFIX + template:
+                action = {"name": op, "method": method, "op": op, "restful": False}
+                part["actions"].append({**action, "doc": f"{op} (added by an upgrade)."})
+        describe["hash"] = f"{self.api_hash}-{op}"
+        with self._lock:
+            self.describe_bytes = json.dumps(describe).encode()
+            self.api_hash = describe["hash"]
+            self.routes = load_routes(describe)
 
     def fixture(self, name: str) -> Json:
         return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
@@ -710,6 +743,10 @@ class MaasSimulator:
                 200, self.public_key(self.sshkey(c))
             ),
             ("SSHKeyHandler", "DELETE", None): self.sshkey_delete,
+            ("TagsHandler", "POST", None): self.tag_create,
+            ("TagHandler", "GET", None): self.tag_read,
+            ("DHCPSnippetsHandler", "POST", None): self.dhcp_snippet_create,
+            ("DHCPSnippetHandler", "GET", None): self.dhcp_snippet_read,
             ("FilesHandler", "GET", None): self.files_read,
             ("FilesHandler", "POST", None): self.file_create,
             ("FilesHandler", "DELETE", None): self.files_delete,
@@ -861,10 +898,8 @@ class MaasSimulator:
         )
 
     def sshkey_create(self, call: Call) -> Reply:
+        # MAAS's SSHKeyForm reads form fields only: a file part named "key" is ignored.
         text = call.field("key")
-        data = call.file("key")
-        if text is None and data is not None:
-            text = data.decode("utf-8", errors="replace")
         if not text:
             raise ApiError(400, {"key": ["This field is required."]})
         key_id = self.new_id()
@@ -887,6 +922,55 @@ class MaasSimulator:
     def sshkey_delete(self, call: Call) -> Reply:
         self.sshkeys.remove(self.sshkey(call))
         return Reply(204)
+
+    # tags and DHCP snippets: every parameter comes from the form fields (a
+    # file part under a field's name is ignored, as Django forms do)
+
+    def tag_create(self, call: Call) -> Reply:
+        name = call.field("name")
+        if not name:
+            raise ApiError(400, {"name": ["This field is required."]})
+        if name in self.tags:
+            raise ApiError(400, {"name": ["Tag with this Name already exists."]})
+        tag = {
+            "name": name,
+            "definition": call.field("definition") or "",
+            "comment": call.field("comment") or "",
+            "kernel_opts": call.field("kernel_opts") or "",
+            "resource_uri": f"{API_PREFIX}tags/{name}/",
+        }
+        self.tags[name] = tag
+        return make_reply(200, tag)
+
+    def tag_read(self, call: Call) -> Reply:
+        tag = self.tags.get(call.params["name"])
+        if tag is None:
+            raise ApiError(404, "No Tag matches the given query.")
+        return make_reply(200, tag)
+
+    def dhcp_snippet_create(self, call: Call) -> Reply:
+        errors = {
+            name: ["This field is required."] for name in ("name", "value") if not call.field(name)
+        }
+        if errors:
+            raise ApiError(400, errors)
+        snippet_id = self.new_id()
+        snippet = {
+            "id": snippet_id,
+            "name": call.field("name"),
+            "value": call.field("value"),
+            "description": call.field("description") or "",
+            "enabled": True,
+            "resource_uri": f"{API_PREFIX}dhcp-snippets/{snippet_id}/",
+        }
+        self.dhcp_snippets.append(snippet)
+        return make_reply(200, snippet)
+
+    def dhcp_snippet_read(self, call: Call) -> Reply:
+        for snippet in self.dhcp_snippets:
+            if str(snippet["id"]) == call.params["id"]:
+                return make_reply(200, snippet)
+        raise ApiError(404, "No DHCPSnippet matches the given query.")
 
     # files
 
