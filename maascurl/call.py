@@ -157,7 +157,10 @@ def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
         warn(f"this machine's clock is {offset:.0f} s behind the MAAS server; corrected")
         state.save_clock_offset(target.state_key, offset)
 
-    return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected))
+    def forgotten() -> None:
+        state.save_clock_offset(target.state_key, 0.0)
+
+    return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected, forgotten))
 
 
 def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:

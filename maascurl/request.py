@@ -343,12 +343,13 @@ def _add_value(spec: RequestSpec, name: str, content: bytes) -> None:
 
 
 def _set_body(spec: RequestSpec, source: str, stdin: _StdinUse) -> None:
+    if source == "-":
+        stdin.take("--body -")
     if spec.fields or spec.files:
         raise UsageError("--body sends the body as it is: it cannot go with fields or files")
     if spec.method in ("GET", "DELETE"):
         raise UsageError(f"{spec.method} carries no body; use POST or PUT with --body")
     if source == "-":
-        stdin.take("--body -")
         spec.body = RawBody(content=read_stdin())
         return
     opened = open_source(source, "--body")
