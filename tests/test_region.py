@@ -85,10 +85,11 @@ def test_a_file_part_where_maas_wants_one_draws_no_warning(
 
 def test_comment_from_a_file_keeps_every_byte(api: MaasSimulator, run: Run, tmp_path: Path) -> None:
     comment = "first line\nsecond line\n\n\n"  # "$(cat FILE)" would lose the newlines
-    (tmp_path / "c.txt").write_text(comment)
-    result = run("post", "tags", "name=t-comment", f"comment=@{tmp_path / 'c.txt'}")
+    (tmp_path / "notes.txt").write_text(comment)
+    monkeypatch.chdir(tmp_path)  # the README's example, as written
+    result = run("post", "tags", "name=web", "comment=@notes.txt")
     ok(result)
-    assert api.tags["t-comment"]["comment"] == comment
+    assert api.tags["web"]["comment"] == comment
     api.tags.clear()
 
 
@@ -104,12 +105,13 @@ def test_comment_as_a_file_part_is_lost_by_maas(
 
 
 def test_a_200_kb_dhcp_snippet_value_from_a_file(
-    api: MaasSimulator, run: Run, tmp_path: Path
+    api: MaasSimulator, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     value = "".join(f"option opt{i} code {i % 250} = text;\n" for i in range(7000))
     assert len(value) > 200_000  # beyond what fits in one argument
     (tmp_path / "snippet.conf").write_text(value)
-    result = run("post", "dhcp-snippets", "name=big", f"value=@{tmp_path / 'snippet.conf'}")
+    monkeypatch.chdir(tmp_path)
+    result = run("post", "dhcp-snippets", "name=big", "value=@snippet.conf")
     ok(result)
     assert api.dhcp_snippets[-1]["value"] == value
     api.dhcp_snippets.clear()
