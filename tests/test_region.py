@@ -83,7 +83,9 @@ def test_a_file_part_where_maas_wants_one_draws_no_warning(
     assert "warning" not in result.stderr
 
 
-def test_comment_from_a_file_keeps_every_byte(api: MaasSimulator, run: Run, tmp_path: Path) -> None:
+def test_comment_from_a_file_keeps_every_byte(
+    api: MaasSimulator, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     comment = "first line\nsecond line\n\n\n"  # "$(cat FILE)" would lose the newlines
     (tmp_path / "notes.txt").write_text(comment)
     monkeypatch.chdir(tmp_path)  # the README's example, as written
