@@ -94,7 +94,7 @@ def _complete_items(
     found = complete_item(_completion_description(ctx), method, path, incomplete, items)
     return [
         CompletionItem(
-            value, help=text or None, type="nospace" if value.endswith(("=", "@=")) else "plain"
+            value, help=text or None, type="nospace" if value.endswith(("=", "/")) else "plain"
         )
         for value, text in found
     ]

@@ -135,10 +135,34 @@ def _chosen_op(path_op: str | None, items: list[str]) -> str | None:
     return op
 
 
+def complete_file_value(incomplete: str) -> list[Candidate] | None:
+    """File names after "name=@" (the shells' own file completion cannot see past the "@")."""
+    import os
+
+    name, marker, partial = incomplete.partition("=@")
+    if not marker or not name or "=" in name or partial == "-":
+        return None
+    folder, _, start = partial.rpartition("/")
+    folder = folder + "/" if folder or partial.startswith("/") else ""
+    try:
+        entries = list(os.scandir(os.path.expanduser(folder or ".")))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.name.startswith(start) and (start or not entry.name.startswith(".")):
+            slash = "/" if entry.is_dir() else ""
+            found.append((f"{name}=@{folder}{entry.name}{slash}", ""))
+    return sorted(found)
+
+
 def complete_item(
     desc: ApiDescription | None, method: str, path: str, incomplete: str, items: list[str]
 ) -> list[Candidate]:
     """Request items for METHOD on PATH: "op=NAME" words, or "field=" names of the chosen op."""
+    files = complete_file_value(incomplete)
+    if files is not None:
+        return files
     if desc is None:
         return []
     m = desc.match(path)

@@ -304,3 +304,10 @@ def test_shell_completes_files_after_at(shell: Shell, tmp_path: Path) -> None:
     key.write_text("ssh-ed25519 AAAA test\n")
     line = shell.tab(f"maascurl post account/prefs/sshkeys key@={tmp_path}/id_te")
     assert line == f"maascurl post account/prefs/sshkeys key@={key} "
+
+
+def test_shell_completes_files_after_equals_at(shell: Shell, tmp_path: Path) -> None:
+    key = tmp_path / "id_test.pub"
+    key.write_text("ssh-ed25519 AAAA test\n")
+    line = shell.tab(f"maascurl post account/prefs/sshkeys key=@{tmp_path}/id_te")
+    assert line == f"maascurl post account/prefs/sshkeys key=@{key} "
