@@ -165,14 +165,14 @@ def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
 
 def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:
     from maascurl.client import open_client, to_httpx
-    from maascurl.output import describe_request
+    from maascurl.output import describe_request, raw_headers
 
     auth = make_auth(target, options.anonymous)
     with open_client(Transport(), "http", None) as client:  # builds, never sends
         request = to_httpx(client, spec)
     if auth is not None:
         auth.sign(request)
-    headers = [(n, v) for n, v in request.headers.multi_items() if n.lower() != "host"]
+    headers = [(n, v) for n, v in raw_headers(request.headers) if n.lower() != "host"]
     describe_request(spec, headers, sys.stdout)
 
 

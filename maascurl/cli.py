@@ -275,7 +275,7 @@ def request_options(func: F) -> F:
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
-            help="Bound connect and read (default: 10 s connect, 300 s read).",
+            help="Bound connect (with the TLS handshake) and read (default: 5 s, 300 s).",
         ),
         click.option(
             "--retries",

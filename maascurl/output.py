@@ -317,6 +317,8 @@ def describe_request(spec: RequestSpec, headers: Iterable[tuple[str, str]], out:
         out.write(f"{field_name}={_field_text(field_value)}\n")
     for part in spec.files:
         out.write(f"{part.name}@ <{part.size()} bytes from {part.path or 'stdin'}>\n")
+    if spec.body is not None:
+        out.write(f"<{spec.body.size()} bytes of body from {spec.body.path or 'stdin'}>\n")
     out.flush()
 
 

@@ -150,7 +150,7 @@ def test_offline_prints_the_request_and_sends_nothing(
     out = result.stdout
     port = api.url.split(":")[2].split("/")[0]
     assert out.startswith(f"POST /MAAS/api/2.0/files/ HTTP/1.1\nHost: 127.0.0.1:{port}\n")
-    assert "content-type: multipart/form-data; boundary=" in out
+    assert "Content-Type: multipart/form-data; boundary=" in out  # named as on the wire
     assert 'oauth_token="<redacted>"' in out
     assert 'oauth_signature="<redacted>"' in out
     assert "\nfilename=up\n" in out

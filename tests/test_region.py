@@ -206,7 +206,7 @@ def test_body_cannot_go_with_fields(api: MaasSimulator, run: Run, tmp_path: Path
     (tmp_path / "b").write_bytes(b"x")
     result = run("post", "machines/abc000", "op=deploy", "a=1", "--body", str(tmp_path / "b"))
     assert result.exit_code == 2
-    assert "--body" in result.stderr
+    assert "--body sends the body as it is: it cannot go with fields or files" in result.stderr
     assert api.requests == []
 
 
