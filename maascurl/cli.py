@@ -187,6 +187,7 @@ def cli() -> None:
       maascurl get machines op=list_allocated
       maascurl post machines/abc123 op=deploy distro_series=noble
 
+    Options may also come before the method (maascurl -p prod GET machines).
     Run `maascurl METHOD --help` for the ITEM syntax.
     """
 
