@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from maascurl.apidesc import ApiDescription
     from maascurl.request import RequestSpec
 
-RECORD_LIMIT = 4 * 1024 * 1024
+RECORD_LIMIT = 2 * 1024 * 1024  # ~200 machines; parsing it costs ~20-50 ms
 MAX_IDS = 5000  # per listing path
 MAX_PATHS = 50  # listing paths kept per server
 LABEL_FIELDS = ("hostname", "name", "fqdn", "username", "filename", "description")
