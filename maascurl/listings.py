@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from maascurl.request import RequestSpec
 
 RECORD_LIMIT = 2 * 1024 * 1024  # ~200 machines; parsing it costs ~20-50 ms
-MAX_IDS = 5000  # per listing path
-MAX_PATHS = 50  # listing paths kept per server
+MAX_IDS = 1000  # per listing path: TAB reads them all on every press
+MAX_PATHS = 20  # listing paths kept per server
 LABEL_FIELDS = ("hostname", "name", "fqdn", "username", "filename", "description")
 
 
