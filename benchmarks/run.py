@@ -543,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             lambda: bench.pretty(1000),
             bench.piped,
             lambda: bench.piped_fleet(10000),
+            # Small enough that its IDs are recorded for TAB as it passes (listings.py).
+            lambda: bench.piped_fleet(200),
             bench.broken_pipe,
         ]
         rows: list[Row] = []
