@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
-from conftest import Run
+from conftest import Run, env_for_subprocess
 from simulator import MaasSimulator, RecordedRequest, load_routes
 
 from maascurl import client, request
@@ -611,3 +614,25 @@ def test_a_growing_file_is_sent_at_the_size_it_had(tmp_path: Path) -> None:
     with open(source, "ab") as stream:
         stream.write(b"y" * 5000)
     assert len(b"".join(body)) == promised
+
+
+def test_process_substitution_through_the_installed_command(api: MaasSimulator, home: Path) -> None:
+    """bash's <(cmd) is a pipe under /dev/fd: its content arrives whole, as a field."""
+    script = shutil.which("maascurl") or str(Path(sys.executable).with_name("maascurl"))
+    done = subprocess.run(
+        ["bash", "-c", f"{script} post tags name=t-subst comment=@<(printf 'a\\0b\\n\\n')"],
+        env=env_for_subprocess(home),
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert api.tags.pop("t-subst")["comment"] == "a\0b\n\n"
+
+
+def test_a_form_wide_error_reads_as_a_sentence(api: MaasSimulator, run: Run) -> None:
+    body = {"__all__": ["Name already exists."], "value": ["This field is required."]}
+    api.queue(400, json.dumps(body), {"Content-Type": "application/json"})
+    result = run("post", "dhcp-snippets", "name=x")
+    assert result.stderr == (
+        "maascurl: error: 400 Bad Request: Name already exists. value: This field is required.\n"
+    )
