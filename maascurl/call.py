@@ -76,12 +76,34 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
     spec = build_request(
         method, target.api_root, path, items, desc, headers=options.headers, body=options.body
     )
-    if desc is not None and not options.no_check:
-        desc = checked(spec, desc, target, options, path)
-    if options.offline:
-        _print_offline(spec, target, options)
-        return
-    _send_and_write(spec, target, options, desc, path)
+    lazy = LazySession(target, options)
+    try:
+        if desc is not None and not options.no_check:
+            desc = checked(spec, desc, target, lazy.get if not options.offline else None, path)
+        if options.offline:
+            _print_offline(spec, target, options)
+            return
+        _send_and_write(spec, lazy.get(), target, options, desc, path)
+    finally:
+        lazy.close()
+
+
+class LazySession:
+    """One Session for a call, opened only once something is to be sent."""
+
+    def __init__(self, target: Target, options: CallOptions) -> None:
+        self.target = target
+        self.options = options
+        self.session: Session | None = None
+
+    def get(self) -> Session:
+        if self.session is None:
+            self.session = Session(self.target, self.options)
+        return self.session
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
 
 
 def check_against_description(
@@ -98,11 +120,16 @@ RECHECK_AFTER = 60.0
 
 
 def checked(
-    spec: RequestSpec, desc: ApiDescription, target: Target, options: CallOptions, typed: str
+    spec: RequestSpec,
+    desc: ApiDescription,
+    target: Target,
+    open_session: Callable[[], Session] | None,
+    typed: str,
 ) -> ApiDescription:
     """Check SPEC; before refusing it, fetch a description older than a minute once.
 
     A MAAS upgrade adds ops that an older cached description does not know.
+    Without OPEN_SESSION (--offline) nothing is fetched.
     """
     from maascurl.checks import NotInDescription, check
 
@@ -110,14 +137,14 @@ def checked(
         check(spec, desc, target.api_root, typed)
         return desc
     except NotInDescription:
-        fresh = _fetch_if_old(target, options) if not options.offline else None
+        fresh = _fetch_if_old(target, open_session) if open_session is not None else None
         if fresh is None:
             raise
     check(spec, fresh, target.api_root, typed)
     return fresh
 
 
-def _fetch_if_old(target: Target, options: CallOptions) -> ApiDescription | None:
+def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDescription | None:
     import time
 
     from maascurl.apidesc import cache_file, save_cache
@@ -128,13 +155,13 @@ def _fetch_if_old(target: Target, options: CallOptions) -> ApiDescription | None
         age = RECHECK_AFTER
     if age < RECHECK_AFTER:
         return None
-    with Session(target, options) as session:
-        response = session.send(RequestSpec("GET", target.api_root + "describe/"))
-        with session.errors(target.api_root):
-            try:
-                body = response.read()
-            finally:
-                response.close()
+    session = open_session()
+    response = session.send(RequestSpec("GET", target.api_root + "describe/"))
+    with session.errors(target.api_root):
+        try:
+            body = response.read()
+        finally:
+            response.close()
     if response.status_code != 200:
         return None
     try:
@@ -228,6 +255,7 @@ class Session:
 
 def _send_and_write(
     spec: RequestSpec,
+    session: Session,
     target: Target,
     options: CallOptions,
     desc: ApiDescription | None,
@@ -235,20 +263,19 @@ def _send_and_write(
 ) -> None:
     from maascurl.output import write_response
 
-    with Session(target, options) as session:
-        response = session.send(spec)
-        with session.errors(spec.url):
-            recorder = _listing_recorder(spec, response, target, desc)
-            try:
-                write_response(response, options.output)
-            except HTTPStatusError as exc:
-                raise _with_path_hint(exc, spec, target, desc, typed) from None
-            finally:
-                response.close()
-            if recorder is not None:
-                recorder.save()
-            if desc is not None:
-                refresh_if_stale(session.client, response, target.api_root, desc)
+    response = session.send(spec)
+    with session.errors(spec.url):
+        recorder = _listing_recorder(spec, response, target, desc)
+        try:
+            write_response(response, options.output)
+        except HTTPStatusError as exc:
+            raise _with_path_hint(exc, spec, target, desc, typed) from None
+        finally:
+            response.close()
+        if recorder is not None:
+            recorder.save()
+        if desc is not None:
+            refresh_if_stale(session.client, response, target.api_root, desc)
 
 
 def _with_path_hint(
