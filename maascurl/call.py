@@ -173,7 +173,7 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
 
 
 def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
-    if anonymous or target.profile is None:
+    if anonymous or target.profile is None or target.profile.anonymous:
         return None
     from maascurl import state
     from maascurl.auth import Clock, MaasAuth

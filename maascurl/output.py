@@ -19,6 +19,7 @@ from maascurl.errors import HTTPStatusError, MaascurlError, note
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
+    from maascurl.fields import View
     from maascurl.request import RequestSpec
 
 ERROR_BODY_LIMIT = 64 * 1024
@@ -33,6 +34,7 @@ class OutputOptions:
     pretty: bool | None = None  # None: pretty on a terminal only
     pager: bool | None = None  # None: page on a terminal when a pager is set
     keep_error_body: bool = False  # write an error's body as a success's would be
+    view: View | None = None  # --format, --fields, --sort: see table.py
 
 
 def stdout_is_terminal() -> bool:
@@ -58,6 +60,10 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
         write_head(response, sys.stdout)
     if failed and not options.keep_error_body and options.output not in (None, "-"):
         raise status_error(response)  # -i alone never puts an error page into FILE
+    if failed and options.view is not None:
+        from dataclasses import replace
+
+        options = replace(options, view=None)  # an error's text is no listing to tabulate
     write_body(response, options)
     if failed:
         raise status_error(response)
@@ -66,6 +72,11 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
 def write_body(response: httpx.Response, options: OutputOptions) -> None:
     if options.output and options.output != "-":
         save_body(response, options.output)
+        return
+    if options.view is not None:
+        from maascurl.table import write_view
+
+        write_view(response, options)
         return
     if options.output == "-":
         pretty = False  # "-o -" means the raw body on stdout, as in curl

@@ -636,3 +636,11 @@ def test_a_form_wide_error_reads_as_a_sentence(api: MaasSimulator, run: Run) -> 
     assert result.stderr == (
         "maascurl: error: 400 Bad Request: Name already exists. value: This field is required.\n"
     )
+
+
+def test_an_error_body_is_written_as_it_is_with_a_table_format(
+    api: MaasSimulator, run: Run
+) -> None:
+    result = run("get", "machines/nosuch", "-t", "--keep-error-body")
+    assert result.exit_code == 4
+    assert result.stdout == "No Machine matches the given query."
