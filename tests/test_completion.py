@@ -74,7 +74,8 @@ def test_commands(cached: Path) -> None:
 
 
 def test_options(cached: Path) -> None:
-    assert values("maascurl get machines --re") == ["--retries", "--retry-max-wait"]
+    assert values("maascurl get machines --ret") == ["--retries", "--retry-max-wait"]
+    assert "--request-header" in values("maascurl get machines --re")
     assert "--insecure" in values("maascurl login --")
 
 
