@@ -644,3 +644,15 @@ def test_an_error_body_is_written_as_it_is_with_a_table_format(
     result = run("get", "machines/nosuch", "-t", "--keep-error-body")
     assert result.exit_code == 4
     assert result.stdout == "No Machine matches the given query."
+
+
+def test_the_next_uri_of_an_events_page_is_followed(api: MaasSimulator, run: Run) -> None:
+    first = run("get", "events", "op=query", "limit=2")
+    ok(first)
+    next_uri = json.loads(first.stdout)["next_uri"]
+    assert "?" in next_uri
+    ok(run("get", next_uri, "limit=2"))
+    sent = api.requests[-1]
+    assert sent.path == ROOT + "events/"
+    assert sent.query[0] == ("op", "query") and ("limit", "2") in sent.query
+    assert ("after", next_uri.rpartition("after=")[2]) in sent.query
