@@ -71,10 +71,26 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
     spec = build_request(method, target.api_root, path, items, desc)
     if desc is not None:
         check_against_description(spec, desc, target.api_root, path)
+    if _upload_in_chunks(spec, target, options):
+        return
     if options.offline:
         _print_offline(spec, target, options)
         return
     _send_and_write(spec, target, options, desc)
+
+
+def _upload_in_chunks(spec: RequestSpec, target: Target, options: CallOptions) -> bool:
+    """A big boot-resource create goes the way `upload-image` sends it (upload.py)."""
+    from maascurl.upload import chunked_job, upload_image
+
+    job = chunked_job(spec, target.api_root)
+    if job is None:
+        return False
+    if options.offline:
+        note("sent for real, this upload goes in chunks, as `maascurl upload-image` sends it")
+        return False
+    upload_image(job, options, target)
+    return True
 
 
 def check_against_description(

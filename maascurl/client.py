@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlencode
@@ -99,7 +99,20 @@ def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
     # Encoded here, not by httpx, whose QueryParams would group repeated names
     # and so change the order the user typed.
     url = f"{spec.url}?{urlencode(spec.query)}" if spec.query else spec.url
-    return client.build_request(spec.method, url, headers=headers, content=body)
+    return client.build_request(spec.method, url, headers=headers, content=_tracked(body, spec))
+
+
+def _tracked(body: MultipartBody | _RawStream | None, spec: RequestSpec) -> Iterable[bytes] | None:
+    """A multipart body with a big file is drawn as a progress bar (progress.py)."""
+    if not isinstance(body, MultipartBody) or not spec.files:
+        return body
+    from maascurl.progress import TrackedBody, wanted
+
+    total = len(body)
+    if not wanted(total):
+        return body
+    names = ", ".join(part.filename for part in spec.files)
+    return TrackedBody(body, f"send {names}", total)
 
 
 class _RawStream:
