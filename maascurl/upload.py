@@ -369,7 +369,7 @@ def _recover(
 ) -> int:
     """After a broken chunk: wait, then ask MAAS where its copy ends."""
     wait = min(0.5 * 2**failures, api.session.transport.retry_max_wait)
-    note(f"{exc}; retrying in {wait:g} s ({failures}/{retries})")
+    note(f"{str(exc).rstrip('.')}; retrying in {wait:g} s ({failures}/{retries})")
     time.sleep(wait)
     rfile = newest_file(api.resource(state.resource_id))
     held = stored_bytes(rfile) if rfile is not None else None
@@ -392,9 +392,10 @@ def _status_hint(exc: HTTPStatusError, state: Unfinished) -> str:
 
 
 def _with_hint(exc: MaascurlError, hint: str) -> MaascurlError:
+    message = f"{str(exc).rstrip('.')}; {hint}"
     if isinstance(exc, HTTPStatusError):
-        return HTTPStatusError(exc.status, f"{exc}; {hint}")
-    return type(exc)(f"{exc}; {hint}")
+        return HTTPStatusError(exc.status, message)
+    return type(exc)(message)
 
 
 def verify(api: _Api, state: Unfinished, size: int, sha256: str) -> httpx.Response:
