@@ -113,7 +113,7 @@ class ImageUpload:
     base_image: str | None = None
     fields: list[tuple[str, str]] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
-    chunk_size: int = CHUNK_SIZE
+    chunk_size: int = 0  # 0: CHUNK_SIZE
 
     def create_fields(self, size: int, sha256: str) -> list[tuple[str, str]]:
         given = [
@@ -337,7 +337,7 @@ def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int, retri
     with Bar(f"upload {_short(job.path)}", size, offset) as bar:
         try:
             while offset < size:
-                length = min(job.chunk_size, size - offset)
+                length = min(job.chunk_size or CHUNK_SIZE, size - offset)
                 try:
                     put_chunk(api, url, job.path, offset, length)
                 except (ConnectFailed, TimedOut) as exc:

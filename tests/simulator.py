@@ -998,8 +998,9 @@ class BootImages:
     where the last one stopped; without a directory, a temporary one is used.
     Chunk bodies are streamed to disk, never held whole in memory.
 
-    Faults: `breaks` chunk PUTs are cut off midway (half the body read, then
-    the connection closed without an answer); `chunk_delay` slows each chunk.
+    Faults: `breaks` chunk PUTs (after `let_through` good ones) are cut off
+    midway: half the body read, then the connection closed without an
+    answer. `chunk_delay` slows each chunk.
     """
 
     def __init__(self, sim: MaasSimulator, directory: Path | None) -> None:
@@ -1011,6 +1012,7 @@ class BootImages:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.breaks = 0
+        self.let_through = 0  # chunk PUTs served before `breaks` start
         self.chunk_delay = 0.0
         self.mode = "3.4"
         self.resources: dict[str, Json] = {}
@@ -1045,7 +1047,8 @@ class BootImages:
                 self.data_path(key).unlink(missing_ok=True)
             self.resources.clear()
             self.stored.clear()
-            self.breaks, self.chunk_delay, self.mode = 0, 0.0, "3.4"
+            self.next_id = 1001
+            self.breaks, self.let_through, self.chunk_delay, self.mode = 0, 0, 0.0, "3.4"
             self.save()
 
     def data_path(self, key: str) -> Path:
@@ -1261,8 +1264,9 @@ class BootImages:
         )
         with self.sim._lock:
             self.sim.requests.append(request)
-            cut = self.breaks > 0
+            cut = self.breaks > 0 and self.let_through <= 0
             self.breaks -= 1 if cut else 0
+            self.let_through -= 1
         length = int(headers.get("content-length") or 0)
         if cut:
             handler.rfile.read(length // 2)
