@@ -32,6 +32,10 @@ Goals (a row each; "ratio" is maascurl's median over the baseline's):
      a 1-byte body, which removes start-up. A 10,000-machine list (~90 MB)
      piped must stay under 60 MB too (its times are shown, not judged).
   5. `maascurl get machines | head -c 100` ends quietly with status 0.
+  6. Big files: `maascurl upload-image` of a 1 GB file in 4 MiB chunks within
+     1.5x of `curl -T` PUTting the same bytes to the upload URI in one
+     request; a 2 GB upload-image and a 2 GB download with -o FILE each under
+     80 MB (--quick: 128 MB and 256 MB).
 
 Peak RSS readings cannot be lower than this runner's own peak (printed with
 the table, ~20 MB): Linux carries a parent's peak into a spawned child's
@@ -215,6 +219,12 @@ for line in sys.stdin:
         sim.set_fleet(int(args[0]))
     elif command == "file":
         sim.add_file(args[0], os.urandom(int(args[1])))
+    elif command == "diskfile":  # served from disk (mmap), not held in memory
+        import mmap
+        with open(args[1], "rb") as stream:
+            sim.add_file(args[0], mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ))
+    elif command == "clearimages":
+        sim.boot_images.clear()
     print("ok", flush=True)
 """
 
@@ -248,6 +258,12 @@ class Simulator:
 
     def add_file(self, name: str, size: int) -> None:
         self._tell(f"file {name} {size}")
+
+    def add_disk_file(self, name: str, path: Path) -> None:
+        self._tell(f"diskfile {name} {path}")
+
+    def clear_images(self) -> None:
+        self._tell("clearimages")
 
     def close(self) -> None:
         assert self.process.stdin is not None
@@ -493,6 +509,82 @@ class Bench:
             row.record(result, problem)
         return row
 
+    # goal 6
+    def big_files(self, quick: bool) -> list[Row]:
+        """Memory stays flat for big uploads and downloads; chunks cost little time."""
+        big, upload = (256 * MB, 128 * MB) if quick else (2048 * MB, 1024 * MB)
+        rows = [self.chunked_vs_curl(upload), self.big_upload(big), self.big_download(big)]
+        for name in ("big.bin", "upload.bin", "saved.bin"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.home / name)
+        return rows
+
+    def random_file(self, name: str, size: int) -> Path:
+        path = self.home / name
+        with open(path, "wb") as stream:
+            for _ in range(size // MB):
+                stream.write(os.urandom(MB))
+        return path
+
+    def upload_image(self, path: Path, row: Row) -> Run:
+        self.sim.clear_images()
+        args = ("upload-image", "custom/bench", "amd64/generic", str(path), "--filetype", "ddraw")
+        result = checked(self.maascurl(*args), row.goal)
+        complete = b'"complete": true' in result.head or b'"complete":true' in result.head
+        row.record(result, None if result.out_bytes and complete else "not complete")
+        return result
+
+    def chunked_vs_curl(self, size: int) -> Row:
+        path = self.random_file("upload.bin", size)
+        row = Row(
+            f"6 upload-image: {size // MB} MB in 4 MiB chunks (vs curl -T, one PUT)", 1.5, None
+        )
+        sha256 = _sha256(path)
+
+        def curl_put() -> Run:
+            self.sim.clear_images()
+            fields = ("name=custom/bench", "architecture=amd64/generic", "filetype=ddraw")
+            args = ("post", "boot-resources", *fields, f"size={size}", f"sha256={sha256}")
+            created = checked(self.maascurl(*args, keep=1 << 20), "creating the resource")
+            (rfile,) = next(iter(json.loads(created.head)["sets"].values()))["files"].values()
+            # curl -T adds the file's name to a URL that ends in "/"; the
+            # request target keeps the upload URI as MAAS gave it.
+            url = self.sim.url.rsplit("/MAAS", 1)[0] + "/" + path.name
+            kind = "Content-Type: application/octet-stream"
+            args = ("-H", kind, "--request-target", rfile["upload_uri"], "-T", str(path))
+            return checked(self.curl(url, *args), "curl -T")
+
+        return self.compare(
+            row, lambda: self.upload_image(path, row), curl_put, max(self.repeat // 4, 1)
+        )
+
+    def big_upload(self, size: int) -> Row:
+        path = self.random_file("big.bin", size)
+        row = Row(f"6 upload-image: {size // MB} MB, memory", None, 80)
+        row.ours = [self.upload_image(path, row).seconds]
+        return row
+
+    def big_download(self, size: int) -> Row:
+        path = self.home / "big.bin"
+        self.sim.add_disk_file("big.bin", path)
+        target = self.home / "saved.bin"
+        row = Row(f"6 download: {size // MB} MB with -o FILE, memory", None, 80)
+        args = ("get", "files", "op=get", "filename=big.bin", "-o", str(target))
+        result = checked(self.maascurl(*args), row.goal)
+        row.record(result, None if target.stat().st_size == size else "wrong file size")
+        row.ours = [result.seconds]
+        return row
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(MB):
+            digest.update(block)
+    return digest.hexdigest()
+
 
 # --------------------------------------------------------------- report
 
@@ -544,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.piped,
             lambda: bench.piped_fleet(10000),
             bench.broken_pipe,
+            lambda: bench.big_files(args.quick),
         ]
         rows: list[Row] = []
         for step in steps:
