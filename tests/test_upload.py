@@ -129,7 +129,7 @@ def test_a_chunk_cut_off_midway_is_sent_again_from_where_maas_stopped(
     run: Run, images: BootImages, tmp_path: Path
 ) -> None:
     path = image_file(tmp_path, 6 * CHUNK)
-    images.breaks = 2
+    images.let_through, images.breaks = 2, 2  # the third and fourth PUTs are cut
     result = run(*UPLOAD, str(path), "--chunk-size", str(CHUNK), "--retry-max-wait", "0")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("retrying in 0 s") == 2
@@ -443,3 +443,28 @@ def test_completion_offers_architectures_filetypes_and_files() -> None:
     assert found == ["plain,ddtgz", "plain,ddtbz", "plain,ddtxz", "plain,ddtar"]
     assert completions("maascurl upload-image custom/x amd64/generic ") == ["file,"]
     assert "--no-progress" in [c.partition(",")[2] for c in completions("maascurl get x --no-p")]
+
+
+def test_offline_shows_the_one_request_and_says_it_would_go_in_chunks(
+    run: Run, images: BootImages, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload, "AUTO_CHUNK_MIN", CHUNK)
+    path = image_file(tmp_path, 2 * CHUNK)
+    items = ("name=custom/x", "architecture=amd64/generic", f"content@={path}")
+    result = run("post", "boot-resources", *items, "--offline")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("POST /MAAS/api/2.0/boot-resources/ HTTP/1.1")
+    assert "this upload goes in chunks" in result.stderr
+    assert not images.sim.requests
+
+
+def test_client_sockets_send_without_nagle_delay() -> None:
+    """The last small segment of each chunk must not wait for a delayed ACK."""
+    import socket
+
+    from maascurl.client import open_client
+    from maascurl.config import Transport
+
+    with open_client(Transport(), "http", None) as client:
+        options = client._transport._pool._socket_options  # type: ignore[attr-defined]
+    assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in options
