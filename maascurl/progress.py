@@ -92,6 +92,7 @@ class Bar:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             console=console,
+            redirect_stdout=False,  # stdout is the user's data, never the bar's
         )
         # The label may hold a file name: shown as plain text (markup=False
         # above), its control characters made visible.
