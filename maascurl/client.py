@@ -90,9 +90,9 @@ def open_client(
 def _no_delay_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
     """A transport whose sockets send at once (TCP_NODELAY, as curl's do).
 
-    With Nagle's algorithm the small last segment of a request body waits for
-    the server's delayed ACK (~40 ms on Linux): once per request, which made a
-    chunked upload several times slower than one big PUT.
+    With Nagle's algorithm the small last segment of a request body can wait
+    for the server's delayed ACK (up to ~40 ms on Linux), once per request:
+    a cost a chunked upload of a few hundred requests should not pay.
     """
     import socket
 
