@@ -576,7 +576,7 @@ class Bench:
                 row.record(result, "the image was sent again")
             return result
 
-        repeat = max(self.repeat // 4, 1)
+        repeat = max(self.repeat // 2, 3)
         ours, base = alternate([(lambda: self.upload_image(path, whole), curl_put)], repeat)
         fixed = [already_uploaded().seconds for _ in range(repeat)]
         whole.ours, whole.base = ours, base
