@@ -7,6 +7,7 @@ follows MAAS 3.4's handlers (and 3.5's reporting with mode = "3.5").
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import select
@@ -468,3 +469,24 @@ def test_client_sockets_send_without_nagle_delay() -> None:
     with open_client(Transport(), "http", None) as client:
         options = client._transport._pool._socket_options  # type: ignore[attr-defined]
     assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in options
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_bar_of_unknown_length_starts_only_after_min_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screen = _Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setattr(progress, "enabled", True)
+    piece = b"x" * (progress.MIN_BYTES // 4)
+    assert b"".join(progress.track([piece] * 3, "save short", None)) == piece * 3
+    assert screen.getvalue() == ""  # under MIN_BYTES: no bar at all
+    assert b"".join(progress.track([piece] * 5, "save long", None)) == piece * 5
+    assert "save long" in screen.getvalue()
+    monkeypatch.setattr(progress, "enabled", False)  # --no-progress
+    list(progress.track([piece] * 5, "save off", None))
+    assert "save off" not in screen.getvalue()
