@@ -35,6 +35,7 @@ from maascurl.errors import (
     UsageError,
     note,
 )
+from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
@@ -332,6 +333,9 @@ def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int, retri
     if not upload_uri:
         raise MaascurlError("MAAS gave no upload_uri for the unfinished file")
     url = urljoin(api.api_root, str(upload_uri))
+    if not url.startswith(api.api_root):
+        # Each chunk is signed: never send the key to anywhere else.
+        raise MaascurlError(f"MAAS gave an upload_uri outside its API: {safe_line(url)}")
     offset, failures = state.offset, 0
     hint = "run the same command again to resume"
     with Bar(f"upload {_short(job.path)}", size, offset) as bar:

@@ -490,3 +490,21 @@ def test_a_bar_of_unknown_length_starts_only_after_min_bytes(
     monkeypatch.setattr(progress, "enabled", False)  # --no-progress
     list(progress.track([piece] * 5, "save off", None))
     assert "save off" not in screen.getvalue()
+
+
+def test_an_upload_uri_on_another_server_gets_no_signed_chunk(
+    run: Run, images: BootImages, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = images.file_dict
+
+    def elsewhere(resource: dict[str, object], rfile: dict[str, object]) -> dict[str, object]:
+        data = real(resource, rfile)
+        if "upload_uri" in data:
+            data["upload_uri"] = "http://elsewhere.example/MAAS/api/2.0/upload/"
+        return data
+
+    monkeypatch.setattr(images, "file_dict", elsewhere)
+    result = run(*UPLOAD, str(image_file(tmp_path, 1000)))
+    assert result.exit_code == 1
+    assert "upload_uri outside its API: http://elsewhere.example/" in result.stderr
+    assert not chunk_puts(images.sim)
