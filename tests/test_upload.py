@@ -508,3 +508,27 @@ def test_an_upload_uri_on_another_server_gets_no_signed_chunk(
     assert result.exit_code == 1
     assert "upload_uri outside its API: http://elsewhere.example/" in result.stderr
     assert not chunk_puts(images.sim)
+
+
+def test_ctrl_c_says_where_the_upload_stopped(
+    images: BootImages, profile: str, home: Path, tmp_path: Path
+) -> None:
+    path = image_file(tmp_path, 24 * CHUNK)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    images.chunk_delay = 0.05
+    argv = [MAASCURL, *UPLOAD, str(path), "--chunk-size", str(CHUNK)]
+    process = subprocess.Popen(
+        argv, env=env_for_subprocess(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while images.stored.get(sha256, 0) < 2 * CHUNK:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert out == b""
+    lines = err.decode().splitlines()
+    assert lines[0].startswith("maascurl: note: upload stopped at ")
+    assert lines[0].endswith(f"of {24 * CHUNK} bytes; run the same command again to resume")
+    assert lines[-1] == "maascurl: error: interrupted"
