@@ -32,7 +32,12 @@ Goals (a row each; "ratio" is maascurl's median over the baseline's):
      a 1-byte body, which removes start-up. A 10,000-machine list (~90 MB)
      piped must stay under 60 MB too (its times are shown, not judged).
   5. `maascurl get machines | head -c 100` ends quietly with status 0.
-  6. Big files: `maascurl upload-image` of a 1 GB file in 4 MiB chunks within
+  6. The same 1,000-machine list as a table with the default machine
+     columns (`-t --no-pager`) on a pseudo-terminal, no slower than `jq -C .`
+     on the same bytes, under 150 MB; and as `--format tsv --fields
+     hostname,system_id,status_name` piped, within 1.2x of
+     `jq -r '.[] | [.hostname, .system_id, .status_name] | @tsv'`.
+  7. Big files: `maascurl upload-image` of a 1 GB file in 4 MiB chunks within
      1.5x of `curl -T` PUTting the same bytes to the upload URI in one
      request, comparing transfer times (the run's median minus that of a run
      for the image already uploaded, which removes start-up and the sha256
@@ -500,6 +505,29 @@ class Bench:
             lambda r: None if r.out_bytes > machines * 1000 else f"{r.out_bytes} bytes",
         )
 
+    # goal 6
+    def tables(self, machines: int) -> list[Row]:
+        self.sim.set_fleet(machines)
+        source = self.home / f"machines-{machines}.json"
+        checked(self.maascurl("get", "machines", "-o", str(source)), "fetching machines")
+        table_row = self.compare(
+            Row(f"6 tty: -t, {machines} machines, default columns (vs jq -C .)", 1.0, 150),
+            lambda: self.maascurl("get", "machines", "-t", "--no-pager", stdout="pty", keep=1024),
+            lambda: run(["/usr/bin/jq", "-C", ".", str(source)], self.env, stdout="pty"),
+            max(self.repeat // 2, 2),
+            lambda r: None if b"\x1b[1m" in r.head and "─".encode() in r.head else "no table",
+        )
+        picked = "hostname,system_id,status_name"
+        jq_tsv = ".[] | [.hostname, .system_id, .status_name] | @tsv"
+        tsv_row = self.compare(
+            Row(f"6 pipe: --format tsv, {machines} machines, 3 fields (vs jq @tsv)", 1.2, None),
+            lambda: self.maascurl("get", "machines", "--format", "tsv", "--fields", picked),
+            lambda: run(["/usr/bin/jq", "-r", jq_tsv, str(source)], self.env),
+            self.repeat,
+            lambda r: None if r.head.count(b"\t") >= 2 else "not TSV",
+        )
+        return [table_row, tsv_row]
+
     # goal 5
     def broken_pipe(self) -> Row:
         self.sim.set_fleet(1000)
@@ -512,7 +540,7 @@ class Bench:
             row.record(result, problem)
         return row
 
-    # goal 6
+    # goal 7
     def big_files(self, quick: bool) -> list[Row]:
         """Memory stays flat for big uploads and downloads; chunks cost little time."""
         big, upload = (256 * MB, 128 * MB) if quick else (2048 * MB, 1024 * MB)
@@ -550,10 +578,10 @@ class Bench:
         """
         path = self.random_file("upload.bin", size)
         whole = Row(
-            f"6 upload-image {size // MB} MB, whole run with sha256 pass (vs curl -T)", None, None
+            f"7 upload-image {size // MB} MB, whole run with sha256 pass (vs curl -T)", None, None
         )
         row = Row(
-            f"6 upload-image {size // MB} MB in 4 MiB chunks, transfer time (vs curl -T)", 1.5, None
+            f"7 upload-image {size // MB} MB in 4 MiB chunks, transfer time (vs curl -T)", 1.5, None
         )
         sha256 = _sha256(path)
 
@@ -586,7 +614,7 @@ class Bench:
 
     def big_upload(self, size: int) -> Row:
         path = self.random_file("big.bin", size)
-        row = Row(f"6 upload-image: {size // MB} MB, memory", None, 80)
+        row = Row(f"7 upload-image: {size // MB} MB, memory", None, 80)
         row.ours = [self.upload_image(path, row).seconds]
         return row
 
@@ -594,7 +622,7 @@ class Bench:
         path = self.home / "big.bin"
         self.sim.add_disk_file("big.bin", path)
         target = self.home / "saved.bin"
-        row = Row(f"6 download: {size // MB} MB with -o FILE, memory", None, 80)
+        row = Row(f"7 download: {size // MB} MB with -o FILE, memory", None, 80)
         args = ("get", "files", "op=get", "filename=big.bin", "-o", str(target))
         result = checked(self.maascurl(*args), row.goal)
         row.record(result, None if target.stat().st_size == size else "wrong file size")
@@ -662,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.piped,
             lambda: bench.piped_fleet(10000),
             bench.broken_pipe,
+            lambda: bench.tables(1000),
             lambda: bench.big_files(args.quick),
         ]
         rows: list[Row] = []

@@ -28,6 +28,20 @@ POST and PUT; op=NAME always goes first in the query string), name==value
 stdin) and Header:value. The earliest separator in an ITEM wins, and a
 backslash escapes one (a\\=b=c has the name a=b)."""
 
+FORMAT_HELP = """\
+--format table (-t), tsv and csv show an object a row: default columns for
+common resources, or the --fields given; json and jsonl keep only the --fields
+given. TSV has no header unless --header, and escapes backslash, tab, newline
+and carriage return as \\\\, \\t, \\n and \\r (as jq's @tsv).
+
+\b
+Instead of the jq recipe
+  maas $PROFILE machines read | jq -r '(["hostname","system_id","status"]
+    | (., map(length*"-"))), (.[] | [.hostname, .system_id, .status_name])
+    | @tsv' | column -t
+write
+  maascurl get machines -t --fields hostname,system_id,status_name"""
+
 
 # --- completion callbacks (no httpx, no rich) --------------------------------
 
@@ -79,6 +93,21 @@ def _complete_items(
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
         for value, text in found
     ]
+
+
+def _complete_fields(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.fields import complete_fields, op_of
+
+    # While an option's value is being typed Click has not parsed the
+    # arguments yet: PATH and ITEMs are still in ctx.args.
+    words = [ctx.params.get("path") or "", *(ctx.params.get("items") or ())]
+    if not words[0] and ctx.args:
+        words = list(ctx.args)
+    path, op = words[0], op_of(words[1:])
+    found = complete_fields(path, op, incomplete, many=param.name == "fields")
+    return [CompletionItem(value) for value in found]
 
 
 # --- the group ---------------------------------------------------------------
@@ -236,7 +265,37 @@ def request_options(func: F) -> F:
     return func
 
 
+def format_options(func: F) -> F:
+    """--format, -t, --fields, --sort, --header: see fields.py and table.py."""
+    options = [
+        click.option(
+            "--format",
+            "format_",
+            type=click.Choice(["json", "jsonl", "table", "tsv", "csv"]),
+            help="json (default), jsonl (an object a line), table, tsv or csv.",
+        ),
+        click.option("-t", "table", is_flag=True, help="Show a table (--format table)."),
+        click.option(
+            "--fields",
+            metavar="A,B,...",
+            shell_complete=_complete_fields,
+            help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name).",
+        ),
+        click.option(
+            "--sort",
+            metavar="FIELD",
+            shell_complete=_complete_fields,
+            help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
+        ),
+        click.option("--header", is_flag=True, help="Start TSV with a header line."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
+FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
 TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
 
 
@@ -244,19 +303,22 @@ def _method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
         context_settings=CONTEXT_SETTINGS,
-        epilog=f"{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{EXIT_CODES_HELP}",
         short_help=f"Send a {method} request.",
     )
     @click.argument("path", shell_complete=_complete_path)
     @click.argument("items", nargs=-1, shell_complete=_complete_items)
     @request_options
+    @format_options
     def command(path: str, items: tuple[str, ...], **options: Any) -> None:
         from maascurl.call import CallOptions, perform
         from maascurl.config import Transport
+        from maascurl.fields import make_view
         from maascurl.output import OutputOptions
 
         _set_progress(options.pop("progress"))
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
+        output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
         perform(
             method,

@@ -413,6 +413,7 @@ class MaasSimulator:
         self._machines_json: bytes | None = None  # cached unfiltered listing
         self.sshkeys: list[Json] = []
         self.files: dict[str, Json] = {}
+        self.events: list[Json] = self.fixture("events.json")["events"]
         self._next_id = 100
         self.api_key = self.add_user("admin", admin=True)
         self.users["admin"] = self.fixture("whoami.json")
@@ -696,6 +697,8 @@ class MaasSimulator:
             ("MachinesHandler", "GET", None): self.machines_read,
             ("MachinesHandler", "GET", "list_allocated"): self.machines_allocated,
             ("MachinesHandler", "POST", "allocate"): self.machines_allocate,
+            ("MachinesHandler", "GET", "power_parameters"): self.machines_power_parameters,
+            ("EventsHandler", "GET", "query"): self.events_query,
             ("MachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("NodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("AnonNodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
@@ -825,6 +828,24 @@ class MaasSimulator:
         constraints = ", ".join(f"{k}={v}" for k, v in call.request.form if k != "op")
         raise ApiError(409, f"No available machine matches constraints: [{constraints}]")
 
+    def machines_power_parameters(self, call: Call) -> Reply:
+        """A dict keyed by system ID, as MAAS answers; for admins only."""
+        if not self.users.get(call.user or "", {}).get("is_superuser"):
+            raise ApiError(403, "This method is reserved for admin users.")
+        ids = call.query("id")
+        return make_reply(
+            200,
+            {
+                m["system_id"]: {
+                    "power_address": "qemu+ssh://virsh@10.0.0.1/system",
+                    "power_id": m["hostname"],
+                    "power_pass": "",
+                }
+                for m in self.machines
+                if not ids or m["system_id"] in ids
+            },
+        )
+
     def machine(self, call: Call) -> Json:
         system_id = call.params.get("system_id")
         for machine in self.machines:
@@ -894,6 +915,25 @@ class MaasSimulator:
     def sshkey_delete(self, call: Call) -> Reply:
         self.sshkeys.remove(self.sshkey(call))
         return Reply(204)
+
+    # events
+
+    def events_query(self, call: Call) -> Reply:
+        """Newest first, wrapped with a count and the URIs of the pages around it."""
+        hostnames = call.query("hostname")
+        events = [e for e in self.events if not hostnames or e["hostname"] in hostnames]
+        limit = int((call.query("limit") or ["100"])[0])
+        events = sorted(events, key=lambda e: -int(e["id"]))[:limit]
+        page = f"{API_PREFIX}events/?op=query"
+        return make_reply(
+            200,
+            {
+                "count": len(events),
+                "events": events,
+                "next_uri": f"{page}&after={events[0]['id']}" if events else None,
+                "prev_uri": f"{page}&before={events[-1]['id']}" if events else None,
+            },
+        )
 
     # files
 
