@@ -81,6 +81,8 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
 
 def _upload_in_chunks(spec: RequestSpec, target: Target, options: CallOptions) -> bool:
     """A big boot-resource create goes the way `upload-image` sends it (upload.py)."""
+    if spec.method != "POST" or not spec.files:
+        return False  # the common case decides without importing upload.py
     from maascurl.upload import chunked_job, upload_image
 
     job = chunked_job(spec, target.api_root)

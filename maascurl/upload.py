@@ -20,7 +20,6 @@ FILETYPES and ARCHITECTURES cheaply.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -178,6 +177,8 @@ def upload_image(job: ImageUpload, options: CallOptions, target: Target | None =
 
 def hash_file(path: str) -> tuple[int, str, tuple[int, int]]:
     """(size, sha256, a stamp that changes when the file does); memory stays flat."""
+    import hashlib
+
     from maascurl.progress import Bar
 
     digest = hashlib.sha256()

@@ -532,3 +532,13 @@ def test_ctrl_c_says_where_the_upload_stopped(
     assert lines[0].startswith("maascurl: note: upload stopped at ")
     assert lines[0].endswith(f"of {24 * CHUNK} bytes; run the same command again to resume")
     assert lines[-1] == "maascurl: error: interrupted"
+
+
+def test_ordinary_requests_do_not_import_the_upload_modules(
+    sim: MaasSimulator, profile: str, home: Path
+) -> None:
+    argv = [sys.executable, "-X", "importtime", "-m", "maascurl", "get", "users", "op=whoami"]
+    done = subprocess.run(argv, env=env_for_subprocess(home), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "maascurl.call" in done.stderr  # the measurement itself works
+    assert "maascurl.upload" not in done.stderr and "maascurl.progress" not in done.stderr
