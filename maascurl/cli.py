@@ -196,6 +196,8 @@ def progress_option(func: F) -> F:
 
 
 def _set_progress(show: bool) -> None:
+    if show and "maascurl.progress" not in sys.modules:
+        return  # not loaded yet: its default (on) holds, and nothing is imported
     from maascurl import progress
 
     progress.enabled = show
