@@ -479,6 +479,17 @@ def upload_image(
     metavar="COMMAND",
     help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
 )
+@click.option(
+    "--username",
+    metavar="NAME",
+    help="Log in with NAME's password instead of a key (MAAS hands out the key).",
+)
+@click.option(
+    "--password",
+    "password_source",
+    metavar="-",
+    help="With --username: read the password from stdin (else asked for, hidden).",
+)
 @tls_options
 def login(
     profile: str,
@@ -486,6 +497,8 @@ def login(
     api_key: str | None,
     no_check: bool,
     api_key_command: str | None,
+    username: str | None,
+    password_source: str | None,
     insecure: bool,
     cacert: str | None,
 ) -> None:
@@ -494,10 +507,30 @@ def login(
     API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
     left out to be asked for it (hidden). The key is checked with the server and
     the server's API description is cached; --no-check contacts nothing.
+
+    With --username NAME, maascurl asks for NAME's password (or reads it from stdin
+    with --password -) and MAAS answers with NAME's API key, which is stored as if
+    it had been given; the password is never stored.
     """
+    if username is not None or password_source is not None:
+        _refuse_with_password(username, api_key, api_key_command, no_check)
+        from maascurl.password import password_login
+
+        password_login(profile, url, username or "", password_source, insecure, cacert)
+        return
     from maascurl.login import login as do_login
 
     do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+
+
+def _refuse_with_password(
+    username: str | None, api_key: str | None, api_key_command: str | None, no_check: bool
+) -> None:
+    if username is None:
+        raise click.UsageError("--password goes with --username")
+    clash = (api_key is not None and "API_KEY") or (api_key_command and "--api-key-command")
+    if clash or no_check:
+        raise click.UsageError(f"--username logs in with a password; drop {clash or '--no-check'}")
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -511,7 +544,7 @@ def logout(profile: str) -> None:
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
 def profile() -> None:
-    """List, show and choose profiles."""
+    """List, show, choose and import profiles."""
 
 
 @profile.command("list")
@@ -540,6 +573,25 @@ def profile_default(name: str) -> None:
     from maascurl.login import set_default
 
     set_default(name)
+
+
+@profile.command("import")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace profiles that have the same name.")
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
+    """Import the profiles of the official MAAS CLI or python-libmaas.
+
+    FILE defaults to the first of ~/.maascli.db, ~/snap/maas/current/.maascli.db
+    (the snap's CLI) and ~/.maas.db (python-libmaas) that exists. It is only read,
+    never locked or changed. Each profile keeps its name, URL, key (or none:
+    unsigned requests) and CA certificate, and its stored API description is
+    cached, so TAB completion works at once. Existing names are skipped unless
+    --force.
+    """
+    from maascurl.profile_import import import_profiles
+
+    import_profiles(file, force, dry_run)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
