@@ -60,6 +60,20 @@ FILETYPES = (
     "ddxz",
     "ddraw",
 )
+# How MAAS records each upload filetype on the file (BOOT_RESOURCE_FILE_TYPE).
+STORED_FILETYPES = {
+    "tgz": "root-tgz",
+    "tbz": "root-tbz",
+    "txz": "root-txz",
+    "ddtgz": "root-dd",
+    "ddtbz": "root-dd.tar.bz2",
+    "ddtxz": "root-dd.tar.xz",
+    "ddtar": "root-dd.tar",
+    "ddbz2": "root-dd.bz2",
+    "ddgz": "root-dd.gz",
+    "ddxz": "root-dd.xz",
+    "ddraw": "root-dd.raw",
+}
 # For TAB completion only; MAAS checks the architecture itself.
 ARCHITECTURES = (
     "amd64/generic",
@@ -288,6 +302,8 @@ def find_unfinished(api: _Api, job: ImageUpload, size: int, sha256: str) -> Unfi
     rfile = newest_file(api.resource(resource_id))
     if rfile is None or rfile.get("sha256") != sha256 or rfile.get("size") != size:
         return None
+    if rfile.get("filetype") != STORED_FILETYPES.get(job.filetype or "tgz"):
+        return None  # the same bytes as another filetype: a new upload
     where = f"boot-resources/{resource_id}/"
     if rfile.get("complete"):
         note(f"{_short(job.path)} is already uploaded as {where}")

@@ -542,3 +542,17 @@ def test_ordinary_requests_do_not_import_the_upload_modules(
     assert done.returncode == 0, done.stderr
     assert "maascurl.call" in done.stderr  # the measurement itself works
     assert "maascurl.upload" not in done.stderr and "maascurl.progress" not in done.stderr
+
+
+def test_the_same_bytes_as_another_filetype_are_a_new_upload(
+    run: Run, images: BootImages, tmp_path: Path
+) -> None:
+    path = image_file(tmp_path, 2 * CHUNK, "image.bin")
+    args = (*UPLOAD, str(path), "--chunk-size", str(CHUNK))
+    assert run(*args, "--filetype", "ddraw").exit_code == 0
+    images.sim.requests.clear()
+    result = run(*args, "--filetype", "ddgz")
+    assert result.exit_code == 0, result.stderr
+    assert "already uploaded" not in result.stderr
+    assert newest_file(json.loads(result.stdout))["filetype"] == "root-dd.gz"
+    assert [r.method for r in images.sim.requests if r.method != "GET"] == ["POST"]
