@@ -545,6 +545,7 @@ class Bench:
         """Memory stays flat for big uploads and downloads; chunks cost little time."""
         big, upload = (256 * MB, 128 * MB) if quick else (2048 * MB, 1024 * MB)
         rows = [*self.chunked_vs_curl(upload), self.big_upload(big), self.big_download(big)]
+        self.sim.clear_images()  # the simulator's copies too: it is killed, not shut down
         for name in ("big.bin", "upload.bin", "saved.bin"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.home / name)
