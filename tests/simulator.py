@@ -1504,12 +1504,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--machines", type=int, default=3)
     parser.add_argument("--https-cert")
     parser.add_argument("--https-key")
+    parser.add_argument("--boot-images-dir", help="keep uploaded boot images here across runs")
     args = parser.parse_args(argv)
     context = None
     if args.https_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.https_cert, args.https_key)
-    sim = MaasSimulator(machines=args.machines, ssl_context=context, host=args.host, port=args.port)
+    images = Path(args.boot_images_dir) if args.boot_images_dir else None
+    sim = MaasSimulator(
+        machines=args.machines,
+        ssl_context=context,
+        host=args.host,
+        port=args.port,
+        boot_images_dir=images,
+    )
     sim.start()
     print(f"url={sim.url}", flush=True)
     print(f"api_key={sim.api_key}", flush=True)
