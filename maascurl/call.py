@@ -80,6 +80,8 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
     try:
         if desc is not None and not options.no_check:
             desc = checked(spec, desc, target, lazy.get if not options.offline else None, path)
+        if _upload_in_chunks(spec, target, options):
+            return
         if options.offline:
             _print_offline(spec, target, options)
             return
@@ -104,6 +106,22 @@ class LazySession:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+
+
+def _upload_in_chunks(spec: RequestSpec, target: Target, options: CallOptions) -> bool:
+    """A big boot-resource create goes the way `upload-image` sends it (upload.py)."""
+    if spec.method != "POST" or not spec.files:
+        return False  # the common case decides without importing upload.py
+    from maascurl.upload import chunked_job, upload_image
+
+    job = chunked_job(spec, target.api_root)
+    if job is None:
+        return False
+    if options.offline:
+        note("sent for real, this upload goes in chunks, as `maascurl upload-image` sends it")
+        return False
+    upload_image(job, options, target)
+    return True
 
 
 def check_against_description(

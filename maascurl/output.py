@@ -211,7 +211,7 @@ def save_body(response: httpx.Response, path: str) -> None:
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream_raw(response.iter_bytes(), stream)
+            stream_raw(_tracked(response, path), stream)
             _check_length(response, stream.tell())
         umask = os.umask(0)
         os.umask(umask)
@@ -223,6 +223,15 @@ def save_body(response: httpx.Response, path: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _tracked(response: httpx.Response, path: str) -> Iterator[bytes]:
+    """The body's chunks, drawn as a progress bar on a terminal's stderr (progress.py)."""
+    from maascurl.progress import track
+
+    length = response.headers.get("Content-Length", "")
+    total = int(length) if length.isdigit() and "Content-Encoding" not in response.headers else None
+    return track(response.iter_bytes(), f"save {os.path.basename(path)}", total)
 
 
 def _check_length(response: httpx.Response, written: int) -> None:
