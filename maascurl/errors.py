@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -20,12 +22,41 @@ Exit status: 0 success (2xx); 1 other error (config, file); 2 usage error;
 failure; 7 timeout; 130 interrupted."""
 
 
+_quiet = False
+
+
+def be_quiet() -> None:
+    """-q/--quiet: warnings and notes are not printed (errors still are)."""
+    global _quiet
+    _quiet = True
+
+
+# A fleet run checks the same request template for every line: each warning
+# is said once (see each_warning_once), not once per line.
+_warned: set[str] | None = None
+
+
+@contextmanager
+def each_warning_once() -> Iterator[None]:
+    global _warned
+    _warned = set()
+    try:
+        yield
+    finally:
+        _warned = None
+
+
 def warn(message: str) -> None:
+    if _quiet or (_warned is not None and message in _warned):
+        return
+    if _warned is not None:
+        _warned.add(message)
     print(f"maascurl: warning: {message}", file=sys.stderr)
 
 
 def note(message: str) -> None:
-    print(f"maascurl: note: {message}", file=sys.stderr)
+    if not _quiet:
+        print(f"maascurl: note: {message}", file=sys.stderr)
 
 
 _secrets: set[str] = set()

@@ -35,8 +35,15 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from maascurl.batch import EachTemplate, LineError, LineRequest, Spool, batch_request
-from maascurl.call import CallOptions, Session, Target, check_against_description, resolve_target
-from maascurl.errors import EXIT_INTERRUPTED, MaascurlError, UsageError, note, redact_secrets, warn
+from maascurl.call import CallOptions, LazySession, Session, Target, checked, resolve_target
+from maascurl.errors import (
+    EXIT_INTERRUPTED,
+    MaascurlError,
+    UsageError,
+    each_warning_once,
+    note,
+    redact_secrets,
+)
 from maascurl.request import RequestSpec, build_request
 from maascurl.termsafe import safe_line
 
@@ -121,23 +128,53 @@ class Planner:
     def __init__(self, options: CallOptions) -> None:
         self.options = options
         self._targets: dict[str | None, tuple[Target, ApiDescription | None]] = {}
-        self._warned: set[str] = set()
+        self._sessions: dict[str, LazySession] = {}  # to fetch a newer description
         self._outputs: set[str] | None = None
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
 
     def job(self, request: LineRequest, typed_path: str | None = None) -> Job:
         try:
             target, desc = self._target(request.profile, request.path)
             spec = build_request(
-                request.method, target.api_root, request.path, list(request.items), desc
+                request.method,
+                target.api_root,
+                request.path,
+                list(request.items),
+                desc,
+                headers=request.headers,
+                body=self.options.body,
             )
-            if desc is not None:
+            if desc is not None and not self.options.no_check:
                 typed = typed_path if typed_path is not None else request.path
-                check_against_description(spec, desc, target.api_root, typed, self._warn_once)
+                desc = self._check(spec, target, desc, request.profile, typed)
         except LineError:
             raise
         except MaascurlError as exc:
             raise LineError(request.line, exc) from None
         return Job(request.line, spec, target, request.output, desc)
+
+    def _check(
+        self,
+        spec: RequestSpec,
+        target: Target,
+        desc: ApiDescription,
+        profile: str | None,
+        typed: str,
+    ) -> ApiDescription:
+        """As for a single call; a newer description fetched to recheck is kept for the rest."""
+        opener = None
+        if not self.options.offline:
+            lazy = self._sessions.setdefault(target.state_key, LazySession(target, self.options))
+            opener = lazy.get
+        fresh = checked(spec, desc, target, opener, typed)
+        if fresh is not desc and target.profile is not None:
+            name = profile if profile is not None else self.options.profile
+            self._targets[name] = (target, fresh)
+        return fresh
 
     def check_output(self, job: Job) -> None:
         """-o FILE: its directory exists and no two lines write the same file."""
@@ -163,11 +200,6 @@ class Planner:
         if target.profile is not None:  # a bare URL (anonymous) is resolved per line
             self._targets[name] = found
         return found
-
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            warn(message)
 
 
 # --------------------------------------------------------------- the runner
@@ -565,7 +597,9 @@ class Progress:
 
     @staticmethod
     def wanted() -> bool:
-        return sys.stderr.isatty()
+        from maascurl import progress  # --no-progress turns every bar off
+
+        return progress.enabled and sys.stderr.isatty()
 
     @classmethod
     def start(cls, total: int) -> Progress | None:
@@ -603,7 +637,11 @@ def run_each(
     """`maascurl METHOD PATH ITEM... --each FILE`: the request once per input line."""
     if options.output.output == "-":
         raise UsageError("-o - cannot be used with --each: the bodies go to stdout already")
-    template = EachTemplate(method, path, items, options.output.output, options.profile)
+    if options.body == "-":
+        raise UsageError("--body - cannot be used with --each: give the body as a file")
+    template = EachTemplate(
+        method, path, items, options.output.output, options.profile, options.headers
+    )
 
     def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
         for number, text in lines:
@@ -621,7 +659,7 @@ def run_batch(
         for number, text in lines:
             request = batch_request(number, text)
             if request is not None:
-                yield planner.job(request)
+                yield planner.job(request._replace(headers=options.headers))
 
     return _run(name, jobs, options, fleet, hook)
 
@@ -633,18 +671,21 @@ def _run(
     name: str, make_jobs: JobMaker, options: CallOptions, fleet: FleetOptions, hook: Hook | None
 ) -> int:
     spool = Spool(name)
+    planner = Planner(options)
     try:
-        planner = Planner(options)
-        total = 0
-        for job in make_jobs(planner, spool.lines()):  # the checking pass: sends nothing
-            planner.check_output(job)
-            total += 1
-        if options.offline:
-            _print_offline(make_jobs(planner, spool.lines()), options)
-            return 0
-        runner = Runner(options, fleet, hook)
-        return runner.run(make_jobs(planner, spool.lines()), total)
+        with each_warning_once():
+            total = 0
+            for job in make_jobs(planner, spool.lines()):  # the checking pass: sends nothing
+                planner.check_output(job)
+                total += 1
+            planner.close()
+            if options.offline:
+                _print_offline(make_jobs(planner, spool.lines()), options)
+                return 0
+            runner = Runner(options, fleet, hook)
+            return runner.run(make_jobs(planner, spool.lines()), total)
     finally:
+        planner.close()
         spool.close()
 
 
