@@ -554,21 +554,20 @@ def batch(file: str, **options: Any) -> int:
     from maascurl.output import OutputOptions
 
     _set_progress(options.pop("progress"))
-    _refuse_with_fleet(options, "batch")
-    if options.pop("output") is not None:
-        raise click.UsageError("-o cannot be used with batch; the bodies go to stdout")
-    if options["body"] is not None:
-        raise click.UsageError("--body cannot be used with batch: each line is a whole request")
     fleet = _fleet_settings(options)
     transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
-    for name in OUTPUT_OPTIONS[1:]:
-        options.pop(name)
     if options["quiet"]:
         from maascurl.errors import be_quiet
 
         be_quiet()
     call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
     return run_batch(file, call_options, fleet)
+
+
+# Options that shape one answer or carry one body: a batch line is a whole
+# request and every answer a line of JSON Lines, so batch does not take them.
+_NOT_FOR_BATCH = ("output", "include", "pretty", "pager", "body", "keep_error_body")
+batch.params = [param for param in batch.params if param.name not in _NOT_FOR_BATCH]
 
 
 # --- boot-image uploads ------------------------------------------------------

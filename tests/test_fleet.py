@@ -851,5 +851,5 @@ def test_batch_refuses_a_body(api: MaasSimulator, run: Run, tmp_path: Path) -> N
     body.write_text("{}")
     result = run("batch", "--body", str(body), input="post machines/abc001 op=release\n")
     assert result.exit_code == 2
-    assert "--body cannot be used with batch" in result.stderr
+    assert "No such option '--body'" in result.stderr
     assert api.requests == []
