@@ -281,6 +281,9 @@ class Runner:
         restore = self._catch_interrupts()
         try:
             self._feed(jobs)
+        except BaseException:  # e.g. the reader went away (`| head`): send nothing more
+            self.stopping = True
+            raise
         finally:
             restore()
             for _ in workers:

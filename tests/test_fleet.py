@@ -853,3 +853,45 @@ def test_batch_refuses_a_body(api: MaasSimulator, run: Run, tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "No such option '--body'" in result.stderr
     assert api.requests == []
+
+
+# ---------------------------------------------------------------- the installed command
+
+
+def test_each_reads_a_pipe_through_the_installed_command(api: MaasSimulator, home: Path) -> None:
+    data = "".join(f'{{"system_id": "{i}", "hostname": "h-{i}"}}\n' for i in ids(20))
+    proc = subprocess.run(
+        [
+            maascurl_script(),
+            "put",
+            "machines/{system_id}",
+            "description=host {hostname}",
+            "--each",
+            "-",
+        ],
+        input=data.encode(),
+        env=env_for_subprocess(home),
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    bodies = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [b["description"] for b in bodies] == [f"host h-{i}" for i in ids(20)]
+    assert proc.stderr == b""
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(api: MaasSimulator, home: Path) -> None:
+    """`... --each ids | head -c 100`: status 0, nothing on stderr, and sending stops."""
+    api.slow("machines/", 0.01)
+    script = '"$1" get "machines/{}" --each "$2"; echo "status=$?" >&2'
+    source = home / "ids.txt"
+    source.write_text("\n".join(ids(48)) + "\n")
+    runs = [maascurl_script(), str(source)]
+    proc = subprocess.run(
+        ["/bin/bash", "-c", f"({script}) | head -c 100 > /dev/null", "bash", *runs],
+        env=env_for_subprocess(home),
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.stderr.decode() == "status=0\n"
+    assert len(machine_paths(api)) < 48
