@@ -252,6 +252,7 @@ class Runner:
         self.fleet = fleet
         self.hook = hook
         self.out = out if out is not None else sys.stdout.buffer
+        self.reader_gone = False  # stdout's reader went away (`| head`)
         self.stopping = False  # send nothing more (Ctrl-C, --fail-fast)
         self.interrupted = False
         self.abandoned = False  # a second Ctrl-C: wait for nothing more
@@ -298,6 +299,8 @@ class Runner:
                 self._progress.stop()
             if self._report is not None:
                 self._report.close()
+        if self.reader_gone:
+            raise BrokenPipeError  # quietly, as a single call ends
         self._summary(total)
         return self.exit_code()
 
@@ -322,7 +325,7 @@ class Runner:
                 self._emit(self._wait(pending.popleft()))
         while pending:
             self._emit(self._wait(pending.popleft()))
-        self.out.flush()
+        self._flush()
 
     def _refresh_descriptions(self) -> None:
         """As after a single call: a server whose API changed gets its cache refreshed."""
@@ -346,7 +349,7 @@ class Runner:
 
     def _wait(self, slot: _Slot) -> Result:
         if not slot.done.is_set():
-            self.out.flush()  # the lines so far reach a reader while we wait
+            self._flush()  # the lines so far reach a reader while we wait
         # Short waits so that a Ctrl-C (handled in this thread) is acted on.
         while not slot.done.is_set():
             self._say_interrupted()
@@ -355,6 +358,26 @@ class Runner:
             slot.done.wait(0.1)
         assert slot.result is not None
         return slot.result
+
+    def _write(self, data: bytes) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.write(data)
+            except BrokenPipeError:
+                self._lose_reader()
+
+    def _flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self._lose_reader()
+
+    def _lose_reader(self) -> None:
+        # As a single call does: send nothing more and end quietly (cli.py
+        # turns the BrokenPipeError raised at the end into status 0). The
+        # report still gets every line, the unsent ones as "not sent".
+        self.reader_gone = self.stopping = True
 
     def _say_interrupted(self) -> None:
         # Said here rather than in the signal handler, which may run while
@@ -374,11 +397,11 @@ class Runner:
             self._report.flush()
         if result.outcome == OK:
             if result.body is not None:
-                self.out.write(json_line(result.body) + b"\n")
+                self._write(json_line(result.body) + b"\n")
         elif result.outcome == FAILED:
             if self.first_failure is None:
                 self.first_failure = result
-            self.out.flush()  # stdout's lines so far come before this one
+            self._flush()  # stdout's lines so far come before this one
             message = f"line {result.job.line} ({result.job.label}): {result.error}"
             line = f"maascurl: error: {safe_line(message)}"
             if self._progress is not None:

@@ -881,9 +881,10 @@ def test_each_reads_a_pipe_through_the_installed_command(api: MaasSimulator, hom
 
 
 def test_a_reader_that_goes_away_ends_the_run_quietly(api: MaasSimulator, home: Path) -> None:
-    """`... --each ids | head -c 100`: status 0, nothing on stderr, and sending stops."""
+    """`... --each ids | head -c 100`: status 0, sending stops, the report is whole."""
     api.slow("machines/", 0.01)
-    script = '"$1" get "machines/{}" --each "$2"; echo "status=$?" >&2'
+    report = home / "r.jsonl"
+    script = f'"$1" get "machines/{{}}" --each "$2" --report {report}; echo "status=$?" >&2'
     source = home / "ids.txt"
     source.write_text("\n".join(ids(48)) + "\n")
     runs = [maascurl_script(), str(source)]
@@ -894,4 +895,8 @@ def test_a_reader_that_goes_away_ends_the_run_quietly(api: MaasSimulator, home: 
         timeout=60,
     )
     assert proc.stderr.decode() == "status=0\n"
-    assert len(machine_paths(api)) < 48
+    sent = len(machine_paths(api))
+    assert sent < 48
+    records = report_of(report)
+    assert [r["line"] for r in records] == list(range(1, 49))
+    assert len([r for r in records if r["outcome"] == "not sent"]) == 48 - sent
