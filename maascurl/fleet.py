@@ -66,6 +66,7 @@ class FleetOptions:
     jobs: int = DEFAULT_JOBS
     report: str | None = None
     fail_fast: bool = False
+    bodies_to_files: bool = False  # -o FILE: nothing goes to stdout
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,9 @@ class Runner:
     def run(self, jobs: Iterator[Job], total: int) -> int:
         """Send every job; return the exit status of the run."""
         self._report = _open_report(self.fleet.report)
-        self._progress = Progress.start(total)
+        # Bodies written to the same terminal would tear the bar apart.
+        bodies_to_terminal = self.out.isatty() and not self.fleet.bodies_to_files
+        self._progress = Progress.start(total) if not bodies_to_terminal else None
         workers = [
             threading.Thread(target=self._work, name=f"fleet-{n}", daemon=True)
             for n in range(self.fleet.jobs)
@@ -432,7 +435,8 @@ class Runner:
 
     def _summary(self, total: int) -> None:
         counts = self.counts
-        if not (Progress.wanted() or counts.failed or counts.not_sent or counts.abandoned):
+        on_terminal = sys.stderr.isatty()
+        if not (on_terminal or counts.failed or counts.not_sent or counts.abandoned):
             return
         seconds = time.monotonic() - counts.start
         parts = [f"{counts.ok} ok", f"{counts.failed} failed"]
@@ -708,7 +712,8 @@ def _run(
             if options.offline:
                 _print_offline(make_jobs(planner, spool.lines()), options)
                 return 0
-            runner = Runner(options, fleet, hook)
+            bodies_to_files = options.output.output is not None
+            runner = Runner(options, replace(fleet, bodies_to_files=bodies_to_files), hook)
             return runner.run(make_jobs(planner, spool.lines()), total)
     finally:
         planner.close()

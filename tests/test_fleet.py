@@ -653,14 +653,16 @@ def test_a_hook_replaces_results_after_a_2xx(api: MaasSimulator, run: Run, tmp_p
 # ---------------------------------------------------------------- terminal
 
 
-def stderr_on_terminal(argv: list[str], env: dict[str, str], stdout: Path) -> tuple[str, int]:
-    """Run ARGV with stderr on a pseudo-terminal and stdout to a file."""
+def stderr_on_terminal(
+    argv: list[str], env: dict[str, str], stdout: Path | None
+) -> tuple[str, int]:
+    """Run ARGV with stderr on a pseudo-terminal and stdout to a file (or that terminal too)."""
     import select
 
     master, slave = os.openpty()
-    with stdout.open("wb") as out:
+    with stdout.open("wb") if stdout else open(os.devnull, "wb") as out:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=slave, env=env
+            argv, stdin=subprocess.DEVNULL, stdout=out if stdout else slave, stderr=slave, env=env
         )
     os.close(slave)
     chunks: list[bytes] = []
@@ -900,3 +902,18 @@ def test_a_reader_that_goes_away_ends_the_run_quietly(api: MaasSimulator, home: 
     records = report_of(report)
     assert [r["line"] for r in records] == list(range(1, 49))
     assert len([r for r in records if r["outcome"] == "not sent"]) == 48 - sent
+
+
+def test_no_bar_when_the_bodies_go_to_the_same_terminal(
+    api: MaasSimulator, home: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "ids.txt"
+    source.write_text("\n".join(ids(6)) + "\n")
+    argv = [maascurl_script(), "get", "machines/{}", "--each", str(source)]
+    env = {**env_for_subprocess(home), "NO_COLOR": "1"}
+    text, status = stderr_on_terminal(argv, env, None)
+    assert status == 0
+    lines = text.replace("\r\n", "\n").splitlines()
+    assert [json.loads(line)["system_id"] for line in lines[:6]] == ids(6)  # whole lines
+    assert lines[6].startswith("maascurl: 6 request(s): 6 ok, 0 failed in ")
+    assert "━" not in text
