@@ -14,7 +14,8 @@ line per failure, and one JSON record per request in --report.
 
 Extension point: a `Hook` runs in the worker after a 2xx answer and may
 replace the result (a new body, a final state, a failure with its own exit
-code); `maascurl ... --wait` builds on it.
+code), for work that goes on after the answer, such as waiting for what a
+request started.
 """
 
 from __future__ import annotations
