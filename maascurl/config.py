@@ -79,6 +79,7 @@ class Transport:
     cacert: str | None = None
     timeout: float | None = None
     retries: int = 3
+    max_time: float | None = None  # bounds the whole transfer, retries included
     retry_max_wait: float = 30.0
     follow_any: bool = False
 
