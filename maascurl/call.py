@@ -153,8 +153,7 @@ class Session:
         if options.verbose:
             hooks = {"request": [log_request], "response": [log_response]}
         scheme = target.api_root.split(":", 1)[0]
-        if options.transport.insecure and scheme == "https":
-            warn("TLS certificate verification is off (--insecure)")
+        _warn_transport(target, self.transport, scheme)
         auth = make_auth(target, options.anonymous)
         self.client = open_client(self.transport, scheme, auth, hooks)
 
@@ -181,6 +180,20 @@ class Session:
 
         with transport_errors(url):
             yield
+
+
+def _warn_transport(target: Target, transport: Transport, scheme: str) -> None:
+    """Say when the key is not protected: TLS unchecked, or plain http from the environment."""
+    from maascurl.config import ENVIRONMENT_PROFILE
+
+    profile = target.profile
+    if transport.insecure and scheme == "https":
+        saved = " (saved in the profile)" if profile is not None and profile.insecure else ""
+        warn(f"TLS certificate verification is off (--insecure){saved}")
+    if profile is not None and profile.name == ENVIRONMENT_PROFILE:
+        from maascurl.login import _warn_cleartext
+
+        _warn_cleartext(profile.url)  # `login` says it once for saved profiles
 
 
 def _send_and_write(
