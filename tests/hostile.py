@@ -27,10 +27,13 @@ def reply(
     *,
     reason: str = "OK",
     delay: float = 0.0,
+    stall: float = 0.0,
 ) -> Writer:
-    """An answer with BODY (bytes, or chunks sent one by one with DELAY between them)."""
+    """An answer with BODY (bytes, or chunks sent one by one with DELAY between them),
+    after STALL seconds of silence."""
 
     def write(out: BinaryIO) -> None:
+        time.sleep(stall)
         head = [f"HTTP/1.1 {status} {reason}"]
         chunked = not isinstance(body, bytes)
         all_headers = {"Content-Type": "application/json", **(headers or {})}

@@ -56,6 +56,12 @@ def evil_describe(summary: str) -> bytes:
 # --- 1, 6, 16: -o -------------------------------------------------------------------
 
 
+# As root, a regression here would replace the machine's own /dev/null and
+# /dev/stdout; the symlink and /dev/fd tests below cover the same code safely.
+not_as_root = pytest.mark.skipif(os.geteuid() == 0, reason="would damage /dev when it fails")
+
+
+@not_as_root
 def test_output_to_dev_null_leaves_it_a_device(hostile: HostileServer, run: Run) -> None:
     hostile.answer(reply(200, b'{"a": 1}'))
     result = run("get", "machines", "-o", "/dev/null")
@@ -69,7 +75,7 @@ def test_output_into_a_fifo_writes_into_it(
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     hostile.answer(reply(200, b'{"through": "the fifo"}'))
     result = run("get", "machines", "-o", str(fifo))
@@ -103,9 +109,12 @@ def test_output_through_a_symlink_to_a_file_writes_the_file(
     assert real.read_bytes() == b'{"new": 1}'
 
 
-def test_output_to_dev_stdout_reaches_stdout(api: MaasSimulator, home: Path) -> None:
+@pytest.mark.parametrize(
+    "target", ["/dev/fd/1", "/proc/self/fd/1", pytest.param("/dev/stdout", marks=not_as_root)]
+)
+def test_output_to_dev_stdout_reaches_stdout(api: MaasSimulator, home: Path, target: str) -> None:
     done = subprocess.run(
-        [maascurl_script(), "get", "users", "op=whoami", "-o", "/dev/stdout"],
+        [maascurl_script(), "get", "users", "op=whoami", "-o", target],
         capture_output=True,
         env=env_for_subprocess(home),
         timeout=60,
@@ -391,3 +400,316 @@ def test_a_huge_description_is_refused_at_login(
     assert result.exit_code == 0
     assert "could not cache the API description" in result.stderr
     assert "more than" in result.stderr
+
+
+def test_a_gzip_bomb_in_a_401_is_capped(hostile: HostileServer, run: Run) -> None:
+    body = gzip.compress(b" " * (64 * MB))
+    hostile.answer(reply(401, body, {"Content-Encoding": "gzip"}, reason="Unauthorized"))
+    tracemalloc.start()
+    try:
+        result = run("get", "machines")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 4
+    assert peak < 16 * MB
+
+
+# --- 5: the key on the command line ----------------------------------------------------
+
+
+def test_a_key_in_argv_is_warned_about(sim: MaasSimulator, run: Run) -> None:
+    result = run("login", "argv", sim.url, sim.api_key)
+    assert result.exit_code == 0, result.stderr
+    assert "visible to other local users" in result.stderr
+
+
+def test_login_reads_the_key_from_a_file(sim: MaasSimulator, run: Run, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(sim.api_key + "\n")
+    result = run("login", "filed", sim.url, "--api-key-file", str(key_file))
+    assert result.exit_code == 0, result.stderr
+    assert "visible to other" not in result.stderr
+    assert run("get", "users", "op=whoami", "-p", "filed").exit_code == 0
+    both = run("login", "filed", sim.url, "x:y:z", "--api-key-file", str(key_file))
+    assert both.exit_code == 2
+
+
+def test_login_gives_up_on_a_silent_server(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, WHOAMI, stall=5))
+    result = run("login", "slow", hostile.url, "--timeout", "0.3", "-", input=API_KEY + "\n")
+    assert result.exit_code == 7
+    assert "timed out" in result.stderr
+
+
+# --- 7: --max-time ------------------------------------------------------------------------
+
+
+def test_max_time_bounds_a_trickling_body(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, [b" "] * 100, delay=0.1))
+    result = run("get", "machines", "--timeout", "2", "--max-time", "0.5")
+    assert result.exit_code == 7
+    assert "--max-time" in result.stderr
+
+
+def test_max_time_bounds_an_endless_body_piped(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, endless()))
+    result = run("get", "machines", "--max-time", "0.5")
+    assert result.exit_code == 7
+
+
+def test_max_time_bounds_waiting_for_the_answer(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, b"{}", stall=5))
+    result = run("get", "machines", "--max-time", "0.3")
+    assert result.exit_code == 7
+
+
+def test_max_time_leaves_a_quick_answer_alone(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, b'{"ok": 1}'))
+    result = run("get", "machines", "--max-time", "30")
+    assert result.exit_code == 0
+    assert result.stdout == '{"ok": 1}'
+
+
+def test_max_time_stops_retries(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(503, b"busy", {"Retry-After": "10"}))
+    result = run("get", "machines", "--max-time", "1")
+    assert result.exit_code == 7
+    assert len(hostile.seen) == 1
+
+
+# --- 8, 9: memory and nesting ---------------------------------------------------------
+
+
+def test_a_body_past_the_terminal_cap_is_shown_unformatted(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "TERMINAL_LIMIT", 1000)
+    body = json.dumps([{"n": i, "esc": "\u009b"} for i in range(200)], ensure_ascii=False)
+    hostile.answer(reply(200, body.encode()))
+    result = run("get", "machines", "--pretty", "--no-pager")
+    assert result.exit_code == 0
+    assert "not pretty-printed" in result.stderr
+    assert result.stdout == body.replace("\u009b", "\\x9b") + "\n"
+
+
+def test_invalid_json_on_a_terminal_is_made_visible(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, b'{"broken": "\x1b[2J'))
+    result = run("get", "machines", "--pretty", "--no-pager")
+    assert result.stdout == '{"broken": "\\x1b[2J\n'
+
+
+def test_deeply_nested_error_json_keeps_its_status(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(400, b"[" * 100_000 + b"]" * 100_000, reason="Bad Request"))
+    result = run("get", "machines")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("maascurl: error: 400 Bad Request: [[[")
+
+
+def test_a_deeply_nested_description_breaks_neither_login_nor_refresh(
+    hostile: HostileServer, run: Run
+) -> None:
+    deep = b'{"hash": "h", "resources": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    hostile.answer(reply(200, WHOAMI), reply(200, deep))
+    result = run("login", "deep", hostile.url, "-", input=API_KEY + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert "could not cache the API description" in result.stderr
+    assert "saved profile 'deep'" in result.stderr
+    hostile.answer(reply(200, deep))
+    refreshed = run("refresh", "-p", "deep")
+    assert refreshed.exit_code == 1
+    assert "nested too deeply" in refreshed.stderr and "internal error" not in refreshed.stderr
+
+
+# --- 11: TLS ----------------------------------------------------------------------------
+
+
+def test_a_profile_saved_insecure_warns_on_every_request(run: Run) -> None:
+    url = "https://127.0.0.1:1/MAAS"
+    assert run("login", "lab", url, "-k", "--no-check", "-", input=API_KEY + "\n").exit_code == 0
+    result = run("get", "machines", "--retries", "0")
+    assert result.exit_code == 6
+    assert "TLS certificate verification is off" in result.stderr
+
+
+def test_plain_http_from_the_environment_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from maascurl.call import CallOptions, Session, resolve_target
+
+    monkeypatch.setenv("MAAS_API_URL", "http://maas.example:5240/MAAS")
+    monkeypatch.setenv("MAAS_API_KEY", API_KEY)
+    Session(resolve_target(CallOptions(), "machines"), CallOptions()).close()  # sends nothing
+    assert "plain http" in capsys.readouterr().err
+    monkeypatch.setenv("MAAS_API_URL", "http://127.0.0.1:5240/MAAS")
+    Session(resolve_target(CallOptions(), "machines"), CallOptions()).close()
+    assert capsys.readouterr().err == ""
+
+
+@pytest.fixture(scope="module")
+def tls_ca() -> object:
+    trustme = pytest.importorskip("trustme")
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_maas(tls_ca: object, tmp_path: Path) -> object:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls_ca.issue_cert("127.0.0.1").configure_cert(context)  # type: ignore[attr-defined]
+    simulator = MaasSimulator(ssl_context=context)
+    with simulator:
+        yield simulator
+
+
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"])
+def test_ca_bundles_from_the_environment_are_trusted(
+    tls_ca: object,
+    tls_maas: MaasSimulator,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_file))  # type: ignore[attr-defined]
+    monkeypatch.setenv("MAAS_API_URL", tls_maas.url)
+    monkeypatch.setenv("MAAS_API_KEY", tls_maas.api_key)
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(ca_file))
+    result = run("get", "users", "op=whoami")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_system_trust_store_is_used() -> None:
+    import ssl
+
+    from maascurl.client import _verify
+    from maascurl.config import Transport
+
+    context = _verify(Transport(), "https")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_tls_failure_after_follow_any_names_that_host(
+    hostile: HostileServer, tls_maas: MaasSimulator, run: Run
+) -> None:
+    elsewhere = tls_maas.url + "/api/2.0/machines/"
+    hostile.answer(reply(302, b"", {"Location": elsewhere}, reason="Found"))
+    result = run("get", "machines", "--follow-any")
+    assert result.exit_code == 6
+    other = tls_maas.url.split("//")[1].split("/")[0]
+    assert f"TLS certificate of {other} could not be verified" in result.stderr
+
+
+# --- 12, 13, 14: local files ------------------------------------------------------------
+
+
+def write_config(home: Path, text: str, mode: int = 0o600) -> Path:
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+    config.chmod(mode)
+    return config
+
+
+def test_a_config_writable_by_others_runs_no_key_command(
+    run: Run, home: Path, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran"
+    command = f"sh -c 'touch {ran}; echo a:b:c'"
+    write_config(
+        home,
+        f'default = "p"\n[profiles.p]\nurl = "http://127.0.0.1:1/MAAS"\n'
+        f"api_key_command = {json.dumps(command)}\n",
+        0o666,
+    )
+    result = run("get", "machines", "--offline")
+    assert result.exit_code == 1
+    assert "writable by others" in result.stderr
+    assert not ran.exists()
+
+
+def test_login_writes_through_a_symlinked_config(run: Run, home: Path, tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "maascurl.toml"
+    real.write_text("")
+    real.chmod(0o600)
+    link = home / "config" / "config.toml"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+    url = "http://127.0.0.1:1/MAAS"
+    result = run("login", "p", url, "--no-check", "-", input=API_KEY + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink()
+    assert "[profiles.p]" in real.read_text()
+
+
+def test_cache_dirs_are_private_under_umask_000(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maascurl import state
+
+    cache = home / "deep" / "cache"
+    monkeypatch.setenv("MAASCURL_CACHE_DIR", str(cache))
+    old = os.umask(0)
+    try:
+        state.save_clock_offset("p", 12)
+    finally:
+        os.umask(old)
+    for directory in (cache, cache.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_a_damaged_clock_offset_is_ignored(api: MaasSimulator, run: Run, home: Path) -> None:
+    state_file = home / "cache" / "state.json"
+    for bad in ("NaN", "Infinity", "-Infinity", "1e300", "true"):
+        state_file.write_text(f'{{"sim@{api.url}/api/2.0/": {{"clock_offset": {bad}}}}}')
+        result = run("get", "users", "op=whoami")
+        assert result.exit_code == 0, (bad, result.stderr)
+
+
+def test_a_describe_cache_with_wrong_types_is_refetched(
+    api: MaasSimulator, run: Run, home: Path
+) -> None:
+    from maascurl.apidesc import cache_file, load_cached
+
+    path = cache_file(api.url + "/api/2.0/")
+    head, _, body = path.read_bytes().partition(b"\n")
+    rows = json.loads(body)
+    rows[0][1] = 5  # a template that is not a string
+    path.write_bytes(head + b"\n" + json.dumps(rows).encode())
+    assert load_cached(api.url + "/api/2.0/") is None
+    result = run("describe")
+    assert result.exit_code == 0, result.stderr
+    assert load_cached(api.url + "/api/2.0/") is not None
+
+
+# --- 15, 17: redirects and URLs ---------------------------------------------------------
+
+
+def test_follow_any_sends_no_user_headers_to_the_other_origin(
+    api: MaasSimulator, run: Run, other_origin: tuple[str, list[dict[str, str]]]
+) -> None:
+    target, seen = other_origin
+    api.queue(302, "", {"Location": target}, path="machines/")
+    result = run("get", "machines", "X-Vault-Token:s3cr3t-token", "--follow-any")
+    assert result.exit_code == 0, result.stderr
+    assert api.requests[0].headers.get("x-vault-token") == "s3cr3t-token"
+    [hop] = seen
+    assert "x-vault-token" not in hop
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://maas\x1b]0;x\x07.example/MAAS", "http://caf\udce9.example/MAAS", "http://a b/MAAS"],
+)
+def test_login_refuses_urls_with_control_characters(run: Run, url: str) -> None:
+    result = run("login", "p", url, "--no-check", "-", input=API_KEY + "\n")
+    assert result.exit_code == 2
+    assert "not a valid URL" in result.stderr
+    assert "\x1b" not in result.stderr
