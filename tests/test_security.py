@@ -685,7 +685,7 @@ def test_a_describe_cache_with_wrong_types_is_refetched(
     path = cache_file(api.url + "/api/2.0/")
     head, _, body = path.read_bytes().partition(b"\n")
     rows = json.loads(body)
-    rows[0][1] = 5  # a template that is not a string
+    rows[0][3] = 5  # a summary that is not a string
     path.write_bytes(head + b"\n" + json.dumps(rows).encode())
     assert load_cached(api.url + "/api/2.0/") is None
     result = run("describe")
@@ -710,7 +710,13 @@ def test_follow_any_sends_no_user_headers_to_the_other_origin(
 
 @pytest.mark.parametrize(
     "url",
-    ["http://maas\x1b]0;x\x07.example/MAAS", "http://caf\udce9.example/MAAS", "http://a b/MAAS"],
+    [
+        "http://maas\x1b]0;x\x07.example/MAAS",
+        "http://maas.example/M\x1bAAS",
+        "http://maas.example\x07/MAAS",
+        "http://caf\udce9.example/MAAS",
+        "http://a b/MAAS",
+    ],
 )
 def test_login_refuses_urls_with_control_characters(run: Run, url: str) -> None:
     result = run("login", "p", url, "--no-check", "-", input=API_KEY + "\n")
