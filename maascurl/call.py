@@ -223,11 +223,16 @@ def refresh_if_stale(
     if not server_hash or server_hash == desc.hash:
         return
     from maascurl.apidesc import save_cache
+    from maascurl.bounded import read_capped
+    from maascurl.login import DESCRIBE_LIMIT
 
     try:
-        fresh = client.get(api_root + "describe/")
-        fresh.raise_for_status()
-        save_cache(api_root, fresh.content)
+        with client.stream("GET", api_root + "describe/") as fresh:
+            fresh.raise_for_status()
+            body, more = read_capped(fresh, DESCRIBE_LIMIT)
+        if more:
+            raise ValueError("the API description is too large")
+        save_cache(api_root, body)
     except Exception:  # the user's call succeeded; a failed refresh is only a note
         warn("the server's API changed and the cached description is stale; run `maascurl refresh`")
         return

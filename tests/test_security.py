@@ -723,3 +723,44 @@ def test_login_refuses_urls_with_control_characters(run: Run, url: str) -> None:
     assert result.exit_code == 2
     assert "not a valid URL" in result.stderr
     assert "\x1b" not in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
+def test_a_config_owned_by_another_user_runs_no_key_command(
+    run: Run, home: Path, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran"
+    command = f"sh -c 'touch {ran}; echo a:b:c'"
+    config = write_config(
+        home,
+        f'default = "p"\n[profiles.p]\nurl = "http://127.0.0.1:1/MAAS"\n'
+        f"api_key_command = {json.dumps(command)}\n",
+    )
+    os.chown(config, 4321, 4321)
+    result = run("get", "machines", "--offline")
+    assert result.exit_code == 1
+    assert "owned by another user" in result.stderr
+    assert not ran.exists()
+
+
+def test_a_stale_description_refresh_is_capped(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maascurl import login
+
+    monkeypatch.setattr(login, "DESCRIBE_LIMIT", MB)
+    save_cache(hostile.api_root, evil_describe("Evil."))
+    bomb = gzip.compress(b'{"hash": "h2", "resources": []' + b" " * (64 * MB) + b"}")
+    hostile.answer(
+        reply(200, b"{}", {"X-MAAS-API-Hash": "h2"}),
+        reply(200, bomb, {"Content-Encoding": "gzip"}),
+    )
+    tracemalloc.start()
+    try:
+        result = run("get", "evil")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0, result.stderr
+    assert "cached description is stale" in result.stderr
+    assert peak < 16 * MB
