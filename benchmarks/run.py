@@ -32,6 +32,11 @@ Goals (a row each; "ratio" is maascurl's median over the baseline's):
      a 1-byte body, which removes start-up. A 10,000-machine list (~90 MB)
      piped must stay under 60 MB too (its times are shown, not judged).
   5. `maascurl get machines | head -c 100` ends quietly with status 0.
+  6. The same 1,000-machine list as a table with the default machine
+     columns (`-t --no-pager`) on a pseudo-terminal, no slower than `jq -C .`
+     on the same bytes, under 150 MB; and as `--format tsv --fields
+     hostname,system_id,status_name` piped, within 1.2x of
+     `jq -r '.[] | [.hostname, .system_id, .status_name] | @tsv'`.
 
 Peak RSS readings cannot be lower than this runner's own peak (printed with
 the table, ~20 MB): Linux carries a parent's peak into a spawned child's
@@ -481,6 +486,29 @@ class Bench:
             lambda r: None if r.out_bytes > machines * 1000 else f"{r.out_bytes} bytes",
         )
 
+    # goal 6
+    def tables(self, machines: int) -> list[Row]:
+        self.sim.set_fleet(machines)
+        source = self.home / f"machines-{machines}.json"
+        checked(self.maascurl("get", "machines", "-o", str(source)), "fetching machines")
+        table_row = self.compare(
+            Row(f"6 tty: -t, {machines} machines, default columns (vs jq -C .)", 1.0, 150),
+            lambda: self.maascurl("get", "machines", "-t", "--no-pager", stdout="pty", keep=1024),
+            lambda: run(["/usr/bin/jq", "-C", ".", str(source)], self.env, stdout="pty"),
+            max(self.repeat // 2, 2),
+            lambda r: None if b"\x1b[1m" in r.head and "─".encode() in r.head else "no table",
+        )
+        picked = "hostname,system_id,status_name"
+        jq_tsv = ".[] | [.hostname, .system_id, .status_name] | @tsv"
+        tsv_row = self.compare(
+            Row(f"6 pipe: --format tsv, {machines} machines, 3 fields (vs jq @tsv)", 1.2, None),
+            lambda: self.maascurl("get", "machines", "--format", "tsv", "--fields", picked),
+            lambda: run(["/usr/bin/jq", "-r", jq_tsv, str(source)], self.env),
+            self.repeat,
+            lambda r: None if r.head.count(b"\t") >= 2 else "not TSV",
+        )
+        return [table_row, tsv_row]
+
     # goal 5
     def broken_pipe(self) -> Row:
         self.sim.set_fleet(1000)
@@ -544,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.piped,
             lambda: bench.piped_fleet(10000),
             bench.broken_pipe,
+            lambda: bench.tables(1000),
         ]
         rows: list[Row] = []
         for step in steps:

@@ -106,7 +106,7 @@ def check_against_description(
 
 
 def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
-    if anonymous or target.profile is None:
+    if anonymous or target.profile is None or target.profile.anonymous:
         return None
     from maascurl import state
     from maascurl.auth import Clock, MaasAuth

@@ -28,6 +28,20 @@ POST and PUT; op=NAME always goes first in the query string), name==value
 stdin) and Header:value. The earliest separator in an ITEM wins, and a
 backslash escapes one (a\\=b=c has the name a=b)."""
 
+FORMAT_HELP = """\
+--format table (-t), tsv and csv show an object a row: default columns for
+common resources, or the --fields given; json and jsonl keep only the --fields
+given. TSV has no header unless --header, and escapes backslash, tab, newline
+and carriage return as \\\\, \\t, \\n and \\r (as jq's @tsv).
+
+\b
+Instead of the jq recipe
+  maas $PROFILE machines read | jq -r '(["hostname","system_id","status"]
+    | (., map(length*"-"))), (.[] | [.hostname, .system_id, .status_name])
+    | @tsv' | column -t
+write
+  maascurl get machines -t --fields hostname,system_id,status_name"""
+
 
 # --- completion callbacks (no httpx, no rich) --------------------------------
 
@@ -87,6 +101,21 @@ def _complete_items(
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
         for value, text in found
     ]
+
+
+def _complete_fields(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.fields import complete_fields, op_of
+
+    # While an option's value is being typed Click has not parsed the
+    # arguments yet: PATH and ITEMs are still in ctx.args.
+    words = [ctx.params.get("path") or "", *(ctx.params.get("items") or ())]
+    if not words[0] and ctx.args:
+        words = list(ctx.args)
+    path, op = words[0], op_of(words[1:])
+    found = complete_fields(path, op, incomplete, many=param.name == "fields")
+    return [CompletionItem(value) for value in found]
 
 
 # --- the group ---------------------------------------------------------------
@@ -236,7 +265,37 @@ def request_options(func: F) -> F:
     return func
 
 
+def format_options(func: F) -> F:
+    """--format, -t, --fields, --sort, --header: see fields.py and table.py."""
+    options = [
+        click.option(
+            "--format",
+            "format_",
+            type=click.Choice(["json", "jsonl", "table", "tsv", "csv"]),
+            help="json (default), jsonl (an object a line), table, tsv or csv.",
+        ),
+        click.option("-t", "table", is_flag=True, help="Show a table (--format table)."),
+        click.option(
+            "--fields",
+            metavar="A,B,...",
+            shell_complete=_complete_fields,
+            help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name).",
+        ),
+        click.option(
+            "--sort",
+            metavar="FIELD",
+            shell_complete=_complete_fields,
+            help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
+        ),
+        click.option("--header", is_flag=True, help="Start TSV with a header line."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
+FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
 TRANSPORT_OPTIONS = (
     "insecure",
     "cacert",
@@ -252,18 +311,21 @@ def _method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
         context_settings=CONTEXT_SETTINGS,
-        epilog=f"{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{EXIT_CODES_HELP}",
         short_help=f"Send a {method} request.",
     )
     @click.argument("path", shell_complete=_complete_path)
     @click.argument("items", nargs=-1, shell_complete=_complete_items)
     @request_options
+    @format_options
     def command(path: str, items: tuple[str, ...], **options: Any) -> None:
         from maascurl.call import CallOptions, perform
         from maascurl.config import Transport
+        from maascurl.fields import make_view
         from maascurl.output import OutputOptions
 
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
+        output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
         perform(
             method,
@@ -316,6 +378,17 @@ for _method in ("GET", "POST", "PUT", "DELETE"):
     metavar="SECONDS",
     help="Bound connecting and each read while checking the key.",
 )
+@click.option(
+    "--username",
+    metavar="NAME",
+    help="Log in with NAME's password instead of a key (MAAS hands out the key).",
+)
+@click.option(
+    "--password",
+    "password_source",
+    metavar="-",
+    help="With --username: read the password from stdin (else asked for, hidden).",
+)
 @tls_options
 def login(
     profile: str,
@@ -325,6 +398,8 @@ def login(
     api_key_command: str | None,
     api_key_file: str | None,
     login_timeout: float,
+    username: str | None,
+    password_source: str | None,
     insecure: bool,
     cacert: str | None,
 ) -> None:
@@ -335,7 +410,19 @@ def login(
     the command line itself is visible to other users (ps) and kept in shell
     history. The key is checked with the server and the server's API description
     is cached; --no-check contacts nothing.
+
+    With --username NAME, maascurl asks for NAME's password (or reads it from stdin
+    with --password -) and MAAS answers with NAME's API key, which is stored as if
+    it had been given; the password is never stored.
     """
+    if username is not None or password_source is not None:
+        if api_key_file is not None:
+            raise click.UsageError("--username logs in with a password; drop --api-key-file")
+        _refuse_with_password(username, api_key, api_key_command, no_check)
+        from maascurl.password import password_login
+
+        password_login(profile, url, username or "", password_source, insecure, cacert)
+        return
     from maascurl.login import login as do_login
 
     do_login(
@@ -351,6 +438,16 @@ def login(
     )
 
 
+def _refuse_with_password(
+    username: str | None, api_key: str | None, api_key_command: str | None, no_check: bool
+) -> None:
+    if username is None:
+        raise click.UsageError("--password goes with --username")
+    clash = (api_key is not None and "API_KEY") or (api_key_command and "--api-key-command")
+    if clash or no_check:
+        raise click.UsageError(f"--username logs in with a password; drop {clash or '--no-check'}")
+
+
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("profile", shell_complete=_complete_profiles)
 def logout(profile: str) -> None:
@@ -362,7 +459,7 @@ def logout(profile: str) -> None:
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
 def profile() -> None:
-    """List, show and choose profiles."""
+    """List, show, choose and import profiles."""
 
 
 @profile.command("list")
@@ -391,6 +488,25 @@ def profile_default(name: str) -> None:
     from maascurl.login import set_default
 
     set_default(name)
+
+
+@profile.command("import")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace profiles that have the same name.")
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
+    """Import the profiles of the official MAAS CLI or python-libmaas.
+
+    FILE defaults to the first of ~/.maascli.db, ~/snap/maas/current/.maascli.db
+    (the snap's CLI) and ~/.maas.db (python-libmaas) that exists. It is only read,
+    never locked or changed. Each profile keeps its name, URL, key (or none:
+    unsigned requests) and CA certificate, and its stored API description is
+    cached, so TAB completion works at once. Existing names are skipped unless
+    --force.
+    """
+    from maascurl.profile_import import import_profiles
+
+    import_profiles(file, force, dry_run)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)

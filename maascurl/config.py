@@ -30,6 +30,7 @@ _HEADER = """\
 # maascurl profiles: written by `maascurl login`, safe to edit by hand.
 # Each [profiles.NAME] table holds url, api_key (consumer:token:secret) or
 # api_key_command, and optional insecure = true and cacert = "/path/ca.pem".
+# anonymous = true (instead of a key) sends every request unsigned.
 """
 
 
@@ -49,6 +50,7 @@ class Profile:
     cacert: str | None = None
     # Why the file this profile came from may not run commands (None: it may).
     untrusted_source: str | None = field(default=None, compare=False)
+    anonymous: bool = False  # sends unsigned requests (a profile without a key)
 
     @property
     def api_root(self) -> str:
@@ -76,6 +78,8 @@ class Profile:
             table["insecure"] = True
         if self.cacert:
             table["cacert"] = self.cacert
+        if self.anonymous:
+            table["anonymous"] = True
         return table
 
 
@@ -233,6 +237,7 @@ def _profile_from_table(path: Path, name: str, table: Any) -> Profile:
         api_key_command=_optional_str(path, table, "api_key_command"),
         insecure=bool(table.get("insecure", False)),
         cacert=_optional_str(path, table, "cacert"),
+        anonymous=bool(table.get("anonymous", False)),
     )
 
 

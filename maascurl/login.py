@@ -186,6 +186,20 @@ def _cache_description(profile: Profile, timeout: float | None = None) -> None:
     tell(f"cached the API description ({len(desc.resources)} resources)")
 
 
+def save_profile(profile: Profile) -> None:
+    """Add or replace PROFILE in the config; the first profile becomes the default."""
+    name = profile.name
+
+    def save(config: Config) -> None:
+        config.profiles[name] = profile
+        if not config.default or config.default not in config.profiles:
+            config.default = name
+
+    config = update_config(save)
+    default = " (default)" if config.default == name else ""
+    tell(f"saved profile {name!r}{default} in {config.path}")
+
+
 def logout(name: str) -> None:
     def remove(config: Config) -> None:
         config.get(name)
@@ -218,6 +232,8 @@ def _public(profile: Profile, default: str | None) -> dict[str, Any]:
         data["api_key_command"] = profile.api_key_command
     elif profile.api_key:
         data["api_key"] = redact_key(profile.api_key)
+    if profile.anonymous:
+        data["anonymous"] = True
     data["insecure"] = profile.insecure
     data["cacert"] = profile.cacert
     return data

@@ -20,6 +20,7 @@ from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
+    from maascurl.fields import View
     from maascurl.request import RequestSpec
 
 ERROR_BODY_LIMIT = 64 * 1024
@@ -37,6 +38,7 @@ class OutputOptions:
     include: bool = False
     pretty: bool | None = None  # None: pretty on a terminal only
     pager: bool | None = None  # None: page on a terminal when a pager is set
+    view: View | None = None  # --format, --fields, --sort: see table.py
 
 
 def stdout_is_terminal() -> bool:
@@ -55,6 +57,11 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
         write_head(response, sys.stdout)
     if options.output and options.output != "-":
         save_body(response, options.output)
+        return
+    if options.view is not None:
+        from maascurl.table import write_view
+
+        write_view(response, options)
         return
     if options.output == "-":
         pretty = False  # "-o -" means the raw body on stdout, as in curl

@@ -52,6 +52,13 @@ FORBIDDEN = "Forbidden"
 INVALID_API_KEY = "Authorization Error: Invalid API key."
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+
+# Password login (maasserver/views/account.py): a Django view beside the API.
+ACCOUNTS_AUTHENTICATE = "/MAAS/accounts/authenticate/"
+GENERIC_CONSUMER = "MAAS consumer"  # the name MAAS gives a token made without one
+SESSION_COOKIE, CSRF_COOKIE = "sessionid", "csrftoken"  # Django's default names
+CSRF_FAILURE = "<h1>Forbidden (403)</h1><p>CSRF verification failed. Request aborted.</p>"
 
 STATUS_NAMES = {0: "New", 4: "Ready", 6: "Deployed", 9: "Deploying", 10: "Allocated"}
 ALLOCATED_STATUSES = {6, 9, 10}
@@ -213,6 +220,24 @@ def parse_multipart(
             charset = part.get_content_charset() or "utf-8"
             fields.append((name, content.decode(charset, errors="replace")))
     return fields, files
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    from http.cookies import CookieError, SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def csrf_passes(request: RecordedRequest, cookies: dict[str, str]) -> bool:
+    """Django's check, simplified: the CSRF cookie, echoed in a header or a form field."""
+    expected = cookies.get(CSRF_COOKIE)
+    given = request.headers.get("x-csrftoken") or dict(request.form).get("csrfmiddlewaretoken")
+    return bool(expected) and given == expected
 
 
 def first(values: list[str]) -> str | None:
@@ -404,13 +429,18 @@ class MaasSimulator:
         self._consumers: set[str] = set()
         self._nonces: set[tuple[str, str, str]] = set()
         self.users: dict[str, Json] = {}
+        self.passwords: dict[str, str] = {}  # username -> password, for accounts/authenticate
+        self._consumer_names: dict[str, str] = {}  # token key -> its consumer's name
         self.machines: list[Json] = []
         self._machines_json: bytes | None = None  # cached unfiltered listing
         self.sshkeys: list[Json] = []
         self.files: dict[str, Json] = {}
+        self.events: list[Json] = self.fixture("events.json")["events"]
         self._next_id = 100
         self.api_key = self.add_user("admin", admin=True)
         self.users["admin"] = self.fixture("whoami.json")
+        self.password = "correct horse battery staple"
+        self.passwords["admin"] = self.password
         for key in self.fixture("sshkeys.json"):
             self.sshkeys.append({**key, "owner": "admin"})
         self.set_fleet(machines)
@@ -558,6 +588,8 @@ class MaasSimulator:
             return error.reply
 
     def respond(self, request: RecordedRequest, body_error: ApiError | None) -> Reply:
+        if request.path == ACCOUNTS_AUTHENTICATE:
+            return self.take_fault(request.path) or self.accounts_authenticate(request)
         if request.path == API_PREFIX + "describe/":
             # A plain view in MAAS: no OAuth check, any method.
             return self.take_fault(request.path) or Reply(200, self.describe_bytes, JSON_TYPE)
@@ -680,6 +712,59 @@ class MaasSimulator:
                 )
             )
 
+    # ---- password login
+
+    def accounts_authenticate(self, request: RecordedRequest) -> Reply:
+        """MAAS's authenticate view: a username and password in, the user's API token out.
+
+        POST only; 403 with an empty body for a wrong or unknown user or password, or an
+        inactive user; the first token of the user whose consumer has the given name,
+        made when there is none (without a name: the user's first token). A request
+        carrying a session cookie gets Django's CSRF check, which a bare POST fails.
+        """
+        if request.method != "POST":
+            return Reply(405, b"", HTML_TYPE, {"Allow": "POST"})
+        cookies = parse_cookies(request.headers.get("cookie", ""))
+        if SESSION_COOKIE in cookies and not csrf_passes(request, cookies):
+            return Reply(403, CSRF_FAILURE.encode(), HTML_TYPE)
+        form = dict(request.form)  # Django's QueryDict.get: the last value of a name
+        username, password = form.get("username"), form.get("password")
+        known = self.passwords.get(username or "")
+        if password is None or known is None or password != known:
+            return Reply(403, b"", HTML_TYPE)
+        if self.users.get(username or "", {}).get("is_active") is False:
+            return Reply(403, b"", HTML_TYPE)  # a deactivated user, as Django's login form
+        assert username is not None
+        token_key = self.token_for(username, form.get("consumer"))
+        consumer_key, secret, _ = self._tokens[token_key]
+        answer = {
+            "consumer_key": consumer_key,
+            "name": self._consumer_names.get(token_key, GENERIC_CONSUMER),
+            "token_key": token_key,
+            "token_secret": secret,
+        }
+        return make_reply(200, answer)
+
+    def token_for(self, username: str, consumer: str | None) -> str:
+        with self._lock:
+            tokens = [key for key, (_, _, owner) in self._tokens.items() if owner == username]
+            if consumer is not None:
+                tokens = [
+                    key
+                    for key in tokens
+                    if self._consumer_names.get(key, GENERIC_CONSUMER) == consumer
+                ]
+            if tokens:
+                return tokens[0]
+            token_key = self.add_user(username).split(":")[1]
+            self._consumer_names[token_key] = GENERIC_CONSUMER if consumer is None else consumer
+            return token_key
+
+    def tokens_of(self, username: str) -> int:
+        """How many API tokens USERNAME has."""
+        with self._lock:
+            return sum(1 for _, _, owner in self._tokens.values() if owner == username)
+
     # ---- resource behaviour
 
     def _make_handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
@@ -693,6 +778,8 @@ class MaasSimulator:
             ("MachinesHandler", "GET", None): self.machines_read,
             ("MachinesHandler", "GET", "list_allocated"): self.machines_allocated,
             ("MachinesHandler", "POST", "allocate"): self.machines_allocate,
+            ("MachinesHandler", "GET", "power_parameters"): self.machines_power_parameters,
+            ("EventsHandler", "GET", "query"): self.events_query,
             ("MachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("NodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("AnonNodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
@@ -822,6 +909,24 @@ class MaasSimulator:
         constraints = ", ".join(f"{k}={v}" for k, v in call.request.form if k != "op")
         raise ApiError(409, f"No available machine matches constraints: [{constraints}]")
 
+    def machines_power_parameters(self, call: Call) -> Reply:
+        """A dict keyed by system ID, as MAAS answers; for admins only."""
+        if not self.users.get(call.user or "", {}).get("is_superuser"):
+            raise ApiError(403, "This method is reserved for admin users.")
+        ids = call.query("id")
+        return make_reply(
+            200,
+            {
+                m["system_id"]: {
+                    "power_address": "qemu+ssh://virsh@10.0.0.1/system",
+                    "power_id": m["hostname"],
+                    "power_pass": "",
+                }
+                for m in self.machines
+                if not ids or m["system_id"] in ids
+            },
+        )
+
     def machine(self, call: Call) -> Json:
         system_id = call.params.get("system_id")
         for machine in self.machines:
@@ -891,6 +996,25 @@ class MaasSimulator:
     def sshkey_delete(self, call: Call) -> Reply:
         self.sshkeys.remove(self.sshkey(call))
         return Reply(204)
+
+    # events
+
+    def events_query(self, call: Call) -> Reply:
+        """Newest first, wrapped with a count and the URIs of the pages around it."""
+        hostnames = call.query("hostname")
+        events = [e for e in self.events if not hostnames or e["hostname"] in hostnames]
+        limit = int((call.query("limit") or ["100"])[0])
+        events = sorted(events, key=lambda e: -int(e["id"]))[:limit]
+        page = f"{API_PREFIX}events/?op=query"
+        return make_reply(
+            200,
+            {
+                "count": len(events),
+                "events": events,
+                "next_uri": f"{page}&after={events[0]['id']}" if events else None,
+                "prev_uri": f"{page}&before={events[-1]['id']}" if events else None,
+            },
+        )
 
     # files
 

@@ -70,7 +70,7 @@ def test_commands(cached: Path) -> None:
         "profile", "refresh", "describe", "completion",
     }  # fmt: skip
     assert values("maascurl pro") == ["profile"]
-    assert values("maascurl profile ") == ["default", "list", "show"]
+    assert values("maascurl profile ") == ["default", "import", "list", "show"]
 
 
 def test_options(cached: Path) -> None:
