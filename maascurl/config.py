@@ -140,9 +140,6 @@ def parse_api_key(text: str) -> ApiKey:
 def normalise_url(url: str) -> str:
     """Accept `http://h:5240/MAAS`, `.../MAAS/` or `.../MAAS/api/2.0/`; return `.../MAAS`."""
     url = url.strip()
-    if re.search(r"[\x00-\x1f\x7f-\x9f\s]", url) or not _is_utf8(url):
-        shown = url.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
-        raise UsageError(f"{shown!r} is not a valid URL: control characters, spaces or non-UTF-8")
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -158,6 +155,14 @@ def normalise_url(url: str) -> str:
             path = path[: -len(suffix)]
             break
     return f"{parts.scheme}://{parts.netloc}{path or '/MAAS'}"
+
+
+def check_url_characters(url: str) -> None:
+    """Refuse a typed URL holding control characters, spaces or bytes that are not UTF-8."""
+    url = url.strip()
+    if re.search(r"[\x00-\x1f\x7f-\x9f\s]", url) or not _is_utf8(url):
+        shown = url.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise UsageError(f"{shown!r} is not a valid URL: control characters, spaces or non-UTF-8")
 
 
 def _is_utf8(text: str) -> bool:

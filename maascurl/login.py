@@ -14,6 +14,7 @@ from maascurl.config import (
     Profile,
     Transport,
     check_profile_name,
+    check_url_characters,
     config_path,
     load_config,
     normalise_url,
@@ -83,6 +84,7 @@ def login(
     check_profile_name(name)
     # Stored absolute: the profile is used from other directories later.
     cacert = os.path.abspath(cacert) if cacert else None
+    check_url_characters(url)
     profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
     if api_key_command:
         if api_key is not None or api_key_file is not None:

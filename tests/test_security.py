@@ -764,3 +764,10 @@ def test_a_stale_description_refresh_is_capped(
     assert result.exit_code == 0, result.stderr
     assert "cached description is stale" in result.stderr
     assert peak < 16 * MB
+
+
+def test_password_login_refuses_urls_with_control_characters(run: Run) -> None:
+    url = "http://maas.example/M\x1bAAS"
+    result = run("login", "p", url, "--username", "admin", "--password", "-", input="pw\n")
+    assert result.exit_code == 2
+    assert "not a valid URL" in result.stderr
