@@ -211,16 +211,23 @@ def _send_and_write(
                 write_response(response, options.output)
             finally:
                 response.close()
-            if desc is not None:
+            if desc is not None or _cache_is_damaged(target.api_root):
                 refresh_if_stale(session.client, response, target.api_root, desc)
 
 
+def _cache_is_damaged(api_root: str) -> bool:
+    """A cache file that load_cached refused: replace it rather than ignore it forever."""
+    from maascurl.apidesc import cache_file
+
+    return cache_file(api_root).exists()
+
+
 def refresh_if_stale(
-    client: httpx.Client, response: httpx.Response, api_root: str, desc: ApiDescription
+    client: httpx.Client, response: httpx.Response, api_root: str, desc: ApiDescription | None
 ) -> None:
     """Every MAAS answer names its API's hash: refresh the cache when it changed."""
     server_hash = response.headers.get("X-MAAS-API-Hash")
-    if not server_hash or server_hash == desc.hash:
+    if not server_hash or (desc is not None and server_hash == desc.hash):
         return
     from maascurl.apidesc import save_cache
     from maascurl.bounded import read_capped

@@ -771,3 +771,20 @@ def test_password_login_refuses_urls_with_control_characters(run: Run) -> None:
     result = run("login", "p", url, "--username", "admin", "--password", "-", input="pw\n")
     assert result.exit_code == 2
     assert "not a valid URL" in result.stderr
+
+
+def test_a_damaged_describe_cache_is_replaced_by_the_next_request(
+    api: MaasSimulator, run: Run
+) -> None:
+    from maascurl.apidesc import cache_file, load_cached
+
+    root = api.url + "/api/2.0/"
+    path = cache_file(root)
+    head, _, body = path.read_bytes().partition(b"\n")
+    rows = json.loads(body)
+    rows[0][3] = 5
+    path.write_bytes(head + b"\n" + json.dumps(rows).encode())
+    result = run("get", "users", "op=whoami")
+    assert result.exit_code == 0, result.stderr
+    assert "refreshed its cached description" in result.stderr
+    assert load_cached(root) is not None
