@@ -273,29 +273,37 @@ def _write_into(response: httpx.Response, target: str, path: str, descriptor: in
 def _save_atomically(
     response: httpx.Response, target: str, path: str, existing: os.stat_result | None
 ) -> None:
+    # Signals are caught before the temp file exists, so none can leave it behind.
+    with _cleanup_on_signals():
+        tmp, stream = _temp_beside(target, path)
+        try:
+            with stream:
+                stream_raw(response.iter_bytes(), stream)
+                _check_length(response, stream.tell())
+                # Mode and checks through the open descriptor, never the name:
+                # another user who can write the directory may swap the name.
+                _set_mode(stream.fileno(), existing)
+                if not _same_file(stream.fileno(), tmp):
+                    raise MaascurlError(f"cannot write {path}: its temporary file was replaced")
+                os.replace(tmp, target)
+        except OSError as exc:  # e.g. PATH is a directory, or the disk is full
+            _unlink_quietly(tmp)
+            raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+
+def _temp_beside(target: str, path: str) -> tuple[str, IO[bytes]]:
     import tempfile
 
-    directory = os.path.dirname(target)
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.")
+        fd, tmp = tempfile.mkstemp(
+            dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}."
+        )
     except OSError as exc:
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with _cleanup_on_signals(), os.fdopen(fd, "wb") as stream:
-            stream_raw(response.iter_bytes(), stream)
-            _check_length(response, stream.tell())
-            # Mode and checks through the open descriptor, never the name:
-            # another user who can write the directory may swap the name.
-            _set_mode(stream.fileno(), existing)
-            if not _same_file(stream.fileno(), tmp):
-                raise MaascurlError(f"cannot write {path}: its temporary file was replaced")
-            os.replace(tmp, target)
-    except OSError as exc:  # e.g. PATH is a directory, or the disk is full
-        _unlink_quietly(tmp)
-        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    return tmp, os.fdopen(fd, "wb")
 
 
 def _set_mode(fd: int, existing: os.stat_result | None) -> None:
