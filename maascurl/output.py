@@ -27,9 +27,9 @@ ERROR_BODY_LIMIT = 64 * 1024
 # Read past the limit, redact, then cut: a secret across the limit is not half shown.
 REDACT_MARGIN = 4096
 DEFAULT_PAGER = "less -FRX"
-PIPE_SIZE = 1024 * 1024
+PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
 # Pretty-printing holds the body and its parse: past this, a terminal gets it as it comes.
-TERMINAL_LIMIT = 64 * 1024 * 1024  # Linux's default limit for unprivileged processes
+TERMINAL_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
