@@ -163,6 +163,8 @@ def whoami(profile: Profile, timeout: float | None = None) -> str:
     except HTTPStatusError as error:
         if error.status == 401:
             error.args = (f"the server refused the API key: {error}",)
+        elif 300 <= error.status < 400:
+            error.args = (_redirect_hint(profile, str(error)),)
         raise
     try:
         user = json.loads(body)
@@ -171,6 +173,19 @@ def whoami(profile: Profile, timeout: float | None = None) -> str:
         raise MaascurlError(
             f"{profile.api_root}users/?op=whoami did not answer like a MAAS server"
         ) from None
+
+
+def _redirect_hint(profile: Profile, message: str) -> str:
+    """A server that redirects elsewhere (http to https): log in with where it points."""
+    import re
+
+    found = re.search(r"redirected to (\S+?)(?:,|$)", message)
+    if found is None:
+        return message
+    target = found.group(1)
+    root = target.split("/api/2.0/", 1)[0] if "/api/2.0/" in target else target
+    message = message.replace("; --follow-any follows it without credentials", "")
+    return f"{message}; log in with that URL: maascurl login {profile.name} {root}"
 
 
 def fetch_description(profile: Profile, timeout: float | None = None) -> bytes:
