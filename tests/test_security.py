@@ -268,7 +268,7 @@ def test_reason_phrase_and_headers_cannot_drive_the_terminal(
     failed = run("get", "machines")
     for text in (shown.stdout, shown.stderr, failed.stderr):
         assert "\x9b" not in text
-    assert "x-evil: \\x9b2J" in shown.stdout
+    assert "X-Evil: \\x9b2J" in shown.stdout
 
 
 def test_text_body_on_a_terminal_is_made_visible(hostile: HostileServer, run: Run) -> None:
