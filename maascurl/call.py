@@ -175,12 +175,15 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
         return None
     session = open_session()
     response = session.send(RequestSpec("GET", target.api_root + "describe/"))
+    from maascurl.bounded import read_capped
+    from maascurl.login import DESCRIBE_LIMIT
+
     with session.errors(target.api_root):
         try:
-            body = response.read()
+            body, more = read_capped(response, DESCRIBE_LIMIT)  # a hostile one may be endless
         finally:
             response.close()
-    if response.status_code != 200:
+    if response.status_code != 200 or more:
         return None
     try:
         fresh = save_cache(target.api_root, body)

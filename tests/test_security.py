@@ -788,3 +788,25 @@ def test_a_damaged_describe_cache_is_replaced_by_the_next_request(
     assert result.exit_code == 0, result.stderr
     assert "refreshed its cached description" in result.stderr
     assert load_cached(root) is not None
+
+
+def test_a_recheck_of_the_description_is_capped(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maascurl import login
+    from maascurl.apidesc import cache_file
+
+    monkeypatch.setattr(login, "DESCRIBE_LIMIT", MB)
+    save_cache(hostile.api_root, evil_describe("Evil."))
+    os.utime(cache_file(hostile.api_root), (0, 0))  # old enough to be fetched again
+    bomb = gzip.compress(b'{"hash": "h2", "resources": []' + b" " * (64 * MB) + b"}")
+    hostile.answer(reply(200, bomb, {"Content-Encoding": "gzip"}))
+    tracemalloc.start()
+    try:
+        result = run("get", "evil", "op=nosuchop")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 2, result.stderr
+    assert hostile.seen[0]["path"].endswith("/describe/")
+    assert peak < 16 * MB
