@@ -701,11 +701,13 @@ def test_follow_any_sends_no_user_headers_to_the_other_origin(
 ) -> None:
     target, seen = other_origin
     api.queue(302, "", {"Location": target}, path="machines/")
-    result = run("get", "machines", "X-Vault-Token:s3cr3t-token", "--follow-any")
+    args = ("X-Vault-Token:s3cr3t-token", "-H", "X-Other: v", "--follow-any")
+    result = run("get", "machines", *args)
     assert result.exit_code == 0, result.stderr
     assert api.requests[0].headers.get("x-vault-token") == "s3cr3t-token"
+    assert api.requests[0].headers.get("x-other") == "v"
     [hop] = seen
-    assert "x-vault-token" not in hop
+    assert "x-vault-token" not in hop and "x-other" not in hop
 
 
 @pytest.mark.parametrize(
