@@ -30,6 +30,7 @@ DEFAULT_PAGER = "less -FRX"
 PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
 # Pretty-printing holds the body and its parse: past this, a terminal gets it as it comes.
 TERMINAL_LIMIT = 64 * 1024 * 1024
+KEPT_ERROR_LIMIT = 64 * 1024 * 1024  # an error body written with -i or --keep-error-body
 
 
 @dataclass
@@ -60,7 +61,7 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
     if failed and not (options.include or options.keep_error_body):
         raise status_error(response)
     if failed:
-        response.read()  # written below and summarised on stderr
+        _keep_error_body(response)  # written below and summarised on stderr
     if options.include:
         write_head(response, sys.stdout)
     if failed and not options.keep_error_body and options.output not in (None, "-"):
@@ -72,6 +73,16 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
     write_body(response, options)
     if failed:
         raise status_error(response)
+
+
+def _keep_error_body(response: httpx.Response) -> None:
+    """Read an error's body for writing, up to KEPT_ERROR_LIMIT: a hostile one may be endless."""
+    from maascurl.bounded import read_capped
+
+    body, more = read_capped(response, KEPT_ERROR_LIMIT)
+    if more:
+        note(f"the error's body is cut at {KEPT_ERROR_LIMIT // 2**20} MB")
+    response._content = body  # what write_body and status_error read
 
 
 def write_body(response: httpx.Response, options: OutputOptions) -> None:

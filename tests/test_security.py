@@ -812,3 +812,14 @@ def test_a_recheck_of_the_description_is_capped(
     assert result.exit_code == 2, result.stderr
     assert hostile.seen[0]["path"].endswith("/describe/")
     assert peak < 16 * MB
+
+
+def test_an_error_body_kept_with_i_is_capped(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "KEPT_ERROR_LIMIT", 1000)
+    hostile.answer(reply(500, [b"e" * 100] * 50, {"Content-Type": "text/plain"}, reason="Oops"))
+    result = run("get", "machines", "-i")
+    assert result.exit_code == 5
+    assert "cut at" in result.stderr
+    assert result.stdout.endswith("\n\n" + "e" * 1000)
