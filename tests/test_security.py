@@ -653,16 +653,23 @@ def test_login_writes_through_a_symlinked_config(run: Run, home: Path, tmp_path:
     assert "[profiles.p]" in real.read_text()
 
 
+@pytest.mark.parametrize("writer", ["state", "describe", "listing"])
 def test_cache_dirs_are_private_under_umask_000(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
-    from maascurl import state
+    from maascurl import listings, state
 
     cache = home / "deep" / "cache"
     monkeypatch.setenv("MAASCURL_CACHE_DIR", str(cache))
+    root = "http://127.0.0.1:1/MAAS/api/2.0/"
     old = os.umask(0)
     try:
-        state.save_clock_offset("p", 12)
+        if writer == "state":
+            state.save_clock_offset("p", 12)
+        elif writer == "describe":
+            save_cache(root, evil_describe("Evil."))
+        else:
+            listings._store(root, "machines/", [["abc", "web-01"]])
     finally:
         os.umask(old)
     for directory in (cache, cache.parent):
@@ -823,3 +830,20 @@ def test_an_error_body_kept_with_i_is_capped(
     assert result.exit_code == 5
     assert "cut at" in result.stderr
     assert result.stdout.endswith("\n\n" + "e" * 1000)
+
+
+def test_a_deeply_nested_listing_is_not_recorded_and_breaks_nothing(
+    hostile: HostileServer, run: Run
+) -> None:
+    def resource(path: str, params: list[str]) -> dict[str, object]:
+        read = {"doc": "Read.", "method": "GET", "name": "read", "op": None, "restful": True}
+        auth = {"path": path, "params": params, "doc": "Evil.", "actions": [read]}
+        return {"name": path, "auth": auth}
+
+    rows = [resource("/MAAS/api/2.0/evils/", []), resource("/MAAS/api/2.0/evils/{id}/", ["id"])]
+    save_cache(hostile.api_root, json.dumps({"hash": "h1", "resources": rows}).encode())
+    deep = b"[" * 100_000 + b"]" * 100_000
+    hostile.answer(reply(200, deep, {"X-MAAS-API-Hash": "h1"}))
+    result = run("get", "evils")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == deep
