@@ -847,3 +847,12 @@ def test_a_deeply_nested_listing_is_not_recorded_and_breaks_nothing(
     result = run("get", "evils")
     assert result.exit_code == 0, result.stderr
     assert result.stdout_bytes == deep
+
+
+def test_a_deeply_nested_body_as_a_table_is_a_clean_error(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, b"[" * 100_000 + b"]" * 100_000))
+    result = run("get", "machines", "--format", "tsv", "--fields", "a")
+    assert result.exit_code == 1
+    assert (
+        result.stderr == "maascurl: error: the response's JSON is nested too deeply to tabulate\n"
+    )
