@@ -73,9 +73,9 @@ def password_login(
         password = read_password(password_source, username)
         profile.api_key = authenticate(session, profile, username, password)
     profile.key()  # a well-formed key, its secrets registered for redaction
-    user = whoami(profile)
+    user = whoami(profile, TIMEOUT)
     tell(f"logged in to {profile.url} as {safe_line(user)}")
-    _cache_description(profile)
+    _cache_description(profile, TIMEOUT)
     save_profile(profile)
 
 
