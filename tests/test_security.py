@@ -147,7 +147,7 @@ def test_swapping_the_temp_file_for_a_symlink_changes_nothing(
     hostile.answer(reply(200, [b"x" * 100] * 6, delay=0.1))
 
     def attacker() -> None:
-        for _ in range(400):
+        for _ in range(2000):
             temps = list(downloads.glob(".out.*"))
             if temps:
                 temps[0].unlink()
