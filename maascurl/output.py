@@ -545,7 +545,8 @@ def log_request(request: httpx.Request) -> None:
         if name.lower() == "authorization":
             value = redact_authorization(value)
         lines.append(f"> {name}: {value}")
-    print("\n".join(lines) + "\n>", file=sys.stderr, flush=True)
+    # A redirect's target (the server's text) may be in the request line.
+    print("\n".join(map(safe_line, lines)) + "\n>", file=sys.stderr, flush=True)
 
 
 def log_response(response: httpx.Response) -> None:
