@@ -20,6 +20,7 @@ from maascurl._httpx import httpx
 from maascurl.config import ApiKey
 
 REDACTED = "<redacted>"
+AUTH_BODY_LIMIT = 64 * 1024
 _EXPIRED = re.compile(r"Expired timestamp: given (\d+) and now (\d+)")
 _SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")
 
@@ -129,8 +130,12 @@ class MaasAuth(httpx.Auth):
 
 
 def _is_expired_timestamp(response: httpx.Response) -> bool:
-    response.read()
-    return "Expired timestamp" in response.text
+    from maascurl.bounded import read_capped
+
+    # Only the start of a 401's body: a hostile one may be endless or a bomb.
+    body, _ = read_capped(response, AUTH_BODY_LIMIT)
+    response._content = body  # what later readers (the error text) see
+    return b"Expired timestamp" in body
 
 
 def redact_authorization(value: str) -> str:

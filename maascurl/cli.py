@@ -78,11 +78,19 @@ def _complete_path(
     from maascurl.completion import complete_path
 
     found = complete_path(_completion_description(ctx), incomplete, _known_ids(ctx))
+    found = _safe_candidates(found)
     # No space after "machines/": the user usually goes on typing the path.
     return [
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
         for value, text in found
     ]
+
+
+def _safe_candidates(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Candidates come from the server's description: no control characters to the shell."""
+    from maascurl.termsafe import safe_line
+
+    return [(safe_line(value), safe_line(text)) for value, text in found]
 
 
 def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | None:
@@ -106,6 +114,7 @@ def _complete_items(
     path = ctx.params.get("path") or ""
     items = list(ctx.params.get("items") or ())
     found = complete_item(_completion_description(ctx), method, path, incomplete, items)
+    found = _safe_candidates(found)
     return [
         CompletionItem(
             value, help=text or None, type="nospace" if value.endswith(("=", "/")) else "plain"
@@ -212,7 +221,7 @@ def cli() -> None:
     """Talk to a MAAS server's REST API from the shell.
 
     \b
-      maascurl login prod http://maas.example:5240/MAAS "$API_KEY"
+      maascurl login prod http://maas.example:5240/MAAS    # asks for the key
       maascurl get machines op=list_allocated
       maascurl post machines/abc123 op=deploy distro_series=noble
 
@@ -321,7 +330,14 @@ def request_options(func: F) -> F:
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
-            help="Bound connect (with the TLS handshake) and read (default: 5 s, 300 s).",
+            help="Bound connecting (with the TLS handshake) and each read, not the whole "
+            "transfer (default: 5 s, 300 s).",
+        ),
+        click.option(
+            "--max-time",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Bound the whole transfer, retries and redirects included (default: none).",
         ),
         click.option(
             "--retries",
@@ -342,7 +358,7 @@ def request_options(func: F) -> F:
         click.option(
             "--follow-any",
             is_flag=True,
-            help="Follow redirects to another origin too (without credentials).",
+            help="Follow redirects to another origin too (without credentials or your headers).",
         ),
         tls_options,
         profile_option,
@@ -384,7 +400,15 @@ def format_options(func: F) -> F:
 
 OUTPUT_OPTIONS = ("output", "include", "pretty", "pager", "keep_error_body")
 FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
-TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
+TRANSPORT_OPTIONS = (
+    "insecure",
+    "cacert",
+    "timeout",
+    "max_time",
+    "retries",
+    "retry_max_wait",
+    "follow_any",
+)
 
 
 # --- fleet runs (maascurl/fleet.py) -------------------------------------------
@@ -709,6 +733,21 @@ def upload_image(
     help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
 )
 @click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Read the key from the first line of FILE.",
+)
+@click.option(
+    "--timeout",
+    "login_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Bound connecting and each read while checking the key.",
+)
+@click.option(
     "--username",
     metavar="NAME",
     help="Log in with NAME's password instead of a key (MAAS hands out the key).",
@@ -726,6 +765,8 @@ def login(
     api_key: str | None,
     no_check: bool,
     api_key_command: str | None,
+    api_key_file: str | None,
+    login_timeout: float,
     username: str | None,
     password_source: str | None,
     insecure: bool,
@@ -733,15 +774,19 @@ def login(
 ) -> None:
     """Save PROFILE for the MAAS server at URL with API_KEY.
 
-    API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
-    left out to be asked for it (hidden). The key is checked with the server and
-    the server's API description is cached; --no-check contacts nothing.
+    API_KEY is consumer_key:token_key:token_secret. Leave it out to be asked for
+    it (hidden), give '-' to read it from stdin, or use --api-key-file: a key in
+    the command line itself is visible to other users (ps) and kept in shell
+    history. The key is checked with the server and the server's API description
+    is cached; --no-check contacts nothing.
 
     With --username NAME, maascurl asks for NAME's password (or reads it from stdin
     with --password -) and MAAS answers with NAME's API key, which is stored as if
     it had been given; the password is never stored.
     """
     if username is not None or password_source is not None:
+        if api_key_file is not None:
+            raise click.UsageError("--username logs in with a password; drop --api-key-file")
         _refuse_with_password(username, api_key, api_key_command, no_check)
         from maascurl.password import password_login
 
@@ -749,7 +794,17 @@ def login(
         return
     from maascurl.login import login as do_login
 
-    do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+    do_login(
+        profile,
+        url,
+        api_key,
+        no_check,
+        api_key_command,
+        insecure,
+        cacert,
+        api_key_file=api_key_file,
+        timeout=login_timeout,
+    )
 
 
 def _refuse_with_password(
@@ -838,7 +893,9 @@ def _complete_describe_op(ctx: click.Context, param: click.Parameter, incomplete
     match = desc.match(ctx.params.get("path") or "") if desc is not None else None
     if match is None:
         return []
-    labels = {action.label for action in match.resource.actions}
+    from maascurl.termsafe import safe_line
+
+    labels = {safe_line(action.label) for action in match.resource.actions}
     return sorted(label for label in labels if label.startswith(incomplete))
 
 
@@ -906,8 +963,9 @@ def main() -> None:
 
 def _fail(message: str, code: int) -> None:
     from maascurl.errors import redact_secrets
+    from maascurl.termsafe import safe_line
 
-    message = redact_secrets(message)
+    message = safe_line(redact_secrets(message))
     try:
         sys.stdout.flush()
     except BrokenPipeError:

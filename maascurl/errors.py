@@ -51,12 +51,19 @@ def warn(message: str) -> None:
         return
     if _warned is not None:
         _warned.add(message)
-    print(f"maascurl: warning: {message}", file=sys.stderr)
+    print(f"maascurl: warning: {_clean(message)}", file=sys.stderr)
 
 
 def note(message: str) -> None:
     if not _quiet:
-        print(f"maascurl: note: {message}", file=sys.stderr)
+        print(f"maascurl: note: {_clean(message)}", file=sys.stderr)
+
+
+def _clean(message: str) -> str:
+    """A stderr line: secrets redacted, control characters made visible."""
+    from maascurl.termsafe import safe_line
+
+    return safe_line(redact_secrets(message))
 
 
 _secrets: set[str] = set()
@@ -68,9 +75,23 @@ def register_secret(text: str) -> None:
         _secrets.add(text)
 
 
+# Secrets a server may echo whatever key was given: MAAS answers a bad
+# signature with "Expected signature base string: &<the real token secret>".
+_SECRET_PATTERNS = (
+    r"(Expected signature base string:\s*)\S+",
+    r"(oauth_signature\s*=\s*\"?)[^\"\s,]+",
+    r"(oauth_token\s*=\s*\"?)[^\"\s,&]+",
+)
+
+
 def redact_secrets(text: str) -> str:
+    """TEXT without the secrets it was given nor the ones a server may echo."""
+    import re
+
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "<redacted>")
+    for pattern in _SECRET_PATTERNS:
+        text = re.sub(pattern, r"\g<1><redacted>", text, flags=re.IGNORECASE)
     return text
 
 

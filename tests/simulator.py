@@ -770,7 +770,11 @@ class MaasSimulator:
                 )
             )
         if params["oauth_signature"] != "&" + token[1]:
-            raise fail(oauth_error("Invalid signature."))
+            # As piston's oauth does: the base string it expected, the real secret in it.
+            expected = "&" + token[1]
+            raise fail(
+                oauth_error(f"Invalid signature. Expected signature base string: {expected}")
+            )
         return token[2]
 
     def check_timestamp(self, value: str, fail: Callable[[str], ApiError]) -> None:
