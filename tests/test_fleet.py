@@ -917,3 +917,23 @@ def test_no_bar_when_the_bodies_go_to_the_same_terminal(
     assert [json.loads(line)["system_id"] for line in lines[:6]] == ids(6)  # whole lines
     assert lines[6].startswith("maascurl: 6 request(s): 6 ok, 0 failed in ")
     assert "━" not in text
+
+
+def test_max_time_bounds_each_request_not_the_run(api: MaasSimulator, run: Run) -> None:
+    api.slow("machines/abc002/", 2)
+    api.slow("machines/abc001/", 0.3)
+    api.slow("machines/abc003/", 0.3)
+    result = run(
+        "get",
+        "machines/{}",
+        "--each",
+        "-",
+        "-j",
+        "1",
+        "--max-time",
+        "1",
+        input="\n".join(ids(4)),
+    )
+    assert result.exit_code == 7
+    assert [m["system_id"] for m in lines_of(result.stdout)] == ["abc000", "abc001", "abc003"]
+    assert "line 3 (get machines/abc002/):" in result.stderr
