@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, env_for_subprocess
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from simulator import MaasSimulator, set_status
 
 from maascurl import fleet
+from maascurl.batch import EachTemplate, LineError, batch_request
 from maascurl.call import CallOptions, Session
 from maascurl.errors import MaascurlError
 
@@ -937,3 +940,40 @@ def test_max_time_bounds_each_request_not_the_run(api: MaasSimulator, run: Run) 
     assert result.exit_code == 7
     assert [m["system_id"] for m in lines_of(result.stdout)] == ["abc000", "abc001", "abc003"]
     assert "line 3 (get machines/abc002/):" in result.stderr
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+_templates = st.sampled_from(
+    ["machines/{}", "machines/{1}", "{}", "machines/{a.b}", "machines/{system_id}/x{2}"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_templates, st.text(max_size=60), st.text(max_size=60))
+def test_any_line_fills_a_template_or_is_a_usage_error(
+    path: str, item_value: str, line: str
+) -> None:
+    """Whatever a line holds, filling gives strings or a LineError naming the line."""
+    template = EachTemplate("POST", path, [f"description={{1}} {item_value}"], "o/{}.json", None)
+    try:
+        request = template.request(7, line)
+    except LineError as exc:
+        assert str(exc).startswith("line 7: ")
+        assert exc.exit_code == 2
+        return
+    assert request.line == 7
+    assert all(isinstance(item, str) for item in request.items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_batch_line_is_a_request_a_comment_or_a_usage_error(line: str) -> None:
+    try:
+        request = batch_request(3, line)
+    except LineError as exc:
+        assert str(exc).startswith("line 3: ")
+        assert exc.exit_code == 2
+        return
+    assert request is None or request.method in ("GET", "POST", "PUT", "DELETE")
