@@ -68,6 +68,9 @@ class FleetOptions:
     report: str | None = None
     fail_fast: bool = False
     bodies_to_files: bool = False  # -o FILE: nothing goes to stdout
+    # Lines sent but not yet written out, at most (default jobs x WINDOW_PER_JOB).
+    # A Hook whose Futures wait long (for a deploy, say) wants it as big as the fleet.
+    window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,7 @@ class Runner:
 
     def _feed(self, jobs: Iterator[Job]) -> None:
         pending: deque[_Slot] = deque()
-        window = self.fleet.jobs * WINDOW_PER_JOB
+        window = self.fleet.window or self.fleet.jobs * WINDOW_PER_JOB
         for job in jobs:
             self._say_interrupted()
             if self.stopping:

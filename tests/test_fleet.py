@@ -977,3 +977,48 @@ def test_any_batch_line_is_a_request_a_comment_or_a_usage_error(line: str) -> No
         assert exc.exit_code == 2
         return
     assert request is None or request.method in ("GET", "POST", "PUT", "DELETE")
+
+
+def test_the_window_bounds_the_lines_outstanding(api: MaasSimulator, tmp_path: Path) -> None:
+    """With Futures nobody completes yet, no more than `window` lines are sent."""
+    import threading
+    from concurrent.futures import Future
+
+    pending: list[Future[fleet.Result]] = []
+
+    def hook(job: fleet.Job, session: Session, result: fleet.Result) -> Future[fleet.Result]:
+        future: Future[fleet.Result] = Future()
+        future.result_to_give = result  # type: ignore[attr-defined]
+        pending.append(future)
+        return future
+
+    def release_later() -> None:
+        wait_for(lambda: len(pending) >= 5, "five lines outstanding")
+        time.sleep(0.2)  # long enough for a sixth to go out if the window let it
+        sent_while_held.append(len(machine_paths(api)))
+        while len(pending) < 12:
+            for future in list(pending):
+                if not future.done():
+                    future.set_result(future.result_to_give)  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        for future in pending:
+            if not future.done():
+                future.set_result(future.result_to_give)  # type: ignore[attr-defined]
+
+    sent_while_held: list[int] = []
+    source = tmp_path / "ids"
+    source.write_text("\n".join(ids(12)) + "\n")
+    thread = threading.Thread(target=release_later)
+    thread.start()
+    code = fleet.run_each(
+        "GET",
+        "machines/{}",
+        [],
+        str(source),
+        CallOptions(),
+        fleet.FleetOptions(jobs=2, window=5),
+        hook=hook,
+    )
+    thread.join()
+    assert code == 0
+    assert sent_while_held == [5]
