@@ -335,9 +335,8 @@ def _cross_origin(
     note(f"following redirect to {target} without credentials")
     other = open_client(transport, target.scheme, auth=None)
     moved = _redirected(other, request, response.status_code, target, signed=False)
-    return _send_with_retries(other, moved, transport, pace)
     with transport_errors(str(target)):  # a failure there names that host
-        return _send_with_retries(other, moved, transport)
+        return _send_with_retries(other, moved, transport, pace)
 
 
 @contextmanager
