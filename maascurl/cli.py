@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
 
 from maascurl import __version__
 from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
+
+if TYPE_CHECKING:
+    from maascurl.fleet import FleetOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -451,7 +454,7 @@ def fleet_options(func: F) -> F:
     return func
 
 
-def _fleet_settings(options: dict[str, Any]) -> Any:
+def _fleet_settings(options: dict[str, Any]) -> FleetOptions:
     from maascurl.fleet import DEFAULT_JOBS, FleetOptions
 
     jobs = options.pop("jobs")
