@@ -20,6 +20,7 @@ from maascurl._httpx import httpx
 from maascurl.config import ApiKey
 
 REDACTED = "<redacted>"
+AUTH_BODY_LIMIT = 64 * 1024
 _EXPIRED = re.compile(r"Expired timestamp: given (\d+) and now (\d+)")
 _SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")
 
@@ -27,10 +28,16 @@ _SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")
 class Clock:
     """Signing time: the local clock plus an offset learned from the server."""
 
-    def __init__(self, offset: float = 0.0, on_correct: Callable[[float], None] | None = None):
+    def __init__(
+        self,
+        offset: float = 0.0,
+        on_correct: Callable[[float], None] | None = None,
+        on_forget: Callable[[], None] | None = None,
+    ):
         self.offset = offset
         self.on_correct = on_correct
         self._lock = threading.Lock()  # fleet runs sign from several threads
+        self.on_forget = on_forget
 
     def now(self) -> int:
         return int(time.time() + self.offset)
@@ -45,6 +52,31 @@ class Clock:
         if self.on_correct is not None:
             self.on_correct(offset)
         return True
+
+    def check_still_needed(self, response: httpx.Response) -> None:
+        """Forget a saved offset once the server's Date shows the clocks agree again.
+
+        A clock fixed after a skew would otherwise sign in the future forever.
+        """
+        date = response.headers.get("Date")
+        if not self.offset or not date:
+            return
+        from email.utils import parsedate_to_datetime
+
+        try:
+            skew = parsedate_to_datetime(date).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return
+        with self._lock:  # several answers of a fleet run may arrive at once
+            if abs(skew) >= CLOCKS_AGREE or not self.offset:
+                return
+            self.offset = 0.0
+        if self.on_forget is not None:
+            self.on_forget()
+
+
+# Clocks this close need no offset (MAAS accepts timestamps 300 s old).
+CLOCKS_AGREE = 30.0
 
 
 def _server_offset(response: httpx.Response) -> float | None:
@@ -93,11 +125,17 @@ class MaasAuth(httpx.Auth):
         if expired and (self.clock.learn(response) or self.clock.offset != signed_with):
             self.sign(request)
             yield request
+        elif response.status_code < 400:
+            self.clock.check_still_needed(response)
 
 
 def _is_expired_timestamp(response: httpx.Response) -> bool:
-    response.read()
-    return "Expired timestamp" in response.text
+    from maascurl.bounded import read_capped
+
+    # Only the start of a 401's body: a hostile one may be endless or a bomb.
+    body, _ = read_capped(response, AUTH_BODY_LIMIT)
+    response._content = body  # what later readers (the error text) see
+    return b"Expired timestamp" in body
 
 
 def redact_authorization(value: str) -> str:

@@ -32,6 +32,8 @@ from maascurl.request import METHODS
 
 # {} or {NAME}: digits for a field, a key (with dots for nesting) for JSON.
 _PLACEHOLDER = re.compile(r"\\\{|\{([A-Za-z0-9_][A-Za-z0-9_.-]*)?\}")
+# name@-, name@=- and name=@- read stdin, which a fleet run reads its lines from.
+_READS_STDIN = re.compile(r"(@=?|=@)-$")
 
 
 class LineRequest(NamedTuple):
@@ -43,6 +45,7 @@ class LineRequest(NamedTuple):
     items: tuple[str, ...]
     profile: str | None = None
     output: str | None = None
+    headers: tuple[str, ...] = ()  # -H values
 
 
 class LineError(MaascurlError):
@@ -180,20 +183,27 @@ class EachTemplate:
     """A request command's PATH, ITEMs and -o, to be filled from each line."""
 
     def __init__(
-        self, method: str, path: str, items: list[str], output: str | None, profile: str | None
+        self,
+        method: str,
+        path: str,
+        items: list[str],
+        output: str | None,
+        profile: str | None,
+        headers: tuple[str, ...] = (),
     ) -> None:
         self.method = method
         self.path = Template(path)
         self.items = [Template(item) for item in items]
         self.output = Template(output) if output is not None else None
         self.profile = profile
+        self.headers = [Template(header) for header in headers]
         for item in items:
-            if re.search(r"@=?-$", item):
-                raise UsageError(f"{item}: with --each, a file part cannot read stdin")
+            if _READS_STDIN.search(item):
+                raise UsageError(f"{item}: with --each, an item cannot read stdin")
 
     @property
     def has_placeholders(self) -> bool:
-        parts = [self.path, *self.items, *([self.output] if self.output else [])]
+        parts = [self.path, *self.items, *self.headers, *([self.output] if self.output else [])]
         return any(part.names for part in parts)
 
     def request(self, number: int, text: str) -> LineRequest:
@@ -201,10 +211,11 @@ class EachTemplate:
         try:
             path = self._fill_path(values)
             items = tuple(item.fill(values) for item in self.items)
+            headers = tuple(header.fill(values) for header in self.headers)
             output = self._fill_output(values)
         except MaascurlError as exc:
             raise LineError(number, exc) from None
-        return LineRequest(number, self.method, path, items, self.profile, output)
+        return LineRequest(number, self.method, path, items, self.profile, output, headers)
 
     def _fill_path(self, values: Values) -> str:
         if self.path.is_single_placeholder:
@@ -259,7 +270,7 @@ def _batch_request(number: int, text: str) -> LineRequest | None:
             profile = word[2:]
         elif word.startswith("-"):
             raise UsageError(f"unknown option {word!r}: a batch line takes only -p PROFILE")
-        elif re.search(r"@=?-$", word):
+        elif _READS_STDIN.search(word):
             raise UsageError(f"{word}: a batch line cannot read stdin")
         else:
             rest.append(word)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
@@ -17,16 +17,24 @@ from click.shell_completion import CompletionItem
 from maascurl import __version__
 from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
 
+if TYPE_CHECKING:
+    from maascurl.fleet import FleetOptions
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 ITEM_HELP = """\
 ITEM is one of: name=value (query parameter for GET and DELETE, form field for
-POST and PUT; op=NAME always goes first in the query string), name==value
-(always a query parameter), name@=FILE or name@FILE (a file part; @- reads
-stdin) and Header:value. The earliest separator in an ITEM wins, and a
-backslash escapes one (a\\=b=c has the name a=b)."""
+POST and PUT; op=NAME always goes first in the query string), name=@FILE (the
+file's content as that value: what key, comment, user_data and most MAAS
+parameters want; name=\\@x is the literal @x), name==value (always a query
+parameter), name@=FILE or name@FILE (a file part, for the few parameters that
+want one: scripts' script, files' file, boot-sources' keyring_data,
+boot-resources' content) and Header:value (no '=' in the value; use -H for
+that). FILE may be - for stdin and starts with ~ for home. The earliest
+separator in an ITEM wins, and a backslash escapes one (a\\=b=c has the name
+a=b)."""
 
 FORMAT_HELP = """\
 --format table (-t), tsv and csv show an object a row: default columns for
@@ -72,12 +80,32 @@ def _complete_path(
 ) -> list[CompletionItem]:
     from maascurl.completion import complete_path
 
-    found = complete_path(_completion_description(ctx), incomplete)
+    found = complete_path(_completion_description(ctx), incomplete, _known_ids(ctx))
+    found = _safe_candidates(found)
     # No space after "machines/": the user usually goes on typing the path.
     return [
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
         for value, text in found
     ]
+
+
+def _safe_candidates(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Candidates come from the server's description: no control characters to the shell."""
+    from maascurl.termsafe import safe_line
+
+    return [(safe_line(value), safe_line(text)) for value, text in found]
+
+
+def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | None:
+    """IDs seen in listings that passed through (read from the cache, never fetched)."""
+    from maascurl.config import select_profile
+    from maascurl.listings import load_ids
+
+    try:
+        api_root = select_profile(ctx.params.get("profile")).api_root
+    except MaascurlError:
+        return None
+    return lambda listing: load_ids(api_root, listing)
 
 
 def _complete_items(
@@ -89,8 +117,11 @@ def _complete_items(
     path = ctx.params.get("path") or ""
     items = list(ctx.params.get("items") or ())
     found = complete_item(_completion_description(ctx), method, path, incomplete, items)
+    found = _safe_candidates(found)
     return [
-        CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
+        CompletionItem(
+            value, help=text or None, type="nospace" if value.endswith(("=", "/")) else "plain"
+        )
         for value, text in found
     ]
 
@@ -114,7 +145,42 @@ def _complete_fields(
 
 
 class MaascurlGroup(click.Group):
-    """A group whose `main` turns every failure into one stderr line and an exit code."""
+    """A group whose `main` turns every failure into one stderr line and an exit code.
+
+    It also takes a command's options before the command (`maascurl -p prod get
+    machines`, as curl users type) and methods in capitals (`maascurl GET machines`).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._command_first(args))
+
+    def _command_first(self, args: list[str]) -> list[str]:
+        """Move options typed before the command to just after it."""
+        own = {name for param in self.params for name in param.opts + param.secondary_opts}
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg == "--" or arg in own or not arg.startswith("-"):
+                break
+            index += 1 + self._takes_value(arg)
+        if index >= len(args) or args[index] in own or args[index] == "--":
+            return args
+        name = args[index]
+        if name.lower() in ("get", "post", "put", "delete"):
+            name = name.lower()
+        if index == 0:
+            return [name, *args[1:]]
+        return [name, *args[:index], *args[index + 1 :]]
+
+    def _takes_value(self, arg: str) -> bool:
+        if arg.startswith("--") and "=" in arg:
+            return False
+        command = self.commands.get("get")
+        for param in command.params if command is not None else ():
+            if isinstance(param, click.Option) and arg in param.opts + param.secondary_opts:
+                return not param.is_flag
+        # A cluster of short flags ("-ki"), or an unknown option Click will report.
+        return len(arg) == 2 and arg in ("-p", "-o", "-H", "-m")
 
     def invoke(self, ctx: click.Context) -> Any:
         # Click's own main would turn a broken pipe into exit status 1.
@@ -158,10 +224,11 @@ def cli() -> None:
     """Talk to a MAAS server's REST API from the shell.
 
     \b
-      maascurl login prod http://maas.example:5240/MAAS "$API_KEY"
+      maascurl login prod http://maas.example:5240/MAAS    # asks for the key
       maascurl get machines op=list_allocated
       maascurl post machines/abc123 op=deploy distro_series=noble
 
+    Options may also come before the method (maascurl -p prod GET machines).
     Run `maascurl METHOD --help` for the ITEM syntax.
     """
 
@@ -187,9 +254,53 @@ def tls_options(func: F) -> F:
     )(func)
 
 
+def progress_option(func: F) -> F:
+    return click.option(
+        "--progress/--no-progress",
+        default=True,
+        help="Draw a progress bar on stderr for long transfers when it is a terminal.",
+    )(func)
+
+
+def _set_progress(show: bool) -> None:
+    if show and "maascurl.progress" not in sys.modules:
+        return  # not loaded yet: its default (on) holds, and nothing is imported
+    from maascurl import progress
+
+    progress.enabled = show
+
+
 def request_options(func: F) -> F:
     options = [
         click.option("--anonymous", is_flag=True, help="Send the request unsigned."),
+        click.option(
+            "-H",
+            "--request-header",
+            "headers",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Send this header (repeatable); the value may hold any character.",
+        ),
+        click.option(
+            "--body",
+            metavar="FILE",
+            help="Send FILE (- for stdin) as the body itself, with the Content-Type "
+            "of a header item (default application/octet-stream); no fields or files.",
+        ),
+        click.option(
+            "--keep-error-body",
+            "--fail-with-body",
+            "keep_error_body",
+            is_flag=True,
+            help="On an HTTP error, still write the body where -o (or stdout) says; "
+            "the exit status stays the error's.",
+        ),
+        click.option(
+            "--no-check",
+            is_flag=True,
+            help="Send without checking op and fields against the API description.",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notes."),
         click.option(
             "-o",
             "--output",
@@ -197,7 +308,10 @@ def request_options(func: F) -> F:
             help="Write the body to FILE, complete or not at all (-: stdout, raw).",
         ),
         click.option(
-            "-i", "--include", is_flag=True, help="Print the status line and headers first."
+            "-i",
+            "--include",
+            is_flag=True,
+            help="Print the status line, headers and body on stdout, for errors too.",
         ),
         click.option(
             "-v", "--verbose", is_flag=True, help="Print request and response headers to stderr."
@@ -219,7 +333,14 @@ def request_options(func: F) -> F:
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
-            help="Bound connect and read (default: 10 s connect, 300 s read).",
+            help="Bound connecting (with the TLS handshake) and each read, not the whole "
+            "transfer (default: 5 s, 300 s).",
+        ),
+        click.option(
+            "--max-time",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Bound the whole transfer, retries and redirects included (default: none).",
         ),
         click.option(
             "--retries",
@@ -240,10 +361,11 @@ def request_options(func: F) -> F:
         click.option(
             "--follow-any",
             is_flag=True,
-            help="Follow redirects to another origin too (without credentials).",
+            help="Follow redirects to another origin too (without credentials or your headers).",
         ),
         tls_options,
         profile_option,
+        progress_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -279,9 +401,17 @@ def format_options(func: F) -> F:
     return func
 
 
-OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
+OUTPUT_OPTIONS = ("output", "include", "pretty", "pager", "keep_error_body")
 FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
-TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
+TRANSPORT_OPTIONS = (
+    "insecure",
+    "cacert",
+    "timeout",
+    "max_time",
+    "retries",
+    "retry_max_wait",
+    "follow_any",
+)
 
 
 # --- fleet runs (maascurl/fleet.py) -------------------------------------------
@@ -324,7 +454,7 @@ def fleet_options(func: F) -> F:
     return func
 
 
-def _fleet_settings(options: dict[str, Any]) -> Any:
+def _fleet_settings(options: dict[str, Any]) -> FleetOptions:
     from maascurl.fleet import DEFAULT_JOBS, FleetOptions
 
     jobs = options.pop("jobs")
@@ -345,7 +475,12 @@ def _refuse_without_each(options: dict[str, Any]) -> None:
 def _refuse_with_fleet(options: dict[str, Any], what: str) -> None:
     # A fleet run writes compact JSON Lines and never pages: --no-pretty and
     # --no-pager hold anyway, the options that ask for more do not apply.
-    shown = {"include": "-i/--include", "pretty": "--pretty", "pager": "--pager"}
+    shown = {
+        "include": "-i/--include",
+        "pretty": "--pretty",
+        "pager": "--pager",
+        "keep_error_body": "--keep-error-body",
+    }
     for name, flag in shown.items():
         if options.get(name):
             raise click.UsageError(f"{flag} cannot be used with {what}")
@@ -375,6 +510,7 @@ def _method_command(method: str) -> click.Command:
         from maascurl.fields import make_view
         from maascurl.output import OutputOptions
 
+        _set_progress(options.pop("progress"))
         if each is None:
             _refuse_without_each(options)
         else:
@@ -383,6 +519,10 @@ def _method_command(method: str) -> click.Command:
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
         output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+        if options["quiet"]:
+            from maascurl.errors import be_quiet
+
+            be_quiet()
         wait = _wait_settings(options)
         call_options = CallOptions(output=output, transport=transport, wait=wait, **options)
         if each is not None:
@@ -531,6 +671,13 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
     from maascurl.wait import WaitOptions, run_wait
 
     settings = WaitOptions(timeout=options.pop("wait_timeout"), interval=options.pop("interval"))
+    _set_progress(options.pop("progress"))
+    if options["body"] is not None:
+        raise click.UsageError("--body cannot be used with wait: it sends GETs")
+    if options["quiet"]:
+        from maascurl.errors import be_quiet
+
+        be_quiet()
     output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
     transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
     call = CallOptions(output=output, transport=transport, **options)
@@ -643,13 +790,13 @@ def batch(file: str, **options: Any) -> int:
     from maascurl.fleet import run_batch
     from maascurl.output import OutputOptions
 
-    _refuse_with_fleet(options, "batch")
-    if options.pop("output") is not None:
-        raise click.UsageError("-o cannot be used with batch; the bodies go to stdout")
+    _set_progress(options.pop("progress"))
     fleet = _fleet_settings(options)
     transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
-    for name in OUTPUT_OPTIONS[1:]:
-        options.pop(name)
+    if options["quiet"]:
+        from maascurl.errors import be_quiet
+
+        be_quiet()
     wait = _wait_settings(options)
     call_options = CallOptions(output=OutputOptions(), transport=transport, wait=wait, **options)
     if wait is not None:
@@ -659,7 +806,132 @@ def batch(file: str, **options: Any) -> int:
     return run_batch(file, call_options, fleet)
 
 
+# Options that shape one answer or carry one body: a batch line is a whole
+# request and every answer a line of JSON Lines, so batch does not take them.
+_NOT_FOR_BATCH = ("output", "include", "pretty", "pager", "body", "keep_error_body")
+batch.params = [param for param in batch.params if param.name not in _NOT_FOR_BATCH]
 wait_options(cli.commands["batch"], flag=True)  # its POST lines may start something
+
+
+# --- boot-image uploads ------------------------------------------------------
+
+
+def _complete_architectures(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[str]:
+    from maascurl.upload import ARCHITECTURES
+
+    return [arch for arch in ARCHITECTURES if arch.startswith(incomplete)]
+
+
+def _complete_filetypes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from maascurl.upload import FILETYPES
+
+    return [kind for kind in FILETYPES if kind.startswith(incomplete)]
+
+
+@cli.command("upload-image", context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.argument("name")
+@click.argument("architecture", shell_complete=_complete_architectures)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--title", metavar="TEXT", help="The image's title in MAAS.")
+@click.option(
+    "--filetype",
+    metavar="TYPE",
+    shell_complete=_complete_filetypes,
+    help="tgz, tbz, txz, ddtgz, ddtbz, ddtxz, ddtar, ddbz2, ddgz, ddxz or ddraw "
+    "(default: from FILE's name, e.g. .tar.gz is tgz, .dd.gz is ddgz).",
+)
+@click.option(
+    "--base-image", metavar="OS/SERIES", help="What a custom image is built on (e.g. ubuntu/noble)."
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1024),
+    default=4 * 1024 * 1024,
+    show_default=True,
+    metavar="BYTES",
+    help="Bytes per upload request (4 MiB, as MAAS's own CLI sends).",
+)
+@click.option(
+    "--pretty/--no-pretty",
+    default=None,
+    help="Pretty-print the resource (default: only on a terminal).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Bound connect and read of each request (default: 10 s connect, 300 s read).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    metavar="N",
+    default=3,
+    show_default=True,
+    help="Retries of each request, and of a chunk whose connection broke.",
+)
+@click.option(
+    "--retry-max-wait",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Longest wait between retries, whatever Retry-After says.",
+)
+@tls_options
+@profile_option
+@progress_option
+def upload_image(
+    name: str,
+    architecture: str,
+    file: str,
+    title: str | None,
+    filetype: str | None,
+    base_image: str | None,
+    chunk_size: int,
+    pretty: bool | None,
+    progress: bool,
+    profile: str | None,
+    **transport: Any,
+) -> None:
+    """Upload FILE as boot image NAME for ARCHITECTURE, in resumable chunks.
+
+    \b
+      maascurl upload-image custom/rhel9 amd64/generic rhel9.tar.gz --base-image rhel/9
+      maascurl upload-image windows/win2022 amd64/generic win2022.dd.gz
+
+    FILE is hashed (sha256), the resource is created without its content, and the
+    content is sent in signed chunks, so no request runs into MAAS's 300 s window.
+    Run the same command again after an interruption: with MAAS up to 3.4 it goes
+    on where the server's copy ends (3.5 and later cannot tell, so it starts over).
+    The finished resource is printed as JSON.
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.output import OutputOptions
+    from maascurl.upload import FILETYPES, ImageUpload, checked_filetype
+    from maascurl.upload import upload_image as run_upload
+
+    _set_progress(progress)
+    if filetype is not None and filetype not in FILETYPES:
+        raise click.BadParameter(f"use one of {', '.join(FILETYPES)}", param_hint="--filetype")
+    job = ImageUpload(
+        name,
+        architecture,
+        file,
+        title=title,
+        filetype=checked_filetype(file, filetype),
+        base_image=base_image,
+        chunk_size=chunk_size,
+    )
+    options = CallOptions(
+        profile=profile,
+        transport=Transport(**transport),
+        output=OutputOptions(pretty=pretty, pager=False),
+    )
+    run_upload(job, options)
 
 
 # --- profiles ----------------------------------------------------------------
@@ -680,6 +952,21 @@ wait_options(cli.commands["batch"], flag=True)  # its POST lines may start somet
     help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
 )
 @click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Read the key from the first line of FILE.",
+)
+@click.option(
+    "--timeout",
+    "login_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Bound connecting and each read while checking the key.",
+)
+@click.option(
     "--username",
     metavar="NAME",
     help="Log in with NAME's password instead of a key (MAAS hands out the key).",
@@ -697,6 +984,8 @@ def login(
     api_key: str | None,
     no_check: bool,
     api_key_command: str | None,
+    api_key_file: str | None,
+    login_timeout: float,
     username: str | None,
     password_source: str | None,
     insecure: bool,
@@ -704,15 +993,19 @@ def login(
 ) -> None:
     """Save PROFILE for the MAAS server at URL with API_KEY.
 
-    API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
-    left out to be asked for it (hidden). The key is checked with the server and
-    the server's API description is cached; --no-check contacts nothing.
+    API_KEY is consumer_key:token_key:token_secret. Leave it out to be asked for
+    it (hidden), give '-' to read it from stdin, or use --api-key-file: a key in
+    the command line itself is visible to other users (ps) and kept in shell
+    history. The key is checked with the server and the server's API description
+    is cached; --no-check contacts nothing.
 
     With --username NAME, maascurl asks for NAME's password (or reads it from stdin
     with --password -) and MAAS answers with NAME's API key, which is stored as if
     it had been given; the password is never stored.
     """
     if username is not None or password_source is not None:
+        if api_key_file is not None:
+            raise click.UsageError("--username logs in with a password; drop --api-key-file")
         _refuse_with_password(username, api_key, api_key_command, no_check)
         from maascurl.password import password_login
 
@@ -720,7 +1013,17 @@ def login(
         return
     from maascurl.login import login as do_login
 
-    do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+    do_login(
+        profile,
+        url,
+        api_key,
+        no_check,
+        api_key_command,
+        insecure,
+        cacert,
+        api_key_file=api_key_file,
+        timeout=login_timeout,
+    )
 
 
 def _refuse_with_password(
@@ -809,7 +1112,9 @@ def _complete_describe_op(ctx: click.Context, param: click.Parameter, incomplete
     match = desc.match(ctx.params.get("path") or "") if desc is not None else None
     if match is None:
         return []
-    labels = {action.label for action in match.resource.actions}
+    from maascurl.termsafe import safe_line
+
+    labels = {safe_line(action.label) for action in match.resource.actions}
     return sorted(label for label in labels if label.startswith(incomplete))
 
 
@@ -877,8 +1182,9 @@ def main() -> None:
 
 def _fail(message: str, code: int) -> None:
     from maascurl.errors import redact_secrets
+    from maascurl.termsafe import safe_line
 
-    message = redact_secrets(message)
+    message = safe_line(redact_secrets(message))
     try:
         sys.stdout.flush()
     except BrokenPipeError:

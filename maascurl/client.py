@@ -8,10 +8,11 @@ https is never downgraded to http.
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ import httpcore
 
 from maascurl import __version__
 from maascurl._httpx import httpx
+from maascurl.bounded import ACCEPT_ENCODING, DEADLINE, deadline_timeouts, guard_response
 from maascurl.config import Transport
 from maascurl.errors import (
     ConfigError,
@@ -32,6 +34,7 @@ from maascurl.errors import (
 )
 from maascurl.multipart import MultipartBody
 from maascurl.request import RawBody, RequestSpec
+from maascurl.termsafe import safe_line
 
 USER_AGENT = f"maascurl/{__version__}"
 MAX_REDIRECTS = 10
@@ -39,7 +42,12 @@ RETRY_STATUSES = (409, 429, 503)
 IDEMPOTENT = ("GET", "DELETE")
 # Short connect: a dead region should fail fast. Generous read: MAAS builds
 # big listings slowly on large fleets.
-DEFAULT_TIMEOUT = (10.0, 300.0)
+# The connect timeout bounds the TLS handshake too: https sent to MAAS's plain
+# port (5240) gets no handshake answer, and should not hang for long.
+DEFAULT_TIMEOUT = (5.0, 300.0)
+# Waits before retrying a refused connection: a region that is down fails
+# within about a second (0.125 + 0.25 + 0.5 s with the default 3 retries).
+CONNECT_RETRY_FIRST_WAIT = 0.125
 
 # httpcore reads the socket 64 KB at a time, and every read goes through h11
 # and httpx in Python. Reads of 256 KB cut the time a big body (a file, a
@@ -58,12 +66,14 @@ def _verify(transport: Transport, scheme: str) -> bool | ssl.SSLContext:
     if scheme != "https" or transport.insecure:
         # A plain-http server never needs a CA bundle: skip loading one.
         return False
-    if transport.cacert:
-        try:
-            return ssl.create_default_context(cafile=transport.cacert)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"cannot load CA certificate {transport.cacert}: {exc}") from None
-    return True
+    # The system's trust store (as curl and openssl use it), so a CA installed
+    # system-wide is trusted; SSL_CERT_FILE/SSL_CERT_DIR are honoured by
+    # OpenSSL itself, REQUESTS_CA_BUNDLE here.
+    cafile = transport.cacert or os.environ.get("REQUESTS_CA_BUNDLE") or None
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load CA certificate {cafile}: {exc}") from None
 
 
 def open_client(
@@ -75,15 +85,33 @@ def open_client(
     # A jar whose policy accepts no domain: a MAAS session cookie would switch
     # on Django's CSRF check, so cookies are never kept or sent.
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    # Every answer is decoded by bounded.py, within bounds, before anyone reads it.
+    hooks = {"request": [], **(event_hooks or {})}
+    hooks["response"] = [guard_response, *hooks.get("response", [])]
+    verify = _verify(transport, scheme)
     return httpx.Client(
         auth=auth,
-        verify=_verify(transport, scheme),
+        verify=verify,
+        transport=_no_delay_transport(verify),
         timeout=_timeout(transport),
         follow_redirects=False,
         cookies=jar,
-        headers={"User-Agent": USER_AGENT},
-        event_hooks=event_hooks,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
+        event_hooks=hooks,
     )
+
+
+def _no_delay_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
+    """A transport whose sockets send at once (TCP_NODELAY, as curl's do).
+
+    With Nagle's algorithm the small last segment of a request body can wait
+    for the server's delayed ACK (up to ~40 ms on Linux), once per request:
+    a cost a chunked upload of a few hundred requests should not pay.
+    """
+    import socket
+
+    option = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return httpx.HTTPTransport(verify=verify, socket_options=[option])
 
 
 def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
@@ -100,7 +128,20 @@ def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
     # Encoded here, not by httpx, whose QueryParams would group repeated names
     # and so change the order the user typed.
     url = f"{spec.url}?{urlencode(spec.query)}" if spec.query else spec.url
-    return client.build_request(spec.method, url, headers=headers, content=body)
+    return client.build_request(spec.method, url, headers=headers, content=_tracked(body, spec))
+
+
+def _tracked(body: MultipartBody | _RawStream | None, spec: RequestSpec) -> Iterable[bytes] | None:
+    """A multipart body with a big file is drawn as a progress bar (progress.py)."""
+    if not isinstance(body, MultipartBody) or not spec.files:
+        return body
+    from maascurl.progress import TrackedBody, wanted
+
+    total = len(body)
+    if not wanted(total):
+        return body
+    names = ", ".join(part.filename for part in spec.files)
+    return TrackedBody(body, f"send {names}", total)
 
 
 class _RawStream:
@@ -138,6 +179,8 @@ def send(
     client: httpx.Client, request: httpx.Request, transport: Transport, pace: Pace | None = None
 ) -> httpx.Response:
     """Send REQUEST, following same-origin redirects; return the streamed final response."""
+    if transport.max_time is not None:
+        request.extensions[DEADLINE] = time.monotonic() + transport.max_time
     for _ in range(MAX_REDIRECTS + 1):
         response = _send_with_retries(client, request, transport, pace)
         target = _redirect_target(response)
@@ -147,7 +190,7 @@ def send(
             return _cross_origin(response, request, target, transport, pace)
         response.close()
         request = _redirected(client, request, response.status_code, target, signed=True)
-    status = f"{response.status_code} {response.reason_phrase}"
+    status = f"{response.status_code} {safe_line(response.reason_phrase)}"
     raise HTTPStatusError(
         response.status_code, f"{status}: more than {MAX_REDIRECTS} redirects, the last to {target}"
     )
@@ -160,6 +203,9 @@ def _send_with_retries(
     while True:
         if pace is not None:
             pace.wait()
+        deadline = request.extensions.get(DEADLINE)
+        if deadline is not None:
+            request.extensions["timeout"] = deadline_timeouts(client.timeout, deadline)
         try:
             response = client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -168,7 +214,8 @@ def _send_with_retries(
             if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):
                 raise
             attempt += 1
-            wait = min(0.5 * 2**attempt, transport.retry_max_wait)
+            wait = min(CONNECT_RETRY_FIRST_WAIT * 2 ** (attempt - 1), transport.retry_max_wait)
+            _check_wait(request, wait)
             note(f"cannot connect; retrying in {wait:g} s")
             time.sleep(wait)
             continue
@@ -178,14 +225,22 @@ def _send_with_retries(
         response.close()
         attempt += 1
         wait = min(wait, transport.retry_max_wait)
+        _check_wait(request, wait)
         note(
-            f"{response.status_code} {response.reason_phrase}; "
+            f"{response.status_code} {safe_line(response.reason_phrase)}; "
             f"retrying in {wait:g} s ({attempt}/{transport.retries})"
         )
         if pace is None:
             time.sleep(wait)
         else:
             pace.pause(wait)  # the wait itself happens at the top of the loop
+
+
+def _check_wait(request: httpx.Request, wait: float) -> None:
+    """A retry that would end past --max-time is not started."""
+    deadline = request.extensions.get(DEADLINE)
+    if deadline is not None and time.monotonic() + wait > deadline:
+        raise TimedOut("the transfer would take longer than --max-time; not retrying")
 
 
 def _is_tls(exc: BaseException) -> bool:
@@ -229,6 +284,16 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
+_NEUTRAL_HEADERS = (
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+)
+
+
 def _redirected(
     client: httpx.Client, request: httpx.Request, status: int, target: httpx.URL, *, signed: bool
 ) -> httpx.Request:
@@ -236,7 +301,9 @@ def _redirected(
     headers.pop("Host", None)
     headers.pop("Authorization", None)
     if not signed:
-        headers.pop("Cookie", None)
+        # Another origin gets none of the user's own headers either (they may
+        # hold tokens of their own): only what describes the request itself.
+        headers = httpx.Headers({k: v for k, v in headers.items() if k.lower() in _NEUTRAL_HEADERS})
     method = request.method
     content: httpx.SyncByteStream | httpx.AsyncByteStream | None = request.stream
     if status in (301, 302, 303) and method not in ("GET", "HEAD"):
@@ -247,6 +314,8 @@ def _redirected(
     new = client.build_request(method, target, headers=headers)
     if content is not None:
         new.stream = content
+    if DEADLINE in request.extensions:
+        new.extensions[DEADLINE] = request.extensions[DEADLINE]
     return new
 
 
@@ -266,32 +335,70 @@ def _cross_origin(
     note(f"following redirect to {target} without credentials")
     other = open_client(transport, target.scheme, auth=None)
     moved = _redirected(other, request, response.status_code, target, signed=False)
-    return _send_with_retries(other, moved, transport, pace)
+    with transport_errors(str(target)):  # a failure there names that host
+        return _send_with_retries(other, moved, transport, pace)
 
 
 @contextmanager
 def transport_errors(url: str) -> Iterator[None]:
     """Turn httpx's exceptions into one-line errors with maascurl's exit codes."""
-    where = httpx.URL(url)
-    host = f"{where.host}:{where.port or (443 if where.scheme == 'https' else 80)}"
     try:
         yield
     except httpx.TimeoutException as exc:
-        phase = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
-        raise TimedOut(f"timed out {phase} {host}") from None
+        host, scheme = _where(exc, url)
+        if isinstance(exc, httpx.ConnectTimeout):
+            hint = _PLAIN_PORT_HINT if scheme == "https" and _handshake(exc) else ""
+            raise TimedOut(f"timed out connecting to {host}{hint}") from None
+        raise TimedOut(f"timed out waiting for {host}") from None
     except httpx.ConnectError as exc:
-        raise ConnectFailed(_connect_message(host, exc)) from None
+        raise ConnectFailed(_connect_message(_where(exc, url)[0], exc)) from None
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise ConnectFailed(f"connection to {host} broke: {exc or type(exc).__name__}") from None
+        host, scheme = _where(exc, url)
+        hint = _TLS_PORT_HINT if scheme == "http" and _never_answered(exc) else ""
+        raise ConnectFailed(
+            f"connection to {host} broke: {exc or type(exc).__name__}{hint}"
+        ) from None
     except httpx.ProxyError as exc:
-        raise ConnectFailed(f"proxy error reaching {host}: {exc}") from None
+        raise ConnectFailed(f"proxy error reaching {_where(exc, url)[0]}: {exc}") from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise UsageError(str(exc)) from None
     except httpx.DecodingError as exc:
         # e.g. "Content-Encoding: gzip" on a body that is not gzip: a broken answer.
-        raise ConnectFailed(f"the answer from {host} could not be decoded: {exc}") from None
+        raise ConnectFailed(
+            f"the answer from {_where(exc, url)[0]} could not be decoded: {exc}"
+        ) from None
     except httpx.TransportError as exc:
+        host = _where(exc, url)[0]
         raise ConnectFailed(f"request to {host} failed: {exc or type(exc).__name__}") from None
+
+
+_PLAIN_PORT_HINT = (
+    " (the TLS handshake got no answer: is this a plain http port? "
+    "MAAS serves http on 5240 and https on 5443)"
+)
+_PLAIN_ANSWER_HINT = _PLAIN_PORT_HINT.replace("got no answer", "got a plain-text answer")
+_TLS_PORT_HINT = " (is this an https port? MAAS serves http on 5240 and https on 5443)"
+
+
+def _where(exc: httpx.HTTPError, url: str) -> tuple[str, str]:
+    """host:port and scheme of the request that failed: a redirect's target, if it was one."""
+    try:
+        where = exc.request.url
+    except RuntimeError:  # no request attached
+        where = httpx.URL(url)
+    port = where.port or (443 if where.scheme == "https" else 80)
+    return f"{where.host}:{port}", where.scheme
+
+
+def _handshake(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "handshake" in text or "ssl" in text or _is_tls(exc)
+
+
+def _never_answered(exc: BaseException) -> bool:
+    # A TLS server given plain http closes the connection without a word.
+    text = str(exc).lower()
+    return "without sending" in text or "disconnected" in text or "reset" in text
 
 
 def _connect_message(host: str, exc: httpx.ConnectError) -> str:
@@ -301,6 +408,8 @@ def _connect_message(host: str, exc: httpx.ConnectError) -> str:
             f"TLS certificate of {host} could not be verified; give its CA with --cacert FILE "
             "(or skip the check with --insecure)"
         )
+    if "WRONG_VERSION_NUMBER" in text:  # a plain-http answer to a TLS handshake
+        return f"TLS failure with {host}: {text}{_PLAIN_ANSWER_HINT}"
     if "SSL" in text or "TLS" in text:
         return f"TLS failure with {host}: {text}"
     reason = text.split("] ", 1)[-1] if "] " in text else text

@@ -14,7 +14,8 @@ line per failure, and one JSON record per request in --report.
 
 Extension point: a `Hook` runs in the worker after a 2xx answer and may
 replace the result (a new body, a final state, a failure with its own exit
-code); `maascurl ... --wait` builds on it.
+code), for work that goes on after the answer, such as waiting for what a
+request started.
 """
 
 from __future__ import annotations
@@ -35,8 +36,15 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from maascurl.batch import EachTemplate, LineError, LineRequest, Spool, batch_request
-from maascurl.call import CallOptions, Session, Target, check_against_description, resolve_target
-from maascurl.errors import EXIT_INTERRUPTED, MaascurlError, UsageError, note, redact_secrets, warn
+from maascurl.call import CallOptions, LazySession, Session, Target, checked, resolve_target
+from maascurl.errors import (
+    EXIT_INTERRUPTED,
+    MaascurlError,
+    UsageError,
+    each_warning_once,
+    note,
+    redact_secrets,
+)
 from maascurl.request import RequestSpec, build_request
 from maascurl.termsafe import safe_line
 
@@ -59,8 +67,9 @@ class FleetOptions:
     jobs: int = DEFAULT_JOBS
     report: str | None = None
     fail_fast: bool = False
-    # Lines held at once (default jobs x WINDOW_PER_JOB). --wait holds a whole
-    # fleet, so that every machine is waited for at once (see wait.py).
+    bodies_to_files: bool = False  # -o FILE: nothing goes to stdout
+    # Lines sent but not yet written out, at most (default jobs x WINDOW_PER_JOB).
+    # A Hook whose Futures wait long (for a deploy, say) wants it as big as the fleet.
     window: int | None = None
     # Drawn under the progress bar at a terminal (--wait: machines per state).
     detail: Callable[[], Any] | None = None
@@ -126,23 +135,53 @@ class Planner:
     def __init__(self, options: CallOptions) -> None:
         self.options = options
         self._targets: dict[str | None, tuple[Target, ApiDescription | None]] = {}
-        self._warned: set[str] = set()
+        self._sessions: dict[str, LazySession] = {}  # to fetch a newer description
         self._outputs: set[str] | None = None
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
 
     def job(self, request: LineRequest, typed_path: str | None = None) -> Job:
         try:
             target, desc = self._target(request.profile, request.path)
             spec = build_request(
-                request.method, target.api_root, request.path, list(request.items), desc
+                request.method,
+                target.api_root,
+                request.path,
+                list(request.items),
+                desc,
+                headers=request.headers,
+                body=self.options.body,
             )
-            if desc is not None:
+            if desc is not None and not self.options.no_check:
                 typed = typed_path if typed_path is not None else request.path
-                check_against_description(spec, desc, target.api_root, typed, self._warn_once)
+                desc = self._check(spec, target, desc, request.profile, typed)
         except LineError:
             raise
         except MaascurlError as exc:
             raise LineError(request.line, exc) from None
         return Job(request.line, spec, target, request.output, desc)
+
+    def _check(
+        self,
+        spec: RequestSpec,
+        target: Target,
+        desc: ApiDescription,
+        profile: str | None,
+        typed: str,
+    ) -> ApiDescription:
+        """As for a single call; a newer description fetched to recheck is kept for the rest."""
+        opener = None
+        if not self.options.offline:
+            lazy = self._sessions.setdefault(target.state_key, LazySession(target, self.options))
+            opener = lazy.get
+        fresh = checked(spec, desc, target, opener, typed)
+        if fresh is not desc and target.profile is not None:
+            name = profile if profile is not None else self.options.profile
+            self._targets[name] = (target, fresh)
+        return fresh
 
     def check_output(self, job: Job) -> None:
         """-o FILE: its directory exists and no two lines write the same file."""
@@ -168,11 +207,6 @@ class Planner:
         if target.profile is not None:  # a bare URL (anonymous) is resolved per line
             self._targets[name] = found
         return found
-
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            warn(message)
 
 
 # --------------------------------------------------------------- the runner
@@ -225,6 +259,7 @@ class Runner:
         self.fleet = fleet
         self.hook = hook
         self.out = out if out is not None else sys.stdout.buffer
+        self.reader_gone = False  # stdout's reader went away (`| head`)
         self.stopping = False  # send nothing more (Ctrl-C, --fail-fast)
         self.interrupted = False
         self.abandoned = False  # a second Ctrl-C: wait for nothing more
@@ -243,7 +278,10 @@ class Runner:
     def run(self, jobs: Iterator[Job], total: int) -> int:
         """Send every job; return the exit status of the run."""
         self._report = _open_report(self.fleet.report)
-        self._progress = Progress.start(total, self.fleet.detail)
+        # Bodies written to the same terminal would tear the bar apart.
+        bodies_to_terminal = self.out.isatty() and not self.fleet.bodies_to_files
+        shown = Progress.start(total, self.fleet.detail) if not bodies_to_terminal else None
+        self._progress = shown
         workers = [
             threading.Thread(target=self._work, name=f"fleet-{n}", daemon=True)
             for n in range(self.fleet.jobs)
@@ -254,6 +292,9 @@ class Runner:
         restore = self._catch_interrupts()
         try:
             self._feed(jobs)
+        except BaseException:  # e.g. the reader went away (`| head`): send nothing more
+            self.stopping = True
+            raise
         finally:
             restore()
             for _ in workers:
@@ -268,6 +309,8 @@ class Runner:
                 self._progress.stop()
             if self._report is not None:
                 self._report.close()
+        if self.reader_gone:
+            raise BrokenPipeError  # quietly, as a single call ends
         self._summary(total)
         return self.exit_code()
 
@@ -292,7 +335,7 @@ class Runner:
                 self._emit(self._wait(pending.popleft()))
         while pending:
             self._emit(self._wait(pending.popleft()))
-        self.out.flush()
+        self._flush()
 
     def _refresh_descriptions(self) -> None:
         """As after a single call: a server whose API changed gets its cache refreshed."""
@@ -316,7 +359,7 @@ class Runner:
 
     def _wait(self, slot: _Slot) -> Result:
         if not slot.done.is_set():
-            self.out.flush()  # the lines so far reach a reader while we wait
+            self._flush()  # the lines so far reach a reader while we wait
         # Short waits so that a Ctrl-C (handled in this thread) is acted on.
         while not slot.done.is_set():
             self._say_interrupted()
@@ -325,6 +368,26 @@ class Runner:
             slot.done.wait(0.1)
         assert slot.result is not None
         return slot.result
+
+    def _write(self, data: bytes) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.write(data)
+            except BrokenPipeError:
+                self._lose_reader()
+
+    def _flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self._lose_reader()
+
+    def _lose_reader(self) -> None:
+        # As a single call does: send nothing more and end quietly (cli.py
+        # turns the BrokenPipeError raised at the end into status 0). The
+        # report still gets every line, the unsent ones as "not sent".
+        self.reader_gone = self.stopping = True
 
     def _say_interrupted(self) -> None:
         # Said here rather than in the signal handler, which may run while
@@ -344,11 +407,11 @@ class Runner:
             self._report.flush()
         if result.outcome == OK:
             if result.body is not None:
-                self.out.write(json_line(result.body) + b"\n")
+                self._write(json_line(result.body) + b"\n")
         elif result.outcome == FAILED:
             if self.first_failure is None:
                 self.first_failure = result
-            self.out.flush()  # stdout's lines so far come before this one
+            self._flush()  # stdout's lines so far come before this one
             message = f"line {result.job.line} ({result.job.label}): {result.error}"
             line = f"maascurl: error: {safe_line(message)}"
             if self._progress is not None:
@@ -379,7 +442,8 @@ class Runner:
 
     def _summary(self, total: int) -> None:
         counts = self.counts
-        if not (Progress.wanted() or counts.failed or counts.not_sent or counts.abandoned):
+        on_terminal = sys.stderr.isatty()
+        if not (on_terminal or counts.failed or counts.not_sent or counts.abandoned):
             return
         seconds = time.monotonic() - counts.start
         parts = [f"{counts.ok} ok", f"{counts.failed} failed"]
@@ -562,6 +626,7 @@ class Progress:
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
+            redirect_stdout=False,  # stdout carries the JSON Lines, never the bar
         )
         self.task = self.bar.add_task("", total=total, ok=0, failed=0, rate="")
         if detail is not None:
@@ -572,7 +637,9 @@ class Progress:
 
     @staticmethod
     def wanted() -> bool:
-        return sys.stderr.isatty()
+        from maascurl import progress  # --no-progress turns every bar off
+
+        return progress.enabled and sys.stderr.isatty()
 
     @classmethod
     def start(cls, total: int, detail: Callable[[], Any] | None = None) -> Progress | None:
@@ -610,7 +677,11 @@ def run_each(
     """`maascurl METHOD PATH ITEM... --each FILE`: the request once per input line."""
     if options.output.output == "-":
         raise UsageError("-o - cannot be used with --each: the bodies go to stdout already")
-    template = EachTemplate(method, path, items, options.output.output, options.profile)
+    if options.body == "-":
+        raise UsageError("--body - cannot be used with --each: give the body as a file")
+    template = EachTemplate(
+        method, path, items, options.output.output, options.profile, options.headers
+    )
 
     def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
         for number, text in lines:
@@ -628,7 +699,7 @@ def run_batch(
         for number, text in lines:
             request = batch_request(number, text)
             if request is not None:
-                yield planner.job(request)
+                yield planner.job(request._replace(headers=options.headers))
 
     return _run(name, jobs, options, fleet, hook)
 
@@ -640,18 +711,22 @@ def _run(
     name: str, make_jobs: JobMaker, options: CallOptions, fleet: FleetOptions, hook: Hook | None
 ) -> int:
     spool = Spool(name)
+    planner = Planner(options)
     try:
-        planner = Planner(options)
-        total = 0
-        for job in make_jobs(planner, spool.lines()):  # the checking pass: sends nothing
-            planner.check_output(job)
-            total += 1
-        if options.offline:
-            _print_offline(make_jobs(planner, spool.lines()), options)
-            return 0
-        runner = Runner(options, fleet, hook)
-        return runner.run(make_jobs(planner, spool.lines()), total)
+        with each_warning_once():
+            total = 0
+            for job in make_jobs(planner, spool.lines()):  # the checking pass: sends nothing
+                planner.check_output(job)
+                total += 1
+            planner.close()
+            if options.offline:
+                _print_offline(make_jobs(planner, spool.lines()), options)
+                return 0
+            bodies_to_files = options.output.output is not None
+            runner = Runner(options, replace(fleet, bodies_to_files=bodies_to_files), hook)
+            return runner.run(make_jobs(planner, spool.lines()), total)
     finally:
+        planner.close()
         spool.close()
 
 

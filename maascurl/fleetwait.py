@@ -33,7 +33,6 @@ from maascurl.wait import (
     machine_key,
     read_answer,
     split_url,
-    stderr_is_terminal,
 )
 
 if TYPE_CHECKING:
@@ -216,7 +215,7 @@ def _run_fleet_waiting(
     assert options.wait is not None
     waiter = FleetWaiter(options.wait)
     fleet = replace(fleet, window=FLEET_WINDOW)
-    if stderr_is_terminal():  # the states go under the fleet's progress bar
+    if _bar_shown(fleet):  # the states go under the fleet's progress bar
         view = FleetView(waiter.watches)
         waiter.view = view
         fleet = replace(fleet, detail=view.render)
@@ -224,3 +223,10 @@ def _run_fleet_waiting(
         return run(fleet, waiter)
     finally:
         waiter.close()
+
+
+def _bar_shown(fleet: FleetOptions) -> bool:
+    """Whether the fleet run draws its progress bar (fleet.Runner.run decides the same way)."""
+    from maascurl.fleet import Progress
+
+    return Progress.wanted() and (fleet.bodies_to_files or not sys.stdout.isatty())

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     import random
 
     from maascurl._httpx import httpx
-    from maascurl.call import CallOptions, Session, Target
+    from maascurl.call import CallOptions, Session
     from maascurl.request import RequestSpec
     from maascurl.waitview import View
 
@@ -394,6 +394,7 @@ class Watch:
     changed_at: float = 0.0
     key: str | None = None  # the system id, when it can be listed with others
     session: Session | None = None  # the server it lives on, when not the poller's own
+    headers: tuple[tuple[str, str], ...] = ()  # -H of `maascurl wait`, sent with every poll
 
     @property
     def finished(self) -> bool:
@@ -534,7 +535,9 @@ class Poller:
 
     def read_one(self, session: Session, watch: Watch) -> None:
         try:
-            response = read_answer(session, get_spec(*split_url("", watch.url)))
+            spec = get_spec(*split_url("", watch.url))
+            spec.headers = list(watch.headers)
+            response = read_answer(session, spec)
         except MaascurlError as error:
             self._failed_read(watch.where, [watch], error)
             return
@@ -666,28 +669,25 @@ class WaitOptions:
 
 
 def send_and_wait(
-    spec: RequestSpec, target: Target, options: CallOptions, wait: WaitOptions
+    spec: RequestSpec, session: Session, options: CallOptions, wait: WaitOptions
 ) -> None:
     """Send SPEC; when it started something, wait for it to end and write the final object."""
-    from maascurl.call import Session
-
-    relpath = spec.url[len(target.api_root) :]
-    with Session(target, options) as session:
-        answer = read_answer(session, spec)
-        data = json_or_none(answer.content)
-        goal = goal_for(spec, relpath, data)
-        if goal is None:
-            _write(answer, options)
-            return
-        if wait.timeout is not None:
-            goal = goal._replace(timeout=wait.timeout)
-        where = relpath.rstrip("/") or "the API root"
-        if goal.poll is not None:
-            _wait_for_poll(session, goal, where, options, wait)
-            return
-        watch = Watch(where, spec.url, goal, time.monotonic())
-        watch.response = answer
-        _wait_and_write(session, watch, options, wait, data)
+    relpath = spec.url[len(session.target.api_root) :]
+    answer = read_answer(session, spec)
+    data = json_or_none(answer.content)
+    goal = goal_for(spec, relpath, data)
+    if goal is None:
+        _write(answer, options)
+        return
+    if wait.timeout is not None:
+        goal = goal._replace(timeout=wait.timeout)
+    where = relpath.rstrip("/") or "the API root"
+    if goal.poll is not None:
+        _wait_for_poll(session, goal, where, options, wait)
+        return
+    watch = Watch(where, spec.url, goal, time.monotonic())
+    watch.response = answer
+    _wait_and_write(session, watch, options, wait, data)
 
 
 def _wait_for_poll(
@@ -720,7 +720,7 @@ def run_wait(
 
     condition = parse_condition(fields, fail_on)
     target = resolve_target(options, path)
-    spec = build_request("GET", target.api_root, path, [], None)
+    spec = build_request("GET", target.api_root, path, [], None, headers=options.headers)
     goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)
     where = spec.url[len(target.api_root) :].rstrip("/") or path
     if options.offline:
@@ -730,7 +730,7 @@ def run_wait(
         return
     with Session(target, options) as session:
         answer = read_answer(session, spec)
-        watch = Watch(where, _full_url(spec), goal, time.monotonic())
+        watch = Watch(where, _full_url(spec), goal, time.monotonic(), headers=tuple(spec.headers))
         watch.response = answer
         _wait_and_write(session, watch, options, wait, parse_json(answer.content, where))
 

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, env_for_subprocess
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from simulator import MaasSimulator, set_status
 
 from maascurl import fleet
+from maascurl.batch import EachTemplate, LineError, batch_request
 from maascurl.call import CallOptions, Session
 from maascurl.errors import MaascurlError
 
@@ -204,18 +207,19 @@ def test_every_line_is_checked_before_the_first_request(api: MaasSimulator, run:
     data = "abc001\trelease\nabc002\trelease\nabc003\trelase\nabc004\trelease\n"
     result = run("post", "machines/{1}", "op={2}", "--each", "-", input=data)
     assert result.exit_code == 2
-    assert result.stderr == (
-        "maascurl: error: line 3: machines/{1} has no POST op 'relase'; did you mean 'release'?\n"
+    assert result.stderr.startswith(
+        "maascurl: error: line 3: machines/{1} has no POST op 'relase'; did you mean 'release'?"
     )
+    assert len(result.stderr.splitlines()) == 1
     assert api.requests == []
 
 
 def test_an_undocumented_field_warns_once_not_per_line(api: MaasSimulator, run: Run) -> None:
     result = run(
-        "post", "machines/{}", "op=release", "colour=red", "--each", "-", input="\n".join(ids(5))
+        "post", "machines/{}", "op=release", "commnet=x", "--each", "-", input="\n".join(ids(5))
     )
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.count("does not document a field 'colour'") == 1
+    assert result.stderr.count("does not document a field 'commnet'") == 1
 
 
 # ---------------------------------------------------------------- failures
@@ -462,7 +466,17 @@ def test_fleet_options_need_each(
 
 
 @pytest.mark.parametrize(
-    "args", [("-i",), ("--pretty",), ("--pager",), ("-o", "-"), ("-t",), ("--fields", "hostname")]
+    "args",
+    [
+        ("-i",),
+        ("--pretty",),
+        ("--pager",),
+        ("-o", "-"),
+        ("-t",),
+        ("--fields", "hostname"),
+        ("--keep-error-body",),
+        ("--body", "-"),
+    ],
 )
 def test_single_answer_options_are_refused_with_each(
     api: MaasSimulator, run: Run, args: tuple[str, ...]
@@ -642,14 +656,16 @@ def test_a_hook_replaces_results_after_a_2xx(api: MaasSimulator, run: Run, tmp_p
 # ---------------------------------------------------------------- terminal
 
 
-def stderr_on_terminal(argv: list[str], env: dict[str, str], stdout: Path) -> tuple[str, int]:
-    """Run ARGV with stderr on a pseudo-terminal and stdout to a file."""
+def stderr_on_terminal(
+    argv: list[str], env: dict[str, str], stdout: Path | None
+) -> tuple[str, int]:
+    """Run ARGV with stderr on a pseudo-terminal and stdout to a file (or that terminal too)."""
     import select
 
     master, slave = os.openpty()
-    with stdout.open("wb") as out:
+    with stdout.open("wb") if stdout else open(os.devnull, "wb") as out:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=slave, env=env
+            argv, stdin=subprocess.DEVNULL, stdout=out if stdout else slave, stderr=slave, env=env
         )
     os.close(slave)
     chunks: list[bytes] = []
@@ -817,3 +833,192 @@ def test_clock_skew_is_corrected_for_every_request_in_flight(api: MaasSimulator,
     assert result.exit_code == 0, result.stderr
     assert len(lines_of(result.stdout)) == 8
     assert result.stderr.count("clock is") == 1
+
+
+def test_header_values_are_filled_too(api: MaasSimulator, run: Run) -> None:
+    result = run(
+        "get",
+        "machines/{}",
+        "-H",
+        "X-Trace: fleet {}",
+        "--each",
+        "-",
+        "-j",
+        "1",
+        input="abc001\nabc002\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [r.headers["x-trace"] for r in api.requests] == ["fleet abc001", "fleet abc002"]
+
+
+def test_batch_refuses_a_body(api: MaasSimulator, run: Run, tmp_path: Path) -> None:
+    body = tmp_path / "body.json"
+    body.write_text("{}")
+    result = run("batch", "--body", str(body), input="post machines/abc001 op=release\n")
+    assert result.exit_code == 2
+    assert "No such option '--body'" in result.stderr
+    assert api.requests == []
+
+
+# ---------------------------------------------------------------- the installed command
+
+
+def test_each_reads_a_pipe_through_the_installed_command(api: MaasSimulator, home: Path) -> None:
+    data = "".join(f'{{"system_id": "{i}", "hostname": "h-{i}"}}\n' for i in ids(20))
+    proc = subprocess.run(
+        [
+            maascurl_script(),
+            "put",
+            "machines/{system_id}",
+            "description=host {hostname}",
+            "--each",
+            "-",
+        ],
+        input=data.encode(),
+        env=env_for_subprocess(home),
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    bodies = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [b["description"] for b in bodies] == [f"host h-{i}" for i in ids(20)]
+    assert proc.stderr == b""
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(api: MaasSimulator, home: Path) -> None:
+    """`... --each ids | head -c 100`: status 0, sending stops, the report is whole."""
+    api.slow("machines/", 0.01)
+    report = home / "r.jsonl"
+    script = f'"$1" get "machines/{{}}" --each "$2" --report {report}; echo "status=$?" >&2'
+    source = home / "ids.txt"
+    source.write_text("\n".join(ids(48)) + "\n")
+    runs = [maascurl_script(), str(source)]
+    proc = subprocess.run(
+        ["/bin/bash", "-c", f"({script}) | head -c 100 > /dev/null", "bash", *runs],
+        env=env_for_subprocess(home),
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.stderr.decode() == "status=0\n"
+    sent = len(machine_paths(api))
+    assert sent < 48
+    records = report_of(report)
+    assert [r["line"] for r in records] == list(range(1, 49))
+    assert len([r for r in records if r["outcome"] == "not sent"]) == 48 - sent
+
+
+def test_no_bar_when_the_bodies_go_to_the_same_terminal(
+    api: MaasSimulator, home: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "ids.txt"
+    source.write_text("\n".join(ids(6)) + "\n")
+    argv = [maascurl_script(), "get", "machines/{}", "--each", str(source)]
+    env = {**env_for_subprocess(home), "NO_COLOR": "1"}
+    text, status = stderr_on_terminal(argv, env, None)
+    assert status == 0
+    lines = text.replace("\r\n", "\n").splitlines()
+    assert [json.loads(line)["system_id"] for line in lines[:6]] == ids(6)  # whole lines
+    assert lines[6].startswith("maascurl: 6 request(s): 6 ok, 0 failed in ")
+    assert "━" not in text
+
+
+def test_max_time_bounds_each_request_not_the_run(api: MaasSimulator, run: Run) -> None:
+    api.slow("machines/abc002/", 2)
+    api.slow("machines/abc001/", 0.3)
+    api.slow("machines/abc003/", 0.3)
+    result = run(
+        "get",
+        "machines/{}",
+        "--each",
+        "-",
+        "-j",
+        "1",
+        "--max-time",
+        "1",
+        input="\n".join(ids(4)),
+    )
+    assert result.exit_code == 7
+    assert [m["system_id"] for m in lines_of(result.stdout)] == ["abc000", "abc001", "abc003"]
+    assert "line 3 (get machines/abc002/):" in result.stderr
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+_templates = st.sampled_from(
+    ["machines/{}", "machines/{1}", "{}", "machines/{a.b}", "machines/{system_id}/x{2}"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_templates, st.text(max_size=60), st.text(max_size=60))
+def test_any_line_fills_a_template_or_is_a_usage_error(
+    path: str, item_value: str, line: str
+) -> None:
+    """Whatever a line holds, filling gives strings or a LineError naming the line."""
+    template = EachTemplate("POST", path, [f"description={{1}} {item_value}"], "o/{}.json", None)
+    try:
+        request = template.request(7, line)
+    except LineError as exc:
+        assert str(exc).startswith("line 7: ")
+        assert exc.exit_code == 2
+        return
+    assert request.line == 7
+    assert all(isinstance(item, str) for item in request.items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_batch_line_is_a_request_a_comment_or_a_usage_error(line: str) -> None:
+    try:
+        request = batch_request(3, line)
+    except LineError as exc:
+        assert str(exc).startswith("line 3: ")
+        assert exc.exit_code == 2
+        return
+    assert request is None or request.method in ("GET", "POST", "PUT", "DELETE")
+
+
+def test_the_window_bounds_the_lines_outstanding(api: MaasSimulator, tmp_path: Path) -> None:
+    """With Futures nobody completes yet, no more than `window` lines are sent."""
+    import threading
+    from concurrent.futures import Future
+
+    pending: list[Future[fleet.Result]] = []
+
+    def hook(job: fleet.Job, session: Session, result: fleet.Result) -> Future[fleet.Result]:
+        future: Future[fleet.Result] = Future()
+        future.result_to_give = result  # type: ignore[attr-defined]
+        pending.append(future)
+        return future
+
+    def release_later() -> None:
+        wait_for(lambda: len(pending) >= 5, "five lines outstanding")
+        time.sleep(0.2)  # long enough for a sixth to go out if the window let it
+        sent_while_held.append(len(machine_paths(api)))
+        while len(pending) < 12:
+            for future in list(pending):
+                if not future.done():
+                    future.set_result(future.result_to_give)  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        for future in pending:
+            if not future.done():
+                future.set_result(future.result_to_give)  # type: ignore[attr-defined]
+
+    sent_while_held: list[int] = []
+    source = tmp_path / "ids"
+    source.write_text("\n".join(ids(12)) + "\n")
+    thread = threading.Thread(target=release_later)
+    thread.start()
+    code = fleet.run_each(
+        "GET",
+        "machines/{}",
+        [],
+        str(source),
+        CallOptions(),
+        fleet.FleetOptions(jobs=2, window=5),
+        hook=hook,
+    )
+    thread.join()
+    assert code == 0
+    assert sent_while_held == [5]

@@ -582,3 +582,14 @@ def test_a_dropped_connection_during_polling_is_tolerated(timed: MaasSimulator, 
     assert json.loads(result.stdout)["status_name"] == "Deployed"
     notes = [line for line in result.stderr.splitlines() if "still waiting" in line]
     assert len(notes) == 1 and "connection to 127.0.0.1" in notes[0]
+
+
+def test_wait_command_sends_its_headers_with_every_poll(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.seconds = 0.3
+    assert run("post", "machines/abc001", "op=power_on").exit_code == 0
+    result = run("wait", "machines/abc001", "power_state=on", "-H", "X-Trace: w1", *FAST)
+    assert result.exit_code == 0, result.stderr
+    gets = [r for r in timed.requests if r.method == "GET"]
+    assert len(gets) >= 2
+    assert {r.headers.get("x-trace") for r in gets} == {"w1"}
+    assert run("wait", "machines/abc001", "power_state=on", "--body", "-").exit_code == 2
