@@ -33,6 +33,11 @@ def be_quiet() -> None:
     _quiet = True
 
 
+def is_quiet() -> bool:
+    """Whether -q/--quiet was given (waiting's state lines keep quiet too)."""
+    return _quiet
+
+
 # A fleet run checks the same request template for every line: each warning
 # is said once (see each_warning_once), not once per line.
 _warned: set[str] | None = None

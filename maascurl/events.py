@@ -21,7 +21,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from maascurl.errors import MaascurlError, UsageError
+from maascurl.errors import MaascurlError, UsageError, note
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def _follow(
                 if not transient(error):
                     raise
                 if not troubled:
-                    print(f"maascurl: events: {error}; still following", file=sys.stderr)
+                    note(f"events: {error}; still following")
                 troubled = True
                 break
             troubled = False

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from maascurl.errors import MaascurlError, note
+from maascurl.errors import MaascurlError, is_quiet, note
 from maascurl.wait import (
     Pacer,
     Poller,
@@ -171,7 +171,8 @@ class FleetWaiter:
         if not self.watches:
             return
         summary = fleet_summary(self.watches, time.monotonic() - self.started)
-        print(f"maascurl: {summary}", file=sys.stderr, flush=True)
+        if not is_quiet():
+            print(f"maascurl: {summary}", file=sys.stderr, flush=True)
         if left:
             note(f"{len(left)} action(s) not waited for go on in MAAS")
 

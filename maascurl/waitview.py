@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
+from maascurl.errors import is_quiet
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class PlainView:
         time.sleep(seconds)
 
     def _say(self, line: str) -> None:
+        if is_quiet():
+            return
         with self.lock:
             print(f"maascurl: {line}", file=sys.stderr, flush=True)
 
@@ -205,9 +208,15 @@ def _fleet_state(watch: Watch) -> str:
     return watch.seen.state
 
 
+def live_wanted() -> bool:
+    """A live view only on a terminal, and not after --no-progress."""
+    progress = sys.modules.get("maascurl.progress")  # loaded only when --no-progress was given
+    return sys.stderr.isatty() and (progress is None or bool(progress.enabled))
+
+
 @contextmanager
 def open_view(watches: Sequence[Watch]) -> Iterator[View]:
-    if not sys.stderr.isatty():
+    if not live_wanted():
         yield PlainView()
         return
     with LiveView(watches) as view:

@@ -415,32 +415,60 @@ def test_live_view_of_a_fleet_counts_states_and_names_the_slowest() -> None:
     assert "503; still waiting" in text
 
 
-def test_live_view_at_a_terminal(timed: MaasSimulator, profile: str, home: Path) -> None:
-    """stderr on a terminal: a live view, then the final state; stdout stays the JSON."""
-    timed.timed.seconds = 0.6
+def stderr_on_terminal(home: Path, *args: str) -> tuple[int, bytes, str]:
+    """Run maascurl with stderr on a pseudo-terminal: (status, stdout, what the terminal got)."""
     master, slave = os.openpty()
-    argv = [sys.executable, "-m", "maascurl", "post", "machines/abc000", "op=deploy", "--wait"]
     env = {**env_for_subprocess(home), "TERM": "xterm", "COLUMNS": "100"}
     process = subprocess.Popen(
-        [*argv, "--interval", "0.05"], env=env, stdout=subprocess.PIPE, stderr=slave
+        [sys.executable, "-m", "maascurl", *args], env=env, stdout=subprocess.PIPE, stderr=slave
     )
     os.close(slave)
     chunks = []
     while True:
         try:
             data = os.read(master, 65536)
-        except OSError:
+        except OSError:  # EIO: the process has gone
             break
         if not data:
             break
         chunks.append(data)
     os.close(master)
     stdout, _ = process.communicate(timeout=30)
-    screen = b"".join(chunks).decode(errors="replace")
-    assert process.returncode == 0, screen
+    return process.returncode, stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_live_view_at_a_terminal(timed: MaasSimulator, profile: str, home: Path) -> None:
+    """stderr on a terminal: a live view, then the final state; stdout stays the JSON."""
+    timed.timed.seconds = 0.6
+    args = ("post", "machines/abc000", "op=deploy", "--wait", "--interval", "0.05")
+    status, stdout, screen = stderr_on_terminal(home, *args)
+    assert status == 0, screen
     assert json.loads(stdout)["status_name"] == "Deployed"
     assert "amber-otter" in screen and "Deploying" in screen
+    assert "Node installation - curtin running" in screen  # the newest event, live
     assert "maascurl: machines/abc000 (amber-otter): Deployed [" in screen
+
+
+def test_no_progress_at_a_terminal_gives_plain_lines(
+    timed: MaasSimulator, profile: str, home: Path
+) -> None:
+    args = ("post", "machines/abc000", "op=deploy", "--wait", "--interval", "0.05")
+    status, _, screen = stderr_on_terminal(home, *args, "--no-progress")
+    assert status == 0, screen
+    lines = screen.replace("\r", "").splitlines()
+    assert lines[0].startswith("maascurl: machines/abc000 (amber-otter): Deploying [")
+    assert lines[-1].startswith("maascurl: machines/abc000 (amber-otter): Deployed [")
+    assert "curtin running" not in screen  # no live view
+
+
+def test_quiet_keeps_only_the_error(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.failing = {"abc000"}
+    result = run("post", "machines/abc000", "op=deploy", "--wait", "-q", *FAST)
+    assert result.exit_code == 8
+    assert result.stderr.splitlines() == [
+        "maascurl: error: machines/abc000: Failed deployment: "
+        "Node installation failure - Installation failed (refer to the installation log)"
+    ]
 
 
 # ---------------------------------------------------------------- many at once

@@ -255,3 +255,14 @@ def test_a_machine_whose_answer_lacks_the_field_fails_alone(fleet: MaasSimulator
         "line 2 (post machines/abc003/ op=deploy): machines/abc003: "
         "the answer has no field 'status_name'"
     ) in result.stderr
+
+
+def test_quiet_fleet_wait_says_only_what_failed(fleet: MaasSimulator, run: Run) -> None:
+    fleet.timed.failing = {"abc003"}
+    result = run(
+        "post", "machines/{}", "op=deploy", "--each", "-", "--wait", "-q", *FAST,
+        input="abc000\nabc003\n",
+    )  # fmt: skip
+    assert result.exit_code == 8
+    assert [line.split(":")[1].strip() for line in result.stderr.splitlines()] == ["error"]
+    assert len(result.stdout.splitlines()) == 1
