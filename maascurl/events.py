@@ -43,14 +43,16 @@ def run_events(
     base, target = _base_spec(filters, options)
     printer = Printer()
     with Session(target, options) as session:
-        page = _page(session, base, [("limit", str(max(lines, 1)))])
-        newest = max((event["id"] for event in page), default=0)
-        printer.write(sorted(page, key=_event_id) if lines else [])  # -n 0: only new ones
-        if follow:
-            try:
+        try:
+            page = _page(session, base, [("limit", str(max(lines, 1)))])
+            newest = max((_event_id(event) for event in page), default=0)
+            printer.write(sorted(page, key=_event_id) if lines else [])  # -n 0: only new ones
+            if follow:
                 _follow(session, base, newest, interval, printer)
-            except KeyboardInterrupt:
-                return  # the user's way out of following: success
+        except KeyboardInterrupt:
+            if not follow:
+                raise
+            # Ctrl-C is how following ends: success.
 
 
 def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, Any]:
