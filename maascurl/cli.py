@@ -585,9 +585,7 @@ def wait_options(command: F, *, flag: bool = False) -> F:
     """--wait-timeout and --interval (and, on post, the --wait flag itself)."""
     options = [
         click.option("--wait-timeout", type=Duration(), metavar="DURATION", help=WAIT_TIMEOUT_HELP),
-        click.option(
-            "--interval", type=Duration(), default=5.0, metavar="DURATION", help=INTERVAL_HELP
-        ),
+        click.option("--interval", type=Duration(), metavar="DURATION", help=INTERVAL_HELP),
     ]
     if flag:
         options.insert(
@@ -612,15 +610,17 @@ def wait_options(command: F, *, flag: bool = False) -> F:
 wait_options(cli.commands["post"], flag=True)
 
 
-def _wait_settings(options: dict[str, Any]) -> Any:
-    """Pop the wait options (present on post only); a WaitOptions when --wait was given."""
-    wanted = options.pop("wait", False)
-    timeout, interval = options.pop("wait_timeout", None), options.pop("interval", 5.0)
-    if not wanted:
+def _wait_settings(options: dict[str, Any], wanted: bool | None = None) -> Any:
+    """Pop the wait options; a WaitOptions when --wait was given (or WANTED says so)."""
+    flag = options.pop("wait", False)
+    timeout, interval = options.pop("wait_timeout", None), options.pop("interval", None)
+    if not (flag if wanted is None else wanted):
+        if timeout is not None or interval is not None:
+            raise click.UsageError("--wait-timeout and --interval need --wait")
         return None
-    from maascurl.wait import WaitOptions
+    from maascurl.wait import DEFAULT_INTERVAL, WaitOptions
 
-    return WaitOptions(timeout=timeout, interval=interval)
+    return WaitOptions(timeout=timeout, interval=interval or DEFAULT_INTERVAL)
 
 
 def _complete_condition(
@@ -668,9 +668,9 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
     from maascurl.call import CallOptions
     from maascurl.config import Transport
     from maascurl.output import OutputOptions
-    from maascurl.wait import WaitOptions, run_wait
+    from maascurl.wait import run_wait
 
-    settings = WaitOptions(timeout=options.pop("wait_timeout"), interval=options.pop("interval"))
+    settings = _wait_settings(options, wanted=True)
     _set_progress(options.pop("progress"))
     if options["body"] is not None:
         raise click.UsageError("--body cannot be used with wait: it sends GETs")

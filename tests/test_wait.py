@@ -621,3 +621,10 @@ def test_wait_command_sends_its_headers_with_every_poll(timed: MaasSimulator, ru
     assert len(gets) >= 2
     assert {r.headers.get("x-trace") for r in gets} == {"w1"}
     assert run("wait", "machines/abc001", "power_state=on", "--body", "-").exit_code == 2
+
+
+def test_wait_timing_options_need_wait(run: Run) -> None:
+    for option in ("--wait-timeout", "--interval"):
+        result = run("post", "machines/abc000", "op=deploy", option, "5")
+        assert result.exit_code == 2
+        assert "--wait-timeout and --interval need --wait" in result.stderr
