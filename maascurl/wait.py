@@ -729,10 +729,8 @@ def run_wait(
         _print_offline(spec, target, options)
         return
     with Session(target, options) as session:
-        answer = read_answer(session, spec)
         watch = Watch(where, _full_url(spec), goal, time.monotonic(), headers=tuple(spec.headers))
-        watch.response = answer
-        _wait_and_write(session, watch, options, wait, parse_json(answer.content, where))
+        _wait_and_write(session, watch, options, wait)  # a region still starting is waited for
 
 
 def wait_for(
@@ -773,11 +771,15 @@ def _full_url(spec: RequestSpec) -> str:
 
 
 def _wait_and_write(
-    session: Session, watch: Watch, options: CallOptions, wait: WaitOptions, data: Any
+    session: Session, watch: Watch, options: CallOptions, wait: WaitOptions, data: Any = _MISSING
 ) -> None:
-    """Judge the first answer (DATA), poll until the end, write the final object."""
+    """Judge the first answer (DATA, else a first poll), poll until the end, write the object."""
     with _view_for([watch]) as view:
-        if watch.observe(data, watch.response.content if watch.response else b"", time.monotonic()):
+        if data is _MISSING:
+            Poller(session, view).round([watch])  # a transient failure here is waited out too
+        elif watch.observe(
+            data, watch.response.content if watch.response else b"", time.monotonic()
+        ):
             view.changed(watch)
         if not watch.finished:
             wait_all(session, [watch], wait.interval, view)

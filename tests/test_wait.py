@@ -628,3 +628,11 @@ def test_wait_timing_options_need_wait(run: Run) -> None:
         result = run("post", "machines/abc000", "op=deploy", option, "5")
         assert result.exit_code == 2
         assert "--wait-timeout and --interval need --wait" in result.stderr
+
+
+def test_wait_command_waits_out_a_region_that_is_not_up_yet(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.queue_get("machines/abc000/", Reply(503, b"starting"), count=2)
+    result = run("wait", "machines/abc000", "status_name=Ready", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Ready"
+    assert "503 Service Unavailable: starting; still waiting" in result.stderr
