@@ -32,8 +32,9 @@ Facts from MAAS's source (canonical/maas 3.4-3.6 and master) that this rests on:
   boot-resources/?op=is_importing` answers true or false
   (src/maasserver/api/boot_resources.py).
 - `GET machines/?id=A&id=B` lists only the machines with those system ids
-  (filtered_nodes_list_from_request in src/maasserver/api/nodes.py), which lets
-  a fleet be polled with one listing per round.
+  (NodesHandler.read's ReadNodesForm: `id` matches any of the system ids, in
+  src/maasserver/node_constraint_filter_forms.py), which lets a fleet be
+  polled with one listing per round.
 
 Nothing here imports httpx or rich at module level: TAB completion reads the
 field names below.
