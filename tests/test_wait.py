@@ -439,7 +439,7 @@ def stderr_on_terminal(home: Path, *args: str) -> tuple[int, bytes, str]:
 
 def test_live_view_at_a_terminal(timed: MaasSimulator, profile: str, home: Path) -> None:
     """stderr on a terminal: a live view, then the final state; stdout stays the JSON."""
-    timed.timed.seconds = 0.6
+    timed.timed.seconds = 1.2  # the half-way event shows for 0.6 s: a few redraws
     args = ("post", "machines/abc000", "op=deploy", "--wait", "--interval", "0.05")
     status, stdout, screen = stderr_on_terminal(home, *args)
     assert status == 0, screen
