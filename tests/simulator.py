@@ -864,7 +864,6 @@ class MaasSimulator:
             ("MachinesHandler", "GET", "list_allocated"): self.machines_allocated,
             ("MachinesHandler", "POST", "allocate"): self.machines_allocate,
             ("MachinesHandler", "GET", "power_parameters"): self.machines_power_parameters,
-            ("EventsHandler", "GET", "query"): self.events_query,
             ("MachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("NodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("AnonNodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
@@ -1138,25 +1137,6 @@ class MaasSimulator:
             if str(snippet["id"]) == call.params["id"]:
                 return make_reply(200, snippet)
         raise ApiError(404, "No DHCPSnippet matches the given query.")
-
-    # events
-
-    def events_query(self, call: Call) -> Reply:
-        """Newest first, wrapped with a count and the URIs of the pages around it."""
-        hostnames = call.query("hostname")
-        events = [e for e in self.events if not hostnames or e["hostname"] in hostnames]
-        limit = int((call.query("limit") or ["100"])[0])
-        events = sorted(events, key=lambda e: -int(e["id"]))[:limit]
-        page = f"{API_PREFIX}events/?op=query"
-        return make_reply(
-            200,
-            {
-                "count": len(events),
-                "events": events,
-                "next_uri": f"{page}&after={events[0]['id']}" if events else None,
-                "prev_uri": f"{page}&before={events[-1]['id']}" if events else None,
-            },
-        )
 
     # files
 
