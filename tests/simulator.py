@@ -497,6 +497,8 @@ class MaasSimulator:
         self._handlers.update(self.timed.handlers())
         self.boot_images = BootImages(self, boot_images_dir)
         self._handlers.update(self.boot_images.handlers())
+        self.rack_sync = RackSync(self)  # see "rack controllers syncing boot images"
+        self._handlers.update(self.rack_sync.handlers())
 
     # ---- public API
 
@@ -1810,6 +1812,7 @@ class BootImages:
         if content is not None:
             self.data_path(key).write_bytes(content)
             self.stored[key] = len(content)
+            self.sim.rack_sync.completed(key)  # MAAS schedules the racks' import
         elif key not in self.stored:
             self.data_path(key).write_bytes(b"")
             self.stored[key] = 0
@@ -1992,6 +1995,8 @@ class BootImages:
             # The data file's size is the record of what is stored (load()),
             # so state.json is not rewritten for every chunk.
             self.stored[key] = held + length
+            if held + length == total:
+                self.sim.rack_sync.completed(key)  # MAAS schedules the racks' import
         return Reply(200, b"OK")
 
     def digest(self, key: str) -> str:
@@ -2000,6 +2005,98 @@ class BootImages:
             while block := stream.read(COPY_BLOCK):
                 sha256.update(block)
         return sha256.hexdigest()
+
+
+# ------------------------------------------------- rack controllers syncing boot images
+
+
+class RackSync:
+    """`GET rackcontrollers/` and `op=list_boot_images`, as MAAS 3.4 answers them.
+
+    MAAS 3.4 (Node.list_boot_images, get_image_sync_status): a connected rack
+    answers {"images": [...], "connected": true, "status": ...}, one image per
+    name and architecture (a custom image by its bare name, others as
+    os/release; the architecture without subarchitecture, which is listed in
+    "subarches"); "synced" once the rack holds every boot resource, "syncing"
+    while its import runs, "out-of-sync" when it is behind and not importing
+    (as just after an upload, before the import MAAS schedules has started).
+    A rack the region cannot reach answers {"images": [], "connected": false,
+    "status": "unknown"}.
+
+    Timing: an upload that completes at T is "out-of-sync" until T +
+    `start_seconds`, "syncing" until T + `sync_seconds`, then held and
+    "synced". Both are 0 by default (synced at once). `disconnected` holds the
+    system ids of racks the region cannot reach. State is read when a request
+    arrives: nothing runs in the background.
+    """
+
+    def __init__(self, sim: MaasSimulator) -> None:
+        self.sim = sim
+        self.template: Json = sim.fixture("rack_controllers.json")[0]
+        self.reset()
+
+    def reset(self) -> None:
+        self.racks: list[Json] = [dict(self.template)]
+        self.start_seconds = 0.0
+        self.sync_seconds = 0.0
+        self.disconnected: set[str] = set()
+        self.completed_at: dict[str, float] = {}  # copy key -> when its upload completed
+
+    def set_racks(self, n: int) -> None:
+        """N rack controllers (rack-0, rack-1, ...), cloned from the fixture's."""
+        self.racks = [
+            {**self.template, "system_id": f"rack{i:02d}", "hostname": f"rack-{i}"}
+            for i in range(n)
+        ]
+
+    def completed(self, key: str) -> None:
+        self.completed_at[key] = time.monotonic()
+
+    def handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
+        return {
+            ("RackControllersHandler", "GET", None): lambda c: make_reply(200, self.racks),
+            ("RackControllerHandler", "GET", "list_boot_images"): self.list_boot_images,
+        }
+
+    def list_boot_images(self, call: Call) -> Reply:
+        system_id = call.params.get("system_id")
+        if not any(rack["system_id"] == system_id for rack in self.racks):
+            raise ApiError(404, "No RackController matches the given query.")
+        if system_id in self.disconnected:
+            return make_reply(200, {"images": [], "connected": False, "status": "unknown"})
+        now, status = time.monotonic(), "synced"
+        images: dict[tuple[str, str], set[str]] = {}
+        for entry in self.sim.fixture("boot_resources.json"):
+            self.add_image(images, entry["name"], entry["architecture"])
+        for resource in self.sim.boot_images.resources.values():
+            state = self.state_of(resource, now)
+            if state == "synced":
+                self.add_image(images, resource["name"], resource["architecture"])
+            elif state is not None and status != "syncing":
+                status = state
+        listed = [
+            {"name": name, "architecture": arch, "subarches": sorted(subarches)}
+            for (name, arch), subarches in images.items()
+        ]
+        return make_reply(200, {"images": listed, "connected": True, "status": status})
+
+    def state_of(self, resource: Json, now: float) -> str | None:
+        """synced, syncing or out-of-sync for a complete upload; None while incomplete."""
+        sets = resource["sets"]
+        files = sets[sorted(sets)[-1]] if sets else []
+        boot = self.sim.boot_images
+        keys = [boot.copy_key(f) for f in files]
+        if not files or any(boot.stored.get(k, 0) != f["size"] for k, f in zip(keys, files)):
+            return None
+        since = max(self.completed_at.get(k, 0.0) for k in keys)
+        if now >= since + max(self.sync_seconds, self.start_seconds):
+            return "synced"
+        return "out-of-sync" if now < since + self.start_seconds else "syncing"
+
+    @staticmethod
+    def add_image(images: dict[tuple[str, str], set[str]], name: str, architecture: str) -> None:
+        arch, _, subarch = architecture.partition("/")
+        images.setdefault((name, arch), set()).add(subarch or "generic")
 
 
 # ---------------------------------------------------------------- standalone
