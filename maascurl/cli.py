@@ -575,7 +575,8 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
 WAIT_TIMEOUT_HELP = (
     "How long to wait before giving up with exit 7 (default by action: 30m for deploy, "
     "commission, test, rescue_mode and release, 10m for abort and exit_rescue_mode, 5m for "
-    "power_on/power_off, 60m for an image import; 30m for `wait`). --timeout bounds each "
+    "power_on/power_off, 60m for an image import, 30m for the racks' sync of an uploaded "
+    "boot image; 30m for `wait`). --timeout bounds each "
     "HTTP request instead."
 )
 INTERVAL_HELP = "Time between polls (default 5s), growing gently to 4x while nothing changes."
@@ -595,7 +596,8 @@ def wait_options(command: F, *, flag: bool = False) -> F:
                 is_flag=True,
                 help="After an action that starts something (deploy, commission, release, "
                 "abort, test, rescue_mode, exit_rescue_mode, power_on, power_off; "
-                "boot-resources op=import), poll until it ends and write the final object; "
+                "boot-resources op=import; a boot-resources upload: until the rack controllers "
+                "have synced it), poll until it ends and write the final object; "
                 "exit 8 if MAAS ended it in a failure state. With --each, every machine is "
                 "waited for at once, with one listing per poll round.",
             ),
@@ -880,6 +882,13 @@ def _complete_filetypes(ctx: click.Context, param: click.Parameter, incomplete: 
     metavar="SECONDS",
     help="Longest wait between retries, whatever Retry-After says.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="After the upload, poll the rack controllers until every connected one has "
+    "synced the image (default --wait-timeout 30m); exit 7 naming the racks still "
+    "behind when it runs out.",
+)
 @tls_options
 @profile_option
 @progress_option
@@ -906,7 +915,9 @@ def upload_image(
     content is sent in signed chunks, so no request runs into MAAS's 300 s window.
     Run the same command again after an interruption: with MAAS up to 3.4 it goes
     on where the server's copy ends (3.5 and later cannot tell, so it starts over).
-    The finished resource is printed as JSON.
+    The finished resource is printed as JSON. With --wait it is printed once every
+    connected rack controller reports the image synced (MAAS 3.5 and later serve
+    images from the regions, so their racks report synced at once).
     """
     from maascurl.call import CallOptions
     from maascurl.config import Transport
@@ -915,6 +926,7 @@ def upload_image(
     from maascurl.upload import upload_image as run_upload
 
     _set_progress(progress)
+    wait = _wait_settings(transport)
     if filetype is not None and filetype not in FILETYPES:
         raise click.BadParameter(f"use one of {', '.join(FILETYPES)}", param_hint="--filetype")
     job = ImageUpload(
@@ -930,8 +942,12 @@ def upload_image(
         profile=profile,
         transport=Transport(**transport),
         output=OutputOptions(pretty=pretty, pager=False),
+        wait=wait,
     )
     run_upload(job, options)
+
+
+wait_options(cli.commands["upload-image"])  # --wait-timeout and --interval, for --wait
 
 
 # --- profiles ----------------------------------------------------------------

@@ -185,8 +185,28 @@ def upload_image(job: ImageUpload, options: CallOptions, target: Target | None =
             if _stamp(job.path) != stamp:
                 raise MaascurlError(f"{job.path} changed while it was being uploaded")
         final = verify(api, state, size, sha256)
+        late = _wait_for_racks(session, job, options)
         with session.errors(str(final.request.url)):
             write_response(final, options.output)
+        if late is not None:
+            raise late
+
+
+def _wait_for_racks(session: Session, job: ImageUpload, options: CallOptions) -> TimedOut | None:
+    """--wait: until the rack controllers have synced the image (racksync.py).
+
+    A timeout still prints the uploaded resource (the upload itself worked),
+    then exits 7; so it is handed back rather than raised here.
+    """
+    if options.wait is None:
+        return None
+    from maascurl.racksync import wait_for_racks
+
+    try:
+        wait_for_racks(session, job.name, job.architecture, options.wait)
+    except TimedOut as late:
+        return late
+    return None
 
 
 def hash_file(path: str) -> tuple[int, str, tuple[int, int]]:

@@ -676,6 +676,9 @@ def send_and_wait(
     relpath = spec.url[len(session.target.api_root) :]
     answer = read_answer(session, spec)
     data = json_or_none(answer.content)
+    if image_create(spec, relpath):  # a boot-image upload: the racks' sync (racksync.py)
+        _wait_for_racks_then_write(session, answer, data, options, wait)
+        return
     goal = goal_for(spec, relpath, data)
     if goal is None:
         _write(answer, options)
@@ -689,6 +692,29 @@ def send_and_wait(
     watch = Watch(where, spec.url, goal, time.monotonic())
     watch.response = answer
     _wait_and_write(session, watch, options, wait, data)
+
+
+def image_create(spec: RequestSpec, relpath: str) -> bool:
+    """`POST boot-resources/` without an op: a boot-image upload."""
+    return spec.method == "POST" and not spec.op and relpath.strip("/") == "boot-resources"
+
+
+def _wait_for_racks_then_write(
+    session: Session, answer: httpx.Response, data: Any, options: CallOptions, wait: WaitOptions
+) -> None:
+    """The created resource goes to stdout once synced, or when the wait timed out."""
+    from maascurl.racksync import not_syncable, wait_for_racks
+
+    reason = not_syncable(data)
+    if reason is not None:
+        _write(answer, options)  # it was created: say what was made
+        raise MaascurlError(reason)
+    try:
+        wait_for_racks(session, data["name"], str(data.get("architecture", "")), wait)
+    except TimedOut:
+        _write(answer, options)
+        raise
+    _write(answer, options)
 
 
 def _wait_for_poll(
