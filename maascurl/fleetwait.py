@@ -29,6 +29,7 @@ from maascurl.wait import (
     fleet_summary,
     get_spec,
     goal_for,
+    image_create,
     json_or_none,
     machine_key,
     read_answer,
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
     from maascurl.fleet import FleetOptions, Job, Result
     from maascurl.waitview import View
 
+# A boot-image upload's wait (the racks' sync, racksync.py) is one command's
+# own: a fleet line that creates one is reported, not taken as finished.
+FLEET_IMAGE_WAIT = (
+    "boot-resources: created, but --wait with --each or batch does not wait for the "
+    "rack controllers' sync; use `maascurl upload-image --wait` for each image"
+)
 FLEET_WINDOW = 10_000  # input lines a fleet run with --wait holds (and waits for) at once
 
 
@@ -65,6 +72,8 @@ class FleetWaiter:
         api_root = job.target.api_root
         relpath = job.spec.url[len(api_root) :]
         data = json_or_none(result.body)
+        if image_create(job.spec, relpath):
+            return result.failed(MaascurlError(FLEET_IMAGE_WAIT))  # never silently unwaited
         goal = goal_for(job.spec, relpath, data)
         if goal is None:
             return result  # finished when it answered

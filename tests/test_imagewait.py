@@ -294,3 +294,18 @@ def test_rack_state_reads_maas_answer() -> None:
     assert rack_state(offline, image, "r") == racksync.DISCONNECTED
     for status in ("syncing", "out-of-sync", "region-importing", "unknown"):
         assert rack_state({**answer, "status": status}, image, "r") == status
+
+
+def test_a_fleet_line_that_uploads_an_image_is_not_taken_as_waited_for(
+    racks: RackSync, run: Run, tmp_path: Path
+) -> None:
+    path = image_file(tmp_path)
+    source = tmp_path / "work.txt"
+    source.write_text(
+        "post boot-resources name=custom/one architecture=amd64/generic filetype=tgz "
+        f"content@={path}\n"
+    )
+    result = run("batch", str(source), "--wait", *FAST)
+    assert result.exit_code == 1
+    assert "does not wait for the rack controllers' sync" in result.stderr, result.stderr
+    assert sync_polls(racks.sim) == []
