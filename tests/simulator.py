@@ -2114,6 +2114,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--fail-share", type=float, default=0.0, help="share of machines failing")
     parser.add_argument("--boot-images-dir", help="keep uploaded boot images here across runs")
+    parser.add_argument("--racks", type=int, help="rack controllers (default: the fixture's one)")
+    parser.add_argument(
+        "--rack-sync-seconds", type=float, default=0.0, help="racks sync an upload after this long"
+    )
     args = parser.parse_args(argv)
     context = None
     if args.https_cert:
@@ -2129,6 +2133,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     sim.timed.seconds, sim.timed.fail_share = args.action_seconds, args.fail_share
     sim.timed.import_seconds = args.action_seconds or 0.0
+    if args.racks is not None:
+        sim.rack_sync.set_racks(args.racks)
+    sim.rack_sync.sync_seconds = args.rack_sync_seconds
     sim.start()
     print(f"url={sim.url}", flush=True)
     print(f"api_key={sim.api_key}", flush=True)
