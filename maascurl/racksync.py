@@ -113,7 +113,9 @@ def wait_for_racks(session: Session, name: str, architecture: str, wait: WaitOpt
     api_root = session.target.api_root
     listing = read_answer(session, get_spec(api_root + "rackcontrollers/"))
     racks = parse_json(listing.content, "rackcontrollers")
-    if not isinstance(racks, list) or not racks:
+    if not isinstance(racks, list):
+        raise MaascurlError("rackcontrollers: the answer is not a list of rack controllers")
+    if not racks:
         note("MAAS has no rack controllers: there is nothing to sync the image to")
         return
     goal = SYNC_GOAL if wait.timeout is None else SYNC_GOAL._replace(timeout=wait.timeout)
@@ -127,7 +129,8 @@ def wait_for_racks(session: Session, name: str, architecture: str, wait: WaitOpt
                 wait_all(session, list(watches), wait.interval, view)
     except Interrupted:
         behind = ", ".join(_name(w) for w in watches if not w.finished)
-        raise Interrupted(f"interrupted; the image sync goes on in MAAS ({behind})") from None
+        racks_text = f" ({behind})" if behind else ""
+        raise Interrupted(f"interrupted; the image sync goes on in MAAS{racks_text}") from None
     _settle(watches, time.monotonic() - started)
 
 

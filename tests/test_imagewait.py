@@ -322,3 +322,14 @@ def test_live_view_at_a_terminal(racks: RackSync, profile: str, home: Path, tmp_
     finished_resource(stdout.decode())
     assert "maas-dev" in screen and "syncing" in screen
     assert f"maascurl: rackcontrollers/{RACK} (maas-dev): synced [" in screen
+
+
+def test_a_rack_listing_that_is_not_a_list_is_an_error(
+    racks: RackSync, run: Run, tmp_path: Path
+) -> None:
+    racks.sim.timed.queue_get("rackcontrollers/", Reply(200, b"{}", "application/json"))
+    result = run(*UPLOAD, str(image_file(tmp_path)), "--wait", *FAST)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "maascurl: error: rackcontrollers: the answer is not a list of rack controllers"
+    )
