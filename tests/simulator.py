@@ -2025,9 +2025,10 @@ class RackSync:
 
     Timing: an upload that completes at T is "out-of-sync" until T +
     `start_seconds`, "syncing" until T + `sync_seconds`, then held and
-    "synced". Both are 0 by default (synced at once). `disconnected` holds the
-    system ids of racks the region cannot reach. State is read when a request
-    arrives: nothing runs in the background.
+    "synced". Both are 0 by default (synced at once). With the boot images'
+    mode "3.5", the answer is MAAS 3.5's: every boot resource, always
+    "synced". `disconnected` holds the system ids of racks the region cannot
+    reach. State is read when a request arrives: nothing runs in the background.
     """
 
     def __init__(self, sim: MaasSimulator) -> None:
@@ -2069,7 +2070,8 @@ class RackSync:
         for entry in self.sim.fixture("boot_resources.json"):
             self.add_image(images, entry["name"], entry["architecture"])
         for resource in self.sim.boot_images.resources.values():
-            state = self.state_of(resource, now)
+            # 3.5+: racks hold no images; the answer lists every resource as synced.
+            state = self.state_of(resource, now) if self.sim.boot_images.mode == "3.4" else "synced"
             if state == "synced":
                 self.add_image(images, resource["name"], resource["architecture"])
             elif state is not None and status != "syncing":
