@@ -16,10 +16,13 @@ and Node.list_boot_images / get_image_sync_status in src/maasserver/models/node.
   "status": "unknown"}: it syncs when it is back, so it is not waited for.
 - When the last chunk of an upload arrives (or a create carries the whole
   content), MAAS schedules an import on every rack after the transaction
-  commits, and each rack also looks for new images every 5 minutes
-  (provisioningserver's ImageDownloadService). So "out-of-sync" right after
-  an upload is the moment before the rack's import starts, not a failure:
-  it is waited through, and only the timeout ends it.
+  commits; each rack also refreshes its images on its own once its last
+  refresh is 15 minutes old, checked every 5 minutes (provisioningserver's
+  ImageDownloadService). So "out-of-sync" right after an upload is the
+  moment before the rack's import starts, not a failure: it is waited
+  through, and only the timeout ends it. (A create whose content MAAS
+  already held whole schedules no import: such a rack stays out-of-sync
+  until its own refresh, up to about 20 minutes.)
 - From 3.5 on, racks no longer hold images (they fetch them from the
   regions): list_boot_images always answers "synced" with every boot
   resource, and the wait ends at the first poll.
