@@ -42,6 +42,7 @@ from maascurl.wait import (
     MINUTE,
     Condition,
     Goal,
+    Pacer,
     Poller,
     Watch,
     _view_for,
@@ -49,6 +50,7 @@ from maascurl.wait import (
     get_spec,
     parse_json,
     read_answer,
+    transient,
     wait_all,
 )
 
@@ -114,16 +116,16 @@ def wait_for_racks(session: Session, name: str, architecture: str, wait: WaitOpt
     saying the sync goes on, or the error that ended a rack's reads.
     """
     api_root = session.target.api_root
-    listing = read_answer(session, get_spec(api_root + "rackcontrollers/"))
-    racks = parse_json(listing.content, "rackcontrollers")
+    started = time.monotonic()
+    timeout = SYNC_TIMEOUT if wait.timeout is None else wait.timeout
+    racks = parse_json(_list_racks(session, wait.interval, started + timeout), "rackcontrollers")
     if not isinstance(racks, list):
         raise MaascurlError("rackcontrollers: the answer is not a list of rack controllers")
     if not racks:
         note("MAAS has no rack controllers: there is nothing to sync the image to")
         return
-    goal = SYNC_GOAL if wait.timeout is None else SYNC_GOAL._replace(timeout=wait.timeout)
+    goal = SYNC_GOAL._replace(timeout=timeout)
     image = Image(name, architecture)
-    started = time.monotonic()
     watches = [_watch(api_root, r, goal, image, started) for r in racks if isinstance(r, dict)]
     try:
         with _view_for(list(watches)) as view:
@@ -135,6 +137,24 @@ def wait_for_racks(session: Session, name: str, architecture: str, wait: WaitOpt
         racks_text = f" ({behind})" if behind else ""
         raise Interrupted(f"interrupted; the image sync goes on in MAAS{racks_text}") from None
     _settle(watches, time.monotonic() - started)
+
+
+def _list_racks(session: Session, interval: float, deadline: float) -> bytes:
+    """`GET rackcontrollers/`, a transient failure waited out like a poll's."""
+    pacer, noted = Pacer(interval), False
+    while True:
+        try:
+            return read_answer(
+                session, get_spec(session.target.api_root + "rackcontrollers/")
+            ).content
+        except MaascurlError as error:
+            delay = pacer.next()
+            if not transient(error) or time.monotonic() + delay >= deadline:
+                raise
+            if not noted:
+                note(f"rackcontrollers: {safe_line(str(error))}; still waiting")
+                noted = True
+            time.sleep(delay)
 
 
 def _watch(

@@ -343,3 +343,16 @@ def test_a_rack_listing_that_is_not_a_list_is_an_error(
     assert result.stderr.splitlines()[-1] == (
         "maascurl: error: rackcontrollers: the answer is not a list of rack controllers"
     )
+
+
+def test_a_transient_failure_of_the_rack_listing_is_waited_out(
+    racks: RackSync, run: Run, tmp_path: Path
+) -> None:
+    racks.sim.timed.queue_get("rackcontrollers/", Reply(503, b"busy"), count=2)
+    result = run(*UPLOAD, str(image_file(tmp_path)), "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "still waiting" in line]
+    assert notes == [
+        "maascurl: note: rackcontrollers: 503 Service Unavailable: busy; still waiting"
+    ]
+    assert "synced [" in result.stderr.splitlines()[-1]
