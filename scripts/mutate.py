@@ -551,7 +551,9 @@ def run_tests(tree: Path, files: list[str]) -> tuple[bool, str]:
 def check_import(tree: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     code = "import maascurl, sys; sys.stdout.write(maascurl.__file__)"
-    found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True
+    )
     if not found.stdout.startswith(str(tree)):
         sys.exit(f"mutate: the copy is not what Python imports ({found.stdout or found.stderr})")
 

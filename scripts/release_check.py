@@ -127,12 +127,11 @@ def tested_pythons() -> list[str]:
 
 
 def find_python(version: str) -> str | None:
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
-    pyenv = Path.home() / ".pyenv" / "versions"
-    for candidate in sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True):
-        return str(candidate)
+    """An interpreter for 3.X that runs (a pyenv shim may exist without one behind it)."""
+    pyenv = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    for candidate in [*reversed([str(p) for p in pyenv]), shutil.which(f"python{version}")]:
+        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+            return candidate
     return None
 
 
@@ -153,8 +152,9 @@ def check_suites(sdist: Path, wheel: Path, work: Path) -> None:
         run([str(bin_dir / "pip"), "install", "-q", ".[test]"], cwd=source)
         env = {**os.environ, "MAASCURL_WHEEL": str(wheel)}
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        done = run([str(bin_dir / "pytest"), "-x", "-q", "-p", "no:randomly"], cwd=source, env=env)
-        say(f"Python {version}: {done.stdout.strip().splitlines()[-1]}")
+        done = run([str(bin_dir / "pytest"), "-x", "-p", "no:randomly"], cwd=source, env=env)
+        summary = [line for line in done.stdout.splitlines() if " passed" in line]
+        say(f"Python {version}: {summary[-1] if summary else 'passed'}")
 
 
 def main() -> int:
