@@ -422,6 +422,23 @@ MUTANTS: dict[str, list[Mutant]] = {
             "for method in sorted({a.method for a in res.actions}):",
         ),
     ],
+    "termsafe": [
+        M(
+            "C1 controls not made visible",
+            r'"[\x00-\x08\x0b-\x1f\x7f-\x9f]"',
+            r'"[\x00-\x08\x0b-\x1f\x7f]"',
+        ),
+        M(
+            "tabs and newlines made visible too",
+            r'"[\x00-\x08\x0b-\x1f\x7f-\x9f]"',
+            r'"[\x00-\x1f\x7f-\x9f]"',
+        ),
+        M(
+            "newlines kept in a one-line message",
+            r'return safe(text).replace("\n", "\\n").replace("\t", "\\t")',
+            r'return safe(text).replace("\t", "\\t")',
+        ),
+    ],
     "state": [
         M(
             "a damaged state file breaks the request",
@@ -471,6 +488,7 @@ TESTS: dict[str, list[str]] = {
     "jsoncolor": ["tests/test_jsoncolor.py", "tests/test_output.py"],
     "login": ["tests/test_profiles.py", "tests/test_reliability.py", "tests/test_tls.py"],
     "describe": ["tests/test_describe.py", "tests/test_describe_cli.py"],
+    "termsafe": ["tests/test_termsafe.py"],
     "state": ["tests/test_reliability.py"],
     "cli": ["tests/test_requests.py", "tests/test_reliability.py", "tests/test_entrypoint.py"],
 }
