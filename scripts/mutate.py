@@ -464,24 +464,16 @@ MUTANTS: dict[str, list[Mutant]] = {
 
 # Module -> the test files that exercise it (kept short: mutation runs must be quick).
 _GUARANTEES = "tests/test_guarantees.py"
+_GAPS = "tests/test_mutation_gaps.py"
+_HOSTILE = "tests/test_hostile.py"
 TESTS: dict[str, list[str]] = {
     "auth": [_GUARANTEES, "tests/test_reliability.py", "tests/test_requests.py"],
     "client": [_GUARANTEES, "tests/test_reliability.py", "tests/test_tls.py"],
-    "output": [_GUARANTEES, "tests/test_output.py", "tests/test_reliability.py"],
-    "config": [
-        _GUARANTEES,
-        "tests/test_profiles.py",
-        "tests/test_reliability.py",
-        "tests/test_tls.py",
-    ],
-    "errors": ["tests/test_requests.py", "tests/test_reliability.py"],
-    "call": ["tests/test_requests.py", "tests/test_reliability.py", "tests/test_tls.py"],
-    "request": [
-        _GUARANTEES,
-        "tests/test_items.py",
-        "tests/test_requests.py",
-        "tests/test_hostile.py",
-    ],
+    "output": [_GUARANTEES, _GAPS, "tests/test_output.py", "tests/test_reliability.py"],
+    "config": [_GUARANTEES, _GAPS, "tests/test_profiles.py", "tests/test_reliability.py"],
+    "errors": [_GAPS, "tests/test_requests.py", "tests/test_reliability.py"],
+    "call": [_GAPS, "tests/test_requests.py", "tests/test_reliability.py", "tests/test_tls.py"],
+    "request": [_GUARANTEES, _GAPS, "tests/test_items.py", "tests/test_requests.py", _HOSTILE],
     "multipart": [_GUARANTEES, "tests/test_items.py", "tests/test_requests.py"],
     "apidesc": ["tests/test_apidesc.py", "tests/test_describe.py", "tests/test_requests.py"],
     "completion": ["tests/test_completion.py"],

@@ -1,0 +1,128 @@
+"""Behaviour that scripts/mutate.py found no test protecting: one test per surviving mutant.
+
+Each docstring names the code it keeps and the mutant (in scripts/mutate.py) it kills.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ssl
+import sys
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+import trustme
+from conftest import Run
+from simulator import MaasSimulator
+from test_guarantees import scripted, use_server
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def test_a_gzip_download_is_checked_against_its_decoded_length_not_the_header(
+    monkeypatch: pytest.MonkeyPatch, run: Run, tmp_path: Path
+) -> None:
+    """output._check_length skips a compressed answer, whose Content-Length counts the
+    compressed bytes (mutant: "length checked against a compressed Content-Length")."""
+    data = b"machine-0001 " * 2000
+    packed = gzip.compress(data)
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response_only(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(packed)))
+        handler.end_headers()
+        handler.wfile.write(packed)
+
+    out = tmp_path / "listing.txt"
+    with scripted(answer) as url:
+        use_server(monkeypatch, url)
+        result = run("get", "files", "op=get", "filename=listing.txt", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes() == data
+
+
+@pytest.fixture
+def https_maas() -> Iterator[tuple[MaasSimulator, trustme.CA]]:
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with MaasSimulator(ssl_context=context) as simulator:
+        yield simulator, ca
+
+
+def test_cacert_on_the_command_line_wins_over_the_profiles(
+    https_maas: tuple[MaasSimulator, trustme.CA], run: Run, tmp_path: Path
+) -> None:
+    """config.Transport.for_profile: --cacert given now beats the one saved by login
+    (mutant: "--cacert given on the command line loses to the profile")."""
+    tls, ca = https_maas
+    right, wrong = tmp_path / "right.pem", tmp_path / "wrong.pem"
+    ca.cert_pem.write_to_path(str(right))
+    trustme.CA().cert_pem.write_to_path(str(wrong))
+    login = run("login", "tls", tls.url, tls.api_key, "--cacert", str(wrong), "--no-check")
+    assert login.exit_code == 0, login.stderr
+    assert run("get", "users", "op=whoami").exit_code == 6
+    result = run("get", "users", "op=whoami", "--cacert", str(right))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_backslash_in_a_profile_value_survives_the_config_file(
+    sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    """config._toml_string escapes backslashes, so a value is read back exactly as given
+    (mutant: "backslashes not escaped in TOML")."""
+    command = f"printf '%s\\n' {sim.api_key}"
+    login = run("login", "cmd", sim.url, "--api-key-command", command, "--no-check")
+    assert login.exit_code == 0, login.stderr
+    saved = tomllib.loads((home / "config" / "config.toml").read_text(encoding="utf-8"))
+    assert saved["profiles"]["cmd"]["api_key_command"] == command
+    result = run("get", "users", "op=whoami")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_400_answer_exits_4(bare: MaasSimulator, run: Run) -> None:
+    """errors.status_exit_code: 400 is a 4xx, not a 3xx (mutant: "400 taken for a 3xx")."""
+    result = run("get", "machines", "op=no_such_op")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("maascurl: error: 400 Bad Request")
+
+
+def test_anonymous_sends_no_authorization(api: MaasSimulator, run: Run) -> None:
+    """call.make_auth: --anonymous sends the request unsigned even with a profile chosen
+    (mutant: "--anonymous still signs")."""
+    result = run("get", "version", "--anonymous")
+    assert result.exit_code == 0, result.stderr
+    [request] = api.requests
+    assert "authorization" not in request.headers
+
+
+def test_a_raw_body_region_is_sent_exactly_and_again_on_a_retry(
+    api: MaasSimulator, tmp_path: Path
+) -> None:
+    """request.RawBody.chunks sends the region [offset, offset + length) of its file, and
+    sends it again whole when a 503 with Retry-After is retried (mutant: "a raw body's
+    offset ignored")."""
+    from maascurl.call import CallOptions, Session, Target
+    from maascurl.config import Profile, Transport
+    from maascurl.request import RawBody, RequestSpec
+
+    data = bytes(range(256)) * 40
+    image = tmp_path / "root.tgz"
+    image.write_bytes(data)
+    profile = Profile("sim", api.url, api_key=api.api_key)
+    target = Target(profile.api_root, profile)
+    region = RawBody(str(image), offset=1000, length=5000)
+    spec = RequestSpec("PUT", profile.api_root + "files/", body=region)
+    api.queue(503, "busy", {"Retry-After": "0"}, path="files/")
+    options = CallOptions(transport=Transport(retry_max_wait=0.05))
+    with Session(target, options) as session:
+        session.send(spec).close()
+    sent = [r.body for r in api.requests if r.path.endswith("/files/")]
+    assert sent == [data[1000:6000], data[1000:6000]]
