@@ -476,7 +476,7 @@ TESTS: dict[str, list[str]] = {
     "request": [_GUARANTEES, _GAPS, "tests/test_items.py", "tests/test_requests.py", _HOSTILE],
     "multipart": [_GUARANTEES, "tests/test_items.py", "tests/test_requests.py"],
     "apidesc": ["tests/test_apidesc.py", "tests/test_describe.py", "tests/test_requests.py"],
-    "completion": ["tests/test_completion.py"],
+    "completion": [_GAPS, "tests/test_completion.py"],
     "jsoncolor": ["tests/test_jsoncolor.py", "tests/test_output.py"],
     "login": ["tests/test_profiles.py", "tests/test_reliability.py", "tests/test_tls.py"],
     "describe": ["tests/test_describe.py", "tests/test_describe_cli.py"],

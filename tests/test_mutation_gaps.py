@@ -126,3 +126,19 @@ def test_a_raw_body_region_is_sent_exactly_and_again_on_a_retry(
         session.send(spec).close()
     sent = [r.body for r in api.requests if r.path.endswith("/files/")]
     assert sent == [data[1000:6000], data[1000:6000]]
+
+
+def test_completion_marks_required_fields() -> None:
+    """completion.complete_item labels a required field "required: " in its help, and an
+    optional one not (mutant: "required fields not marked")."""
+    import json
+
+    from maascurl.apidesc import ApiDescription
+    from maascurl.completion import complete_item
+
+    describe = Path(__file__).parent / "fixtures" / "describe.json"
+    desc = ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
+    found = dict(complete_item(desc, "get", "maas/", "", ["op=get_config"]))
+    assert found["name="].startswith("required: ")
+    deploy = dict(complete_item(desc, "post", "machines/abc123/", "dis", ["op=deploy"]))
+    assert deploy and not any(text.startswith("required") for text in deploy.values())
