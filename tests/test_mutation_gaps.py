@@ -142,3 +142,13 @@ def test_completion_marks_required_fields() -> None:
     assert found["name="].startswith("required: ")
     deploy = dict(complete_item(desc, "post", "machines/abc123/", "dis", ["op=deploy"]))
     assert deploy and not any(text.startswith("required") for text in deploy.values())
+
+
+def test_completion_help_is_one_short_sentence() -> None:
+    """completion.short_help keeps a menu line to its first sentence and WIDTH characters
+    (mutant: "long help not shortened")."""
+    from maascurl.completion import short_help
+
+    assert short_help("Deploy a machine.  It must be allocated first.") == "Deploy a machine."
+    long = short_help("Word " * 40, width=30)
+    assert len(long) == 30 and long.endswith("...")
