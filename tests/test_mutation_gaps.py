@@ -152,3 +152,31 @@ def test_completion_help_is_one_short_sentence() -> None:
     assert short_help("Deploy a machine.  It must be allocated first.") == "Deploy a machine."
     long = short_help("Word " * 40, width=30)
     assert len(long) == 30 and long.endswith("...")
+
+
+def test_describe_lists_methods_in_http_order() -> None:
+    """describe.resource_data groups operations by method in the order GET, POST, PUT,
+    DELETE, not alphabetically (mutant: "methods listed alphabetically")."""
+    import json
+
+    from maascurl.apidesc import ApiDescription
+    from maascurl.describe import resource_data
+
+    describe = Path(__file__).parent / "fixtures" / "describe.json"
+    desc = ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
+    methods = list(resource_data(desc, "machines/abc123/")["operations"])
+    assert methods == ["GET", "POST", "PUT", "DELETE"]
+
+
+def test_a_state_file_that_is_not_json_does_not_break_a_request(
+    api: MaasSimulator, run: Run, home: Path
+) -> None:
+    """state._load treats an unreadable state file as empty, and the clock correction
+    rewrites it (mutant: "a damaged state file breaks the request")."""
+    state = home / "cache" / "state.json"
+    state.write_text("{not json", encoding="utf-8")
+    api.clock_offset = 1000
+    result = run("get", "users", "op=whoami")
+    assert result.exit_code == 0, result.stderr
+    assert "clock" in result.stderr
+    assert state.read_text(encoding="utf-8").startswith("{")
