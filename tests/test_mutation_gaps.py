@@ -180,3 +180,22 @@ def test_a_state_file_that_is_not_json_does_not_break_a_request(
     assert result.exit_code == 0, result.stderr
     assert "clock" in result.stderr
     assert state.read_text(encoding="utf-8").startswith("{")
+
+
+def test_completion_offers_what_is_still_to_give() -> None:
+    """completion.complete_item offers "op=" only until an op is chosen, and a field that
+    is not repeatable only until it is given (mutants: "op= offered when an op is chosen",
+    "a field already given offered again")."""
+    import json
+
+    from maascurl.apidesc import ApiDescription
+    from maascurl.completion import complete_item
+
+    describe = Path(__file__).parent / "fixtures" / "describe.json"
+    desc = ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
+    path = "machines/abc123/"
+    assert "op=" in dict(complete_item(desc, "post", path, "", []))
+    chosen = dict(complete_item(desc, "post", path, "", ["op=deploy"]))
+    assert "op=" not in chosen and "distro_series=" in chosen
+    given = dict(complete_item(desc, "post", path, "", ["op=deploy", "distro_series=noble"]))
+    assert "distro_series=" not in given and "user_data=" in given
