@@ -351,7 +351,7 @@ MUTANTS: dict[str, list[Mutant]] = {
         M(
             "op-NAME suffixes not completed",
             "        found.update(_op_suffixes(desc, head, partial))\n",
-            "",
+            "        pass\n",
         ),
         M(
             "a field already given offered again",
@@ -571,6 +571,7 @@ def check_import(tree: Path) -> None:
 def mutate(modules: list[str], stale: set[tuple[str, str]], baseline: bool) -> int:
     killed: list[str] = []
     survived: list[tuple[str, str]] = []
+    invalid = 0
     with tempfile.TemporaryDirectory(prefix="maascurl-mutate-") as tmp:
         tree = Path(tmp) / "tree"
         copy_tree(tree)
@@ -590,7 +591,15 @@ def mutate(modules: list[str], stale: set[tuple[str, str]], baseline: bool) -> i
                     label = f"{module}: {mutant.name}"
                     if (module, mutant.name) in stale:
                         continue
-                    source.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+                    mutated = original.replace(mutant.old, mutant.new)
+                    try:
+                        compile(mutated, str(source), "exec")
+                    except SyntaxError as exc:
+                        # A mutant that cannot even be imported proves nothing about the tests.
+                        print(f"INVALID  {label}: {exc}; fix it in MUTANTS (not counted)")
+                        invalid += 1
+                        continue
+                    source.write_text(mutated, encoding="utf-8")
                     started = time.monotonic()
                     try:
                         passed, why = run_tests(tree, TESTS[module])
@@ -605,7 +614,7 @@ def mutate(modules: list[str], stale: set[tuple[str, str]], baseline: bool) -> i
                         print(f"killed   {label} ({took:.0f} s) by {why}", flush=True)
         except KeyboardInterrupt:
             print("\nmutate: interrupted; partial results follow", file=sys.stderr)
-    return report(killed, survived) or (1 if stale else 0)
+    return report(killed, survived) or (1 if stale or invalid else 0)
 
 
 def report(killed: list[str], survived: list[tuple[str, str]]) -> int:

@@ -6,6 +6,7 @@ Each docstring names the code it keeps and the mutant (in scripts/mutate.py) it 
 from __future__ import annotations
 
 import gzip
+import json
 import ssl
 import sys
 from collections.abc import Iterator
@@ -18,10 +19,17 @@ from conftest import Run
 from simulator import MaasSimulator
 from test_guarantees import scripted, use_server
 
+from maascurl.apidesc import ApiDescription
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+def fixture_description() -> ApiDescription:
+    describe = Path(__file__).parent / "fixtures" / "describe.json"
+    return ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
 
 
 def test_a_gzip_download_is_checked_against_its_decoded_length_not_the_header(
@@ -131,13 +139,9 @@ def test_a_raw_body_region_is_sent_exactly_and_again_on_a_retry(
 def test_completion_marks_required_fields() -> None:
     """completion.complete_item labels a required field "required: " in its help, and an
     optional one not (mutant: "required fields not marked")."""
-    import json
-
-    from maascurl.apidesc import ApiDescription
     from maascurl.completion import complete_item
 
-    describe = Path(__file__).parent / "fixtures" / "describe.json"
-    desc = ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
+    desc = fixture_description()
     found = dict(complete_item(desc, "get", "maas/", "", ["op=get_config"]))
     assert found["name="].startswith("required: ")
     deploy = dict(complete_item(desc, "post", "machines/abc123/", "dis", ["op=deploy"]))
@@ -157,13 +161,9 @@ def test_completion_help_is_one_short_sentence() -> None:
 def test_describe_lists_methods_in_http_order() -> None:
     """describe.resource_data groups operations by method in the order GET, POST, PUT,
     DELETE, not alphabetically (mutant: "methods listed alphabetically")."""
-    import json
-
-    from maascurl.apidesc import ApiDescription
     from maascurl.describe import resource_data
 
-    describe = Path(__file__).parent / "fixtures" / "describe.json"
-    desc = ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
+    desc = fixture_description()
     methods = list(resource_data(desc, "machines/abc123/")["operations"])
     assert methods == ["GET", "POST", "PUT", "DELETE"]
 
@@ -186,16 +186,22 @@ def test_completion_offers_what_is_still_to_give() -> None:
     """completion.complete_item offers "op=" only until an op is chosen, and a field that
     is not repeatable only until it is given (mutants: "op= offered when an op is chosen",
     "a field already given offered again")."""
-    import json
-
-    from maascurl.apidesc import ApiDescription
     from maascurl.completion import complete_item
 
-    describe = Path(__file__).parent / "fixtures" / "describe.json"
-    desc = ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
+    desc = fixture_description()
     path = "machines/abc123/"
     assert "op=" in dict(complete_item(desc, "post", path, "", []))
     chosen = dict(complete_item(desc, "post", path, "", ["op=deploy"]))
     assert "op=" not in chosen and "distro_series=" in chosen
     given = dict(complete_item(desc, "post", path, "", ["op=deploy", "distro_series=noble"]))
     assert "distro_series=" not in given and "user_data=" in given
+
+
+def test_completion_of_an_op_given_as_a_path_suffix() -> None:
+    """completion.complete_path completes "machines/op-li" to the ops of machines/, as MAAS
+    reads "machines/op-NAME" (mutant: "op-NAME suffixes not completed")."""
+    from maascurl.completion import complete_path
+
+    desc = fixture_description()
+    paths = [path for path, _ in complete_path(desc, "machines/op-list_a")]
+    assert paths == ["machines/op-list_allocated"]
