@@ -26,9 +26,15 @@ _SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")
 class Clock:
     """Signing time: the local clock plus an offset learned from the server."""
 
-    def __init__(self, offset: float = 0.0, on_correct: Callable[[float], None] | None = None):
+    def __init__(
+        self,
+        offset: float = 0.0,
+        on_correct: Callable[[float], None] | None = None,
+        on_forget: Callable[[], None] | None = None,
+    ):
         self.offset = offset
         self.on_correct = on_correct
+        self.on_forget = on_forget
 
     def now(self) -> int:
         return int(time.time() + self.offset)
@@ -42,6 +48,29 @@ class Clock:
         if self.on_correct is not None:
             self.on_correct(offset)
         return True
+
+    def check_still_needed(self, response: httpx.Response) -> None:
+        """Forget a saved offset once the server's Date shows the clocks agree again.
+
+        A clock fixed after a skew would otherwise sign in the future forever.
+        """
+        date = response.headers.get("Date")
+        if not self.offset or not date:
+            return
+        from email.utils import parsedate_to_datetime
+
+        try:
+            skew = parsedate_to_datetime(date).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return
+        if abs(skew) < CLOCKS_AGREE:
+            self.offset = 0.0
+            if self.on_forget is not None:
+                self.on_forget()
+
+
+# Clocks this close need no offset (MAAS accepts timestamps 300 s old).
+CLOCKS_AGREE = 30.0
 
 
 def _server_offset(response: httpx.Response) -> float | None:
@@ -87,6 +116,8 @@ class MaasAuth(httpx.Auth):
         if expired and self.clock.learn(response):
             self.sign(request)
             yield request
+        elif response.status_code < 400:
+            self.clock.check_still_needed(response)
 
 
 def _is_expired_timestamp(response: httpx.Response) -> bool:

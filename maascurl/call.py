@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from maascurl.config import Profile, Transport, select_profile
-from maascurl.errors import ConfigError, UsageError, note, warn
+from maascurl.errors import ConfigError, HTTPStatusError, UsageError, note, warn
 from maascurl.output import OutputOptions
 from maascurl.request import RequestSpec, build_request
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
     from maascurl.auth import MaasAuth
+    from maascurl.listings import ListingRecorder
 
 
 @dataclass
@@ -31,6 +32,10 @@ class CallOptions:
     offline: bool = False
     transport: Transport = field(default_factory=Transport)
     output: OutputOptions = field(default_factory=OutputOptions)
+    headers: tuple[str, ...] = ()  # -H values
+    body: str | None = None  # --body FILE or -
+    no_check: bool = False
+    quiet: bool = False
 
 
 @dataclass
@@ -68,45 +73,125 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
     from maascurl.apidesc import load_cached
 
     desc = load_cached(target.api_root)
-    spec = build_request(method, target.api_root, path, items, desc)
-    if desc is not None:
-        check_against_description(spec, desc, target.api_root, path)
+    spec = build_request(
+        method, target.api_root, path, items, desc, headers=options.headers, body=options.body
+    )
+    lazy = LazySession(target, options)
+    try:
+        if desc is not None and not options.no_check:
+            desc = checked(spec, desc, target, lazy.get if not options.offline else None, path)
+        if _upload_in_chunks(spec, target, options):
+            return
+        if options.offline:
+            _print_offline(spec, target, options)
+            return
+        _send_and_write(spec, lazy.get(), target, options, desc, path)
+    finally:
+        lazy.close()
+
+
+class LazySession:
+    """One Session for a call, opened only once something is to be sent."""
+
+    def __init__(self, target: Target, options: CallOptions) -> None:
+        self.target = target
+        self.options = options
+        self.session: Session | None = None
+
+    def get(self) -> Session:
+        if self.session is None:
+            self.session = Session(self.target, self.options)
+        return self.session
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+def _upload_in_chunks(spec: RequestSpec, target: Target, options: CallOptions) -> bool:
+    """A big boot-resource create goes the way `upload-image` sends it (upload.py)."""
+    if spec.method != "POST" or not spec.files:
+        return False  # the common case decides without importing upload.py
+    from maascurl.upload import chunked_job, upload_image
+
+    job = chunked_job(spec, target.api_root)
+    if job is None:
+        return False
     if options.offline:
-        _print_offline(spec, target, options)
-        return
-    _send_and_write(spec, target, options, desc)
+        note("sent for real, this upload goes in chunks, as `maascurl upload-image` sends it")
+        return False
+    upload_image(job, options, target)
+    return True
 
 
 def check_against_description(
     spec: RequestSpec, desc: ApiDescription, api_root: str, typed: str
 ) -> None:
-    """Refuse an op the resource lacks; warn of fields its op does not document."""
-    match = desc.match(spec.url[len(api_root) :])
-    if match is None:
-        return  # an unknown resource may be newer than the cached description
-    name = typed.strip("/") or "the API root"
-    resource, op = match.resource, spec.op
-    action = resource.find_op(spec.method, op)
-    if action is None:
-        ops = sorted(a.op for a in resource.actions_for(spec.method) if a.op)
-        if op is None:
-            listed = f"; its {spec.method} ops: {', '.join(ops)}" if ops else ""
-            raise UsageError(f"{name} has no {spec.method} without op={listed}")
-        suggestion = desc.suggest_op(resource, spec.method, op)
-        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-        raise UsageError(f"{name} has no {spec.method} op {op!r}{hint}")
-    documented = {param.name for param in action.params}
-    if not documented:
-        return
-    given = [n for n, _ in spec.query if n != "op"] + [n for n, _ in spec.fields]
-    given += [part.name for part in spec.files]
-    for unknown in dict.fromkeys(n for n in given if n not in documented):
-        label = f"op={op}" if op else action.name
-        warn(f"{name} {label} does not document a field {unknown!r}; sending it anyway")
+    """Refuse an op the resource lacks; warn of likely typos in field names."""
+    from maascurl.checks import check
+
+    check(spec, desc, api_root, typed)
+
+
+# A description younger than this is not fetched again to recheck a refusal.
+RECHECK_AFTER = 60.0
+
+
+def checked(
+    spec: RequestSpec,
+    desc: ApiDescription,
+    target: Target,
+    open_session: Callable[[], Session] | None,
+    typed: str,
+) -> ApiDescription:
+    """Check SPEC; before refusing it, fetch a description older than a minute once.
+
+    A MAAS upgrade adds ops that an older cached description does not know.
+    Without OPEN_SESSION (--offline) nothing is fetched.
+    """
+    from maascurl.checks import NotInDescription, check
+
+    try:
+        check(spec, desc, target.api_root, typed)
+        return desc
+    except NotInDescription:
+        fresh = _fetch_if_old(target, open_session) if open_session is not None else None
+        if fresh is None:
+            raise
+    check(spec, fresh, target.api_root, typed)
+    return fresh
+
+
+def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDescription | None:
+    import time
+
+    from maascurl.apidesc import cache_file, save_cache
+
+    try:
+        age = time.time() - cache_file(target.api_root).stat().st_mtime
+    except OSError:
+        age = RECHECK_AFTER
+    if age < RECHECK_AFTER:
+        return None
+    session = open_session()
+    response = session.send(RequestSpec("GET", target.api_root + "describe/"))
+    with session.errors(target.api_root):
+        try:
+            body = response.read()
+        finally:
+            response.close()
+    if response.status_code != 200:
+        return None
+    try:
+        fresh = save_cache(target.api_root, body)
+    except ValueError:
+        return None
+    note("fetched the server's API description again to check this request")
+    return fresh
 
 
 def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
-    if anonymous or target.profile is None:
+    if anonymous or target.profile is None or target.profile.anonymous:
         return None
     from maascurl import state
     from maascurl.auth import Clock, MaasAuth
@@ -117,19 +202,22 @@ def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
         warn(f"this machine's clock is {offset:.0f} s behind the MAAS server; corrected")
         state.save_clock_offset(target.state_key, offset)
 
-    return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected))
+    def forgotten() -> None:
+        state.save_clock_offset(target.state_key, 0.0)
+
+    return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected, forgotten))
 
 
 def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:
     from maascurl.client import open_client, to_httpx
-    from maascurl.output import describe_request
+    from maascurl.output import describe_request, raw_headers
 
     auth = make_auth(target, options.anonymous)
     with open_client(Transport(), "http", None) as client:  # builds, never sends
         request = to_httpx(client, spec)
     if auth is not None:
         auth.sign(request)
-    headers = [(n, v) for n, v in request.headers.multi_items() if n.lower() != "host"]
+    headers = [(n, v) for n, v in raw_headers(request.headers) if n.lower() != "host"]
     describe_request(spec, headers, sys.stdout)
 
 
@@ -185,21 +273,55 @@ class Session:
 
 def _send_and_write(
     spec: RequestSpec,
+    session: Session,
     target: Target,
     options: CallOptions,
     desc: ApiDescription | None,
+    typed: str = "",
 ) -> None:
     from maascurl.output import write_response
 
-    with Session(target, options) as session:
-        response = session.send(spec)
-        with session.errors(spec.url):
-            try:
-                write_response(response, options.output)
-            finally:
-                response.close()
-            if desc is not None:
-                refresh_if_stale(session.client, response, target.api_root, desc)
+    response = session.send(spec)
+    with session.errors(spec.url):
+        recorder = _listing_recorder(spec, response, target, desc)
+        try:
+            write_response(response, options.output)
+        except HTTPStatusError as exc:
+            raise _with_path_hint(exc, spec, target, desc, typed) from None
+        finally:
+            response.close()
+        if recorder is not None:
+            recorder.save()
+        if desc is not None:
+            refresh_if_stale(session.client, response, target.api_root, desc)
+
+
+def _with_path_hint(
+    exc: HTTPStatusError,
+    spec: RequestSpec,
+    target: Target,
+    desc: ApiDescription | None,
+    typed: str,
+) -> HTTPStatusError:
+    """A 404 for a path the description does not know: say which one was likely meant."""
+    relative = spec.url[len(target.api_root) :]
+    if exc.status != 404 or desc is None or desc.match(relative) is not None:
+        return exc
+    suggestion = desc.suggest_path(relative)
+    if suggestion is None:
+        return exc
+    return HTTPStatusError(exc.status, f"{exc}; did you mean {suggestion}?")
+
+
+def _listing_recorder(
+    spec: RequestSpec, response: httpx.Response, target: Target, desc: ApiDescription | None
+) -> ListingRecorder | None:
+    # Only a plain listing (no op, no filter) stands for the whole collection.
+    if desc is None or spec.method != "GET" or spec.query or response.status_code != 200:
+        return None
+    from maascurl.listings import ListingRecorder
+
+    return ListingRecorder.attach(response, desc, target.api_root, spec)
 
 
 def refresh_if_stale(

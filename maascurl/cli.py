@@ -23,10 +23,29 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 ITEM_HELP = """\
 ITEM is one of: name=value (query parameter for GET and DELETE, form field for
-POST and PUT; op=NAME always goes first in the query string), name==value
-(always a query parameter), name@=FILE or name@FILE (a file part; @- reads
-stdin) and Header:value. The earliest separator in an ITEM wins, and a
-backslash escapes one (a\\=b=c has the name a=b)."""
+POST and PUT; op=NAME always goes first in the query string), name=@FILE (the
+file's content as that value: what key, comment, user_data and most MAAS
+parameters want; name=\\@x is the literal @x), name==value (always a query
+parameter), name@=FILE or name@FILE (a file part, for the few parameters that
+want one: scripts' script, files' file, boot-sources' keyring_data,
+boot-resources' content) and Header:value (no '=' in the value; use -H for
+that). FILE may be - for stdin and starts with ~ for home. The earliest
+separator in an ITEM wins, and a backslash escapes one (a\\=b=c has the name
+a=b)."""
+
+FORMAT_HELP = """\
+--format table (-t), tsv and csv show an object a row: default columns for
+common resources, or the --fields given; json and jsonl keep only the --fields
+given. TSV has no header unless --header, and escapes backslash, tab, newline
+and carriage return as \\\\, \\t, \\n and \\r (as jq's @tsv).
+
+\b
+Instead of the jq recipe
+  maas $PROFILE machines read | jq -r '(["hostname","system_id","status"]
+    | (., map(length*"-"))), (.[] | [.hostname, .system_id, .status_name])
+    | @tsv' | column -t
+write
+  maascurl get machines -t --fields hostname,system_id,status_name"""
 
 
 # --- completion callbacks (no httpx, no rich) --------------------------------
@@ -58,12 +77,24 @@ def _complete_path(
 ) -> list[CompletionItem]:
     from maascurl.completion import complete_path
 
-    found = complete_path(_completion_description(ctx), incomplete)
+    found = complete_path(_completion_description(ctx), incomplete, _known_ids(ctx))
     # No space after "machines/": the user usually goes on typing the path.
     return [
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
         for value, text in found
     ]
+
+
+def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | None:
+    """IDs seen in listings that passed through (read from the cache, never fetched)."""
+    from maascurl.config import select_profile
+    from maascurl.listings import load_ids
+
+    try:
+        api_root = select_profile(ctx.params.get("profile")).api_root
+    except MaascurlError:
+        return None
+    return lambda listing: load_ids(api_root, listing)
 
 
 def _complete_items(
@@ -76,16 +107,68 @@ def _complete_items(
     items = list(ctx.params.get("items") or ())
     found = complete_item(_completion_description(ctx), method, path, incomplete, items)
     return [
-        CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
+        CompletionItem(
+            value, help=text or None, type="nospace" if value.endswith(("=", "/")) else "plain"
+        )
         for value, text in found
     ]
+
+
+def _complete_fields(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.fields import complete_fields, op_of
+
+    # While an option's value is being typed Click has not parsed the
+    # arguments yet: PATH and ITEMs are still in ctx.args.
+    words = [ctx.params.get("path") or "", *(ctx.params.get("items") or ())]
+    if not words[0] and ctx.args:
+        words = list(ctx.args)
+    path, op = words[0], op_of(words[1:])
+    found = complete_fields(path, op, incomplete, many=param.name == "fields")
+    return [CompletionItem(value) for value in found]
 
 
 # --- the group ---------------------------------------------------------------
 
 
 class MaascurlGroup(click.Group):
-    """A group whose `main` turns every failure into one stderr line and an exit code."""
+    """A group whose `main` turns every failure into one stderr line and an exit code.
+
+    It also takes a command's options before the command (`maascurl -p prod get
+    machines`, as curl users type) and methods in capitals (`maascurl GET machines`).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._command_first(args))
+
+    def _command_first(self, args: list[str]) -> list[str]:
+        """Move options typed before the command to just after it."""
+        own = {name for param in self.params for name in param.opts + param.secondary_opts}
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg == "--" or arg in own or not arg.startswith("-"):
+                break
+            index += 1 + self._takes_value(arg)
+        if index >= len(args) or args[index] in own or args[index] == "--":
+            return args
+        name = args[index]
+        if name.lower() in ("get", "post", "put", "delete"):
+            name = name.lower()
+        if index == 0:
+            return [name, *args[1:]]
+        return [name, *args[:index], *args[index + 1 :]]
+
+    def _takes_value(self, arg: str) -> bool:
+        if arg.startswith("--") and "=" in arg:
+            return False
+        command = self.commands.get("get")
+        for param in command.params if command is not None else ():
+            if isinstance(param, click.Option) and arg in param.opts + param.secondary_opts:
+                return not param.is_flag
+        # A cluster of short flags ("-ki"), or an unknown option Click will report.
+        return len(arg) == 2 and arg in ("-p", "-o", "-H", "-m")
 
     def invoke(self, ctx: click.Context) -> Any:
         # Click's own main would turn a broken pipe into exit status 1.
@@ -133,6 +216,7 @@ def cli() -> None:
       maascurl get machines op=list_allocated
       maascurl post machines/abc123 op=deploy distro_series=noble
 
+    Options may also come before the method (maascurl -p prod GET machines).
     Run `maascurl METHOD --help` for the ITEM syntax.
     """
 
@@ -158,9 +242,53 @@ def tls_options(func: F) -> F:
     )(func)
 
 
+def progress_option(func: F) -> F:
+    return click.option(
+        "--progress/--no-progress",
+        default=True,
+        help="Draw a progress bar on stderr for long transfers when it is a terminal.",
+    )(func)
+
+
+def _set_progress(show: bool) -> None:
+    if show and "maascurl.progress" not in sys.modules:
+        return  # not loaded yet: its default (on) holds, and nothing is imported
+    from maascurl import progress
+
+    progress.enabled = show
+
+
 def request_options(func: F) -> F:
     options = [
         click.option("--anonymous", is_flag=True, help="Send the request unsigned."),
+        click.option(
+            "-H",
+            "--request-header",
+            "headers",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Send this header (repeatable); the value may hold any character.",
+        ),
+        click.option(
+            "--body",
+            metavar="FILE",
+            help="Send FILE (- for stdin) as the body itself, with the Content-Type "
+            "of a header item (default application/octet-stream); no fields or files.",
+        ),
+        click.option(
+            "--keep-error-body",
+            "--fail-with-body",
+            "keep_error_body",
+            is_flag=True,
+            help="On an HTTP error, still write the body where -o (or stdout) says; "
+            "the exit status stays the error's.",
+        ),
+        click.option(
+            "--no-check",
+            is_flag=True,
+            help="Send without checking op and fields against the API description.",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notes."),
         click.option(
             "-o",
             "--output",
@@ -168,7 +296,10 @@ def request_options(func: F) -> F:
             help="Write the body to FILE, complete or not at all (-: stdout, raw).",
         ),
         click.option(
-            "-i", "--include", is_flag=True, help="Print the status line and headers first."
+            "-i",
+            "--include",
+            is_flag=True,
+            help="Print the status line, headers and body on stdout, for errors too.",
         ),
         click.option(
             "-v", "--verbose", is_flag=True, help="Print request and response headers to stderr."
@@ -190,7 +321,7 @@ def request_options(func: F) -> F:
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
-            help="Bound connect and read (default: 10 s connect, 300 s read).",
+            help="Bound connect (with the TLS handshake) and read (default: 5 s, 300 s).",
         ),
         click.option(
             "--retries",
@@ -215,13 +346,44 @@ def request_options(func: F) -> F:
         ),
         tls_options,
         profile_option,
+        progress_option,
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-OUTPUT_OPTIONS = ("output", "include", "pretty", "pager")
+def format_options(func: F) -> F:
+    """--format, -t, --fields, --sort, --header: see fields.py and table.py."""
+    options = [
+        click.option(
+            "--format",
+            "format_",
+            type=click.Choice(["json", "jsonl", "table", "tsv", "csv"]),
+            help="json (default), jsonl (an object a line), table, tsv or csv.",
+        ),
+        click.option("-t", "table", is_flag=True, help="Show a table (--format table)."),
+        click.option(
+            "--fields",
+            metavar="A,B,...",
+            shell_complete=_complete_fields,
+            help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name).",
+        ),
+        click.option(
+            "--sort",
+            metavar="FIELD",
+            shell_complete=_complete_fields,
+            help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
+        ),
+        click.option("--header", is_flag=True, help="Start TSV with a header line."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+OUTPUT_OPTIONS = ("output", "include", "pretty", "pager", "keep_error_body")
+FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
 TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
 
 
@@ -229,19 +391,27 @@ def _method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
         context_settings=CONTEXT_SETTINGS,
-        epilog=f"{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{EXIT_CODES_HELP}",
         short_help=f"Send a {method} request.",
     )
     @click.argument("path", shell_complete=_complete_path)
     @click.argument("items", nargs=-1, shell_complete=_complete_items)
     @request_options
+    @format_options
     def command(path: str, items: tuple[str, ...], **options: Any) -> None:
         from maascurl.call import CallOptions, perform
         from maascurl.config import Transport
+        from maascurl.fields import make_view
         from maascurl.output import OutputOptions
 
+        _set_progress(options.pop("progress"))
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
+        output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+        if options["quiet"]:
+            from maascurl.errors import be_quiet
+
+            be_quiet()
         perform(
             method,
             path,
@@ -261,6 +431,127 @@ for _method in ("GET", "POST", "PUT", "DELETE"):
     cli.add_command(_method_command(_method))
 
 
+# --- boot-image uploads ------------------------------------------------------
+
+
+def _complete_architectures(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[str]:
+    from maascurl.upload import ARCHITECTURES
+
+    return [arch for arch in ARCHITECTURES if arch.startswith(incomplete)]
+
+
+def _complete_filetypes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from maascurl.upload import FILETYPES
+
+    return [kind for kind in FILETYPES if kind.startswith(incomplete)]
+
+
+@cli.command("upload-image", context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.argument("name")
+@click.argument("architecture", shell_complete=_complete_architectures)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--title", metavar="TEXT", help="The image's title in MAAS.")
+@click.option(
+    "--filetype",
+    metavar="TYPE",
+    shell_complete=_complete_filetypes,
+    help="tgz, tbz, txz, ddtgz, ddtbz, ddtxz, ddtar, ddbz2, ddgz, ddxz or ddraw "
+    "(default: from FILE's name, e.g. .tar.gz is tgz, .dd.gz is ddgz).",
+)
+@click.option(
+    "--base-image", metavar="OS/SERIES", help="What a custom image is built on (e.g. ubuntu/noble)."
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1024),
+    default=4 * 1024 * 1024,
+    show_default=True,
+    metavar="BYTES",
+    help="Bytes per upload request (4 MiB, as MAAS's own CLI sends).",
+)
+@click.option(
+    "--pretty/--no-pretty",
+    default=None,
+    help="Pretty-print the resource (default: only on a terminal).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Bound connect and read of each request (default: 10 s connect, 300 s read).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    metavar="N",
+    default=3,
+    show_default=True,
+    help="Retries of each request, and of a chunk whose connection broke.",
+)
+@click.option(
+    "--retry-max-wait",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Longest wait between retries, whatever Retry-After says.",
+)
+@tls_options
+@profile_option
+@progress_option
+def upload_image(
+    name: str,
+    architecture: str,
+    file: str,
+    title: str | None,
+    filetype: str | None,
+    base_image: str | None,
+    chunk_size: int,
+    pretty: bool | None,
+    progress: bool,
+    profile: str | None,
+    **transport: Any,
+) -> None:
+    """Upload FILE as boot image NAME for ARCHITECTURE, in resumable chunks.
+
+    \b
+      maascurl upload-image custom/rhel9 amd64/generic rhel9.tar.gz --base-image rhel/9
+      maascurl upload-image windows/win2022 amd64/generic win2022.dd.gz
+
+    FILE is hashed (sha256), the resource is created without its content, and the
+    content is sent in signed chunks, so no request runs into MAAS's 300 s window.
+    Run the same command again after an interruption: with MAAS up to 3.4 it goes
+    on where the server's copy ends (3.5 and later cannot tell, so it starts over).
+    The finished resource is printed as JSON.
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.output import OutputOptions
+    from maascurl.upload import FILETYPES, ImageUpload, checked_filetype
+    from maascurl.upload import upload_image as run_upload
+
+    _set_progress(progress)
+    if filetype is not None and filetype not in FILETYPES:
+        raise click.BadParameter(f"use one of {', '.join(FILETYPES)}", param_hint="--filetype")
+    job = ImageUpload(
+        name,
+        architecture,
+        file,
+        title=title,
+        filetype=checked_filetype(file, filetype),
+        base_image=base_image,
+        chunk_size=chunk_size,
+    )
+    options = CallOptions(
+        profile=profile,
+        transport=Transport(**transport),
+        output=OutputOptions(pretty=pretty, pager=False),
+    )
+    run_upload(job, options)
+
+
 # --- profiles ----------------------------------------------------------------
 
 
@@ -278,6 +569,17 @@ for _method in ("GET", "POST", "PUT", "DELETE"):
     metavar="COMMAND",
     help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
 )
+@click.option(
+    "--username",
+    metavar="NAME",
+    help="Log in with NAME's password instead of a key (MAAS hands out the key).",
+)
+@click.option(
+    "--password",
+    "password_source",
+    metavar="-",
+    help="With --username: read the password from stdin (else asked for, hidden).",
+)
 @tls_options
 def login(
     profile: str,
@@ -285,6 +587,8 @@ def login(
     api_key: str | None,
     no_check: bool,
     api_key_command: str | None,
+    username: str | None,
+    password_source: str | None,
     insecure: bool,
     cacert: str | None,
 ) -> None:
@@ -293,10 +597,30 @@ def login(
     API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
     left out to be asked for it (hidden). The key is checked with the server and
     the server's API description is cached; --no-check contacts nothing.
+
+    With --username NAME, maascurl asks for NAME's password (or reads it from stdin
+    with --password -) and MAAS answers with NAME's API key, which is stored as if
+    it had been given; the password is never stored.
     """
+    if username is not None or password_source is not None:
+        _refuse_with_password(username, api_key, api_key_command, no_check)
+        from maascurl.password import password_login
+
+        password_login(profile, url, username or "", password_source, insecure, cacert)
+        return
     from maascurl.login import login as do_login
 
     do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+
+
+def _refuse_with_password(
+    username: str | None, api_key: str | None, api_key_command: str | None, no_check: bool
+) -> None:
+    if username is None:
+        raise click.UsageError("--password goes with --username")
+    clash = (api_key is not None and "API_KEY") or (api_key_command and "--api-key-command")
+    if clash or no_check:
+        raise click.UsageError(f"--username logs in with a password; drop {clash or '--no-check'}")
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
@@ -310,7 +634,7 @@ def logout(profile: str) -> None:
 
 @cli.group(context_settings=CONTEXT_SETTINGS)
 def profile() -> None:
-    """List, show and choose profiles."""
+    """List, show, choose and import profiles."""
 
 
 @profile.command("list")
@@ -339,6 +663,25 @@ def profile_default(name: str) -> None:
     from maascurl.login import set_default
 
     set_default(name)
+
+
+@profile.command("import")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace profiles that have the same name.")
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
+    """Import the profiles of the official MAAS CLI or python-libmaas.
+
+    FILE defaults to the first of ~/.maascli.db, ~/snap/maas/current/.maascli.db
+    (the snap's CLI) and ~/.maas.db (python-libmaas) that exists. It is only read,
+    never locked or changed. Each profile keeps its name, URL, key (or none:
+    unsigned requests) and CA certificate, and its stored API description is
+    cached, so TAB completion works at once. Existing names are skipped unless
+    --force.
+    """
+    from maascurl.profile_import import import_profiles
+
+    import_profiles(file, force, dry_run)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)

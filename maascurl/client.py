@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlencode
@@ -38,7 +38,12 @@ RETRY_STATUSES = (409, 429, 503)
 IDEMPOTENT = ("GET", "DELETE")
 # Short connect: a dead region should fail fast. Generous read: MAAS builds
 # big listings slowly on large fleets.
-DEFAULT_TIMEOUT = (10.0, 300.0)
+# The connect timeout bounds the TLS handshake too: https sent to MAAS's plain
+# port (5240) gets no handshake answer, and should not hang for long.
+DEFAULT_TIMEOUT = (5.0, 300.0)
+# Waits before retrying a refused connection: a region that is down fails
+# within about a second (0.125 + 0.25 + 0.5 s with the default 3 retries).
+CONNECT_RETRY_FIRST_WAIT = 0.125
 
 # httpcore reads the socket 64 KB at a time, and every read goes through h11
 # and httpx in Python. Reads of 256 KB cut the time a big body (a file, a
@@ -74,15 +79,30 @@ def open_client(
     # A jar whose policy accepts no domain: a MAAS session cookie would switch
     # on Django's CSRF check, so cookies are never kept or sent.
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    verify = _verify(transport, scheme)
     return httpx.Client(
         auth=auth,
-        verify=_verify(transport, scheme),
+        verify=verify,
+        transport=_no_delay_transport(verify),
         timeout=_timeout(transport),
         follow_redirects=False,
         cookies=jar,
         headers={"User-Agent": USER_AGENT},
         event_hooks=event_hooks,
     )
+
+
+def _no_delay_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
+    """A transport whose sockets send at once (TCP_NODELAY, as curl's do).
+
+    With Nagle's algorithm the small last segment of a request body can wait
+    for the server's delayed ACK (up to ~40 ms on Linux), once per request:
+    a cost a chunked upload of a few hundred requests should not pay.
+    """
+    import socket
+
+    option = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return httpx.HTTPTransport(verify=verify, socket_options=[option])
 
 
 def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
@@ -99,7 +119,20 @@ def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
     # Encoded here, not by httpx, whose QueryParams would group repeated names
     # and so change the order the user typed.
     url = f"{spec.url}?{urlencode(spec.query)}" if spec.query else spec.url
-    return client.build_request(spec.method, url, headers=headers, content=body)
+    return client.build_request(spec.method, url, headers=headers, content=_tracked(body, spec))
+
+
+def _tracked(body: MultipartBody | _RawStream | None, spec: RequestSpec) -> Iterable[bytes] | None:
+    """A multipart body with a big file is drawn as a progress bar (progress.py)."""
+    if not isinstance(body, MultipartBody) or not spec.files:
+        return body
+    from maascurl.progress import TrackedBody, wanted
+
+    total = len(body)
+    if not wanted(total):
+        return body
+    names = ", ".join(part.filename for part in spec.files)
+    return TrackedBody(body, f"send {names}", total)
 
 
 class _RawStream:
@@ -142,7 +175,7 @@ def _send_with_retries(
             if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):
                 raise
             attempt += 1
-            wait = min(0.5 * 2**attempt, transport.retry_max_wait)
+            wait = min(CONNECT_RETRY_FIRST_WAIT * 2 ** (attempt - 1), transport.retry_max_wait)
             note(f"cannot connect; retrying in {wait:g} s")
             time.sleep(wait)
             continue
@@ -239,26 +272,63 @@ def _cross_origin(
 @contextmanager
 def transport_errors(url: str) -> Iterator[None]:
     """Turn httpx's exceptions into one-line errors with maascurl's exit codes."""
-    where = httpx.URL(url)
-    host = f"{where.host}:{where.port or (443 if where.scheme == 'https' else 80)}"
     try:
         yield
     except httpx.TimeoutException as exc:
-        phase = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
-        raise TimedOut(f"timed out {phase} {host}") from None
+        host, scheme = _where(exc, url)
+        if isinstance(exc, httpx.ConnectTimeout):
+            hint = _PLAIN_PORT_HINT if scheme == "https" and _handshake(exc) else ""
+            raise TimedOut(f"timed out connecting to {host}{hint}") from None
+        raise TimedOut(f"timed out waiting for {host}") from None
     except httpx.ConnectError as exc:
-        raise ConnectFailed(_connect_message(host, exc)) from None
+        raise ConnectFailed(_connect_message(_where(exc, url)[0], exc)) from None
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise ConnectFailed(f"connection to {host} broke: {exc or type(exc).__name__}") from None
+        host, scheme = _where(exc, url)
+        hint = _TLS_PORT_HINT if scheme == "http" and _never_answered(exc) else ""
+        raise ConnectFailed(
+            f"connection to {host} broke: {exc or type(exc).__name__}{hint}"
+        ) from None
     except httpx.ProxyError as exc:
-        raise ConnectFailed(f"proxy error reaching {host}: {exc}") from None
+        raise ConnectFailed(f"proxy error reaching {_where(exc, url)[0]}: {exc}") from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise UsageError(str(exc)) from None
     except httpx.DecodingError as exc:
         # e.g. "Content-Encoding: gzip" on a body that is not gzip: a broken answer.
-        raise ConnectFailed(f"the answer from {host} could not be decoded: {exc}") from None
+        raise ConnectFailed(
+            f"the answer from {_where(exc, url)[0]} could not be decoded: {exc}"
+        ) from None
     except httpx.TransportError as exc:
+        host = _where(exc, url)[0]
         raise ConnectFailed(f"request to {host} failed: {exc or type(exc).__name__}") from None
+
+
+_PLAIN_PORT_HINT = (
+    " (the TLS handshake got no answer: is this a plain http port? "
+    "MAAS serves http on 5240 and https on 5443)"
+)
+_PLAIN_ANSWER_HINT = _PLAIN_PORT_HINT.replace("got no answer", "got a plain-text answer")
+_TLS_PORT_HINT = " (is this an https port? MAAS serves http on 5240 and https on 5443)"
+
+
+def _where(exc: httpx.HTTPError, url: str) -> tuple[str, str]:
+    """host:port and scheme of the request that failed: a redirect's target, if it was one."""
+    try:
+        where = exc.request.url
+    except RuntimeError:  # no request attached
+        where = httpx.URL(url)
+    port = where.port or (443 if where.scheme == "https" else 80)
+    return f"{where.host}:{port}", where.scheme
+
+
+def _handshake(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "handshake" in text or "ssl" in text or _is_tls(exc)
+
+
+def _never_answered(exc: BaseException) -> bool:
+    # A TLS server given plain http closes the connection without a word.
+    text = str(exc).lower()
+    return "without sending" in text or "disconnected" in text or "reset" in text
 
 
 def _connect_message(host: str, exc: httpx.ConnectError) -> str:
@@ -268,6 +338,8 @@ def _connect_message(host: str, exc: httpx.ConnectError) -> str:
             f"TLS certificate of {host} could not be verified; give its CA with --cacert FILE "
             "(or skip the check with --insecure)"
         )
+    if "WRONG_VERSION_NUMBER" in text:  # a plain-http answer to a TLS handshake
+        return f"TLS failure with {host}: {text}{_PLAIN_ANSWER_HINT}"
     if "SSL" in text or "TLS" in text:
         return f"TLS failure with {host}: {text}"
     reason = text.split("] ", 1)[-1] if "] " in text else text

@@ -7,10 +7,14 @@ help text and leave quoting and word breaks to the shell glue.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from maascurl.apidesc import API_PREFIX, ApiDescription, Resource, first_sentence
+from maascurl.checks import wants_file_part
 
 Candidate = tuple[str, str]
+# (id, label) pairs last seen in the listing at a path such as "machines/".
+KnownIds = Callable[[str], list[Candidate]]
 
 _HELP_WIDTH = 80
 # The field name at the start of a request item such as "name=v", "name@file", "name:=json".
@@ -31,17 +35,24 @@ def _prefix_matches(template: list[str], typed: list[str]) -> bool:
     return all(_is_placeholder(t) or t == s for t, s in zip(template, typed, strict=False))
 
 
-def complete_path(desc: ApiDescription | None, incomplete: str) -> list[Candidate]:
-    """API paths continuing INCOMPLETE, one segment at a time."""
+def complete_path(
+    desc: ApiDescription | None, incomplete: str, known_ids: KnownIds | None = None
+) -> list[Candidate]:
+    """API paths continuing INCOMPLETE, one segment at a time.
+
+    Where the next segment is an ID, the IDs last seen in a listing of the
+    typed path (KNOWN_IDS) are offered instead of the `{system_id}` template.
+    """
     if desc is None:
         return []
     lead, text = _split_lead(incomplete)
     partial = text.rpartition("/")[2]
     head = text[: len(text) - len(partial)]  # typed segments, kept exactly as typed
     typed = [s for s in head.split("/") if s]
+    ids = known_ids("/".join(typed) + "/") if known_ids is not None and typed else []
     found: dict[str, str] = {}
     for res in desc.resources:
-        _add_path_candidate(found, res, typed, head, partial)
+        _add_path_candidate(found, res, typed, head, partial, ids)
     if partial.startswith("op-"):
         found.update(_op_suffixes(desc, head, partial))
     return sorted((lead + path, short_help(help_)) for path, help_ in found.items())
@@ -56,7 +67,12 @@ def _split_lead(incomplete: str) -> tuple[str, str]:
 
 
 def _add_path_candidate(
-    found: dict[str, str], res: Resource, typed: list[str], head: str, partial: str
+    found: dict[str, str],
+    res: Resource,
+    typed: list[str],
+    head: str,
+    partial: str,
+    ids: list[Candidate],
 ) -> None:
     segments = [s for s in res.template.split("/") if s]
     depth = len(typed)
@@ -70,6 +86,13 @@ def _add_path_candidate(
     if len(segments) < depth:
         return
     nxt = segments[depth]
+    last = len(segments) == depth + 1
+    if _is_placeholder(nxt) and ids and not partial.startswith("op-"):
+        slash = "/" if not last or res.template.endswith("/") else ""
+        for value, label in ids:
+            if value.startswith(partial):
+                found.setdefault(head + value + slash, label)
+        return
     if _is_placeholder(nxt):
         if partial.startswith("op-"):
             return
@@ -78,7 +101,6 @@ def _add_path_candidate(
         word = nxt
     else:
         return
-    last = len(segments) == depth + 1
     path = head + word + ("/" if not last or res.template.endswith("/") else "")
     if last or path not in found:
         found[path] = res.summary if last else found.get(path, "")
@@ -113,10 +135,34 @@ def _chosen_op(path_op: str | None, items: list[str]) -> str | None:
     return op
 
 
+def complete_file_value(incomplete: str) -> list[Candidate] | None:
+    """File names after "name=@" (the shells' own file completion cannot see past the "@")."""
+    import os
+
+    name, marker, partial = incomplete.partition("=@")
+    if not marker or not name or "=" in name or partial == "-":
+        return None
+    folder, _, start = partial.rpartition("/")
+    folder = folder + "/" if folder or partial.startswith("/") else ""
+    try:
+        entries = list(os.scandir(os.path.expanduser(folder or ".")))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.name.startswith(start) and (start or not entry.name.startswith(".")):
+            slash = "/" if entry.is_dir() else ""
+            found.append((f"{name}=@{folder}{entry.name}{slash}", ""))
+    return sorted(found)
+
+
 def complete_item(
     desc: ApiDescription | None, method: str, path: str, incomplete: str, items: list[str]
 ) -> list[Candidate]:
     """Request items for METHOD on PATH: "op=NAME" words, or "field=" names of the chosen op."""
+    files = complete_file_value(incomplete)
+    if files is not None:
+        return files
     if desc is None:
         return []
     m = desc.match(path)
@@ -141,7 +187,7 @@ def complete_item(
     if action is not None:
         given = _given_fields(items)
         for p in action.params:
-            word = p.name + "="
+            word = p.name + ("@=" if wants_file_part(res.template, p.name) else "=")
             if word.startswith(incomplete) and (p.repeatable or p.name not in given):
                 label = "required: " if p.required else ""
                 found.append((word, short_help(label + p.summary)))

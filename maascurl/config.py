@@ -29,6 +29,7 @@ _HEADER = """\
 # maascurl profiles: written by `maascurl login`, safe to edit by hand.
 # Each [profiles.NAME] table holds url, api_key (consumer:token:secret) or
 # api_key_command, and optional insecure = true and cacert = "/path/ca.pem".
+# anonymous = true (instead of a key) sends every request unsigned.
 """
 
 
@@ -46,6 +47,7 @@ class Profile:
     api_key_command: str | None = None
     insecure: bool = False
     cacert: str | None = None
+    anonymous: bool = False  # sends unsigned requests (a profile without a key)
 
     @property
     def api_root(self) -> str:
@@ -68,6 +70,8 @@ class Profile:
             table["insecure"] = True
         if self.cacert:
             table["cacert"] = self.cacert
+        if self.anonymous:
+            table["anonymous"] = True
         return table
 
 
@@ -192,6 +196,7 @@ def _profile_from_table(path: Path, name: str, table: Any) -> Profile:
         api_key_command=_optional_str(path, table, "api_key_command"),
         insecure=bool(table.get("insecure", False)),
         cacert=_optional_str(path, table, "cacert"),
+        anonymous=bool(table.get("anonymous", False)),
     )
 
 

@@ -257,6 +257,8 @@ def show(
     from maascurl.config import select_profile
     from maascurl.errors import UsageError
 
+    if op is not None and op.startswith("op="):
+        op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
     profile = select_profile(profile_name)
     desc = load_cached(profile.api_root)
     if desc is None:

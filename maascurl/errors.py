@@ -20,12 +20,23 @@ Exit status: 0 success (2xx); 1 other error (config, file); 2 usage error;
 failure; 7 timeout; 130 interrupted."""
 
 
+_quiet = False
+
+
+def be_quiet() -> None:
+    """-q/--quiet: warnings and notes are not printed (errors still are)."""
+    global _quiet
+    _quiet = True
+
+
 def warn(message: str) -> None:
-    print(f"maascurl: warning: {message}", file=sys.stderr)
+    if not _quiet:
+        print(f"maascurl: warning: {message}", file=sys.stderr)
 
 
 def note(message: str) -> None:
-    print(f"maascurl: note: {message}", file=sys.stderr)
+    if not _quiet:
+        print(f"maascurl: note: {message}", file=sys.stderr)
 
 
 _secrets: set[str] = set()

@@ -127,6 +127,8 @@ def whoami(profile: Profile) -> str:
     except HTTPStatusError as error:
         if error.status == 401:
             error.args = (f"the server refused the API key: {error}",)
+        elif 300 <= error.status < 400:
+            error.args = (_redirect_hint(profile, str(error)),)
         raise
     try:
         user = json.loads(body)
@@ -135,6 +137,19 @@ def whoami(profile: Profile) -> str:
         raise MaascurlError(
             f"{profile.api_root}users/?op=whoami did not answer like a MAAS server"
         ) from None
+
+
+def _redirect_hint(profile: Profile, message: str) -> str:
+    """A server that redirects elsewhere (http to https): log in with where it points."""
+    import re
+
+    found = re.search(r"redirected to (\S+?)(?:,|$)", message)
+    if found is None:
+        return message
+    target = found.group(1)
+    root = target.split("/api/2.0/", 1)[0] if "/api/2.0/" in target else target
+    message = message.replace("; --follow-any follows it without credentials", "")
+    return f"{message}; log in with that URL: maascurl login {profile.name} {root}"
 
 
 def fetch_description(profile: Profile) -> bytes:
@@ -150,6 +165,20 @@ def _cache_description(profile: Profile) -> None:
         warn(f"could not cache the API description ({exc}); run `maascurl refresh` later")
         return
     tell(f"cached the API description ({len(desc.resources)} resources)")
+
+
+def save_profile(profile: Profile) -> None:
+    """Add or replace PROFILE in the config; the first profile becomes the default."""
+    name = profile.name
+
+    def save(config: Config) -> None:
+        config.profiles[name] = profile
+        if not config.default or config.default not in config.profiles:
+            config.default = name
+
+    config = update_config(save)
+    default = " (default)" if config.default == name else ""
+    tell(f"saved profile {name!r}{default} in {config.path}")
 
 
 def logout(name: str) -> None:
@@ -184,6 +213,8 @@ def _public(profile: Profile, default: str | None) -> dict[str, Any]:
         data["api_key_command"] = profile.api_key_command
     elif profile.api_key:
         data["api_key"] = redact_key(profile.api_key)
+    if profile.anonymous:
+        data["anonymous"] = True
     data["insecure"] = profile.insecure
     data["cacert"] = profile.cacert
     return data

@@ -11,13 +11,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
+from maascurl.errors import MaascurlError
 from maascurl.request import FilePart
 
 _CHUNK = 256 * 1024
 
 
 class MultipartBody:
-    def __init__(self, fields: list[tuple[str, str]], files: list[FilePart]) -> None:
+    def __init__(self, fields: list[tuple[str, str | bytes]], files: list[FilePart]) -> None:
         self.boundary = secrets.token_hex(16)
         self.fields = fields
         self.files = files
@@ -41,13 +42,14 @@ class MultipartBody:
             yield b"\r\n"
         yield self._closing()
 
-    def _field_bytes(self, name: str, value: str) -> bytes:
+    def _field_bytes(self, name: str, value: str | bytes) -> bytes:
         head = (
             f"--{self.boundary}\r\n"
             f'Content-Disposition: form-data; name="{_quote(name)}"\r\n'
             "Content-Type: text/plain; charset=utf-8\r\n\r\n"
         )
-        return head.encode() + value.encode() + b"\r\n"
+        data = value if isinstance(value, bytes) else value.encode()
+        return head.encode() + data + b"\r\n"
 
     def _file_head(self, part: FilePart) -> bytes:
         return (
@@ -71,6 +73,11 @@ def _file_chunks(part: FilePart) -> Iterator[bytes]:
         yield part.content
         return
     assert part.path is not None
+    left = part.size()  # the size the body's Content-Length promised
     with open(part.path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
+        while left > 0:
+            chunk = stream.read(min(_CHUNK, left))
+            if not chunk:
+                raise MaascurlError(f"{part.path} shrank while it was being sent")
+            left -= len(chunk)
             yield chunk

@@ -19,6 +19,7 @@ from maascurl.errors import HTTPStatusError, MaascurlError, note
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
+    from maascurl.fields import View
     from maascurl.request import RequestSpec
 
 ERROR_BODY_LIMIT = 64 * 1024
@@ -32,6 +33,8 @@ class OutputOptions:
     include: bool = False
     pretty: bool | None = None  # None: pretty on a terminal only
     pager: bool | None = None  # None: page on a terminal when a pager is set
+    keep_error_body: bool = False  # write an error's body as a success's would be
+    view: View | None = None  # --format, --fields, --sort: see table.py
 
 
 def stdout_is_terminal() -> bool:
@@ -43,13 +46,37 @@ def use_color(stream: IO[str]) -> bool:
 
 
 def write_response(response: httpx.Response, options: OutputOptions) -> None:
-    """Write a 2xx response's body where the options say; raise for any other status."""
-    if response.status_code >= 300 or response.status_code < 200:
+    """Write a 2xx response's body where the options say; raise for any other status.
+
+    An error's body is written only with -i (to stdout) or --keep-error-body
+    (where a success's would go), and the error is raised after it.
+    """
+    failed = not 200 <= response.status_code < 300
+    if failed and not (options.include or options.keep_error_body):
         raise status_error(response)
+    if failed:
+        response.read()  # written below and summarised on stderr
     if options.include:
         write_head(response, sys.stdout)
+    if failed and not options.keep_error_body and options.output not in (None, "-"):
+        raise status_error(response)  # -i alone never puts an error page into FILE
+    if failed and options.view is not None:
+        from dataclasses import replace
+
+        options = replace(options, view=None)  # an error's text is no listing to tabulate
+    write_body(response, options)
+    if failed:
+        raise status_error(response)
+
+
+def write_body(response: httpx.Response, options: OutputOptions) -> None:
     if options.output and options.output != "-":
         save_body(response, options.output)
+        return
+    if options.view is not None:
+        from maascurl.table import write_view
+
+        write_view(response, options)
         return
     if options.output == "-":
         pretty = False  # "-o -" means the raw body on stdout, as in curl
@@ -93,7 +120,7 @@ def stream_raw(chunks: Iterable[bytes], out: IO[bytes]) -> None:
 
 def write_head(response: httpx.Response, out: TextIO) -> None:
     lines = [f"{response.http_version} {response.status_code} {response.reason_phrase}"]
-    lines += [f"{name}: {value}" for name, value in response.headers.multi_items()]
+    lines += [f"{name}: {value}" for name, value in raw_headers(response.headers)]
     out.write("\n".join(lines) + "\n\n")
     out.flush()
 
@@ -184,7 +211,7 @@ def save_body(response: httpx.Response, path: str) -> None:
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream_raw(response.iter_bytes(), stream)
+            stream_raw(_tracked(response, path), stream)
             _check_length(response, stream.tell())
         umask = os.umask(0)
         os.umask(umask)
@@ -196,6 +223,15 @@ def save_body(response: httpx.Response, path: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _tracked(response: httpx.Response, path: str) -> Iterator[bytes]:
+    """The body's chunks, drawn as a progress bar on a terminal's stderr (progress.py)."""
+    from maascurl.progress import track
+
+    length = response.headers.get("Content-Length", "")
+    total = int(length) if length.isdigit() and "Content-Encoding" not in response.headers else None
+    return track(response.iter_bytes(), f"save {os.path.basename(path)}", total)
 
 
 def _check_length(response: httpx.Response, written: int) -> None:
@@ -215,6 +251,8 @@ def status_error(response: httpx.Response) -> HTTPStatusError:
         hint = "; --follow-any follows it without credentials" if location else ""
         return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
     text = error_text(_read_limited(response), response.headers.get("Content-Type", ""))
+    if text.startswith(f"{response.status_code} "):  # an HTML title repeating the status
+        text = text[len(str(response.status_code)) + 1 :]
     return HTTPStatusError(response.status_code, f"{status}: {text}" if text else status)
 
 
@@ -242,11 +280,38 @@ def error_text(body: bytes, content_type: str) -> str:
         except ValueError:
             return text
         if isinstance(data, dict):
-            return "; ".join(f"{key}: {_join_messages(value)}" for key, value in data.items())
+            return _joined(
+                _join_messages(value) if key == "__all__" else f"{key}: {_join_messages(value)}"
+                for key, value in data.items()
+            )
         return json.dumps(data, ensure_ascii=False)
-    if text.lower().startswith(("<!doctype", "<html")):
-        return f"(an HTML page of {len(body)} bytes)"
+    if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:512].lower():
+        return html_summary(text) or f"(an HTML page of {len(body)} bytes)"
     return " ".join(text.split()) if "\n" in text else text
+
+
+def html_summary(page: str) -> str | None:
+    """An HTML error page's title or first heading (nginx: "400 The plain HTTP ...")."""
+    import html
+    import re
+
+    for tag in ("title", "h1", "h2"):
+        found = re.search(rf"<{tag}\b[^>]*>(.*?)</{tag}\s*>", page, re.IGNORECASE | re.DOTALL)
+        if found:
+            text = " ".join(html.unescape(re.sub(r"<[^>]*>", "", found.group(1))).split())
+            if text:
+                return text
+    return None
+
+
+def _joined(messages: Iterable[str]) -> str:
+    """Messages in one line: "a: x. b: y." rather than "a: x.; b: y."."""
+    line = ""
+    for message in messages:
+        if line:
+            line += " " if line.endswith((".", "!", "?")) else "; "
+        line += message
+    return line
 
 
 def _join_messages(value: object) -> str:
@@ -268,18 +333,37 @@ def describe_request(spec: RequestSpec, headers: Iterable[tuple[str, str]], out:
         shown = redact_authorization(value) if name.lower() == "authorization" else value
         out.write(f"{name}: {shown}\n")
     out.write("\n")
-    for name, value in spec.fields:
-        out.write(f"{name}={value}\n")
+    for field_name, field_value in spec.fields:
+        out.write(f"{field_name}={_field_text(field_value)}\n")
     for part in spec.files:
         out.write(f"{part.name}@ <{part.size()} bytes from {part.path or 'stdin'}>\n")
+    if spec.body is not None:
+        out.write(f"<{spec.body.size()} bytes of body from {spec.body.path or 'stdin'}>\n")
     out.flush()
+
+
+def raw_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Header names as they go out or came in on the wire (httpx lower-cases its view)."""
+    encoding = headers.encoding
+    return [(name.decode(encoding), value.decode(encoding)) for name, value in headers.raw]
+
+
+def _field_text(value: str | bytes) -> str:
+    """A field's value for --offline: text as it is, other bytes by their size."""
+    if isinstance(value, str):
+        return value
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"<{len(value)} bytes>"
+    return text if "\0" not in text else f"<{len(value)} bytes>"
 
 
 def log_request(request: httpx.Request) -> None:
     from maascurl.auth import redact_authorization
 
     lines = [f"> {request.method} {request.url.raw_path.decode('ascii')} HTTP/1.1"]
-    for name, value in request.headers.multi_items():
+    for name, value in raw_headers(request.headers):
         if name.lower() == "authorization":
             value = redact_authorization(value)
         lines.append(f"> {name}: {value}")
@@ -288,5 +372,5 @@ def log_request(request: httpx.Request) -> None:
 
 def log_response(response: httpx.Response) -> None:
     lines = [f"< {response.http_version} {response.status_code} {response.reason_phrase}"]
-    lines += [f"< {name}: {value}" for name, value in response.headers.multi_items()]
+    lines += [f"< {name}: {value}" for name, value in raw_headers(response.headers)]
     print("\n".join(lines) + "\n<", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
@@ -29,16 +29,24 @@ _SEPARATORS = ("==", "=", "@=", "@", ":")
 
 
 class FilePart(NamedTuple):
-    """A multipart file part: read from `path`, or `content` when it came from stdin."""
+    """A multipart file part: `length` bytes of the regular file `path`, or `content`.
+
+    Content read from stdin, pipes, devices and /proc files is held in memory
+    (see `read_source`); a regular file is streamed from disk, and exactly the
+    size its descriptor had when it was opened is sent.
+    """
 
     name: str
     filename: str
     path: str | None = None
     content: bytes | None = None
+    length: int | None = None
 
     def size(self) -> int:
         if self.content is not None:
             return len(self.content)
+        if self.length is not None:
+            return self.length
         assert self.path is not None
         return os.path.getsize(self.path)
 
@@ -85,7 +93,9 @@ class RequestSpec:
     method: str
     url: str
     query: list[tuple[str, str]] = field(default_factory=list)
-    fields: list[tuple[str, str]] = field(default_factory=list)
+    # A value is bytes when it came from a file (name=@FILE): it may hold NULs
+    # or bytes that are not UTF-8, and is sent exactly as read.
+    fields: list[tuple[str, str | bytes]] = field(default_factory=list)
     files: list[FilePart] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: RawBody | None = None  # sent as it is; never together with fields or files
@@ -106,7 +116,11 @@ class Item(NamedTuple):
 
 
 def parse_item(token: str) -> Item:
-    """Split TOKEN at its earliest unescaped separator (`storage=root:8G` is a field)."""
+    """Split TOKEN at its earliest unescaped separator (`storage=root:8G` is a field).
+
+    `name=@FILE` has the separator "=@": the file's content as a field value
+    (`name=\\@x` is the literal value "@x").
+    """
     name_chars: list[str] = []
     i = 0
     while i < len(token):
@@ -117,19 +131,45 @@ def parse_item(token: str) -> Item:
             continue
         for separator in _SEPARATORS:
             if token.startswith(separator, i):
-                return _checked_item("".join(name_chars), separator, token[i + len(separator) :])
+                name, value = "".join(name_chars), token[i + len(separator) :]
+                if separator == "=" and value.startswith("@"):
+                    return _checked_item(name, "=@", value[1:])
+                if separator == "=" and value.startswith("\\@"):
+                    value = value[1:]
+                if separator == ":" and "=" in value:
+                    raise _ambiguous(token, name, value)
+                return _checked_item(name, separator, value)
         name_chars.append(char)
         i += 1
     raise UsageError(
-        f"bad item {token!r}: expected name=value, name==value, name@=file or Header:value"
+        f"bad item {token!r}: expected name=value, name=@file, name==value, name@=file "
+        "or Header:value"
     )
+
+
+def _ambiguous(token: str, name: str, value: str) -> UsageError:
+    # "team:role=web" could be the header "team: role=web" or the field
+    # "team:role": guessing would lose one of them silently.
+    field_name, _, field_value = value.partition("=")
+    return UsageError(
+        f"ambiguous item {token!r}: write {name}\\:{field_name}={field_value} for the field "
+        f"{name + ':' + field_name!r}, or -H '{name}: {value}' for a header"
+    )
+
+
+def parse_header(text: str) -> Item:
+    """A -H/--header argument, "Name: value"; the value may hold any separator."""
+    name, colon, value = text.partition(":")
+    if not colon:
+        raise UsageError(f"bad header {text!r}: expected 'Name: value'")
+    return _checked_item(name.strip(), ":", value)
 
 
 def _checked_item(name: str, separator: str, value: str) -> Item:
     if not name:
         raise UsageError(f"bad item {name + separator + value!r}: the name is empty")
     _require_utf8(name)
-    if separator not in ("@", "@="):  # a file name need not be UTF-8; its contents are sent
+    if separator not in ("@", "@=", "=@"):  # a file name need not be UTF-8; its content is sent
         _require_utf8(value)
     if separator == ":":
         if not _HEADER_NAME.match(name):
@@ -175,6 +215,10 @@ def resolve_path(
     path_op = None
     if segments and segments[-1].startswith("op-") and len(segments[-1]) > 3:
         path_op = segments.pop()[3:]
+    if desc is not None and desc.match("/".join(segments)) is None:
+        from maascurl.checks import from_cli_name
+
+        segments = from_cli_name(desc, segments) or segments
     relative = "/".join(quote(s, safe=_SEGMENT_SAFE) for s in segments)
     canonical = desc.canonical(relative) if desc is not None and relative else None
     if canonical is None:
@@ -185,14 +229,26 @@ def resolve_path(
 def _relative_path(api_root: str, path: str) -> tuple[str, list[tuple[str, str]]]:
     if "://" in path:
         return _relative_from_url(api_root, path)
-    if "?" in path or "#" in path:
-        raise UsageError(f"PATH {path!r} has '?' or '#': give query parameters as name==value")
+    if "#" in path:
+        raise UsageError(f"PATH {path!r} has '#': give query parameters as name==value")
+    # MAAS hands out paths with a query (events' next_uri, files' anon_resource_uri).
+    path, _, query_string = path.partition("?")
+    query = _parse_query(query_string)
     root_path = urlsplit(api_root).path
     if path.startswith(root_path):
-        return path[len(root_path) :], []
+        return path[len(root_path) :], query
     if path.startswith("/") and path.rstrip("/") + "/" == root_path:
-        return "", []
-    return path, []
+        return "", query
+    return path, query
+
+
+def _parse_query(query_string: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    try:
+        return parse_qsl(query_string, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise UsageError(f"the query {query_string!r} is not valid UTF-8") from None
 
 
 def _relative_from_url(api_root: str, url: str) -> tuple[str, list[tuple[str, str]]]:
@@ -219,31 +275,101 @@ def build_request(
     path: str,
     tokens: list[str],
     desc: ApiDescription | None = None,
+    *,
+    headers: Sequence[str] = (),
+    body: str | None = None,
 ) -> RequestSpec:
+    """The request for METHOD PATH ITEM...; HEADERS are -H values, BODY a --body source."""
     method = method.upper()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     url, url_query, path_op = resolve_path(api_root, path, desc)
     spec = RequestSpec(method, url, query=list(url_query))
+    stdin = _StdinUse()
+    for text in headers:
+        _add_item(spec, parse_header(text), stdin)
     for token in tokens:
-        _add_item(spec, parse_item(token))
+        _add_item(spec, parse_item(token), stdin)
+    if body is not None:
+        _set_body(spec, body, stdin)
+    _refuse_type_clash(spec)
     _put_op_first(spec, path_op)
     return spec
 
 
-def _add_item(spec: RequestSpec, item: Item) -> None:
+class _StdinUse:
+    """Stdin can be read once: a second item that wants it is a usage error."""
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+
+    def take(self, what: str) -> None:
+        if self.first is not None:
+            raise UsageError(f"{self.first} and {what} both read stdin; only one of them can")
+        self.first = what
+
+
+def _add_item(spec: RequestSpec, item: Item, stdin: _StdinUse) -> None:
     if item.separator == ":":
         spec.headers.append((item.name, item.value))
     elif item.separator in ("@", "@="):
+        if spec.method in ("GET", "DELETE"):
+            raise UsageError(
+                f"{spec.method} cannot carry a file; use POST or PUT "
+                f"(or {item.name}=@{item.value} to send its content as a query parameter)"
+            )
         _check_part_name(item.name)
+        if item.value == "-":
+            stdin.take(f"{item.name}{item.separator}-")
         spec.files.append(_file_part(item.name, item.value))
+    elif item.separator == "=@":
+        if item.value == "-":
+            stdin.take(f"{item.name}=@-")
+        _add_value(spec, item.name, read_source(item.value, f"{item.name}=@"))
     elif item.separator == "==" or item.name == "op" or spec.method in ("GET", "DELETE"):
         spec.query.append((item.name, item.value))
     else:
         _check_part_name(item.name)
         spec.fields.append((item.name, item.value))
-    if spec.files and spec.method in ("GET", "DELETE"):
-        raise UsageError(f"{spec.method} cannot carry a file; use POST or PUT")
+
+
+def _add_value(spec: RequestSpec, name: str, content: bytes) -> None:
+    """A value read from a file: a form field, or a query parameter for GET and DELETE."""
+    if spec.method in ("GET", "DELETE") or name == "op":
+        try:
+            spec.query.append((name, content.decode("utf-8")))
+        except UnicodeDecodeError:
+            raise UsageError(f"{name}=@: a query parameter must be UTF-8 text") from None
+    else:
+        _check_part_name(name)
+        spec.fields.append((name, content))
+
+
+def _set_body(spec: RequestSpec, source: str, stdin: _StdinUse) -> None:
+    if source == "-":
+        stdin.take("--body -")
+    if spec.fields or spec.files:
+        raise UsageError("--body sends the body as it is: it cannot go with fields or files")
+    if spec.method in ("GET", "DELETE"):
+        raise UsageError(f"{spec.method} carries no body; use POST or PUT with --body")
+    if source == "-":
+        spec.body = RawBody(content=read_stdin())
+        return
+    opened = open_source(source, "--body")
+    if opened.content is not None:
+        spec.body = RawBody(content=opened.content)
+    else:
+        spec.body = RawBody(path=opened.path, length=opened.size)
+
+
+def _refuse_type_clash(spec: RequestSpec) -> None:
+    # Fields and files go as multipart/form-data with its boundary: a
+    # Content-Type of the user's would be replaced silently, so refuse it.
+    if spec.has_body and any(name.lower() == "content-type" for name, _ in spec.headers):
+        raise UsageError(
+            "a Content-Type header cannot go with fields or files (they are sent as "
+            "multipart/form-data); use --body FILE to send a body of your own type"
+        )
 
 
 def _check_part_name(name: str) -> None:
@@ -266,18 +392,116 @@ def _put_op_first(spec: RequestSpec, path_op: str | None) -> None:
 
 def _file_part(name: str, source: str) -> FilePart:
     if source == "-":
-        return FilePart(name, name, content=sys.stdin.buffer.read())
+        content = read_stdin()
+        return FilePart(name, name, content=content)
+    opened = open_source(source, f"{name}@")
+    # The official CLI names file parts after the parameter; MAAS expects that.
+    if opened.content is not None:
+        return FilePart(name, name, content=opened.content)
+    return FilePart(name, name, path=opened.path, length=opened.size)
+
+
+# --- reading files given on the command line ---------------------------------
+
+# Pipes, devices and /proc files are read into memory up to this size; more
+# (e.g. /dev/zero) is refused rather than filling memory.
+NON_REGULAR_LIMIT = 64 * 1024 * 1024
+# How long a named pipe may stay without a writer before it is refused.
+PIPE_WRITER_WAIT = 2.0
+
+
+class Source(NamedTuple):
+    """A file named on the command line: a regular file's path and size, or its content."""
+
+    path: str | None
+    content: bytes | None
+    size: int
+
+
+def read_source(source: str, what: str) -> bytes:
+    """The whole content of SOURCE ('-' for stdin), for name=@FILE."""
+    if source == "-":
+        return read_stdin()
+    opened = open_source(source, what)
+    if opened.content is not None:
+        return opened.content
+    assert opened.path is not None
+    with open(opened.path, "rb") as stream:
+        data = stream.read(opened.size)
+    if len(data) < opened.size:
+        raise MaascurlError(f"{source} shrank while it was being read")
+    return data
+
+
+def open_source(source: str, what: str) -> Source:
+    """Check SOURCE can be read without blocking; hold non-regular content in memory."""
+    import stat
+
     if not source:
-        raise UsageError(f"{name}@ needs a file name")
+        raise UsageError(f"{what} needs a file name")
     if "\0" in source:
-        raise UsageError(f"{name}@ has a NUL in its file name")
+        raise UsageError(f"{what} has a NUL in its file name")
     path = os.path.expanduser(source)
     try:
-        with open(path, "rb"):
-            pass
+        # Non-blocking: opening a named pipe that has no writer must not hang.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise MaascurlError(f"cannot read {source}: {exc.strerror}") from None
-    if os.path.isdir(path):
-        raise MaascurlError(f"cannot read {source}: is a directory")
-    # The official CLI names file parts after the parameter; MAAS expects that.
-    return FilePart(name, name, path=path)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise MaascurlError(f"cannot read {source}: is a directory")
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0:
+            return Source(path, None, info.st_size)
+        # /proc files claim size 0; pipes, <(cmd) and devices have no size.
+        content = read_capped(fd, source, pipe=stat.S_ISFIFO(info.st_mode))
+        return Source(None, content, len(content))
+    finally:
+        os.close(fd)
+
+
+def read_stdin() -> bytes:
+    """All of stdin, refusing more than NON_REGULAR_LIMIT bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := sys.stdin.buffer.read(1024 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > NON_REGULAR_LIMIT:
+            raise MaascurlError(_too_big("stdin"))
+    return b"".join(chunks)
+
+
+def _too_big(label: str) -> str:
+    limit = NON_REGULAR_LIMIT // (1024 * 1024)
+    return f"{label} is not a regular file and gives more than {limit} MiB; save it to a file first"
+
+
+def read_capped(fd: int, label: str, *, pipe: bool = False) -> bytes:
+    """Read FD to its end, refusing more than NON_REGULAR_LIMIT bytes."""
+    import select
+    import time
+
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + PIPE_WRITER_WAIT
+    while True:
+        try:
+            chunk = os.read(fd, 1024 * 1024)
+        except BlockingIOError:  # a writer, no data yet
+            select.select([fd], [], [])
+            continue
+        except OSError as exc:
+            raise MaascurlError(f"cannot read {label}: {exc.strerror}") from None
+        if not chunk:
+            if pipe and size == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)  # a named pipe whose writer has not opened it yet
+                continue
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > NON_REGULAR_LIMIT:
+            raise MaascurlError(_too_big(label))
+    if pipe and size == 0:
+        raise MaascurlError(f"{label} is a pipe that gave no data (has it a writer?)")
+    return b"".join(chunks)

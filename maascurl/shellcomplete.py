@@ -68,12 +68,15 @@ BASH_SOURCE = r"""# bash completion for @PROG@                                -*
         pos=$((pos + ${#word}))
     done
 
-    # Readline replaces only the text after the last word-break character:
-    # take what comes before it off every candidate.
+    # Readline replaces only the text after the last word-break character
+    # (bash keeps a breaking @ or $ in the word, as in name=@FILE): take what
+    # comes before it off every candidate.
     local cur=${words[${#words[@]} - 1]} cut=0 char
     for ((i = 0; i < ${#cur}; i++)); do
         char=${cur:i:1}
-        if [[ $char != [\"\'] && $COMP_WORDBREAKS == *"$char"* ]]; then
+        if [[ $char == [@\$] && $COMP_WORDBREAKS == *"$char"* ]]; then
+            cut=$i
+        elif [[ $char != [\"\'] && $COMP_WORDBREAKS == *"$char"* ]]; then
             cut=$((i + 1))
         fi
     done

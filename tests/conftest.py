@@ -59,6 +59,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MAASCURL_CONFIG", str(tmp_path / "config" / "config.toml"))
     monkeypatch.setenv("MAASCURL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(errors, "_secrets", set())
+    monkeypatch.setattr(errors, "_quiet", False)
     for proxy in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(proxy, raising=False)
     return tmp_path

@@ -18,6 +18,7 @@ import base64
 import email.parser
 import email.policy
 import email.utils
+import hashlib
 import json
 import random
 import re
@@ -25,6 +26,7 @@ import socket
 import ssl
 import string
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -52,6 +54,13 @@ FORBIDDEN = "Forbidden"
 INVALID_API_KEY = "Authorization Error: Invalid API key."
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+
+# Password login (maasserver/views/account.py): a Django view beside the API.
+ACCOUNTS_AUTHENTICATE = "/MAAS/accounts/authenticate/"
+GENERIC_CONSUMER = "MAAS consumer"  # the name MAAS gives a token made without one
+SESSION_COOKIE, CSRF_COOKIE = "sessionid", "csrftoken"  # Django's default names
+CSRF_FAILURE = "<h1>Forbidden (403)</h1><p>CSRF verification failed. Request aborted.</p>"
 
 STATUS_NAMES = {0: "New", 4: "Ready", 6: "Deployed", 9: "Deploying", 10: "Allocated"}
 ALLOCATED_STATUSES = {6, 9, 10}
@@ -215,6 +224,24 @@ def parse_multipart(
     return fields, files
 
 
+def parse_cookies(header: str) -> dict[str, str]:
+    from http.cookies import CookieError, SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def csrf_passes(request: RecordedRequest, cookies: dict[str, str]) -> bool:
+    """Django's check, simplified: the CSRF cookie, echoed in a header or a form field."""
+    expected = cookies.get(CSRF_COOKIE)
+    given = request.headers.get("x-csrftoken") or dict(request.form).get("csrfmiddlewaretoken")
+    return bool(expected) and given == expected
+
+
 def first(values: list[str]) -> str | None:
     return values[0] if values else None
 
@@ -322,6 +349,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def handle_one_request(self) -> None:
+        if self.server.sim.plain and self.starts_with_tls():
+            # https sent to MAAS's plain port: Twisted waits for a line that
+            # never comes, so the client's TLS handshake gets no answer.
+            while self.rfile.read1(65536):
+                pass
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
+    def starts_with_tls(self) -> bool:
+        try:
+            return self.rfile.peek(1)[:1] == b"\x16"  # a TLS handshake record
+        except (OSError, AttributeError):
+            return False
+
     def date_time_string(self, timestamp: float | None = None) -> str:
         return email.utils.formatdate(self.server.sim.now(), usegmt=True)
 
@@ -343,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def serve(self) -> None:
+        if self.server.sim.boot_images.serve(self):
+            return  # a boot-image chunk: its body goes to disk as it arrives
         body = self.read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         reply = self.server.sim.handle(self.command, self.path, headers, body)
@@ -389,6 +434,7 @@ class MaasSimulator:
         ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        boot_images_dir: Path | None = None,
     ) -> None:
         self.describe_bytes = (FIXTURES / "describe.json").read_bytes()
         describe = json.loads(self.describe_bytes)
@@ -404,17 +450,25 @@ class MaasSimulator:
         self._consumers: set[str] = set()
         self._nonces: set[tuple[str, str, str]] = set()
         self.users: dict[str, Json] = {}
+        self.passwords: dict[str, str] = {}  # username -> password, for accounts/authenticate
+        self._consumer_names: dict[str, str] = {}  # token key -> its consumer's name
         self.machines: list[Json] = []
         self._machines_json: bytes | None = None  # cached unfiltered listing
         self.sshkeys: list[Json] = []
+        self.tags: dict[str, Json] = {}
+        self.dhcp_snippets: list[Json] = []
         self.files: dict[str, Json] = {}
+        self.events: list[Json] = self.fixture("events.json")["events"]
         self._next_id = 100
         self.api_key = self.add_user("admin", admin=True)
         self.users["admin"] = self.fixture("whoami.json")
+        self.password = "correct horse battery staple"
+        self.passwords["admin"] = self.password
         for key in self.fixture("sshkeys.json"):
             self.sshkeys.append({**key, "owner": "admin"})
         self.set_fleet(machines)
         self._ssl_context = ssl_context
+        self.plain = ssl_context is None
         self._server = _Server((host, port), _Handler, bind_and_activate=True)
         self._server.sim = self
         if ssl_context is not None:
@@ -427,6 +481,8 @@ class MaasSimulator:
         self.api_root = self.url + "/api/2.0/"
         self._thread: threading.Thread | None = None
         self._handlers = self._make_handlers()
+        self.boot_images = BootImages(self, boot_images_dir)
+        self._handlers.update(self.boot_images.handlers())
 
     # ---- public API
 
@@ -526,6 +582,20 @@ class MaasSimulator:
             key = make_key(f"file:{name}:{len(self.files)}", 36)
             self.files[name] = {"filename": name, "content": content, "owner": owner, "key": key}
 
+    def add_op(self, template: str, method: str, op: str) -> None:
+        """Add an op to the served API, as a MAAS upgrade does (and change its hash)."""
+        describe = json.loads(self.describe_bytes)
+        for resource in describe["resources"]:
+            part = resource["auth"]
+            if part is not None and part["path"] == API_PREFIX + template:
+                action = {"name": op, "method": method, "op": op, "restful": False}
+                part["actions"].append({**action, "doc": f"{op} (added by an upgrade)."})
+        describe["hash"] = f"{self.api_hash}-{op}"
+        with self._lock:
+            self.describe_bytes = json.dumps(describe).encode()
+            self.api_hash = describe["hash"]
+            self.routes = load_routes(describe)
+
     def fixture(self, name: str) -> Json:
         return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
@@ -558,6 +628,8 @@ class MaasSimulator:
             return error.reply
 
     def respond(self, request: RecordedRequest, body_error: ApiError | None) -> Reply:
+        if request.path == ACCOUNTS_AUTHENTICATE:
+            return self.take_fault(request.path) or self.accounts_authenticate(request)
         if request.path == API_PREFIX + "describe/":
             # A plain view in MAAS: no OAuth check, any method.
             return self.take_fault(request.path) or Reply(200, self.describe_bytes, JSON_TYPE)
@@ -676,6 +748,59 @@ class MaasSimulator:
                 )
             )
 
+    # ---- password login
+
+    def accounts_authenticate(self, request: RecordedRequest) -> Reply:
+        """MAAS's authenticate view: a username and password in, the user's API token out.
+
+        POST only; 403 with an empty body for a wrong or unknown user or password, or an
+        inactive user; the first token of the user whose consumer has the given name,
+        made when there is none (without a name: the user's first token). A request
+        carrying a session cookie gets Django's CSRF check, which a bare POST fails.
+        """
+        if request.method != "POST":
+            return Reply(405, b"", HTML_TYPE, {"Allow": "POST"})
+        cookies = parse_cookies(request.headers.get("cookie", ""))
+        if SESSION_COOKIE in cookies and not csrf_passes(request, cookies):
+            return Reply(403, CSRF_FAILURE.encode(), HTML_TYPE)
+        form = dict(request.form)  # Django's QueryDict.get: the last value of a name
+        username, password = form.get("username"), form.get("password")
+        known = self.passwords.get(username or "")
+        if password is None or known is None or password != known:
+            return Reply(403, b"", HTML_TYPE)
+        if self.users.get(username or "", {}).get("is_active") is False:
+            return Reply(403, b"", HTML_TYPE)  # a deactivated user, as Django's login form
+        assert username is not None
+        token_key = self.token_for(username, form.get("consumer"))
+        consumer_key, secret, _ = self._tokens[token_key]
+        answer = {
+            "consumer_key": consumer_key,
+            "name": self._consumer_names.get(token_key, GENERIC_CONSUMER),
+            "token_key": token_key,
+            "token_secret": secret,
+        }
+        return make_reply(200, answer)
+
+    def token_for(self, username: str, consumer: str | None) -> str:
+        with self._lock:
+            tokens = [key for key, (_, _, owner) in self._tokens.items() if owner == username]
+            if consumer is not None:
+                tokens = [
+                    key
+                    for key in tokens
+                    if self._consumer_names.get(key, GENERIC_CONSUMER) == consumer
+                ]
+            if tokens:
+                return tokens[0]
+            token_key = self.add_user(username).split(":")[1]
+            self._consumer_names[token_key] = GENERIC_CONSUMER if consumer is None else consumer
+            return token_key
+
+    def tokens_of(self, username: str) -> int:
+        """How many API tokens USERNAME has."""
+        with self._lock:
+            return sum(1 for _, _, owner in self._tokens.values() if owner == username)
+
     # ---- resource behaviour
 
     def _make_handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
@@ -689,6 +814,8 @@ class MaasSimulator:
             ("MachinesHandler", "GET", None): self.machines_read,
             ("MachinesHandler", "GET", "list_allocated"): self.machines_allocated,
             ("MachinesHandler", "POST", "allocate"): self.machines_allocate,
+            ("MachinesHandler", "GET", "power_parameters"): self.machines_power_parameters,
+            ("EventsHandler", "GET", "query"): self.events_query,
             ("MachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("NodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("AnonNodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
@@ -710,6 +837,10 @@ class MaasSimulator:
                 200, self.public_key(self.sshkey(c))
             ),
             ("SSHKeyHandler", "DELETE", None): self.sshkey_delete,
+            ("TagsHandler", "POST", None): self.tag_create,
+            ("TagHandler", "GET", None): self.tag_read,
+            ("DHCPSnippetsHandler", "POST", None): self.dhcp_snippet_create,
+            ("DHCPSnippetHandler", "GET", None): self.dhcp_snippet_read,
             ("FilesHandler", "GET", None): self.files_read,
             ("FilesHandler", "POST", None): self.file_create,
             ("FilesHandler", "DELETE", None): self.files_delete,
@@ -818,6 +949,24 @@ class MaasSimulator:
         constraints = ", ".join(f"{k}={v}" for k, v in call.request.form if k != "op")
         raise ApiError(409, f"No available machine matches constraints: [{constraints}]")
 
+    def machines_power_parameters(self, call: Call) -> Reply:
+        """A dict keyed by system ID, as MAAS answers; for admins only."""
+        if not self.users.get(call.user or "", {}).get("is_superuser"):
+            raise ApiError(403, "This method is reserved for admin users.")
+        ids = call.query("id")
+        return make_reply(
+            200,
+            {
+                m["system_id"]: {
+                    "power_address": "qemu+ssh://virsh@10.0.0.1/system",
+                    "power_id": m["hostname"],
+                    "power_pass": "",
+                }
+                for m in self.machines
+                if not ids or m["system_id"] in ids
+            },
+        )
+
     def machine(self, call: Call) -> Json:
         system_id = call.params.get("system_id")
         for machine in self.machines:
@@ -861,10 +1010,8 @@ class MaasSimulator:
         )
 
     def sshkey_create(self, call: Call) -> Reply:
+        # MAAS's SSHKeyForm reads form fields only: a file part named "key" is ignored.
         text = call.field("key")
-        data = call.file("key")
-        if text is None and data is not None:
-            text = data.decode("utf-8", errors="replace")
         if not text:
             raise ApiError(400, {"key": ["This field is required."]})
         key_id = self.new_id()
@@ -887,6 +1034,74 @@ class MaasSimulator:
     def sshkey_delete(self, call: Call) -> Reply:
         self.sshkeys.remove(self.sshkey(call))
         return Reply(204)
+
+    # tags and DHCP snippets: every parameter comes from the form fields (a
+    # file part under a field's name is ignored, as Django forms do)
+
+    def tag_create(self, call: Call) -> Reply:
+        name = call.field("name")
+        if not name:
+            raise ApiError(400, {"name": ["This field is required."]})
+        if name in self.tags:
+            raise ApiError(400, {"name": ["Tag with this Name already exists."]})
+        tag = {
+            "name": name,
+            "definition": call.field("definition") or "",
+            "comment": call.field("comment") or "",
+            "kernel_opts": call.field("kernel_opts") or "",
+            "resource_uri": f"{API_PREFIX}tags/{name}/",
+        }
+        self.tags[name] = tag
+        return make_reply(200, tag)
+
+    def tag_read(self, call: Call) -> Reply:
+        tag = self.tags.get(call.params["name"])
+        if tag is None:
+            raise ApiError(404, "No Tag matches the given query.")
+        return make_reply(200, tag)
+
+    def dhcp_snippet_create(self, call: Call) -> Reply:
+        errors = {
+            name: ["This field is required."] for name in ("name", "value") if not call.field(name)
+        }
+        if errors:
+            raise ApiError(400, errors)
+        snippet_id = self.new_id()
+        snippet = {
+            "id": snippet_id,
+            "name": call.field("name"),
+            "value": call.field("value"),
+            "description": call.field("description") or "",
+            "enabled": True,
+            "resource_uri": f"{API_PREFIX}dhcp-snippets/{snippet_id}/",
+        }
+        self.dhcp_snippets.append(snippet)
+        return make_reply(200, snippet)
+
+    def dhcp_snippet_read(self, call: Call) -> Reply:
+        for snippet in self.dhcp_snippets:
+            if str(snippet["id"]) == call.params["id"]:
+                return make_reply(200, snippet)
+        raise ApiError(404, "No DHCPSnippet matches the given query.")
+
+    # events
+
+    def events_query(self, call: Call) -> Reply:
+        """Newest first, wrapped with a count and the URIs of the pages around it."""
+        hostnames = call.query("hostname")
+        events = [e for e in self.events if not hostnames or e["hostname"] in hostnames]
+        limit = int((call.query("limit") or ["100"])[0])
+        events = sorted(events, key=lambda e: -int(e["id"]))[:limit]
+        page = f"{API_PREFIX}events/?op=query"
+        return make_reply(
+            200,
+            {
+                "count": len(events),
+                "events": events,
+                "next_uri": f"{page}&after={events[0]['id']}" if events else None,
+                "prev_uri": f"{page}&before={events[-1]['id']}" if events else None,
+            },
+        )
 
     # files
 
@@ -953,6 +1168,416 @@ class MaasSimulator:
         return Reply(204)
 
 
+# ---------------------------------------------------------------- boot images
+
+# Uploads of boot resources, kept apart from the rest so that the simulator's
+# other sections change independently. Faithful to MAAS 3.4's
+# maasserver/api/boot_resources.py, its forms and LargeFile (and, with
+# mode = "3.5", to how 3.5+ reports a file that lives on a region's disk).
+
+UPLOAD_PATH = re.compile(
+    "^" + re.escape(API_PREFIX) + r"boot-resources/(?P<id>[^/]+)/upload/(?P<file_id>[^/]+)/$"
+)
+UPLOAD_FILETYPES = {
+    "tgz": "root-tgz",
+    "tbz": "root-tbz",
+    "txz": "root-txz",
+    "ddtgz": "root-dd",
+    "ddtar": "root-dd.tar",
+    "ddraw": "root-dd.raw",
+    "ddtbz": "root-dd.tar.bz2",
+    "ddtxz": "root-dd.tar.xz",
+    "ddbz2": "root-dd.bz2",
+    "ddgz": "root-dd.gz",
+    "ddxz": "root-dd.xz",
+}
+USABLE_ARCHITECTURES = ("amd64/generic", "arm64/generic", "i386/generic", "ppc64el/generic")
+SUPPORTED_OSYSTEMS = ("centos", "custom", "esxi", "ol", "rhel", "suse", "ubuntu", "windows")
+NO_RESOURCE = "No BootResource matches the given query."
+NO_FILE = "No BootResourceFile matches the given query."
+COPY_BLOCK = 1024 * 1024
+
+
+class BootImages:
+    """Uploaded boot resources, their files and the hidden chunk-upload handler.
+
+    State is kept in DIRECTORY (state.json, and one data file per stored
+    copy), so a simulator started again on the same directory carries on
+    where the last one stopped; without a directory, a temporary one is used.
+    Chunk bodies are streamed to disk, never held whole in memory.
+
+    Faults: `breaks` chunk PUTs (after `let_through` good ones) are cut off
+    midway: half the body read, then the connection closed without an
+    answer. `chunk_delay` slows each chunk.
+    """
+
+    def __init__(self, sim: MaasSimulator, directory: Path | None) -> None:
+        self.sim = sim
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if directory is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="maas-sim-images-")
+            directory = Path(self._tmp.name)
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.breaks = 0
+        self.let_through = 0  # chunk PUTs served before `breaks` start
+        self.chunk_delay = 0.0
+        self.mode = "3.4"
+        self.resources: dict[str, Json] = {}
+        self.stored: dict[str, int] = {}  # copy key -> bytes stored
+        self.next_id = 1001  # clear of the fixture's ids
+        self.load()
+
+    # ---- state on disk
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    def load(self) -> None:
+        if self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+            self.mode, self.next_id = state["mode"], state["next_id"]
+            self.resources = state["resources"]
+            self.stored = {key: self.data_path(key).stat().st_size for key in state["stored"]}
+
+    def save(self) -> None:
+        state = {
+            "mode": self.mode,
+            "next_id": self.next_id,
+            "resources": self.resources,
+            "stored": self.stored,
+        }
+        self.state_file.write_text(json.dumps(state))
+
+    def clear(self) -> None:
+        with self.sim._lock:
+            for key in list(self.stored):
+                self.data_path(key).unlink(missing_ok=True)
+            self.resources.clear()
+            self.stored.clear()
+            self.next_id = 1001
+            self.breaks, self.let_through, self.chunk_delay, self.mode = 0, 0, 0.0, "3.4"
+            self.save()
+
+    def data_path(self, key: str) -> Path:
+        return self.directory / (key.replace(":", "-") + ".data")
+
+    def copy_key(self, rfile: Json) -> str:
+        # 3.4: one LargeFile per sha256, shared by every resource file with
+        # it. 3.5+: each resource file has its own record of what is stored.
+        return rfile["sha256"] if self.mode == "3.4" else f"{rfile['sha256']}:{rfile['id']}"
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    # ---- JSON as MAAS writes it
+
+    def file_dict(self, resource: Json, rfile: Json) -> Json:
+        size, held = rfile["size"], self.stored.get(self.copy_key(rfile), 0)
+        data: Json = {
+            "filename": rfile["filename"],
+            "filetype": rfile["filetype"],
+            "sha256": rfile["sha256"],
+        }
+        if self.mode != "3.4":
+            data["filename_on_disk"] = rfile["sha256"][:7]
+        data.update(size=size, complete=held == size)
+        if held != size:
+            if self.mode == "3.4":  # LargeFile.progress
+                data["progress"] = size / float(held) if held > 0 else 0
+            else:  # BootResourceFile.sync_progress, with one region
+                data["progress"] = 100.0 * held / size
+            data["upload_uri"] = (
+                f"{API_PREFIX}boot-resources/{resource['id']}/upload/{rfile['id']}/"
+            )
+        return data
+
+    def resource_dict(self, resource: Json, *, with_sets: bool) -> Json:
+        data: Json = {
+            "id": resource["id"],
+            "type": "Uploaded",
+            "name": resource["name"],
+            "architecture": resource["architecture"],
+            "resource_uri": f"{API_PREFIX}boot-resources/{resource['id']}/",
+            "last_deployed": None,
+            "subarches": resource["architecture"].split("/")[1],
+        }
+        if resource.get("title") is not None:
+            data["title"] = resource["title"]
+        if resource.get("base_image"):
+            data["base_image"] = resource["base_image"]
+        if with_sets:
+            data["sets"] = {}
+            for version, files in reversed(resource["sets"].items()):
+                dicts = [self.file_dict(resource, f) for f in files]
+                data["sets"][version] = {
+                    "version": version,
+                    "label": "uploaded",
+                    "size": sum(f["size"] for f in dicts),
+                    "complete": all(f["complete"] for f in dicts),
+                    "files": {f["filename"]: f for f in dicts},
+                }
+        return data
+
+    # ---- the API handlers
+
+    def handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
+        return {
+            ("BootResourcesHandler", "GET", None): self.list,
+            ("BootResourcesHandler", "POST", None): self.create,
+            ("BootResourceHandler", "GET", None): self.read,
+            ("BootResourceHandler", "DELETE", None): self.delete,
+        }
+
+    def list(self, call: Call) -> Reply:
+        kind = first(call.query("type")) or "all"
+        types = {"synced": "Synced", "generated": "Generated", "uploaded": "Uploaded"}
+        if kind != "all" and kind not in types:
+            raise ApiError(
+                400,
+                f"'{kind}' is not a valid boot resource type. Available types: {list(types)}",
+            )
+        listing = self.sim.fixture("boot_resources.json")
+        listing += [self.resource_dict(r, with_sets=False) for r in self.resources.values()]
+        if kind != "all":
+            listing = [r for r in listing if r["type"] == types[kind]]
+        return make_reply(200, listing)
+
+    def read(self, call: Call) -> Reply:
+        resource = self.resources.get(call.params["id"])
+        if resource is not None:
+            return make_reply(200, self.resource_dict(resource, with_sets=True))
+        for entry in self.sim.fixture("boot_resources.json"):
+            if str(entry["id"]) == call.params["id"]:
+                return make_reply(200, {**entry, "sets": {}})
+        raise ApiError(404, NO_RESOURCE)
+
+    def delete(self, call: Call) -> Reply:
+        self.require_admin(call.user)
+        if self.resources.pop(call.params["id"], None) is None:
+            raise ApiError(404, NO_RESOURCE)
+        self.save()
+        return Reply(204)
+
+    def require_admin(self, user: str | None) -> None:
+        if not self.sim.users.get(user or "", {}).get("is_superuser"):
+            raise ApiError(403, "You don't have the permission to access this page.")
+
+    def create(self, call: Call) -> Reply:
+        self.require_admin(call.user)
+        content = call.file("content")
+        name, arch, sha256, size = self.checked_create_fields(call, content)
+        resource = next(
+            (r for r in self.resources.values() if r["name"] == name and r["architecture"] == arch),
+            None,
+        )
+        if resource is None:
+            rid = self.new_id()
+            resource = {"id": rid, "name": name, "architecture": arch, "sets": {}}
+            self.resources[str(rid)] = resource
+        resource["title"] = call.field("title") or ""
+        resource["base_image"] = resource.get("base_image") or call.field("base_image") or ""
+        filetype = UPLOAD_FILETYPES[call.field("filetype") or "tgz"]
+        rfile = {"id": self.new_id(), "filename": filetype, "filetype": filetype}
+        rfile.update(sha256=sha256, size=size)
+        key = self.copy_key(rfile)
+        if content is not None:
+            self.data_path(key).write_bytes(content)
+            self.stored[key] = len(content)
+        elif key not in self.stored:
+            self.data_path(key).write_bytes(b"")
+            self.stored[key] = 0
+        # LP:1660418: the files of older sets are deleted (keep_old is off).
+        resource["sets"] = {version: [] for version in resource["sets"]}
+        resource["sets"][self.next_version(resource)] = [rfile]
+        self.save()
+        return make_reply(201, self.resource_dict(resource, with_sets=True))
+
+    def checked_create_fields(self, call: Call, content: bytes | None) -> tuple[str, str, str, int]:
+        errors: dict[str, list[str]] = {}
+        required = "This field is required."
+        name, arch = call.field("name") or "", call.field("architecture") or ""
+        if not name:
+            errors["name"] = [required]
+        elif "/" in name:
+            osystem, release = name.split("/", 1)
+            if osystem == "custom":
+                name = release
+            elif osystem not in SUPPORTED_OSYSTEMS:
+                errors["name"] = [
+                    f"Unsupport operating system {osystem}, supported operating "
+                    f"systems: {list(SUPPORTED_OSYSTEMS)}"
+                ]
+        if arch not in USABLE_ARCHITECTURES:
+            choices = ", ".join(f"'{a}'" for a in USABLE_ARCHITECTURES)
+            errors["architecture"] = [
+                f"'{arch}' is not a valid architecture.  It should be one of: {choices}."
+            ]
+        filetype = call.field("filetype") or "tgz"
+        if filetype not in UPLOAD_FILETYPES:
+            errors["filetype"] = [
+                f"Select a valid choice. {filetype} is not one of the available choices."
+            ]
+        if content is not None:
+            sha256, size = hashlib.sha256(content).hexdigest(), len(content)
+        else:
+            sha256, size_text = call.field("sha256") or "", call.field("size") or ""
+            if len(sha256) != 64:
+                errors["sha256"] = [
+                    required
+                    if not sha256
+                    else f"Ensure this value has at least 64 characters (it has {len(sha256)})."
+                ]
+            size = int(size_text) if size_text.isdigit() else -1
+            if size < 0:
+                errors["size"] = [required if not size_text else "Enter a whole number."]
+        if errors:
+            raise ApiError(400, errors)
+        for resource in self.resources.values():
+            for files in resource["sets"].values():
+                if any(f["sha256"] == sha256 and f["size"] != size for f in files):
+                    raise ApiError(
+                        400, "File already exists with sha256 that is of different size."
+                    )
+        return name, arch, sha256, size
+
+    def next_version(self, resource: Json) -> str:
+        today = time.strftime("%Y%m%d", time.gmtime(self.sim.now()))
+        version, n = today, 0
+        while version in resource["sets"]:
+            n += 1
+            version = f"{today}.{n}"
+        return version
+
+    # ---- the hidden upload handler: PUT boot-resources/ID/upload/FILE_ID/
+
+    def serve(self, handler: _Handler) -> bool:
+        """Serve a chunk PUT with its body streamed to disk; False for any other path."""
+        parsed = urllib.parse.urlsplit(handler.path)
+        match = UPLOAD_PATH.match(parsed.path)
+        if match is None:
+            return False
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        request = RecordedRequest(
+            method=handler.command,
+            path=parsed.path,
+            query=urllib.parse.parse_qsl(parsed.query, keep_blank_values=True),
+            headers=headers,
+            body=b"",
+            form=[],
+            files=[],
+            content_type=headers.get("content-type", ""),
+            oauth=parse_oauth_header(headers.get("authorization", "")),
+        )
+        with self.sim._lock:
+            self.sim.requests.append(request)
+            cut = self.breaks > 0 and self.let_through <= 0
+            self.breaks -= 1 if cut else 0
+            self.let_through -= 1
+        length = int(headers.get("content-length") or 0)
+        if cut:
+            handler.rfile.read(length // 2)
+            handler.close_connection = True
+            return True
+        try:
+            reply = self.receive(
+                handler, request, match.group("id"), match.group("file_id"), length
+            )
+        except ApiError as error:
+            reply = error.reply
+        if reply is not None:
+            handler.send(reply)
+        return True
+
+    def receive(
+        self, handler: _Handler, request: RecordedRequest, rid: str, file_id: str, length: int
+    ) -> Reply | None:
+        # Like MAAS, look at the request only once all of its body has arrived:
+        # the body is written after what is stored, and cut off again if the
+        # request is refused (MAAS's transaction is rolled back).
+        resource = self.resources.get(rid)
+        rfile = next(
+            (
+                f
+                for files in (resource or {}).get("sets", {}).values()
+                for f in files
+                if str(f["id"]) == file_id
+            ),
+            None,
+        )
+        if rfile is None:
+            handler.rfile.read(length)
+            raise ApiError(404, NO_RESOURCE if resource is None else NO_FILE)
+        key = self.copy_key(rfile)
+        held = self.stored.get(key, 0)
+        path = self.data_path(key)
+        received = self.write_at(handler, path, held, length)
+        try:
+            if received != length:
+                handler.close_connection = True
+                return None  # the client went away
+            return self.accept(request, rfile, key, held, length)
+        except BaseException:
+            self.truncate(path, held)
+            raise
+
+    @staticmethod
+    def write_at(handler: _Handler, path: Path, offset: int, length: int) -> int:
+        received = 0
+        with open(path, "r+b" if path.exists() else "w+b") as stream:
+            stream.seek(offset)
+            while received < length:
+                block = handler.rfile.read(min(COPY_BLOCK, length - received))
+                if not block:
+                    break
+                stream.write(block)
+                received += len(block)
+        return received
+
+    @staticmethod
+    def truncate(path: Path, size: int) -> None:
+        with open(path, "r+b") as stream:
+            stream.truncate(size)
+
+    def accept(
+        self, request: RecordedRequest, rfile: Json, key: str, held: int, length: int
+    ) -> Reply:
+        params = request.oauth
+        if params is None or any(not params.get(name) for name in OAUTH_REQUIRED):
+            raise ApiError(401, FORBIDDEN)
+        self.require_admin(self.sim.verify_oauth(params))
+        fault = self.sim.take_fault(request.path)
+        if fault is not None:
+            raise ApiError(fault.status, fault.body.decode(), fault.headers)
+        if request.method != "PUT":
+            raise ApiError(405, "Method Not Allowed")
+        if self.chunk_delay:
+            time.sleep(self.chunk_delay)
+        if length == 0:
+            raise ApiError(400, "Missing data.")
+        total = rfile["size"]
+        if held == total:
+            raise ApiError(400, "Cannot upload to a complete file.")
+        if held + length > total:
+            raise ApiError(400, "Too much data received.")
+        if held + length == total and self.digest(key) != rfile["sha256"]:
+            raise ApiError(400, "Saved content does not match given SHA256 value.")
+        with self.sim._lock:
+            # The data file's size is the record of what is stored (load()),
+            # so state.json is not rewritten for every chunk.
+            self.stored[key] = held + length
+        return Reply(200, b"OK")
+
+    def digest(self, key: str) -> str:
+        sha256 = hashlib.sha256()
+        with open(self.data_path(key), "rb") as stream:
+            while block := stream.read(COPY_BLOCK):
+                sha256.update(block)
+        return sha256.hexdigest()
+
+
 # ---------------------------------------------------------------- standalone
 
 
@@ -963,12 +1588,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--machines", type=int, default=3)
     parser.add_argument("--https-cert")
     parser.add_argument("--https-key")
+    parser.add_argument("--boot-images-dir", help="keep uploaded boot images here across runs")
     args = parser.parse_args(argv)
     context = None
     if args.https_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.https_cert, args.https_key)
-    sim = MaasSimulator(machines=args.machines, ssl_context=context, host=args.host, port=args.port)
+    images = Path(args.boot_images_dir) if args.boot_images_dir else None
+    sim = MaasSimulator(
+        machines=args.machines,
+        ssl_context=context,
+        host=args.host,
+        port=args.port,
+        boot_images_dir=images,
+    )
     sim.start()
     print(f"url={sim.url}", flush=True)
     print(f"api_key={sim.api_key}", flush=True)

@@ -70,11 +70,12 @@ def test_commands(cached: Path) -> None:
         "profile", "refresh", "describe", "completion",
     }  # fmt: skip
     assert values("maascurl pro") == ["profile"]
-    assert values("maascurl profile ") == ["default", "list", "show"]
+    assert values("maascurl profile ") == ["default", "import", "list", "show"]
 
 
 def test_options(cached: Path) -> None:
-    assert values("maascurl get machines --re") == ["--retries", "--retry-max-wait"]
+    assert values("maascurl get machines --ret") == ["--retries", "--retry-max-wait"]
+    assert "--request-header" in values("maascurl get machines --re")
     assert "--insecure" in values("maascurl login --")
 
 
@@ -304,3 +305,10 @@ def test_shell_completes_files_after_at(shell: Shell, tmp_path: Path) -> None:
     key.write_text("ssh-ed25519 AAAA test\n")
     line = shell.tab(f"maascurl post account/prefs/sshkeys key@={tmp_path}/id_te")
     assert line == f"maascurl post account/prefs/sshkeys key@={key} "
+
+
+def test_shell_completes_files_after_equals_at(shell: Shell, tmp_path: Path) -> None:
+    key = tmp_path / "id_test.pub"
+    key.write_text("ssh-ed25519 AAAA test\n")
+    line = shell.tab(f"maascurl post account/prefs/sshkeys key=@{tmp_path}/id_te")
+    assert line == f"maascurl post account/prefs/sshkeys key=@{key} "

@@ -413,3 +413,23 @@ def test_no_color_on_a_terminal_has_no_escape_codes(
     assert b"\x1b" not in out
     assert out.startswith(b"{\n  ")  # still pretty
     assert json.loads(out)["username"] == "admin"
+
+
+def test_tab_over_recorded_ids_imports_no_http_stack(
+    sim: MaasSimulator, profile: str, home: Path
+) -> None:
+    """IDs seen in a listing are offered on TAB from the cache: no httpx, no rich."""
+    env = env_for_subprocess(home)
+    listed = subprocess.run(
+        [sys.executable, "-m", "maascurl", "get", "machines"], env=env, capture_output=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    sim.requests.clear()
+    env.update(
+        _MAASCURL_COMPLETE="bash_complete", COMP_WORDS="maascurl get machines/", COMP_CWORD="2"
+    )
+    names, done = imports_of(env)
+    assert "nospace,machines/abc001/" in done.stdout.splitlines()
+    assert "maascurl.listings" in names  # the measurement itself works
+    assert top_level(names).isdisjoint(HEAVY), sorted(top_level(names) & set(HEAVY))
+    assert sim.requests == []

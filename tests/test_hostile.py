@@ -28,7 +28,7 @@ from maascurl.config import check_profile_name, normalise_url, parse_api_key
 from maascurl.request import Item, build_request, parse_item, resolve_path
 
 ROOT = "http://127.0.0.1:5240/MAAS/api/2.0/"
-SEPARATORS = ("==", "=", "@=", "@", ":")
+SEPARATORS = ("==", "=", "=@", "@=", "@", ":")
 MEGABYTE = 1024 * 1024
 
 argv_chars = st.characters(blacklist_categories=["Cs"]) | st.characters(

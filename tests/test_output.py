@@ -88,9 +88,10 @@ def test_include_prints_status_and_headers_then_the_body(api: MaasSimulator, run
     lines = head.split("\n")
     assert lines[0] == "HTTP/1.1 200 OK"
     headers = dict(line.split(": ", 1) for line in lines[1:])
-    assert headers["content-type"] == "application/json"
-    assert headers["content-length"] == str(len(body.encode()))
-    assert headers["x-maas-api-hash"] == api.api_hash
+    # Names as they came in on the wire, not httpx's lower-cased view.
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Length"] == str(len(body.encode()))
+    assert headers["X-MAAS-API-Hash"] == api.api_hash
     assert json.loads(body) == api.version
 
 
@@ -114,8 +115,10 @@ def test_verbose_shows_request_and_response_with_secrets_redacted(
     err = result.stderr
     assert "> GET /MAAS/api/2.0/machines/?op=list_allocated HTTP/1.1" in err
     assert "< HTTP/1.1 200 OK" in err
-    assert "< content-type: application/json" in err
-    auth = next(line for line in err.splitlines() if line.startswith("> authorization:"))
+    # Header names as they go out and come in on the wire.
+    assert "< Content-Type: application/json" in err
+    assert "> User-Agent: maascurl/" in err
+    auth = next(line for line in err.splitlines() if line.startswith("> Authorization:"))
     assert 'oauth_token="<redacted>"' in auth
     assert 'oauth_signature="<redacted>"' in auth
     assert 'oauth_signature_method="PLAINTEXT"' in auth
@@ -129,7 +132,7 @@ def test_verbose_post_with_a_body(api: MaasSimulator, run: Run) -> None:
     result = run("post", "machines/abc000", "op=deploy", "distro_series=noble", "-v")
     assert result.exit_code == 0
     assert "> POST /MAAS/api/2.0/machines/abc000/?op=deploy HTTP/1.1" in result.stderr
-    assert "> content-type: multipart/form-data; boundary=" in result.stderr
+    assert "> Content-Type: multipart/form-data; boundary=" in result.stderr
     assert_no_secrets(api, result.stdout, result.stderr)
     assert api.requests[0].form == [("distro_series", "noble")]
 
@@ -147,7 +150,7 @@ def test_offline_prints_the_request_and_sends_nothing(
     out = result.stdout
     port = api.url.split(":")[2].split("/")[0]
     assert out.startswith(f"POST /MAAS/api/2.0/files/ HTTP/1.1\nHost: 127.0.0.1:{port}\n")
-    assert "content-type: multipart/form-data; boundary=" in out
+    assert "Content-Type: multipart/form-data; boundary=" in out  # named as on the wire
     assert 'oauth_token="<redacted>"' in out
     assert 'oauth_signature="<redacted>"' in out
     assert "\nfilename=up\n" in out
@@ -203,7 +206,7 @@ def test_400_json_error_with_several_fields(api: MaasSimulator, run: Run) -> Non
     assert result.exit_code == 4
     assert result.stderr == (
         "maascurl: error: 400 Bad Request: "
-        "hostname: Too long. Bad characters.; zone: Unknown zone.\n"
+        "hostname: Too long. Bad characters. zone: Unknown zone.\n"  # no ".;"
     )
 
 

@@ -446,14 +446,16 @@ def test_sshkeys(sim: MaasSimulator) -> None:
     body = created.json()
     assert body["key"] == "ssh-ed25519 AAAA me@host"
     assert body["resource_uri"] == f"{API_PREFIX}account/prefs/sshkeys/{body['id']}/"
+    # As MAAS's SSHKeyForm: the key comes from the form fields; a file part is ignored.
     from_file = call(
         sim, "POST", "account/prefs/sshkeys/", files={"key": ("id.pub", b"ssh-rsa BBBB x\n")}
     )
-    assert from_file.json()["key"] == "ssh-rsa BBBB x"
+    assert from_file.status_code == 400
+    assert from_file.json() == {"key": ["This field is required."]}
     missing = call(sim, "POST", "account/prefs/sshkeys/", data={"other": "1"})
     assert missing.status_code == 400
     assert missing.json() == {"key": ["This field is required."]}
-    assert len(call(sim, "GET", "account/prefs/sshkeys/").json()) == 4
+    assert len(call(sim, "GET", "account/prefs/sshkeys/").json()) == 3
 
 
 def test_files(sim: MaasSimulator) -> None:
@@ -495,3 +497,47 @@ def test_https(tmp_path: Path) -> None:
         client_context = ssl.create_default_context(cafile=str(ca_file))
         response = httpx.get(server.api_root + "version/", verify=client_context)
         assert response.status_code == 200
+
+
+def test_tags_and_dhcp_snippets_read_form_fields_only(sim: MaasSimulator) -> None:
+    """As MAAS's forms: a file part under a field's name is ignored."""
+    try:
+        made = call(sim, "POST", "tags/", data={"name": "t1", "comment": "hi\n"})
+        assert made.status_code == 200 and made.json()["comment"] == "hi\n"
+        ignored = call(sim, "POST", "tags/", data={"name": "t2"}, files={"comment": ("c", b"lost")})
+        assert ignored.status_code == 200 and ignored.json()["comment"] == ""
+        assert call(sim, "GET", "tags/t1/").json()["name"] == "t1"
+        again = call(sim, "POST", "tags/", data={"name": "t1"})
+        assert again.status_code == 400
+        assert again.json() == {"name": ["Tag with this Name already exists."]}
+        snippet = call(
+            sim, "POST", "dhcp-snippets/", data={"name": "s"}, files={"value": ("v", b"x")}
+        )
+        assert snippet.status_code == 400
+        assert snippet.json() == {"value": ["This field is required."]}
+        good = call(sim, "POST", "dhcp-snippets/", data={"name": "s", "value": "option x;"})
+        assert call(sim, "GET", f"dhcp-snippets/{good.json()['id']}/").json()["value"] == (
+            "option x;"
+        )
+    finally:
+        sim.tags.clear()
+        sim.dhcp_snippets.clear()
+
+
+def test_tls_sent_to_the_plain_port_gets_no_answer(sim: MaasSimulator) -> None:
+    """Twisted waits for a request line, so a TLS handshake hangs until the client gives up."""
+    with pytest.raises(httpx.ConnectTimeout):
+        httpx.get(sim.url.replace("http://", "https://"), timeout=0.3, verify=False)
+
+
+def test_an_added_op_is_served_and_described(sim: MaasSimulator) -> None:
+    saved = (sim.describe_bytes, sim.api_hash, sim.routes)
+    try:
+        before = call(sim, "POST", "machines/abc000/?op=power_cycle")
+        assert before.status_code == 400
+        sim.add_op("machines/{system_id}/", "POST", "power_cycle")
+        assert call(sim, "POST", "machines/abc000/?op=power_cycle").status_code == 200
+        described = httpx.get(sim.api_root + "describe/").json()
+        assert described["hash"] == sim.api_hash != saved[1]
+    finally:
+        sim.describe_bytes, sim.api_hash, sim.routes = saved

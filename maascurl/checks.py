@@ -1,0 +1,154 @@
+"""Checks of a request against the server's API description, and name help.
+
+An op the description does not have is refused before anything is sent (a
+typo would otherwise reach the server as a different call); a field it does
+not document only draws a warning, and only when it looks like a typo of a
+documented one, because MAAS's docs leave many fields out.
+
+Also here: the official `maas` CLI's resource names (`resource-pools`,
+`machine/ID`), and which parameters MAAS reads as a file part. Stdlib only:
+TAB completion imports this module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from maascurl.errors import UsageError, warn
+
+if TYPE_CHECKING:
+    from maascurl.apidesc import Action, ApiDescription, Resource
+    from maascurl.request import RequestSpec
+
+# Parameters MAAS reads from request.FILES (a file part, `name@=FILE`); every
+# other parameter is read from the form fields, where a file part is ignored.
+# From src/maasserver/api/: boot_resources, boot_sources, commissioning_scripts,
+# files and scripts.
+FILE_PARAMS: dict[str, frozenset[str]] = {
+    "boot-resources/": frozenset({"content"}),
+    "boot-sources/": frozenset({"keyring_data"}),
+    "boot-sources/{id}/": frozenset({"keyring_data"}),
+    "commissioning-scripts/": frozenset({"content"}),
+    "commissioning-scripts/{name}": frozenset({"content"}),
+    "files/": frozenset({"file"}),
+    "scripts/": frozenset({"script"}),
+    "scripts/{name}": frozenset({"script"}),
+}
+
+# Ops whose fields are free-form keys (owner data, workload annotations).
+OPEN_ENDED_OPS = frozenset({"set_owner_data", "set_workload_annotations"})
+# Field prefixes MAAS expands itself: power_parameters_{name} on machines.
+OPEN_ENDED_PREFIXES = ("power_parameters_",)
+
+_CAMELCASE = r"([A-Z]*[a-z0-9]+|[A-Z]+)(?:(?=[^a-z0-9])|\Z)"
+
+
+class NotInDescription(UsageError):
+    """The cached description lacks this op: it may be older than the server."""
+
+
+def wants_file_part(template: str, param: str) -> bool:
+    return param in FILE_PARAMS.get(template, ())
+
+
+def check(spec: RequestSpec, desc: ApiDescription, api_root: str, typed: str) -> None:
+    """Refuse an op the resource lacks; warn of likely typos in field names."""
+    match = desc.match(spec.url[len(api_root) :])
+    if match is None:
+        return  # an unknown resource may be newer than the cached description
+    name = typed.partition("?")[0].strip("/") or "the API root"
+    resource = match.resource
+    action = resource.find_op(spec.method, spec.op)
+    if action is None:
+        raise NotInDescription(_no_such_op(name, resource, spec.method, spec.op, desc))
+    _warn_file_parts(spec, resource, action)
+    _warn_unknown_fields(spec, name, action)
+
+
+def _no_such_op(
+    name: str, resource: Resource, method: str, op: str | None, desc: ApiDescription
+) -> str:
+    ops = sorted(a.op for a in resource.actions_for(method) if a.op)
+    if op is None:
+        listed = f"; its {method} ops: {', '.join(ops)}" if ops else ""
+        return f"{name} has no {method} without op={listed}{_REFRESH}"
+    other = sorted({a.method for a in resource.actions if a.op == op})
+    if other:
+        methods = " or ".join(other)
+        return f"{name} op={op} is a {methods} op: use `maascurl {other[0].lower()} {name} op={op}`"
+    suggestion = suggest_op(desc, resource, method, op)
+    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+    return f"{name} has no {method} op {op!r}{hint}{_REFRESH}"
+
+
+_REFRESH = (
+    " (checked against the cached API description: `maascurl refresh` updates it, "
+    "--no-check sends the request unchecked)"
+)
+
+
+def suggest_op(desc: ApiDescription, resource: Resource, method: str, op: str) -> str | None:
+    """A close op name; the official CLI's dashed spelling maps to MAAS's underscores."""
+    underscored = op.replace("-", "_")
+    if underscored != op and underscored in resource.ops_for(method):
+        return underscored
+    return desc.suggest_op(resource, method, underscored)
+
+
+def _warn_file_parts(spec: RequestSpec, resource: Resource, action: Action) -> None:
+    documented = {param.name for param in action.params}
+    for part in spec.files:
+        if part.name in documented and not wants_file_part(resource.template, part.name):
+            source = part.path or "-"
+            warn(
+                f"MAAS reads {part.name!r} from a form field and ignores a file part "
+                f"under that name: use {part.name}=@{source}"
+            )
+
+
+def _warn_unknown_fields(spec: RequestSpec, name: str, action: Action) -> None:
+    documented = [param.name for param in action.params]
+    if not documented or spec.op in OPEN_ENDED_OPS:
+        return
+    given = [n for n, _ in spec.query if n != "op"] + [n for n, _ in spec.fields]
+    given += [part.name for part in spec.files]
+    import difflib
+
+    for unknown in dict.fromkeys(n for n in given if n not in documented):
+        if unknown.startswith(OPEN_ENDED_PREFIXES):
+            continue
+        close = difflib.get_close_matches(unknown, documented, n=1, cutoff=0.75)
+        if close:  # only a likely typo is worth a line on stderr
+            label = f"op={spec.op}" if spec.op else action.name
+            warn(
+                f"{name} {label} does not document a field {unknown!r}; did you mean "
+                f"{close[0]!r}? sending it anyway"
+            )
+
+
+# --- the official CLI's resource names ----------------------------------------
+
+
+def cli_name(handler: str) -> str:
+    """The official `maas` CLI's name for a handler: ResourcePoolsHandler -> resource-pools."""
+    parts = (part.lower() for part in re.findall(_CAMELCASE, handler))
+    return "-".join(part for part in parts if part != "handler")
+
+
+def from_cli_name(desc: ApiDescription, segments: list[str]) -> list[str] | None:
+    """`resource-pools` -> resourcepools, `machine/ID` -> machines/ID, when unambiguous."""
+    if not segments:
+        return None
+    found: list[list[str]] = []
+    for resource in desc.resources:
+        template = [s for s in resource.template.split("/") if s]
+        holes = [i for i, s in enumerate(template) if s.startswith("{")]
+        if len(segments) != 1 + len(holes) or cli_name(resource.name) != segments[0]:
+            continue
+        filled = list(template)
+        for index, value in zip(holes, segments[1:], strict=True):
+            filled[index] = value
+        if filled not in found:
+            found.append(filled)
+    return found[0] if len(found) == 1 else None

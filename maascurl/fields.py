@@ -1,0 +1,482 @@
+"""Choosing what to show of a response: rows, columns, cell text and order.
+
+Pure functions over parsed JSON (no rich, no httpx), shared by the writers in
+table.py and by TAB completion of --fields. The default columns of the
+resources people list most are data in COLUMNS below: add a resource there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+FORMATS = ("json", "jsonl", "table", "tsv", "csv")
+
+# Tried in this order to show an object inside a cell by one of its values.
+NAME_KEYS = ("name", "hostname", "fqdn", "system_id", "id")
+
+KEY_COLUMN = "key"  # the column that holds the keys of a dict of objects
+
+
+class Column(NamedTuple):
+    path: str  # dotted path into each object
+    label: str  # the table's header
+
+
+def _columns(*specs: str) -> tuple[Column, ...]:
+    """'status_name:status' is the path status_name headed "status"; 'owner' heads itself."""
+    return tuple(Column(*spec.split(":")) if ":" in spec else Column(spec, spec) for spec in specs)
+
+
+_NODE = ("hostname", "system_id")
+_CONTROLLER = _columns(
+    *_NODE,
+    "node_type_name:type",
+    "version",
+    "power_state:power",
+    "cpu_count:cores",
+    "memory",
+    "architecture:arch",
+    "zone.name:zone",
+    "ip_addresses:IPs",
+)
+
+# Default columns by the resource's name in the URL (machines/, fabrics/1/vlans/,
+# account/prefs/sshkeys/). The field names are those MAAS sends.
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "machines": _columns(
+        *_NODE,
+        "status_name:status",
+        "owner",
+        "power_state:power",
+        "cpu_count:cores",
+        "memory",
+        "architecture:arch",
+        "zone.name:zone",
+        "pool.name:pool",
+        "ip_addresses:IPs",
+    ),
+    "nodes": _columns(
+        *_NODE,
+        "node_type_name:type",
+        "status_name:status",
+        "owner",
+        "zone.name:zone",
+        "ip_addresses:IPs",
+    ),
+    "devices": _columns(
+        *_NODE,
+        "owner",
+        "parent",
+        "domain.name:domain",
+        "zone.name:zone",
+        "ip_addresses:IPs",
+        "tag_names:tags",
+    ),
+    "regioncontrollers": _CONTROLLER,
+    "rackcontrollers": _CONTROLLER,
+    "subnets": _columns(
+        "id",
+        "name",
+        "cidr",
+        "gateway_ip:gateway",
+        "vlan.fabric:fabric",
+        "vlan.vid:vid",
+        "space",
+        "managed",
+        "dns_servers",
+    ),
+    "vlans": _columns(
+        "id",
+        "fabric",
+        "vid",
+        "name",
+        "mtu",
+        "dhcp_on:dhcp",
+        "space",
+        "primary_rack",
+        "secondary_rack",
+    ),
+    "fabrics": _columns("id", "name", "class_type:class", "vlans.vid:vlans"),
+    "spaces": _columns("id", "name", "subnets.cidr:subnets", "vlans.vid:vlans"),
+    "zones": _columns("id", "name", "description"),
+    "resourcepools": _columns("id", "name", "description"),
+    "tags": _columns("name", "definition", "comment", "kernel_opts"),
+    "users": _columns("username", "email", "is_superuser:admin", "is_local:local"),
+    "boot-resources": _columns("id", "name", "architecture:arch", "type", "subarches"),
+    "events": _columns(
+        "id", "created", "hostname", "node", "level", "type", "description", "username"
+    ),
+    "ipaddresses": _columns(
+        "ip",
+        "alloc_type_name:type",
+        "owner.username:owner",
+        "subnet.cidr:subnet",
+        "interface_set",
+        "created",
+    ),
+    "dnsresources": _columns("id", "fqdn", "address_ttl:ttl", "ip_addresses.ip:IPs"),
+    "domains": _columns(
+        "id",
+        "name",
+        "authoritative",
+        "is_default:default",
+        "ttl",
+        "resource_record_count:records",
+    ),
+    "sshkeys": _columns("id", "keysource", "key"),
+    "files": _columns("filename", "anon_resource_uri"),
+}
+
+# More fields worth offering at TAB for --fields, beyond the default columns.
+MORE_FIELDS: dict[str, tuple[str, ...]] = {
+    "machines": (
+        "fqdn",
+        "status",
+        "osystem",
+        "distro_series",
+        "power_type",
+        "tag_names",
+        "domain.name",
+        "boot_interface.mac_address",
+        "interface_set.name",
+        "interface_set.0.name",
+        "storage",
+        "description",
+        "locked",
+    ),
+    "devices": ("fqdn", "interface_set.name", "interface_set.0.mac_address", "description"),
+    "subnets": ("vlan.name", "vlan.id", "allow_dns", "allow_proxy", "active_discovery"),
+}
+
+# Other names of the same resources: singular paths and the op names that list them
+# (tags/NAME/?op=machines, op=rack_controllers).
+ALIASES = {
+    "resourcepool": "resourcepools",
+    "rack_controllers": "rackcontrollers",
+    "region_controllers": "regioncontrollers",
+}
+
+_API_MARK = "/api/2.0/"
+
+
+@dataclass
+class View:
+    """What the user asked to see: --format, --fields, --sort, --header."""
+
+    format: str = "json"
+    fields: list[str] | None = None
+    sort: str | None = None
+    header: bool = False
+
+
+@dataclass
+class Listing:
+    """A response's rows, whatever its shape.
+
+    rows are the objects of a list, of a wrapped listing (the `events` of
+    `events op=query`), of a dict keyed by system ID (then `keys` holds the
+    keys), or the one object of a single-object answer (`single`).
+    """
+
+    rows: list[Any]
+    keys: list[str] | None = None
+    single: bool = False
+    wrapped_key: str | None = None  # which member held the rows
+
+
+def parse_fields(text: str) -> list[str]:
+    """'hostname, zone.name' -> ['hostname', 'zone.name']; an empty name is an error."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ValueError(f"--fields {text!r} has an empty field name")
+    return names
+
+
+# --------------------------------------------------------------- resources
+
+
+def resource_of(path: str, op: str | None = None) -> str | None:
+    """The COLUMNS name for a request PATH (relative, absolute or a URL) and its op.
+
+    Segments alternate between collection and ID (fabrics/1/vlans/5), except
+    in account/prefs/sshkeys; an op that names a listing wins (tags/x op=machines).
+    """
+    if op is not None and _known(op):
+        return _known(op)
+    marker = path.find(_API_MARK)
+    rest = path[marker + len(_API_MARK) :] if marker >= 0 else path
+    found, skip = None, False
+    for segment in rest.split("?", 1)[0].split("/"):
+        if not segment or skip:
+            skip = False
+            continue
+        if segment.startswith("op-"):
+            return _known(segment[3:]) or found
+        found = _known(segment)
+        skip = segment not in ("account", "prefs")
+    return found
+
+
+def _known(name: str) -> str | None:
+    name = ALIASES.get(name, name)
+    return name if name in COLUMNS else None
+
+
+def field_names(resource: str | None) -> list[str]:
+    """Field paths to offer at TAB for --fields on RESOURCE."""
+    if resource is None or resource not in COLUMNS:
+        return []
+    names = [column.path for column in COLUMNS[resource]]
+    return list(dict.fromkeys(names + list(MORE_FIELDS.get(resource, ()))))
+
+
+# --------------------------------------------------------------- shapes
+
+
+def find_listing(data: Any) -> Listing:
+    """Tell a list, a wrapped listing, a dict keyed by ID and a single object apart."""
+    if isinstance(data, list):
+        return Listing(data)
+    if not isinstance(data, dict) or not data:
+        return Listing([data], single=True)
+    if "resource_uri" not in data:
+        wrapped = _wrapped_key(data)
+        if wrapped is not None:
+            return Listing(data[wrapped], wrapped_key=wrapped)
+        if all(isinstance(value, dict) for value in data.values()):
+            return Listing(list(data.values()), keys=list(data))
+    return Listing([data], single=True)
+
+
+def _wrapped_key(data: dict[str, Any]) -> str | None:
+    """The member holding a list of objects when all the others are plain values."""
+    lists = [key for key, value in data.items() if isinstance(value, list)]
+    if len(lists) != 1 or not all(isinstance(item, dict) for item in data[lists[0]]):
+        return None
+    others = (value for key, value in data.items() if key != lists[0])
+    return lists[0] if all(not isinstance(value, (dict, list)) for value in others) else None
+
+
+# --------------------------------------------------------------- values
+
+
+def get_path(value: Any, path: str) -> Any:
+    """The value at a dotted PATH: zone.name, interface_set.0.name, interface_set.name.
+
+    A number indexes a list; a name applied to a list is taken from each of
+    its items. Anything missing is None.
+    """
+    for i, part in enumerate(path.split(".")):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list):
+            if part.lstrip("-").isdigit():
+                index = int(part)
+                value = value[index] if -len(value) <= index < len(value) else None
+            else:
+                rest = ".".join(path.split(".")[i:])
+                return [get_path(item, rest) for item in value]
+        else:
+            return None
+    return value
+
+
+def cell(value: Any) -> str:
+    """One value as cell text: null empty, lists comma-joined, objects by their name."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        if all(not isinstance(item, (dict, list)) for item in value):
+            return ",".join(cell(item) for item in value)
+        if all(isinstance(item, dict) and _name_of(item) is not None for item in value):
+            return ",".join(cell(_name_of(item)) for item in value)
+    elif isinstance(value, dict):
+        name = _name_of(value)
+        if name is not None:
+            return cell(name)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _name_of(obj: dict[str, Any]) -> Any:
+    for key in NAME_KEYS:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, (dict, list)):
+            return value
+    return None
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------- columns
+
+
+def choose_columns(view: View, listing: Listing, resource: str | None) -> list[Column]:
+    """--fields as given, else the resource's defaults, else the top-level plain fields."""
+    if view.fields is not None:
+        columns = [Column(name, name) for name in view.fields]
+    elif listing.single and resource not in COLUMNS and isinstance(listing.rows[0], dict):
+        columns = [Column(name, name) for name in listing.rows[0]]  # one object: all of it
+    else:
+        columns = default_columns(resource, listing.rows)
+    if listing.keys is not None and all(c.path != KEY_COLUMN for c in columns):
+        columns.insert(0, Column(KEY_COLUMN, KEY_COLUMN))
+    return columns
+
+
+def default_columns(resource: str | None, rows: Sequence[Any]) -> list[Column]:
+    objects = [row for row in rows[:50] if isinstance(row, dict)]
+    known = COLUMNS.get(resource or "")
+    if not objects:
+        if known and not rows:
+            return list(known)  # an empty listing: its header still says what it lists
+        return [Column("", "value")] if rows else []  # scalars: the row itself
+    if known and _fits(known, objects):
+        return list(known)
+    return scalar_columns(objects)
+
+
+def _fits(columns: Iterable[Column], objects: list[dict[str, Any]]) -> bool:
+    """Do most of the default columns exist in these objects (an op may answer otherwise)?"""
+    roots = {column.path.split(".")[0] for column in columns}
+    present = {key for obj in objects for key in obj}
+    return len(roots & present) * 2 > len(roots)
+
+
+def scalar_columns(objects: list[dict[str, Any]]) -> list[Column]:
+    """The top-level fields whose values are not objects or lists, in the order seen."""
+    names: dict[str, bool] = {}
+    for obj in objects:
+        for key, value in obj.items():
+            plain = not isinstance(value, (dict, list))
+            names[key] = names.get(key, plain) and plain
+    return [Column(name, name) for name, plain in names.items() if plain]
+
+
+def row_keys(listing: Listing) -> list[str | None]:
+    """Each row's key in a dict keyed by ID, else None for each."""
+    if listing.keys is not None:
+        return list(listing.keys)
+    return [None] * len(listing.rows)
+
+
+def row_value(row: Any, key: str | None, path: str) -> Any:
+    """The value of column PATH in ROW (KEY: its key in a keyed dict)."""
+    if path == KEY_COLUMN and key is not None:
+        return key
+    if path == "":
+        return row
+    return get_path(row, path)
+
+
+def missing_fields(paths: Iterable[str], listing: Listing) -> list[str]:
+    """The paths whose first name no object has (a typo, most likely)."""
+    objects = [row for row in listing.rows if isinstance(row, dict)]
+    if not objects:
+        return []
+    present = {key for obj in objects for key in obj}
+    if listing.keys is not None:
+        present.add(KEY_COLUMN)
+    return [path for path in paths if path and path.split(".")[0] not in present]
+
+
+# --------------------------------------------------------------- order
+
+
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+def natural_key(value: Any) -> tuple[Any, ...]:
+    """Numbers by value, text by its parts: node-2 before node-10, case ignored."""
+    if is_number(value):
+        return (0, value)
+    parts = _DIGITS.split(cell(value).casefold())
+    # split() puts text at even and digits at odd positions, so like meets like.
+    return (1, tuple(int(part) if i % 2 else part for i, part in enumerate(parts)))
+
+
+def sort_listing(listing: Listing, spec: str) -> None:
+    """Order the rows by SPEC (a path; '-path' descending); rows without it go last."""
+    descending = spec.startswith("-")
+    path = spec[1:] if descending else spec
+    pairs = list(zip(listing.rows, row_keys(listing), strict=True))
+    values = [row_value(row, key, path) for row, key in pairs]
+    present = [(v, p) for v, p in zip(values, pairs, strict=True) if v not in (None, "", [])]
+    absent = [p for v, p in zip(values, pairs, strict=True) if v in (None, "", [])]
+    present.sort(key=lambda item: natural_key(item[0]), reverse=descending)
+    ordered = [p for _, p in present] + absent
+    listing.rows = [row for row, _ in ordered]
+    if listing.keys is not None:
+        listing.keys = [key for _, key in ordered if key is not None]
+
+
+def selected(row: Any, key: str | None, columns: Sequence[Column]) -> dict[str, Any]:
+    """ROW reduced to COLUMNS, as an object keyed by the paths given."""
+    return {column.path or "value": row_value(row, key, column.path) for column in columns}
+
+
+# --------------------------------------------------------------- options
+
+
+def make_view(
+    output: str | None,
+    format_: str | None,
+    table: bool,
+    fields: str | None,
+    sort: str | None,
+    header: bool,
+) -> View | None:
+    """The View for these options, or None for today's output (the body as it came)."""
+    from maascurl.errors import UsageError
+
+    if table and format_ not in (None, "table"):
+        raise UsageError(f"-t asks for a table but --format says {format_}")
+    chosen = "table" if table else format_
+    if header and chosen not in ("tsv", "csv"):
+        raise UsageError("--header goes with --format tsv (csv always has one)")
+    if sort is not None and sort.lstrip("-") == "":
+        raise UsageError("--sort needs a field name")
+    try:
+        names = parse_fields(fields) if fields is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if chosen in (None, "json") and names is None and sort is None:
+        return None
+    if output is not None:
+        # -o saves the body byte for byte (-o -: raw to stdout); a view is for stdout.
+        raise UsageError("--format, -t, --fields and --sort write to stdout; use > FILE, not -o")
+    return View(chosen or "json", names, sort, header)
+
+
+def op_of(items: Iterable[str]) -> str | None:
+    """The op=NAME among request items, the last one winning."""
+    op = None
+    for item in items:
+        if item.startswith("op="):
+            op = item[3:]
+    return op
+
+
+def complete_fields(path: str, op: str | None, incomplete: str, *, many: bool) -> list[str]:
+    """TAB candidates for --fields (comma-separated, MANY) or --sort (an optional '-')."""
+    names = field_names(resource_of(path, op))
+    if many:
+        head, _, last = incomplete.rpartition(",")
+        chosen = set(head.split(",")) if head else set()
+        prefix = head + "," if head else ""
+        return [prefix + n for n in names if n.startswith(last) and n not in chosen]
+    sign = "-" if incomplete.startswith("-") else ""
+    return [sign + n for n in names if (sign + n).startswith(incomplete)]

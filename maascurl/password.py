@@ -1,0 +1,181 @@
+"""Log in with a username and password: MAAS hands out the user's API token.
+
+MAAS's `accounts/authenticate/` view lives under the MAAS root, beside the API,
+and says it exists with the `authenticate-api` capability of `version/`. It
+takes the form fields `username`, `password` and `consumer`, and answers with
+the first token whose consumer has that name, making one when there is none:
+logging in again from the same machine gets the same key back instead of
+piling up tokens. The key is then stored, checked and used exactly like a key
+given to `login` directly.
+
+The password comes from a hidden prompt or from stdin, never from the command
+line (where the process list shows it); it is sent once and never stored or
+printed. No cookie is sent: with none, MAAS skips Django's CSRF check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit
+
+from maascurl.config import Profile, Transport, check_profile_name, load_config, normalise_url
+from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register_secret, warn
+from maascurl.request import RawBody, RequestSpec
+
+if TYPE_CHECKING:
+    from maascurl._httpx import httpx
+    from maascurl.call import Session
+
+CAPABILITY = "authenticate-api"
+AUTHENTICATE_PATH = "/accounts/authenticate/"  # under the MAAS root, not the API root
+REFUSED = "MAAS refused the username or password"
+# A server not seen before must not keep a login waiting for minutes; its
+# answers here (version/, the token) are a few hundred bytes.
+TIMEOUT = 30.0
+ANSWER_LIMIT = 1024 * 1024
+
+
+def password_login(
+    name: str,
+    url: str,
+    username: str,
+    password_source: str | None,
+    insecure: bool,
+    cacert: str | None,
+) -> None:
+    """`login NAME URL --username USER`: trade the password for a key, then log in with it."""
+    from maascurl.login import _cache_description, save_profile, tell, whoami
+    from maascurl.termsafe import safe_line
+
+    check_profile_name(name)
+    check_password_source(password_source)
+    if not username:
+        raise UsageError("--username needs a user name")
+    # Stored absolute: the profile is used from other directories later.
+    cacert = os.path.abspath(cacert) if cacert else None
+    profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
+    load_config()  # refuse early, before any network work, when the config is unreadable
+    _warn_cleartext(profile.url)
+    with _open_session(profile) as session:
+        check_capability(session, profile)
+        password = read_password(password_source, username)
+        profile.api_key = authenticate(session, profile, username, password)
+    profile.key()  # a well-formed key, its secrets registered for redaction
+    user = whoami(profile)
+    tell(f"logged in to {profile.url} as {safe_line(user)}")
+    _cache_description(profile)
+    save_profile(profile)
+
+
+def check_password_source(source: str | None) -> None:
+    """Only '-' (stdin) may follow --password: a password in argv is in the process list."""
+    if source is not None and source != "-":
+        # The value is not repeated: it is a password.
+        raise UsageError(
+            "a password is never taken from the command line; use --password - to read it "
+            "from stdin, or leave --password out to be asked for it"
+        )
+
+
+def read_password(source: str | None, username: str) -> str:
+    """The password from stdin ('-') or from a hidden prompt on the terminal."""
+    if source == "-":
+        password = sys.stdin.readline().rstrip("\r\n")  # spaces may belong to it
+    else:
+        import click
+
+        password = click.prompt(f"Password for {username}", hide_input=True, err=True)
+    if not password:
+        raise UsageError("no password given")
+    register_secret(password)
+    return password
+
+
+def consumer_name() -> str:
+    """The token's name in MAAS: tells the operator where it went (and reuses it next time)."""
+    return f"maascurl@{socket.gethostname()}"
+
+
+def _open_session(profile: Profile) -> Session:
+    from maascurl.call import CallOptions, Session, Target
+
+    transport = Transport(
+        insecure=profile.insecure, cacert=profile.cacert, timeout=TIMEOUT, retries=1
+    )
+    options = CallOptions(anonymous=True, transport=transport)  # nothing to sign with yet
+    return Session(Target(profile.api_root, profile), options)
+
+
+def check_capability(session: Session, profile: Profile) -> None:
+    url = profile.api_root + "version/"
+    body = _read_answer(session, RequestSpec("GET", url))
+    try:
+        capabilities = json.loads(body)["capabilities"]
+        if not isinstance(capabilities, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise MaascurlError(f"{url} did not answer like a MAAS server") from None
+    if CAPABILITY not in capabilities:
+        raise MaascurlError(
+            f"the MAAS server at {profile.url} does not offer password login "
+            f"(no {CAPABILITY!r} capability); take an API key from the web UI (your "
+            "preferences, API keys) or from `sudo maas apikey --username NAME` on the "
+            "region host, and give it to `maascurl login PROFILE URL`"
+        )
+
+
+def authenticate(session: Session, profile: Profile, username: str, password: str) -> str:
+    """POST the credentials to MAAS; return the API key it answers with."""
+    form = {"username": username, "password": password, "consumer": consumer_name()}
+    spec = RequestSpec(
+        "POST",
+        profile.url + AUTHENTICATE_PATH,
+        headers=[("Content-Type", "application/x-www-form-urlencoded")],
+        body=RawBody(content=urlencode(form).encode("utf-8")),
+    )
+    body = _read_answer(session, spec)
+    try:
+        token = json.loads(body)
+        parts = [token[field] for field in ("consumer_key", "token_key", "token_secret")]
+        if not all(isinstance(part, str) for part in parts):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise MaascurlError(f"{spec.url} did not answer like a MAAS server") from None
+    return ":".join(parts)
+
+
+def _read_answer(session: Session, spec: RequestSpec) -> bytes:
+    """The body of a 200 answer to SPEC; anything else is an error with its exit code."""
+    from maascurl.output import status_error
+
+    response = session.send(spec)
+    with session.errors(spec.url):
+        try:
+            if response.status_code == 403 and spec.method == "POST":
+                raise HTTPStatusError(403, REFUSED)
+            if response.status_code != 200:
+                raise status_error(response)
+            return _read_limited(response, spec.url)
+        finally:
+            response.close()
+
+
+def _read_limited(response: httpx.Response, url: str) -> bytes:
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > ANSWER_LIMIT:
+            raise MaascurlError(f"{url} answered with more than {ANSWER_LIMIT // 2**20} MB")
+    return body
+
+
+def _warn_cleartext(url: str) -> None:
+    from maascurl.login import _is_loopback
+
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        warn(f"{url} is plain http: the password travels in clear text; use https if you can")

@@ -1,0 +1,832 @@
+"""--format, -t, --fields, --sort and --header: every format on every shape of answer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import Run, env_for_subprocess, on_terminal
+from simulator import MaasSimulator
+
+from maascurl import fields, table
+from maascurl.cli import cli
+from maascurl.fields import Column, Listing, View
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RECIPE = ("get", "machines", "-t", "--fields", "hostname,system_id,status_name")
+
+
+def ok(result: object) -> str:
+    assert getattr(result, "exit_code", None) == 0, getattr(result, "stderr", "")
+    return str(getattr(result, "stdout", ""))
+
+
+def csv_of(result: object) -> str:
+    """stdout exactly as written (CliRunner's .stdout folds CRLF into LF)."""
+    ok(result)
+    return bytes(getattr(result, "stdout_bytes", b"")).decode("utf-8")
+
+
+def tsv_rows(text: str) -> list[list[str]]:
+    return [line.split("\t") for line in text.splitlines()]
+
+
+# --------------------------------------------------------------- values and shapes
+
+
+MACHINE = {
+    "hostname": "node-1",
+    "zone": {"name": "zone-a", "id": 1},
+    "interface_set": [{"name": "eth0", "id": 3}, {"name": "eth1", "id": 4}],
+    "ip_addresses": ["10.0.0.1", "10.0.0.2"],
+    "tag_names": [],
+    "owner": None,
+    "locked": False,
+    "cpu_count": 4,
+    "hardware_info": {"cpu_model": "x", "mainboard": "y"},
+    "resource_uri": "/MAAS/api/2.0/machines/abc/",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("hostname", "node-1"),
+        ("zone.name", "zone-a"),
+        ("interface_set.0.name", "eth0"),
+        ("interface_set.-1.name", "eth1"),
+        ("interface_set.5.name", None),
+        ("interface_set.name", ["eth0", "eth1"]),
+        ("zone.nothing", None),
+        ("nothing.at.all", None),
+        ("hostname.deeper", None),
+    ],
+)
+def test_dotted_paths(path: str, expected: object) -> None:
+    assert fields.get_path(MACHINE, path) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        (True, "true"),
+        (False, "false"),
+        (7, "7"),
+        (1.5, "1.5"),
+        (["10.0.0.1", "10.0.0.2"], "10.0.0.1,10.0.0.2"),
+        ([], ""),
+        ({"name": "zone-a", "id": 1}, "zone-a"),
+        ({"hostname": "h", "system_id": "s"}, "h"),
+        ({"fqdn": "h.maas", "system_id": "s"}, "h.maas"),
+        ({"system_id": "s", "id": 3}, "s"),
+        ({"id": 3}, "3"),
+        ({"cpu_model": "x", "n": [1]}, '{"cpu_model":"x","n":[1]}'),
+        ([{"name": "eth0"}, {"name": "eth1"}], "eth0,eth1"),
+        ([{"x": 1}], '[{"x":1}]'),
+        ("é日本", "é日本"),
+    ],
+)
+def test_cell_text(value: object, text: str) -> None:
+    assert fields.cell(value) == text
+
+
+def test_shapes() -> None:
+    assert fields.find_listing([MACHINE]).rows == [MACHINE]
+    single = fields.find_listing(MACHINE)
+    assert single.single and single.rows == [MACHINE]
+    wrapped = fields.find_listing({"count": 1, "events": [{"id": 1}], "next_uri": None})
+    assert wrapped.rows == [{"id": 1}] and wrapped.wrapped_key == "events"
+    keyed = fields.find_listing({"abc": {"power_address": "a"}, "def": {"power_address": "b"}})
+    assert keyed.keys == ["abc", "def"] and keyed.rows[1] == {"power_address": "b"}
+    # An object with one list among plain fields is still one object (a fabric and its VLANs).
+    fabric = {"id": 1, "name": "f", "vlans": [{"vid": 0}], "resource_uri": "/x/"}
+    assert fields.find_listing(fabric).single
+    assert fields.find_listing(True).rows == [True]
+
+
+@pytest.mark.parametrize(
+    ("path", "op", "resource"),
+    [
+        ("machines", None, "machines"),
+        ("machines/abc123", None, "machines"),
+        ("/MAAS/api/2.0/machines/", None, "machines"),
+        ("http://maas:5240/MAAS/api/2.0/machines/abc/?op=x", None, "machines"),
+        ("machines/op-list_allocated", None, "machines"),
+        ("fabrics/1/vlans", None, "vlans"),
+        ("account/prefs/sshkeys", None, "sshkeys"),
+        ("nodes/abc/interfaces", None, None),
+        ("files/machines", None, "files"),
+        ("tags/virtual", "machines", "machines"),
+        ("tags/virtual", "rack_controllers", "rackcontrollers"),
+        ("resourcepool/0", None, "resourcepools"),
+        ("events", "query", "events"),
+        ("version", None, None),
+    ],
+)
+def test_resource_of_a_path(path: str, op: str | None, resource: str | None) -> None:
+    assert fields.resource_of(path, op) == resource
+
+
+def test_default_columns_use_fields_maas_sends() -> None:
+    """Every default column's first name is a field of that resource in the fixtures."""
+    here = Path(__file__).parent / "fixtures"
+    samples = {
+        "machines": json.loads((here / "machines.json").read_text())[0],
+        "rackcontrollers": json.loads((here / "rack_controllers.json").read_text())[0],
+        "subnets": json.loads((here / "subnets.json").read_text())[0],
+        "vlans": json.loads((here / "vlans.json").read_text())[0],
+        "zones": json.loads((here / "zones.json").read_text())[0],
+        "resourcepools": json.loads((here / "resource_pools.json").read_text())[0],
+        "tags": json.loads((here / "tags.json").read_text())[0],
+        "users": json.loads((here / "users.json").read_text())[0],
+        "boot-resources": json.loads((here / "boot_resources.json").read_text())[0],
+        "events": json.loads((here / "events.json").read_text())["events"][0],
+        "domains": json.loads((here / "domains.json").read_text())[0],
+        "sshkeys": json.loads((here / "sshkeys.json").read_text())[0],
+        "devices": json.loads((here / "devices.json").read_text())[0],
+        "fabrics": json.loads((here / "fabrics.json").read_text())[0],
+        "spaces": json.loads((here / "spaces.json").read_text())[0],
+        "ipaddresses": json.loads((here / "ipaddresses.json").read_text())[0],
+        "dnsresources": json.loads((here / "dnsresources.json").read_text())[0],
+    }
+    machine = json.loads((here / "machine.json").read_text())
+    samples["machines"] = {**samples["machines"], **machine}
+    for resource, sample in samples.items():
+        for column in fields.COLUMNS[resource]:
+            root = column.path.split(".")[0]
+            assert root in sample, f"{resource}: {column.path}"
+            if "." in column.path and sample[root]:  # null or [] in some samples
+                assert fields.get_path(sample, column.path) not in (None, []), column.path
+
+
+def test_other_resources_get_their_plain_top_level_fields() -> None:
+    rows = [{"id": 1, "name": "a", "vlans": [], "meta": {"x": 1}}, {"id": 2, "extra": "b"}]
+    assert [c.path for c in fields.default_columns(None, rows)] == ["id", "name", "extra"]
+    # Known columns that do not fit the answer (an op answering otherwise) are left out.
+    keyed = [{"power_address": "a", "power_id": "b"}]
+    assert [c.path for c in fields.default_columns("machines", keyed)] == [
+        "power_address",
+        "power_id",
+    ]
+
+
+# --------------------------------------------------------------- order
+
+
+def test_natural_order() -> None:
+    names = ["node-10", "node-2", "Node-3", "node-1", "alpha", "node-2a"]
+    assert sorted(names, key=fields.natural_key) == [
+        "alpha",
+        "node-1",
+        "node-2",
+        "node-2a",
+        "Node-3",
+        "node-10",
+    ]
+    assert sorted([10, 9, 100], key=fields.natural_key) == [9, 10, 100]
+
+
+def test_sort_ascending_descending_and_missing_last() -> None:
+    rows = [{"n": "node-10"}, {"x": 1}, {"n": "node-2"}, {"n": "node-1"}]
+    listing = Listing(list(rows))
+    fields.sort_listing(listing, "n")
+    assert [r.get("n") for r in listing.rows] == ["node-1", "node-2", "node-10", None]
+    fields.sort_listing(listing, "-n")
+    assert [r.get("n") for r in listing.rows] == ["node-10", "node-2", "node-1", None]
+
+
+def test_sort_keyed_dict_by_key_and_value() -> None:
+    listing = fields.find_listing({"b2": {"v": 2}, "b10": {"v": 1}, "a": {"v": 3}})
+    fields.sort_listing(listing, "key")
+    assert listing.keys == ["a", "b2", "b10"]
+    fields.sort_listing(listing, "-v")
+    assert listing.keys == ["a", "b2", "b10"]
+    assert [row["v"] for row in listing.rows] == [3, 2, 1]
+
+
+# --------------------------------------------------------------- the table's layout
+
+
+def test_fit_narrows_the_widest_columns_first() -> None:
+    assert table.fit([10, 40, 5], None) == [10, 40, 5]
+    assert table.fit([10, 40, 5], 100) == [10, 40, 5]
+    narrowed = table.fit([10, 40, 5], 40)
+    assert sum(narrowed) + 2 * 2 == 40
+    assert narrowed[0] == 10 and narrowed[2] == 5
+    tight = table.fit([10, 40, 30], 30)
+    assert sum(tight) + 4 <= 30 and tight[0] <= 10
+
+
+def full_rich_table(
+    labels: list[str], rows: list[list[str]], right: list[bool], widths: list[int]
+) -> str:
+    """The same table rendered wholly by rich, to compare with table.render_table."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    tab = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for label, w, r in zip(labels, widths, right, strict=True):
+        tab.add_column(
+            Text(label),
+            width=w,
+            no_wrap=True,
+            overflow="ellipsis",
+            justify="right" if r else "left",
+        )
+    for row in rows:
+        tab.add_row(*(Text(text) for text in row))
+    console = Console(
+        file=io.StringIO(), width=sum(widths) + 2 * (len(widths) - 1), color_system=None
+    )
+    console.print(tab)
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize("width", [None, 60, 35, 20])
+def test_rows_are_laid_out_as_rich_lays_them_out(width: int | None) -> None:
+    labels = ["hostname", "cores", "zone", "notes"]
+    rows = [
+        ["node-1", "4", "zone-a", "short"],
+        ["a-very-long-hostname-indeed", "128", "", "日本語のテキストがここにあります"],
+        ["é-accented", "", "zone-with-a-long-name", "x" * 50],
+        ["", "7", "z", "mixed 日本 text and more text"],
+    ]
+    right = [False, True, False, False]
+    natural = [max(len(r[i]) if r[i].isascii() else 2 * len(r[i]) for r in rows) for i in range(4)]
+    natural = [max(n, len(label)) for n, label in zip(natural, labels, strict=True)]
+    from rich.cells import cell_len
+
+    natural = [max(cell_len(r[i]) for r in [*rows, labels]) for i in range(4)]
+    widths = table.fit(natural, width)
+    ours = table.render_table(labels, rows, right, width, color=False)
+    assert ours == full_rich_table(labels, rows, right, widths)
+    if width is not None:
+        assert all(cell_len(line) <= width for line in ours.splitlines())
+        assert "…" in ours
+
+
+# --------------------------------------------------------------- lists of objects
+
+
+def test_tsv_of_machines(api: MaasSimulator, run: Run) -> None:
+    out = ok(
+        run("get", "machines", "--format", "tsv", "--fields", "hostname,system_id,status_name")
+    )
+    assert tsv_rows(out) == [
+        ["amber-otter", "abc000", "Ready"],
+        ["brisk-otter", "abc001", "Allocated"],
+        ["calm-otter", "abc002", "Deployed"],
+    ]
+    with_header = ok(run("get", "machines", "--format", "tsv", "--header", "--fields", "hostname"))
+    assert with_header.splitlines() == ["hostname", "amber-otter", "brisk-otter", "calm-otter"]
+
+
+def test_tsv_default_columns_and_nested_paths(api: MaasSimulator, run: Run) -> None:
+    out = ok(run("get", "machines", "--format", "tsv", "--header"))
+    header, first = tsv_rows(out)[:2]
+    assert header == [c.path for c in fields.COLUMNS["machines"]]
+    row = dict(zip(header, first, strict=True))
+    machine = api.machines[0]
+    assert row["zone.name"] == machine["zone"]["name"]
+    assert row["ip_addresses"] == ",".join(machine["ip_addresses"])
+    assert row["owner"] == ""  # null
+    assert row["cpu_count"] == str(machine["cpu_count"])
+    names = ok(
+        run("get", "machines", "--format=tsv", "--fields=interface_set.0.name,interface_set.name")
+    )
+    first_names = tsv_rows(names)[0]
+    interfaces = [i["name"] for i in machine["interface_set"]]
+    assert first_names == [interfaces[0], ",".join(interfaces)]
+
+
+def test_csv_of_machines(api: MaasSimulator, run: Run) -> None:
+    out = csv_of(
+        run("get", "machines", "--format", "csv", "--fields", "hostname,zone.name,tag_names")
+    )
+    assert out.startswith("hostname,zone.name,tag_names\r\n")
+    rows = list(csv.reader(io.StringIO(out, newline="")))
+    assert rows[1] == ["amber-otter", api.machines[0]["zone"]["name"], "virtual"]
+    assert rows[2][2] == ""
+
+
+def test_json_and_jsonl_keep_only_the_fields(api: MaasSimulator, run: Run) -> None:
+    data = json.loads(ok(run("get", "machines", "--fields", "hostname,zone.name")))
+    assert data[0] == {"hostname": "amber-otter", "zone.name": api.machines[0]["zone"]["name"]}
+    lines = ok(run("get", "machines", "--format", "jsonl", "--fields", "system_id")).splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"system_id": "abc000"},
+        {"system_id": "abc001"},
+        {"system_id": "abc002"},
+    ]
+    whole = ok(run("get", "machines", "--format", "jsonl")).splitlines()
+    assert json.loads(whole[2]) == api.machines[2]
+
+
+def test_table_piped_has_every_row_and_no_colour(api: MaasSimulator, run: Run) -> None:
+    out = ok(run("get", "machines", "-t"))
+    lines = out.splitlines()
+    assert lines[0].split() == [c.label for c in fields.COLUMNS["machines"]]
+    assert set(lines[1]) == {"─"}
+    assert [line.split()[0] for line in lines[2:]] == ["amber-otter", "brisk-otter", "calm-otter"]
+    assert "\x1b" not in out and "…" not in out  # piped: nothing cut
+
+
+def test_missing_fields_are_empty_and_warned(api: MaasSimulator, run: Run) -> None:
+    result = run("get", "machines", "--format", "tsv", "--fields", "hostname,nosuch,zone.nosuch")
+    assert result.exit_code == 0
+    assert tsv_rows(result.stdout)[0] == ["amber-otter", "", ""]
+    assert "no object in the response has a field 'nosuch'" in result.stderr
+    assert "'zone'" not in result.stderr  # zone exists; only its member is missing
+    data = json.loads(run("get", "machines", "--fields", "nosuch").stdout)
+    assert data == [{"nosuch": None}] * 3
+
+
+# --------------------------------------------------------------- sorting
+
+
+@pytest.fixture
+def numbered(api: MaasSimulator) -> MaasSimulator:
+    for machine, name in zip(api.machines, ["node-10", "node-2", "Node-3"], strict=True):
+        machine["hostname"] = name
+    api.machines[1]["owner"] = None
+    api.changed()
+    return api
+
+
+def test_sort_natural_and_descending(numbered: MaasSimulator, run: Run) -> None:
+    def hosts(*args: str) -> list[str]:
+        out = ok(run("get", "machines", "--format", "tsv", "--fields", "hostname", *args))
+        return out.splitlines()
+
+    assert hosts("--sort", "hostname") == ["node-2", "Node-3", "node-10"]
+    assert hosts("--sort", "-hostname") == ["node-10", "Node-3", "node-2"]
+    assert hosts("--sort=-hostname") == ["node-10", "Node-3", "node-2"]
+    assert hosts("--sort", "owner")[-1] == "node-2"  # no owner: last
+    data = json.loads(ok(run("get", "machines", "--sort", "hostname")))
+    assert [m["hostname"] for m in data] == ["node-2", "Node-3", "node-10"]
+    assert data[0] == numbered.machines[1]  # whole objects, only reordered
+
+
+def test_sort_by_a_missing_field_warns(api: MaasSimulator, run: Run) -> None:
+    result = run("get", "machines", "--format", "tsv", "--fields", "hostname", "--sort", "nosuch")
+    assert result.exit_code == 0
+    assert "--sort: no object in the response has a field 'nosuch'" in result.stderr
+    assert result.stdout.splitlines() == ["amber-otter", "brisk-otter", "calm-otter"]
+
+
+# --------------------------------------------------------------- single objects
+
+
+def test_single_object_in_every_format(api: MaasSimulator, run: Run) -> None:
+    args = ("get", "machines/abc001", "--fields", "hostname,zone.name,ip_addresses")
+    machine = api.machines[1]
+    zone, ips = machine["zone"]["name"], ",".join(machine["ip_addresses"])
+    assert json.loads(ok(run(*args))) == {
+        "hostname": "brisk-otter",
+        "zone.name": zone,
+        "ip_addresses": machine["ip_addresses"],
+    }
+    assert json.loads(ok(run(*args, "--format", "jsonl")))["hostname"] == "brisk-otter"
+    assert ok(run(*args, "--format", "tsv")) == f"brisk-otter\t{zone}\t{ips}\n"
+    rows = list(csv.reader(io.StringIO(csv_of(run(*args, "--format", "csv")), newline="")))
+    assert rows == [["hostname", "zone.name", "ip_addresses"], ["brisk-otter", zone, ips]]
+    lines = ok(run(*args, "-t")).splitlines()
+    assert lines[0].split() == ["field", "value"]
+    assert [line.split() for line in lines[2:]] == [
+        ["hostname", "brisk-otter"],
+        ["zone.name", zone],
+        ["ip_addresses", ips],
+    ]
+
+
+def test_single_object_table_with_default_columns(api: MaasSimulator, run: Run) -> None:
+    lines = ok(run("get", "machines/abc002", "-t")).splitlines()
+    shown = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert list(shown) == [c.label for c in fields.COLUMNS["machines"]]
+    assert shown["status"] == ["Deployed"]
+
+
+# --------------------------------------------------------------- wrapped listings
+
+
+def test_events_query_in_every_format(api: MaasSimulator, run: Run) -> None:
+    events = sorted(api.events, key=lambda e: -e["id"])
+    args = ("get", "events", "op=query")
+    tsv = ok(run(*args, "--format", "tsv", "--fields", "id,level,hostname"))
+    assert tsv_rows(tsv) == [[str(e["id"]), e["level"], e["hostname"]] for e in events]
+    table_lines = ok(run(*args, "-t")).splitlines()
+    assert table_lines[0].split() == [c.label for c in fields.COLUMNS["events"]]
+    assert len(table_lines) == 2 + len(events)
+    wrapped = json.loads(ok(run(*args, "--fields", "id,type", "--sort", "id")))
+    assert wrapped["count"] == len(events)  # the wrapper is kept around the chosen fields
+    assert wrapped["events"] == [{"id": e["id"], "type": e["type"]} for e in reversed(events)]
+    assert wrapped["next_uri"].endswith(f"after={events[0]['id']}")
+    jsonl = ok(run(*args, "--format", "jsonl", "--fields", "id")).splitlines()
+    assert [json.loads(line) for line in jsonl] == [{"id": e["id"]} for e in events]
+    rows = list(csv.reader(io.StringIO(csv_of(run(*args, "--format", "csv")), newline="")))
+    assert rows[0] == [c.path for c in fields.COLUMNS["events"]]
+    assert rows[1][0] == str(events[0]["id"])
+
+
+# --------------------------------------------------------------- dicts keyed by system ID
+
+
+def test_power_parameters_get_a_key_column(api: MaasSimulator, run: Run) -> None:
+    args = ("get", "machines", "op=power_parameters")
+    tsv = ok(run(*args, "--format", "tsv", "--header", "--fields", "power_id"))
+    assert tsv_rows(tsv) == [
+        ["key", "power_id"],
+        ["abc000", "amber-otter"],
+        ["abc001", "brisk-otter"],
+        ["abc002", "calm-otter"],
+    ]
+    rows = list(csv.reader(io.StringIO(csv_of(run(*args, "--format", "csv")), newline="")))
+    assert rows[0] == ["key", "power_address", "power_id", "power_pass"]
+    lines = ok(run(*args, "-t", "--sort", "-key")).splitlines()
+    assert lines[0].split() == ["key", "power_address", "power_id", "power_pass"]
+    assert [line.split()[0] for line in lines[2:]] == ["abc002", "abc001", "abc000"]
+    keyed = json.loads(ok(run(*args, "--fields", "power_id")))
+    assert keyed == {
+        "abc000": {"power_id": "amber-otter"},
+        "abc001": {"power_id": "brisk-otter"},
+        "abc002": {"power_id": "calm-otter"},
+    }
+    jsonl = ok(run(*args, "--format", "jsonl")).splitlines()
+    assert json.loads(jsonl[0])["key"] == "abc000"
+    assert json.loads(jsonl[0])["power_id"] == "amber-otter"
+    # The key placed where --fields puts it.
+    moved = ok(run(*args, "--format", "tsv", "--fields", "power_id,key", "id=abc001"))
+    assert moved == "brisk-otter\tabc001\n"
+
+
+# --------------------------------------------------------------- escaping
+
+
+HOSTILE = 'tab\there\nnew "quoted", back\\slash é日本 \x1b[31mred\r'
+
+
+@pytest.fixture
+def hostile(api: MaasSimulator) -> MaasSimulator:
+    api.machines[0]["hostname"] = HOSTILE
+    api.machines[0]["tag_names"] = ["a,b", "c"]
+    api.changed()
+    return api
+
+
+def test_tsv_escapes_so_lines_and_fields_never_split(hostile: MaasSimulator, run: Run) -> None:
+    out = ok(run("get", "machines", "--format", "tsv", "--fields", "hostname,system_id"))
+    lines = out.split("\n")
+    assert len(lines) == 4 and lines[-1] == ""
+    host, system_id = lines[0].split("\t")
+    assert system_id == "abc000"
+    assert host == 'tab\\there\\nnew "quoted", back\\\\slash é日本 \x1b[31mred\\r'
+    # Undoing the escapes gives the value back.
+    unescaped = re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "r": "\r"}.get(m[1], m[1]), host)
+    assert unescaped == HOSTILE
+
+
+def test_tsv_escaping_survives_a_bash_read_loop(hostile: MaasSimulator, home: Path) -> None:
+    script = (
+        "maascurl get machines --format tsv --fields system_id,hostname,status_name | "
+        "while IFS=$'\\t' read -r id host status; do echo \"$id|$status\"; done"
+    )
+    env = env_for_subprocess(home)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["abc000|Ready", "abc001|Allocated", "abc002|Deployed"]
+
+
+def test_csv_quotes_as_rfc_4180(hostile: MaasSimulator, run: Run) -> None:
+    out = csv_of(run("get", "machines", "--format", "csv", "--fields", "hostname,tag_names"))
+    assert '"tab\there\nnew ""quoted"", back\\slash' in out
+    rows = list(csv.reader(io.StringIO(out, newline="")))
+    assert rows[1] == [HOSTILE, "a,b,c"]
+    assert len(rows) == 4
+
+
+def test_table_shows_control_characters_visibly(hostile: MaasSimulator, run: Run) -> None:
+    out = ok(run("get", "machines", "-t", "--fields", "hostname,system_id"))
+    assert "\x1b" not in out and "\r" not in out
+    first = out.splitlines()[2]
+    assert first.startswith('tab\\there\\nnew "quoted", back\\slash é日本 \\x1b[31mred\\x0d')
+    assert first.split()[-1] == "abc000"
+
+
+def test_unicode_in_pipes_is_utf8_whatever_the_locale(hostile: MaasSimulator, home: Path) -> None:
+    env = env_for_subprocess(home)
+    env.update(LC_ALL="C", LANG="C", PYTHONIOENCODING="ascii")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maascurl",
+            "get",
+            "machines",
+            "--format",
+            "tsv",
+            "--fields",
+            "hostname",
+        ],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "é日本".encode() in done.stdout
+
+
+# --------------------------------------------------------------- on a terminal
+
+
+def test_table_on_a_terminal_fits_its_width_in_colour(api: MaasSimulator, home: Path) -> None:
+    env = env_for_subprocess(home)
+    env.update(TERM="xterm", COLUMNS="60")
+    out, err, status = on_terminal(
+        [sys.executable, "-m", "maascurl", "get", "machines", "-t", "--no-pager"], env
+    )
+    assert status == 0, err
+    text = out.decode()
+    assert "\x1b[1m" in text  # a bold header
+    plain = ANSI.sub("", text).splitlines()
+    assert max(len(line) for line in plain) <= 60
+    assert "…" in text  # cut, not wrapped: one line a machine
+    assert len(plain) == 2 + 3
+
+
+def test_terminal_of_unknown_size_counts_as_80_columns(api: MaasSimulator, home: Path) -> None:
+    env = env_for_subprocess(home)
+    env["TERM"] = "xterm"
+    out, err, status = on_terminal(
+        [sys.executable, "-m", "maascurl", "get", "machines", "-t", "--no-pager"], env
+    )
+    assert status == 0, err
+    plain = ANSI.sub("", out.decode()).splitlines()
+    assert max(len(line) for line in plain) == 80
+
+
+def test_no_color_table_has_no_escape_codes(api: MaasSimulator, home: Path) -> None:
+    env = env_for_subprocess(home)
+    env.update(TERM="xterm", COLUMNS="200", NO_COLOR="1")
+    out, err, status = on_terminal(
+        [sys.executable, "-m", "maascurl", "get", "machines", "-t", "--no-pager"], env
+    )
+    assert status == 0, err
+    assert b"\x1b" not in out
+    assert out.decode().splitlines()[0].split()[:2] == ["hostname", "system_id"]
+
+
+def test_fields_as_json_on_a_terminal_are_pretty(api: MaasSimulator, home: Path) -> None:
+    env = env_for_subprocess(home)
+    env["TERM"] = "xterm"
+    argv = [sys.executable, "-m", "maascurl", "get", "machines/abc000", "--fields", "hostname"]
+    out, err, status = on_terminal([*argv, "--no-pager"], env)
+    assert status == 0, err
+    assert b"\x1b[" in out
+    assert ANSI.sub("", out.decode()) == '{\n  "hostname": "amber-otter"\n}\n'
+
+
+def test_table_goes_through_the_pager(api: MaasSimulator, home: Path, tmp_path: Path) -> None:
+    record = tmp_path / "paged.txt"
+    env = env_for_subprocess(home)
+    env.update(TERM="xterm", COLUMNS="100", MAASCURL_PAGER=f"tee {record} >/dev/null")
+    out, err, status = on_terminal([sys.executable, "-m", "maascurl", "get", "machines", "-t"], env)
+    assert status == 0, err
+    assert b"abc000" not in out
+    assert "abc000" in record.read_text()
+
+
+# --------------------------------------------------------------- bad requests
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-t", "--format", "csv"), "-t asks for a table but --format says csv"),
+        (("--header",), "--header goes with --format tsv"),
+        (("--format", "table", "--header"), "--header goes with --format tsv"),
+        (("--fields", "hostname,,owner"), "has an empty field name"),
+        (("--sort", "-"), "--sort needs a field name"),
+        (("--format", "tsv", "-o", "x.tsv"), "use > FILE, not -o"),
+        (("--format", "xml"), "'xml' is not one of"),
+    ],
+)
+def test_usage_errors(api: MaasSimulator, run: Run, args: tuple[str, ...], message: str) -> None:
+    api.requests.clear()
+    result = run("get", "machines", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.startswith("maascurl: error: ")
+    assert result.stdout == ""
+    assert api.requests == []  # refused before anything was sent
+
+
+def test_a_body_that_is_not_json(api: MaasSimulator, run: Run) -> None:
+    api.add_file("notes.txt", b"plain text\n")
+    result = run("get", "files", "op=get", "filename=notes.txt", "--format", "tsv")
+    assert result.exit_code == 1
+    assert "the response is not JSON" in result.stderr
+    assert result.stdout == ""
+
+
+def test_json_without_fields_or_sort_is_the_body_as_it_came(api: MaasSimulator, run: Run) -> None:
+    body = ok(run("get", "machines", "--format", "json"))
+    assert body.encode() == api._machines_json
+
+
+def test_scalars_and_lists_of_scalars(api: MaasSimulator, run: Run) -> None:
+    assert (
+        ok(
+            run(
+                "get",
+                "machines",
+                "op=is_registered",
+                "mac_address=00:11:22:33:44:55",
+                "--format",
+                "tsv",
+            )
+        )
+        == "false\n"
+    )
+
+
+# --------------------------------------------------------------- TAB completion
+
+
+def complete(line: str) -> list[str]:
+    words = line.split(" ")
+    env = {"_MAASCURL_COMPLETE": "bash_complete", "COMP_WORDS": line}
+    env["COMP_CWORD"] = str(len(words) - 1)
+    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
+    assert result.exit_code == 0, result.output
+    return [entry.partition(",")[2] for entry in result.stdout.splitlines() if entry]
+
+
+def test_completion_of_formats_and_fields(profile: str) -> None:
+    assert complete("maascurl get machines --format ") == ["json", "jsonl", "table", "tsv", "csv"]
+    assert complete("maascurl get machines --format t") == ["table", "tsv"]
+    assert "zone.name" in complete("maascurl get machines --fields ")
+    assert complete("maascurl get machines --fields hostname,zo") == ["hostname,zone.name"]
+    assert complete("maascurl get machines --fields=hostname,system_") == [
+        "--fields=hostname,system_id"
+    ]
+    assert complete("maascurl get machines/abc --sort sys") == ["system_id"]
+    # Click completes a word starting with "-" as an option name, so "-FIELD" is not offered.
+    assert complete("maascurl get events op=query --fields lev") == ["level"]
+    assert complete("maascurl get tags/virtual op=machines --fields pool") == ["pool.name"]
+    assert complete("maascurl get version --fields ") == []
+
+
+def test_completing_fields_imports_neither_rich_nor_httpx(profile: str, home: Path) -> None:
+    probe = (
+        "import json, sys\n"
+        "from maascurl.cli import main\n"
+        "try:\n    main()\n"
+        "finally:\n"
+        "    heavy = sorted(m for m in ('httpx', 'rich', 'oauthlib') if m in sys.modules)\n"
+        "    print(json.dumps(heavy), file=sys.stderr)\n"
+    )
+    env = env_for_subprocess(home)
+    env.update(
+        _MAASCURL_COMPLETE="bash_complete",
+        COMP_WORDS="maascurl get machines --fields hostname,zo",
+        COMP_CWORD="4",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout == "plain,hostname,zone.name\n"
+    assert json.loads(done.stderr.splitlines()[-1]) == []
+
+
+def test_tsv_does_not_import_rich(api: MaasSimulator, home: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "maascurl",
+            "get",
+            "machines",
+            "--format",
+            "tsv",
+        ],
+        env=env_for_subprocess(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "amber-otter" in done.stdout
+    assert not re.search(r"\| +rich\b", done.stderr)
+
+
+# --------------------------------------------------------------- the recipe
+
+
+def test_the_jq_recipe_in_one_line(api: MaasSimulator, home: Path) -> None:
+    """The README's one-liner, through the installed entry point."""
+    script = Path(sys.executable).parent / "maascurl"
+    done = subprocess.run(
+        [str(script), *RECIPE],
+        env=env_for_subprocess(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["hostname", "system_id", "status_name"]
+    assert [line.split() for line in lines[2:]] == [
+        ["amber-otter", "abc000", "Ready"],
+        ["brisk-otter", "abc001", "Allocated"],
+        ["calm-otter", "abc002", "Deployed"],
+    ]
+
+
+def test_view_is_only_made_when_asked() -> None:
+    assert fields.make_view(None, None, False, None, None, False) is None
+    assert fields.make_view(None, "json", False, None, None, False) is None
+    assert fields.make_view(None, None, True, "a,b", "-a", False) == View("table", ["a", "b"], "-a")
+    assert fields.choose_columns(View("tsv", ["x"]), Listing([{}], keys=["k"]), None) == [
+        Column("key", "key"),
+        Column("x", "x"),
+    ]
+
+
+def test_an_empty_listing(api: MaasSimulator, run: Run) -> None:
+    lines = ok(run("get", "files", "prefix=none-such-", "-t")).splitlines()
+    assert lines[0].split() == [c.label for c in fields.COLUMNS["files"]]
+    assert len(lines) == 2
+    assert ok(run("get", "files", "prefix=none-such-", "--format", "tsv")) == ""
+    assert (
+        csv_of(run("get", "files", "prefix=none-such-", "--format", "csv"))
+        == "filename,anon_resource_uri\r\n"
+    )
+    assert ok(run("get", "files", "prefix=none-such-", "--format", "jsonl")) == ""
+    assert json.loads(ok(run("get", "files", "prefix=none-such-", "--fields", "filename"))) == []
+
+
+def test_help_man_page_and_readme_show_the_recipe(run: Run) -> None:
+    one_line = "maascurl get machines -t --fields hostname,system_id,status_name"
+    assert " ".join(RECIPE) in one_line
+    root = Path(__file__).resolve().parent.parent
+    help_text = ok(run("get", "--help"))
+    readme = (root / "README.md").read_text()
+    man = (root / "man" / "maascurl.1").read_text().replace("\\-", "-")
+    for text in (help_text, readme, man):
+        assert one_line in text
+        assert "[.hostname, .system_id, .status_name]" in text
+
+
+def test_a_single_object_of_no_known_resource_shows_all_its_fields(
+    api: MaasSimulator, run: Run
+) -> None:
+    lines = ok(run("get", "version", "-t")).splitlines()
+    shown = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert list(shown) == list(api.version)
+    assert shown["capabilities"] == [",".join(api.version["capabilities"])]
+
+
+def test_table_fits_the_size_the_terminal_reports(api: MaasSimulator, home: Path) -> None:
+    """No $COLUMNS: the width comes from the terminal itself (TIOCSWINSZ)."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 72, 0, 0))
+    env = env_for_subprocess(home)
+    env["TERM"] = "xterm"
+    argv = [sys.executable, "-m", "maascurl", "get", "machines", "-t", "--no-pager"]
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while select.select([master], [], [], 30)[0]:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert process.wait(timeout=30) == 0
+    lines = ANSI.sub("", b"".join(chunks).decode()).splitlines()
+    assert len(lines) == 5
+    assert max(len(line) for line in lines) == 72
