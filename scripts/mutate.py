@@ -146,8 +146,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "a 3xx written as success",
-            "if response.status_code >= 300 or response.status_code < 200:",
-            "if response.status_code >= 400 or response.status_code < 200:",
+            "failed = not 200 <= response.status_code < 300",
+            "failed = not 200 <= response.status_code < 400",
         ),
         M(
             "partial download left behind on interrupt",
@@ -229,13 +229,13 @@ MUTANTS: dict[str, list[Mutant]] = {
     "call": [
         M(
             "op not checked against the description",
-            "    if desc is not None:\n        check_against_description(",
-            "    if desc is None:\n        check_against_description(",
+            "if desc is not None and not options.no_check:",
+            "if desc is not None and options.no_check:",
         ),
         M(
-            "warnings for documented fields instead of undocumented",
-            "for unknown in dict.fromkeys(n for n in given if n not in documented):",
-            "for unknown in dict.fromkeys(n for n in given if n in documented):",
+            "a refused op never rechecked against a fresh description",
+            "    if age < RECHECK_AFTER:\n        return None",
+            "    if age < RECHECK_AFTER or True:\n        return None",
         ),
         M(
             "stale description not refreshed",
@@ -249,8 +249,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "--anonymous still signs",
-            "if anonymous or target.profile is None:",
-            "if target.profile is None:",
+            "if anonymous or target.profile is None or target.profile.anonymous:",
+            "if target.profile is None or target.profile.anonymous:",
         ),
         M(
             "clock offset not saved",
@@ -293,8 +293,10 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "a file part accepted on GET",
-            'if spec.files and spec.method in ("GET", "DELETE"):',
-            'if spec.files and spec.method in ("DELETE",):',
+            'if spec.method in ("GET", "DELETE"):\n            raise UsageError(\n'
+            '                f"{spec.method} cannot carry a file',
+            'if spec.method in ("DELETE",):\n            raise UsageError(\n'
+            '                f"{spec.method} cannot carry a file',
         ),
         M("a raw body's offset ignored", "stream.seek(self.offset)", "stream.seek(0)"),
     ],
@@ -318,6 +320,18 @@ MUTANTS: dict[str, list[Mutant]] = {
             "no closing boundary",
             'return f"--{self.boundary}--\\r\\n".encode()',
             'return f"--{self.boundary}\\r\\n".encode()',
+        ),
+    ],
+    "checks": [
+        M(
+            "an op the resource lacks is sent",
+            "    if action is None:\n        raise NotInDescription(",
+            "    if action is None and False:\n        raise NotInDescription(",
+        ),
+        M(
+            "warnings for documented fields instead of undocumented",
+            "for unknown in dict.fromkeys(n for n in given if n not in documented):",
+            "for unknown in dict.fromkeys(n for n in given if n in documented):",
         ),
     ],
     "apidesc": [
@@ -400,8 +414,12 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "every login becomes the default",
-            "if not config.default or config.default not in config.profiles:",
-            "if True:",
+            "        _cache_description(profile)\n\n    def save(config: Config) -> None:\n"
+            "        config.profiles[name] = profile\n"
+            "        if not config.default or config.default not in config.profiles:",
+            "        _cache_description(profile)\n\n    def save(config: Config) -> None:\n"
+            "        config.profiles[name] = profile\n"
+            "        if True:",
         ),
         M("401 not explained", "if error.status == 401:", "if error.status == 403:"),
     ],
@@ -497,6 +515,7 @@ TESTS: dict[str, list[str]] = {
     "call": [_GAPS, "tests/test_requests.py", "tests/test_reliability.py", "tests/test_tls.py"],
     "request": [_GUARANTEES, _GAPS, "tests/test_items.py", "tests/test_requests.py", _HOSTILE],
     "multipart": [_GUARANTEES, "tests/test_items.py", "tests/test_requests.py"],
+    "checks": ["tests/test_requests.py", "tests/test_region.py", "tests/test_describe_cli.py"],
     "apidesc": ["tests/test_apidesc.py", "tests/test_describe.py", "tests/test_requests.py"],
     "completion": [_GAPS, "tests/test_completion.py"],
     "jsoncolor": ["tests/test_jsoncolor.py", "tests/test_output.py"],
