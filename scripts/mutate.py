@@ -506,23 +506,30 @@ MUTANTS: dict[str, list[Mutant]] = {
 _GUARANTEES = "tests/test_guarantees.py"
 _GAPS = "tests/test_mutation_gaps.py"
 _HOSTILE = "tests/test_hostile.py"
+_REGION = "tests/test_region.py"
 TESTS: dict[str, list[str]] = {
     "auth": [_GUARANTEES, "tests/test_reliability.py", "tests/test_requests.py"],
     "client": [_GUARANTEES, "tests/test_reliability.py", "tests/test_tls.py"],
     "output": [_GUARANTEES, _GAPS, "tests/test_output.py", "tests/test_reliability.py"],
     "config": [_GUARANTEES, _GAPS, "tests/test_profiles.py", "tests/test_reliability.py"],
     "errors": [_GAPS, "tests/test_requests.py", "tests/test_reliability.py"],
-    "call": [_GAPS, "tests/test_requests.py", "tests/test_reliability.py", "tests/test_tls.py"],
+    "call": [
+        _GAPS,
+        "tests/test_requests.py",
+        _REGION,
+        "tests/test_reliability.py",
+        "tests/test_tls.py",
+    ],
     "request": [_GUARANTEES, _GAPS, "tests/test_items.py", "tests/test_requests.py", _HOSTILE],
     "multipart": [_GUARANTEES, "tests/test_items.py", "tests/test_requests.py"],
-    "checks": ["tests/test_requests.py", "tests/test_region.py", "tests/test_describe_cli.py"],
+    "checks": ["tests/test_requests.py", _REGION, "tests/test_describe_cli.py"],
     "apidesc": ["tests/test_apidesc.py", "tests/test_describe.py", "tests/test_requests.py"],
     "completion": [_GAPS, "tests/test_completion.py"],
     "jsoncolor": ["tests/test_jsoncolor.py", "tests/test_output.py"],
     "login": ["tests/test_profiles.py", "tests/test_reliability.py", "tests/test_tls.py"],
     "describe": [_GAPS, "tests/test_describe.py", "tests/test_describe_cli.py"],
     "termsafe": ["tests/test_termsafe.py"],
-    "shellcomplete": ["tests/test_completion.py"],
+    "shellcomplete": [_GAPS, "tests/test_completion.py"],
     "state": [_GAPS, "tests/test_reliability.py"],
     "cli": ["tests/test_requests.py", "tests/test_reliability.py", "tests/test_entrypoint.py"],
 }

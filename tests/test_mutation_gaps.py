@@ -205,3 +205,23 @@ def test_completion_of_an_op_given_as_a_path_suffix() -> None:
     desc = fixture_description()
     paths = [path for path, _ in complete_path(desc, "machines/op-list_a")]
     assert paths == ["machines/op-list_allocated"]
+
+
+def test_zsh_and_fish_candidates_keep_to_their_protocol_lines() -> None:
+    """shellcomplete: zsh's _describe splits "value:help" at an unescaped colon, and each
+    candidate is a fixed number of lines, so a colon in a value is escaped and help text is
+    one line (mutants: "colons not escaped for zsh", "help not kept to one line")."""
+    from click.shell_completion import CompletionItem
+
+    from maascurl.cli import cli
+    from maascurl.shellcomplete import MaascurlFishComplete, MaascurlZshComplete
+
+    item = CompletionItem("Accept:application/json", help="A header.\n  Sent as given.")
+    zsh = MaascurlZshComplete(cli, {}, "maascurl", "_MAASCURL_COMPLETE")
+    assert zsh.format_completion(item) == (
+        "plain\nAccept\\:application/json\nA header. Sent as given."
+    )
+    fish = MaascurlFishComplete(cli, {}, "maascurl", "_MAASCURL_COMPLETE")
+    assert fish.format_completion(item) == (
+        "plain,Accept:application/json\tA header. Sent as given."
+    )
