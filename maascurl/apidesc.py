@@ -217,17 +217,34 @@ def _action_row(a: Action) -> list[Any]:
 
 
 def _resource_from_row(row: list[Any]) -> Resource:
+    # Checked as it is read: a damaged cache (valid JSON, wrong types) must
+    # make load_cached give up and the description be fetched again.
     name, template, params, summary, actions = row
+    if not (_all_str(name, template, summary) and _all_str(*params)):
+        raise ValueError("damaged resource in the cached description")
     return Resource(
         name,
         template,
         tuple(params),
         summary,
-        tuple(
-            Action(n, m, op, rf, an, s, d, tuple(Param(*p) for p in ps))
-            for n, m, op, rf, an, s, d, ps in actions
-        ),
+        tuple(_action_from_row(*a) for a in actions),
     )
+
+
+def _action_from_row(
+    n: str, m: str, op: str | None, rf: bool, an: bool, s: str, d: str, ps: list[Any]
+) -> Action:
+    if not (_all_str(n, m, s, d) and (op is None or type(op) is str)):
+        raise ValueError("damaged action in the cached description")
+    params = tuple(Param(*p) for p in ps)
+    for p in params:
+        if not (_all_str(p.name, p.type, p.summary) and p.required in (True, False, None)):
+            raise ValueError("damaged parameter in the cached description")
+    return Action(n, m, op, rf is True, an is True, s, d, params)
+
+
+def _all_str(*values: object) -> bool:
+    return all(type(v) is str for v in values)
 
 
 # Parsing the describe document.
@@ -419,9 +436,20 @@ def cached_hash(api_root: str) -> str | None:
 
 def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
     """Parse a describe response body, store its compact form atomically, return it."""
-    desc = ApiDescription.from_describe(json.loads(describe_body))
+    try:
+        doc = json.loads(describe_body)
+    except RecursionError:  # a hostile server's nesting, not a bug of ours
+        raise ValueError("the API description is nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise ValueError("the API description is not a JSON object")
+    try:
+        desc = ApiDescription.from_describe(doc)
+    except (AttributeError, KeyError, TypeError, RecursionError) as exc:
+        raise ValueError(f"the API description is malformed ({type(exc).__name__})") from None
+    from maascurl.config import make_private_dirs
+
     target = cache_file(api_root)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(target.parent)
     head = json.dumps({"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root})
     body = json.dumps(desc.to_data(), separators=(",", ":"))
     _write_atomic(target, (head + "\n" + body).encode())

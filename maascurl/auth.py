@@ -10,6 +10,7 @@ again once.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Generator
 
@@ -19,6 +20,7 @@ from maascurl._httpx import httpx
 from maascurl.config import ApiKey
 
 REDACTED = "<redacted>"
+AUTH_BODY_LIMIT = 64 * 1024
 _EXPIRED = re.compile(r"Expired timestamp: given (\d+) and now (\d+)")
 _SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")
 
@@ -34,6 +36,7 @@ class Clock:
     ):
         self.offset = offset
         self.on_correct = on_correct
+        self._lock = threading.Lock()  # fleet runs sign from several threads
         self.on_forget = on_forget
 
     def now(self) -> int:
@@ -42,9 +45,10 @@ class Clock:
     def learn(self, response: httpx.Response) -> bool:
         """Take the server's time from an 'Expired timestamp' answer; True if it helps."""
         offset = _server_offset(response)
-        if offset is None or abs(offset - self.offset) < 1:
-            return False
-        self.offset = offset
+        with self._lock:
+            if offset is None or abs(offset - self.offset) < 1:
+                return False
+            self.offset = offset
         if self.on_correct is not None:
             self.on_correct(offset)
         return True
@@ -63,10 +67,12 @@ class Clock:
             skew = parsedate_to_datetime(date).timestamp() - time.time()
         except (TypeError, ValueError):
             return
-        if abs(skew) < CLOCKS_AGREE:
+        with self._lock:  # several answers of a fleet run may arrive at once
+            if abs(skew) >= CLOCKS_AGREE or not self.offset:
+                return
             self.offset = 0.0
-            if self.on_forget is not None:
-                self.on_forget()
+        if self.on_forget is not None:
+            self.on_forget()
 
 
 # Clocks this close need no offset (MAAS accepts timestamps 300 s old).
@@ -110,10 +116,13 @@ class MaasAuth(httpx.Auth):
         request.headers["Authorization"] = headers["Authorization"]
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        signed_with = self.clock.offset
         self.sign(request)
         response = yield request
         expired = response.status_code == 401 and _is_expired_timestamp(response)
-        if expired and self.clock.learn(response):
+        # In a fleet run several requests in flight meet the same expired
+        # clock: one learns the offset, and every one signed before re-signs.
+        if expired and (self.clock.learn(response) or self.clock.offset != signed_with):
             self.sign(request)
             yield request
         elif response.status_code < 400:
@@ -121,8 +130,12 @@ class MaasAuth(httpx.Auth):
 
 
 def _is_expired_timestamp(response: httpx.Response) -> bool:
-    response.read()
-    return "Expired timestamp" in response.text
+    from maascurl.bounded import read_capped
+
+    # Only the start of a 401's body: a hostile one may be endless or a bomb.
+    body, _ = read_capped(response, AUTH_BODY_LIMIT)
+    response._content = body  # what later readers (the error text) see
+    return b"Expired timestamp" in body
 
 
 def redact_authorization(value: str) -> str:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from maascurl._httpx import httpx
     from maascurl.apidesc import ApiDescription
     from maascurl.auth import MaasAuth
+    from maascurl.client import Pace
     from maascurl.listings import ListingRecorder
 
 
@@ -175,12 +176,15 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
         return None
     session = open_session()
     response = session.send(RequestSpec("GET", target.api_root + "describe/"))
+    from maascurl.bounded import read_capped
+    from maascurl.login import DESCRIBE_LIMIT
+
     with session.errors(target.api_root):
         try:
-            body = response.read()
+            body, more = read_capped(response, DESCRIBE_LIMIT)  # a hostile one may be endless
         finally:
             response.close()
-    if response.status_code != 200:
+    if response.status_code != 200 or more:
         return None
     try:
         fresh = save_cache(target.api_root, body)
@@ -241,10 +245,12 @@ class Session:
         if options.verbose:
             hooks = {"request": [log_request], "response": [log_response]}
         scheme = target.api_root.split(":", 1)[0]
-        if options.transport.insecure and scheme == "https":
-            warn("TLS certificate verification is off (--insecure)")
+        _warn_transport(target, self.transport, scheme)
         auth = make_auth(target, options.anonymous)
         self.client = open_client(self.transport, scheme, auth, hooks)
+        # A fleet run gives its Sessions a Pace: Retry-After then slows every
+        # request to this server, not only the refused one.
+        self.pace: Pace | None = None
 
     def __enter__(self) -> Session:
         return self
@@ -260,7 +266,7 @@ class Session:
         from maascurl.client import send, to_httpx, transport_errors
 
         with transport_errors(spec.url):
-            return send(self.client, to_httpx(self.client, spec), self.transport)
+            return send(self.client, to_httpx(self.client, spec), self.transport, self.pace)
 
     @contextmanager
     def errors(self, url: str) -> Iterator[None]:
@@ -269,6 +275,20 @@ class Session:
 
         with transport_errors(url):
             yield
+
+
+def _warn_transport(target: Target, transport: Transport, scheme: str) -> None:
+    """Say when the key is not protected: TLS unchecked, or plain http from the environment."""
+    from maascurl.config import ENVIRONMENT_PROFILE
+
+    profile = target.profile
+    if transport.insecure and scheme == "https":
+        saved = " (saved in the profile)" if profile is not None and profile.insecure else ""
+        warn(f"TLS certificate verification is off (--insecure){saved}")
+    if profile is not None and profile.name == ENVIRONMENT_PROFILE:
+        from maascurl.login import _warn_cleartext
+
+        _warn_cleartext(profile.url)  # `login` says it once for saved profiles
 
 
 def _send_and_write(
@@ -292,7 +312,7 @@ def _send_and_write(
             response.close()
         if recorder is not None:
             recorder.save()
-        if desc is not None:
+        if desc is not None or _cache_is_damaged(target.api_root):
             refresh_if_stale(session.client, response, target.api_root, desc)
 
 
@@ -324,19 +344,31 @@ def _listing_recorder(
     return ListingRecorder.attach(response, desc, target.api_root, spec)
 
 
+def _cache_is_damaged(api_root: str) -> bool:
+    """A cache file that load_cached refused: replace it rather than ignore it forever."""
+    from maascurl.apidesc import cache_file
+
+    return cache_file(api_root).exists()
+
+
 def refresh_if_stale(
-    client: httpx.Client, response: httpx.Response, api_root: str, desc: ApiDescription
+    client: httpx.Client, response: httpx.Response, api_root: str, desc: ApiDescription | None
 ) -> None:
     """Every MAAS answer names its API's hash: refresh the cache when it changed."""
     server_hash = response.headers.get("X-MAAS-API-Hash")
-    if not server_hash or server_hash == desc.hash:
+    if not server_hash or (desc is not None and server_hash == desc.hash):
         return
     from maascurl.apidesc import save_cache
+    from maascurl.bounded import read_capped
+    from maascurl.login import DESCRIBE_LIMIT
 
     try:
-        fresh = client.get(api_root + "describe/")
-        fresh.raise_for_status()
-        save_cache(api_root, fresh.content)
+        with client.stream("GET", api_root + "describe/") as fresh:
+            fresh.raise_for_status()
+            body, more = read_capped(fresh, DESCRIBE_LIMIT)
+        if more:
+            raise ValueError("the API description is too large")
+        save_cache(api_root, body)
     except Exception:  # the user's call succeeded; a failed refresh is only a note
         warn("the server's API changed and the cached description is stale; run `maascurl refresh`")
         return

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
 
 from maascurl import __version__
 from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
+
+if TYPE_CHECKING:
+    from maascurl.fleet import FleetOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,11 +81,19 @@ def _complete_path(
     from maascurl.completion import complete_path
 
     found = complete_path(_completion_description(ctx), incomplete, _known_ids(ctx))
+    found = _safe_candidates(found)
     # No space after "machines/": the user usually goes on typing the path.
     return [
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
         for value, text in found
     ]
+
+
+def _safe_candidates(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Candidates come from the server's description: no control characters to the shell."""
+    from maascurl.termsafe import safe_line
+
+    return [(safe_line(value), safe_line(text)) for value, text in found]
 
 
 def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | None:
@@ -106,6 +117,7 @@ def _complete_items(
     path = ctx.params.get("path") or ""
     items = list(ctx.params.get("items") or ())
     found = complete_item(_completion_description(ctx), method, path, incomplete, items)
+    found = _safe_candidates(found)
     return [
         CompletionItem(
             value, help=text or None, type="nospace" if value.endswith(("=", "/")) else "plain"
@@ -212,7 +224,7 @@ def cli() -> None:
     """Talk to a MAAS server's REST API from the shell.
 
     \b
-      maascurl login prod http://maas.example:5240/MAAS "$API_KEY"
+      maascurl login prod http://maas.example:5240/MAAS    # asks for the key
       maascurl get machines op=list_allocated
       maascurl post machines/abc123 op=deploy distro_series=noble
 
@@ -321,7 +333,14 @@ def request_options(func: F) -> F:
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
-            help="Bound connect (with the TLS handshake) and read (default: 5 s, 300 s).",
+            help="Bound connecting (with the TLS handshake) and each read, not the whole "
+            "transfer (default: 5 s, 300 s).",
+        ),
+        click.option(
+            "--max-time",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Bound the whole transfer, retries and redirects included (default: none).",
         ),
         click.option(
             "--retries",
@@ -342,7 +361,7 @@ def request_options(func: F) -> F:
         click.option(
             "--follow-any",
             is_flag=True,
-            help="Follow redirects to another origin too (without credentials).",
+            help="Follow redirects to another origin too (without credentials or your headers).",
         ),
         tls_options,
         profile_option,
@@ -384,27 +403,119 @@ def format_options(func: F) -> F:
 
 OUTPUT_OPTIONS = ("output", "include", "pretty", "pager", "keep_error_body")
 FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
-TRANSPORT_OPTIONS = ("insecure", "cacert", "timeout", "retries", "retry_max_wait", "follow_any")
+TRANSPORT_OPTIONS = (
+    "insecure",
+    "cacert",
+    "timeout",
+    "max_time",
+    "retries",
+    "retry_max_wait",
+    "follow_any",
+)
+
+
+# --- fleet runs (maascurl/fleet.py) -------------------------------------------
+
+FLEET_HELP = """\
+With --each FILE (- for stdin) the request is sent once per non-empty line,
+with placeholders in PATH, the ITEMs and -o filled from the line: {} is the
+whole line, {1}, {2}... its tab-separated fields; on a line that is a JSON
+object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
+brace). Every line is checked before the first request goes out. Bodies are
+printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
+failure as one stderr line naming its input line; the exit status is that of
+the first failed line. Ctrl-C sends nothing more and waits for the requests in
+flight (a second one stops waiting); --offline prints every request."""
+
+
+def fleet_options(func: F) -> F:
+    options = [
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(1, 20),  # httpx keeps up to 20 idle connections per pool
+            metavar="N",
+            help="Requests in flight at once (default 4: a MAAS region serves the API from a "
+            "few worker processes, 4 by default, and the rest of its users need them too).",
+        ),
+        click.option(
+            "--report",
+            type=click.Path(dir_okay=False, writable=True),
+            metavar="FILE",
+            help="Write one JSON object per input line to FILE: line, method, URL, outcome, "
+            "status, seconds, error (never a key).",
+        ),
+        click.option(
+            "--fail-fast", is_flag=True, help="Send nothing more after the first failed request."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _fleet_settings(options: dict[str, Any]) -> FleetOptions:
+    from maascurl.fleet import DEFAULT_JOBS, FleetOptions
+
+    jobs = options.pop("jobs")
+    return FleetOptions(
+        jobs=jobs if jobs is not None else DEFAULT_JOBS,
+        report=options.pop("report"),
+        fail_fast=options.pop("fail_fast"),
+    )
+
+
+def _refuse_without_each(options: dict[str, Any]) -> None:
+    given = {"jobs": "-j/--jobs", "report": "--report", "fail_fast": "--fail-fast"}
+    for name, flag in given.items():
+        if options.get(name):
+            raise click.UsageError(f"{flag} needs --each")
+
+
+def _refuse_with_fleet(options: dict[str, Any], what: str) -> None:
+    # A fleet run writes compact JSON Lines and never pages: --no-pretty and
+    # --no-pager hold anyway, the options that ask for more do not apply.
+    shown = {
+        "include": "-i/--include",
+        "pretty": "--pretty",
+        "pager": "--pager",
+        "keep_error_body": "--keep-error-body",
+    }
+    for name, flag in shown.items():
+        if options.get(name):
+            raise click.UsageError(f"{flag} cannot be used with {what}")
 
 
 def _method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
         context_settings=CONTEXT_SETTINGS,
-        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{EXIT_CODES_HELP}",
+        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{FLEET_HELP}\n\n{EXIT_CODES_HELP}",
         short_help=f"Send a {method} request.",
     )
     @click.argument("path", shell_complete=_complete_path)
     @click.argument("items", nargs=-1, shell_complete=_complete_items)
     @request_options
     @format_options
-    def command(path: str, items: tuple[str, ...], **options: Any) -> None:
+    @click.option(
+        "--each",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        metavar="FILE",
+        help="Send the request once per line of FILE (- for stdin), filling {} placeholders.",
+    )
+    @fleet_options
+    def command(path: str, items: tuple[str, ...], each: str | None, **options: Any) -> int:
         from maascurl.call import CallOptions, perform
         from maascurl.config import Transport
         from maascurl.fields import make_view
         from maascurl.output import OutputOptions
 
         _set_progress(options.pop("progress"))
+        if each is None:
+            _refuse_without_each(options)
+        else:
+            _refuse_with_fleet(options, "--each")
+        fleet = _fleet_settings(options)
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
         output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
         transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
@@ -412,12 +523,18 @@ def _method_command(method: str) -> click.Command:
             from maascurl.errors import be_quiet
 
             be_quiet()
-        perform(
-            method,
-            path,
-            list(items),
-            CallOptions(output=output, transport=transport, **options),
-        )
+        call_options = CallOptions(output=output, transport=transport, **options)
+        if each is not None:
+            from maascurl.fleet import run_each
+
+            if output.view is not None:
+                # A fleet run writes each body as one line of JSON Lines (pipe it to jq).
+                raise click.UsageError(
+                    "--format, -t, --fields and --sort cannot be used with --each"
+                )
+            return run_each(method, path, list(items), each, call_options, fleet)
+        perform(method, path, list(items), call_options)
+        return 0
 
     command.help = (
         f"Send a {method} request to PATH on the profile's MAAS server.\n\n"
@@ -429,6 +546,55 @@ def _method_command(method: str) -> click.Command:
 
 for _method in ("GET", "POST", "PUT", "DELETE"):
     cli.add_command(_method_command(_method))
+
+
+BATCH_HELP = """\
+Each line is METHOD PATH [ITEM...] [-p PROFILE], quoted as in a shell; blank
+lines and # comments are skipped. Every line is checked before the first
+request goes out, so one bad line sends nothing. Bodies are printed as JSON
+Lines in input order, each failure as one stderr line naming its input line;
+the exit status is that of the first failed line."""
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{BATCH_HELP}\n\n{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
+    short_help="Send the requests listed in FILE.",
+)
+@click.argument(
+    "file", default="-", type=click.Path(dir_okay=False, allow_dash=True), required=False
+)
+@request_options
+@fleet_options
+def batch(file: str, **options: Any) -> int:
+    """Send the requests listed in FILE (default: stdin), several at a time.
+
+    \b
+      # releases.txt
+      post machines/abc123 op=release comment='end of run'
+      post machines/def456 op=release -p lab   # another region
+      put  machines/abc123 description='spare'
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.fleet import run_batch
+    from maascurl.output import OutputOptions
+
+    _set_progress(options.pop("progress"))
+    fleet = _fleet_settings(options)
+    transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+    if options["quiet"]:
+        from maascurl.errors import be_quiet
+
+        be_quiet()
+    call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
+    return run_batch(file, call_options, fleet)
+
+
+# Options that shape one answer or carry one body: a batch line is a whole
+# request and every answer a line of JSON Lines, so batch does not take them.
+_NOT_FOR_BATCH = ("output", "include", "pretty", "pager", "body", "keep_error_body")
+batch.params = [param for param in batch.params if param.name not in _NOT_FOR_BATCH]
 
 
 # --- boot-image uploads ------------------------------------------------------
@@ -570,6 +736,21 @@ def upload_image(
     help="Store a command whose output is the key (e.g. 'pass show maas/prod') instead of the key.",
 )
 @click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Read the key from the first line of FILE.",
+)
+@click.option(
+    "--timeout",
+    "login_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Bound connecting and each read while checking the key.",
+)
+@click.option(
     "--username",
     metavar="NAME",
     help="Log in with NAME's password instead of a key (MAAS hands out the key).",
@@ -587,6 +768,8 @@ def login(
     api_key: str | None,
     no_check: bool,
     api_key_command: str | None,
+    api_key_file: str | None,
+    login_timeout: float,
     username: str | None,
     password_source: str | None,
     insecure: bool,
@@ -594,15 +777,19 @@ def login(
 ) -> None:
     """Save PROFILE for the MAAS server at URL with API_KEY.
 
-    API_KEY is consumer_key:token_key:token_secret, '-' to read it from stdin, or
-    left out to be asked for it (hidden). The key is checked with the server and
-    the server's API description is cached; --no-check contacts nothing.
+    API_KEY is consumer_key:token_key:token_secret. Leave it out to be asked for
+    it (hidden), give '-' to read it from stdin, or use --api-key-file: a key in
+    the command line itself is visible to other users (ps) and kept in shell
+    history. The key is checked with the server and the server's API description
+    is cached; --no-check contacts nothing.
 
     With --username NAME, maascurl asks for NAME's password (or reads it from stdin
     with --password -) and MAAS answers with NAME's API key, which is stored as if
     it had been given; the password is never stored.
     """
     if username is not None or password_source is not None:
+        if api_key_file is not None:
+            raise click.UsageError("--username logs in with a password; drop --api-key-file")
         _refuse_with_password(username, api_key, api_key_command, no_check)
         from maascurl.password import password_login
 
@@ -610,7 +797,17 @@ def login(
         return
     from maascurl.login import login as do_login
 
-    do_login(profile, url, api_key, no_check, api_key_command, insecure, cacert)
+    do_login(
+        profile,
+        url,
+        api_key,
+        no_check,
+        api_key_command,
+        insecure,
+        cacert,
+        api_key_file=api_key_file,
+        timeout=login_timeout,
+    )
 
 
 def _refuse_with_password(
@@ -699,7 +896,9 @@ def _complete_describe_op(ctx: click.Context, param: click.Parameter, incomplete
     match = desc.match(ctx.params.get("path") or "") if desc is not None else None
     if match is None:
         return []
-    labels = {action.label for action in match.resource.actions}
+    from maascurl.termsafe import safe_line
+
+    labels = {safe_line(action.label) for action in match.resource.actions}
     return sorted(label for label in labels if label.startswith(incomplete))
 
 
@@ -767,8 +966,9 @@ def main() -> None:
 
 def _fail(message: str, code: int) -> None:
     from maascurl.errors import redact_secrets
+    from maascurl.termsafe import safe_line
 
-    message = redact_secrets(message)
+    message = safe_line(redact_secrets(message))
     try:
         sys.stdout.flush()
     except BrokenPipeError:

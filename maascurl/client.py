@@ -8,7 +8,9 @@ https is never downgraded to http.
 
 from __future__ import annotations
 
+import os
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ import httpcore
 
 from maascurl import __version__
 from maascurl._httpx import httpx
+from maascurl.bounded import ACCEPT_ENCODING, DEADLINE, deadline_timeouts, guard_response
 from maascurl.config import Transport
 from maascurl.errors import (
     ConfigError,
@@ -31,6 +34,7 @@ from maascurl.errors import (
 )
 from maascurl.multipart import MultipartBody
 from maascurl.request import RawBody, RequestSpec
+from maascurl.termsafe import safe_line
 
 USER_AGENT = f"maascurl/{__version__}"
 MAX_REDIRECTS = 10
@@ -62,12 +66,14 @@ def _verify(transport: Transport, scheme: str) -> bool | ssl.SSLContext:
     if scheme != "https" or transport.insecure:
         # A plain-http server never needs a CA bundle: skip loading one.
         return False
-    if transport.cacert:
-        try:
-            return ssl.create_default_context(cafile=transport.cacert)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"cannot load CA certificate {transport.cacert}: {exc}") from None
-    return True
+    # The system's trust store (as curl and openssl use it), so a CA installed
+    # system-wide is trusted; SSL_CERT_FILE/SSL_CERT_DIR are honoured by
+    # OpenSSL itself, REQUESTS_CA_BUNDLE here.
+    cafile = transport.cacert or os.environ.get("REQUESTS_CA_BUNDLE") or None
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load CA certificate {cafile}: {exc}") from None
 
 
 def open_client(
@@ -79,6 +85,9 @@ def open_client(
     # A jar whose policy accepts no domain: a MAAS session cookie would switch
     # on Django's CSRF check, so cookies are never kept or sent.
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    # Every answer is decoded by bounded.py, within bounds, before anyone reads it.
+    hooks = {"request": [], **(event_hooks or {})}
+    hooks["response"] = [guard_response, *hooks.get("response", [])]
     verify = _verify(transport, scheme)
     return httpx.Client(
         auth=auth,
@@ -87,8 +96,8 @@ def open_client(
         timeout=_timeout(transport),
         follow_redirects=False,
         cookies=jar,
-        headers={"User-Agent": USER_AGENT},
-        event_hooks=event_hooks,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
+        event_hooks=hooks,
     )
 
 
@@ -145,28 +154,58 @@ class _RawStream:
         return self.body.chunks()
 
 
-def send(client: httpx.Client, request: httpx.Request, transport: Transport) -> httpx.Response:
+class Pace:
+    """Back-pressure shared by every request to one server (a fleet run's Session).
+
+    When the server answers 503/429/409 with Retry-After, every request to it
+    waits that long before going out, not only the one that was refused, so a
+    busy region gets a breather instead of the other requests in flight.
+    """
+
+    def __init__(self) -> None:
+        self._resume_at = 0.0
+        self._lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        while (left := self._resume_at - time.monotonic()) > 0:
+            time.sleep(left)
+
+
+def send(
+    client: httpx.Client, request: httpx.Request, transport: Transport, pace: Pace | None = None
+) -> httpx.Response:
     """Send REQUEST, following same-origin redirects; return the streamed final response."""
+    if transport.max_time is not None:
+        request.extensions[DEADLINE] = time.monotonic() + transport.max_time
     for _ in range(MAX_REDIRECTS + 1):
-        response = _send_with_retries(client, request, transport)
+        response = _send_with_retries(client, request, transport, pace)
         target = _redirect_target(response)
         if target is None:
             return response
         if not _same_origin(target, request.url):
-            return _cross_origin(response, request, target, transport)
+            return _cross_origin(response, request, target, transport, pace)
         response.close()
         request = _redirected(client, request, response.status_code, target, signed=True)
-    status = f"{response.status_code} {response.reason_phrase}"
+    status = f"{response.status_code} {safe_line(response.reason_phrase)}"
     raise HTTPStatusError(
         response.status_code, f"{status}: more than {MAX_REDIRECTS} redirects, the last to {target}"
     )
 
 
 def _send_with_retries(
-    client: httpx.Client, request: httpx.Request, transport: Transport
+    client: httpx.Client, request: httpx.Request, transport: Transport, pace: Pace | None = None
 ) -> httpx.Response:
     attempt = 0
     while True:
+        if pace is not None:
+            pace.wait()
+        deadline = request.extensions.get(DEADLINE)
+        if deadline is not None:
+            request.extensions["timeout"] = deadline_timeouts(client.timeout, deadline)
         try:
             response = client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -176,6 +215,7 @@ def _send_with_retries(
                 raise
             attempt += 1
             wait = min(CONNECT_RETRY_FIRST_WAIT * 2 ** (attempt - 1), transport.retry_max_wait)
+            _check_wait(request, wait)
             note(f"cannot connect; retrying in {wait:g} s")
             time.sleep(wait)
             continue
@@ -185,11 +225,22 @@ def _send_with_retries(
         response.close()
         attempt += 1
         wait = min(wait, transport.retry_max_wait)
+        _check_wait(request, wait)
         note(
-            f"{response.status_code} {response.reason_phrase}; "
+            f"{response.status_code} {safe_line(response.reason_phrase)}; "
             f"retrying in {wait:g} s ({attempt}/{transport.retries})"
         )
-        time.sleep(wait)
+        if pace is None:
+            time.sleep(wait)
+        else:
+            pace.pause(wait)  # the wait itself happens at the top of the loop
+
+
+def _check_wait(request: httpx.Request, wait: float) -> None:
+    """A retry that would end past --max-time is not started."""
+    deadline = request.extensions.get(DEADLINE)
+    if deadline is not None and time.monotonic() + wait > deadline:
+        raise TimedOut("the transfer would take longer than --max-time; not retrying")
 
 
 def _is_tls(exc: BaseException) -> bool:
@@ -233,6 +284,16 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
+_NEUTRAL_HEADERS = (
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+)
+
+
 def _redirected(
     client: httpx.Client, request: httpx.Request, status: int, target: httpx.URL, *, signed: bool
 ) -> httpx.Request:
@@ -240,7 +301,9 @@ def _redirected(
     headers.pop("Host", None)
     headers.pop("Authorization", None)
     if not signed:
-        headers.pop("Cookie", None)
+        # Another origin gets none of the user's own headers either (they may
+        # hold tokens of their own): only what describes the request itself.
+        headers = httpx.Headers({k: v for k, v in headers.items() if k.lower() in _NEUTRAL_HEADERS})
     method = request.method
     content: httpx.SyncByteStream | httpx.AsyncByteStream | None = request.stream
     if status in (301, 302, 303) and method not in ("GET", "HEAD"):
@@ -251,11 +314,17 @@ def _redirected(
     new = client.build_request(method, target, headers=headers)
     if content is not None:
         new.stream = content
+    if DEADLINE in request.extensions:
+        new.extensions[DEADLINE] = request.extensions[DEADLINE]
     return new
 
 
 def _cross_origin(
-    response: httpx.Response, request: httpx.Request, target: httpx.URL, transport: Transport
+    response: httpx.Response,
+    request: httpx.Request,
+    target: httpx.URL,
+    transport: Transport,
+    pace: Pace | None = None,
 ) -> httpx.Response:
     if not transport.follow_any:
         return response
@@ -266,7 +335,8 @@ def _cross_origin(
     note(f"following redirect to {target} without credentials")
     other = open_client(transport, target.scheme, auth=None)
     moved = _redirected(other, request, response.status_code, target, signed=False)
-    return _send_with_retries(other, moved, transport)
+    with transport_errors(str(target)):  # a failure there names that host
+        return _send_with_retries(other, moved, transport, pace)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,6 +48,8 @@ class Profile:
     api_key_command: str | None = None
     insecure: bool = False
     cacert: str | None = None
+    # Why the file this profile came from may not run commands (None: it may).
+    untrusted_source: str | None = field(default=None, compare=False)
     anonymous: bool = False  # sends unsigned requests (a profile without a key)
 
     @property
@@ -55,6 +58,11 @@ class Profile:
 
     def key(self) -> ApiKey:
         if self.api_key_command:
+            if self.untrusted_source:
+                raise ConfigError(
+                    f"profile {self.name!r}: not running its api_key_command: "
+                    f"{self.untrusted_source}"
+                )
             return parse_api_key(_run_key_command(self.name, self.api_key_command))
         if not self.api_key:
             raise ConfigError(f"profile {self.name!r} has no API key")
@@ -83,6 +91,7 @@ class Transport:
     cacert: str | None = None
     timeout: float | None = None
     retries: int = 3
+    max_time: float | None = None  # bounds the whole transfer, retries included
     retry_max_wait: float = 30.0
     follow_any: bool = False
 
@@ -148,6 +157,22 @@ def normalise_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path or '/MAAS'}"
 
 
+def check_url_characters(url: str) -> None:
+    """Refuse a typed URL holding control characters, spaces or bytes that are not UTF-8."""
+    url = url.strip()
+    if re.search(r"[\x00-\x1f\x7f-\x9f\s]", url) or not _is_utf8(url):
+        shown = url.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise UsageError(f"{shown!r} is not a valid URL: control characters, spaces or non-UTF-8")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes of argv that are not UTF-8
+        return False
+    return True
+
+
 def check_profile_name(name: str) -> str:
     if not _PROFILE_NAME.fullmatch(name):
         raise UsageError(
@@ -165,7 +190,28 @@ def load_config(path: Path | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     _warn_if_readable_by_others(path)
-    return _parse(path, raw)
+    config = _parse(path, raw)
+    untrusted = _untrusted(path)
+    for profile in config.profiles.values():
+        profile.untrusted_source = untrusted
+    return config
+
+
+def _untrusted(path: Path) -> str | None:
+    """Why PATH could hold commands written by someone else, or None.
+
+    api_key_command runs as the user: a file another user owns or can write
+    would be code execution for them.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if info.st_uid not in (os.geteuid(), 0):
+        return f"{path} is owned by another user"
+    if info.st_mode & 0o022:
+        return f"{path} is writable by others; run: chmod 600 {path}"
+    return None
 
 
 def _parse(path: Path, raw: bytes) -> Config:
@@ -223,12 +269,27 @@ def _warn_if_readable_by_others(path: Path) -> None:
 def update_config(change: Callable[[Config], None], path: Path | None = None) -> Config:
     """Apply `change` to the config under an exclusive lock and save it atomically."""
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.is_symlink():
+        # Dotfile managers link config.toml: write the file the link names.
+        path = Path(os.path.realpath(path))
+    make_private_dirs(path.parent)
     with _locked(path):
         config = load_config(path)
         change(config)
         _write_atomically(path, render(config))
     return config
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create DIRECTORY and any missing parent with mode 0700, whatever the umask."""
+    missing: list[Path] = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        # The umask can only narrow 0700, never widen it.
+        with suppress(FileExistsError):  # made by a parallel run
+            os.mkdir(path, 0o700)
 
 
 class _locked:

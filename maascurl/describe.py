@@ -204,7 +204,7 @@ def render_plain(data: Any) -> str:
 
 
 def render_rich(data: Any) -> RenderableType:
-    """Tables and panels for a terminal."""
+    """Tables and panels for a terminal; server text goes in as Text, never as markup."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
@@ -213,7 +213,7 @@ def render_rich(data: Any) -> RenderableType:
     if isinstance(data, list):
         index = Table("Path", "Summary", box=None, header_style="bold")
         for row in data:
-            index.add_row(Text(row["path"], style="cyan"), row["summary"])
+            index.add_row(Text(row["path"], style="cyan"), Text(row["summary"]))
         return index
     if "operations" in data:
         ops = Table("Method", "Operation", "Summary", box=None, header_style="bold")
@@ -222,7 +222,7 @@ def render_rich(data: Any) -> RenderableType:
                 label = Text(_op_word(r), style="green" if r["op"] else "dim")
                 if r["anonymous"]:
                     label.append(" (anonymous)", style="yellow")
-                ops.add_row(Text(method, style="bold"), label, r["summary"])
+                ops.add_row(Text(method, style="bold"), label, Text(r["summary"]))
         title = Text(data["path"], style="bold cyan")
         return Panel(Group(Text(data["summary"]), Text(""), ops), title=title, title_align="left")
     parts: list[RenderableType] = [Text(data["summary"], style="bold")]
@@ -235,8 +235,8 @@ def render_rich(data: Any) -> RenderableType:
             params.add_row(
                 Text(p["name"], style="cyan"),
                 Text(_required_word(p["required"]), style=style),
-                p["type"],
-                p["summary"],
+                Text(p["type"]),
+                Text(p["summary"]),
             )
         parts += [Text(""), params]
     description = _description(data)
@@ -244,6 +244,19 @@ def render_rich(data: Any) -> RenderableType:
         parts += [Text(""), Text(_reflow(description))]
     title = Text(f"{data['method']} {data['url']}", style="bold cyan")
     return Panel(Group(*parts), title=title, title_align="left")
+
+
+def visible(data: Any) -> Any:
+    """DATA with control characters in every string made visible (termsafe)."""
+    from maascurl.termsafe import safe
+
+    if isinstance(data, str):
+        return safe(data)
+    if isinstance(data, list):
+        return [visible(item) for item in data]
+    if isinstance(data, dict):
+        return {key: visible(value) for key, value in data.items()}
+    return data
 
 
 def show(
@@ -255,7 +268,7 @@ def show(
 
     from maascurl.apidesc import load_cached, save_cache
     from maascurl.config import select_profile
-    from maascurl.errors import UsageError
+    from maascurl.errors import MaascurlError, UsageError
 
     if op is not None and op.startswith("op="):
         op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
@@ -265,14 +278,19 @@ def show(
         from maascurl.login import fetch_description
 
         print("maascurl: fetching the server's API description", file=sys.stderr)
-        desc = save_cache(profile.api_root, fetch_description(profile))
+        try:
+            desc = save_cache(profile.api_root, fetch_description(profile))
+        except ValueError as exc:
+            raise MaascurlError(f"cannot use the server's API description: {exc}") from None
     try:
         data = describe_data(desc, path, op, method.upper() if method else None)
     except DescribeError as exc:
         raise UsageError(str(exc)) from None
     if as_json:
         print(json.dumps(data, indent=2))
-    elif sys.stdout.isatty():
+        return
+    data = visible(data)  # the server's text, bound for a terminal or a pager
+    if sys.stdout.isatty():
         from rich.console import Console
 
         Console().print(render_rich(data))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -29,14 +31,39 @@ def be_quiet() -> None:
     _quiet = True
 
 
+# A fleet run checks the same request template for every line: each warning
+# is said once (see each_warning_once), not once per line.
+_warned: set[str] | None = None
+
+
+@contextmanager
+def each_warning_once() -> Iterator[None]:
+    global _warned
+    _warned = set()
+    try:
+        yield
+    finally:
+        _warned = None
+
+
 def warn(message: str) -> None:
-    if not _quiet:
-        print(f"maascurl: warning: {message}", file=sys.stderr)
+    if _quiet or (_warned is not None and message in _warned):
+        return
+    if _warned is not None:
+        _warned.add(message)
+    print(f"maascurl: warning: {_clean(message)}", file=sys.stderr)
 
 
 def note(message: str) -> None:
     if not _quiet:
-        print(f"maascurl: note: {message}", file=sys.stderr)
+        print(f"maascurl: note: {_clean(message)}", file=sys.stderr)
+
+
+def _clean(message: str) -> str:
+    """A stderr line: secrets redacted, control characters made visible."""
+    from maascurl.termsafe import safe_line
+
+    return safe_line(redact_secrets(message))
 
 
 _secrets: set[str] = set()
@@ -48,9 +75,23 @@ def register_secret(text: str) -> None:
         _secrets.add(text)
 
 
+# Secrets a server may echo whatever key was given: MAAS answers a bad
+# signature with "Expected signature base string: &<the real token secret>".
+_SECRET_PATTERNS = (
+    r"(Expected signature base string:\s*)\S+",
+    r"(oauth_signature\s*=\s*\"?)[^\"\s,]+",
+    r"(oauth_token\s*=\s*\"?)[^\"\s,&]+",
+)
+
+
 def redact_secrets(text: str) -> str:
+    """TEXT without the secrets it was given nor the ones a server may echo."""
+    import re
+
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "<redacted>")
+    for pattern in _SECRET_PATTERNS:
+        text = re.sub(pattern, r"\g<1><redacted>", text, flags=re.IGNORECASE)
     return text
 
 

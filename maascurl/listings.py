@@ -102,7 +102,7 @@ class ListingRecorder:
             return
         try:
             data = json.loads(b"".join(self.chunks))
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile server's nesting: record nothing
             return
         self.chunks = []
         rows = _rows(data, self.field)
@@ -155,7 +155,9 @@ def _store(api_root: str, listing: str, rows: list[list[str]]) -> None:
     while len(paths) > MAX_PATHS:
         paths.pop(next(iter(paths)))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        from maascurl.config import make_private_dirs
+
+        make_private_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=".ids-", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             json.dump({"root": api_root, "paths": paths}, stream, separators=(",", ":"))

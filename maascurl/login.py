@@ -14,12 +14,21 @@ from maascurl.config import (
     Profile,
     Transport,
     check_profile_name,
+    check_url_characters,
     config_path,
     load_config,
     normalise_url,
     update_config,
 )
-from maascurl.errors import ConfigError, HTTPStatusError, MaascurlError, UsageError, warn
+from maascurl.errors import (
+    ConfigError,
+    HTTPStatusError,
+    MaascurlError,
+    UsageError,
+    redact_secrets,
+    warn,
+)
+from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
     from maascurl.auth import MaasAuth
@@ -30,8 +39,23 @@ def tell(message: str) -> None:
     print(f"maascurl: {message}", file=sys.stderr)
 
 
-def read_api_key(api_key: str | None) -> str:
-    """The key from the argument, from stdin for '-', or from a hidden prompt."""
+# Login talks to a server it has not seen before: a silent one must not keep
+# it (and a key given in argv, visible to `ps`) waiting for minutes.
+LOGIN_TIMEOUT = 30.0
+WHOAMI_LIMIT = 1024 * 1024
+DESCRIBE_LIMIT = 32 * 1024 * 1024  # MAAS's own is about 1 MB
+
+
+def read_api_key(api_key: str | None, key_file: str | None = None) -> str:
+    """The key from a file, the argument, stdin for '-', or a hidden prompt."""
+    if key_file is not None:
+        if api_key is not None:
+            raise UsageError("give either API_KEY or --api-key-file, not both")
+        try:
+            with open(key_file, encoding="utf-8") as stream:
+                return stream.readline(4096).strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the API key from {key_file}: {exc}") from None
     if api_key == "-":
         return sys.stdin.readline().strip()
     if api_key is None:
@@ -39,6 +63,10 @@ def read_api_key(api_key: str | None) -> str:
 
         value: str = click.prompt("API key", hide_input=True, err=True)
         return value.strip()
+    warn(
+        "an API key on the command line is visible to other local users (ps) and "
+        "kept in shell history; use '-', --api-key-file FILE or the hidden prompt"
+    )
     return api_key.strip()
 
 
@@ -50,17 +78,20 @@ def login(
     api_key_command: str | None,
     insecure: bool,
     cacert: str | None,
+    api_key_file: str | None = None,
+    timeout: float = LOGIN_TIMEOUT,
 ) -> None:
     check_profile_name(name)
     # Stored absolute: the profile is used from other directories later.
     cacert = os.path.abspath(cacert) if cacert else None
+    check_url_characters(url)
     profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
     if api_key_command:
-        if api_key is not None:
+        if api_key is not None or api_key_file is not None:
             raise UsageError("give either API_KEY or --api-key-command, not both")
         profile.api_key_command = api_key_command
     else:
-        profile.api_key = read_api_key(api_key)
+        profile.api_key = read_api_key(api_key, api_key_file)
         if not profile.api_key:
             raise UsageError("no API key given: consumer_key:token_key:token_secret")
     profile.key()  # validates the key (or runs the command) before anything is saved
@@ -69,9 +100,9 @@ def login(
     if no_check:  # contacts nothing: the server may be unreachable from here for now
         tell("saved without contacting the server; `maascurl refresh` caches its API description")
     else:
-        user = whoami(profile)
-        tell(f"logged in to {profile.url} as {user}")
-        _cache_description(profile)
+        user = whoami(profile, timeout)
+        tell(f"logged in to {profile.url} as {safe_line(user)}")
+        _cache_description(profile, timeout)
 
     def save(config: Config) -> None:
         config.profiles[name] = profile
@@ -102,28 +133,33 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _get(profile: Profile, path: str, auth: MaasAuth | None) -> bytes:
+def _get(
+    profile: Profile, path: str, auth: MaasAuth | None, limit: int, timeout: float | None = None
+) -> bytes:
     """GET PATH under the profile's API root with its TLS settings: the body, or an error."""
+    from maascurl.bounded import read_capped
     from maascurl.client import open_client, send, transport_errors
     from maascurl.output import status_error
 
     url = profile.api_root + path
-    transport = Transport(retries=1).for_profile(profile)
+    transport = Transport(retries=1, timeout=timeout).for_profile(profile)
     with transport_errors(url), open_client(transport, urlsplit(url).scheme, auth) as client:
         response = send(client, client.build_request("GET", url), transport)
-        body = response.read()
         if response.status_code != 200:
             raise status_error(response)
+        body, more = read_capped(response, limit)
+    if more:
+        raise MaascurlError(f"{url} answered with more than {limit // 2**20} MB")
     return body
 
 
-def whoami(profile: Profile) -> str:
+def whoami(profile: Profile, timeout: float | None = None) -> str:
     from maascurl.call import Target, make_auth
 
     # Signed as requests are: a skewed clock is corrected, said and remembered.
     auth = make_auth(Target(profile.api_root, profile), anonymous=False)
     try:
-        body = _get(profile, "users/?op=whoami", auth)
+        body = _get(profile, "users/?op=whoami", auth, WHOAMI_LIMIT, timeout)
     except HTTPStatusError as error:
         if error.status == 401:
             error.args = (f"the server refused the API key: {error}",)
@@ -133,7 +169,7 @@ def whoami(profile: Profile) -> str:
     try:
         user = json.loads(body)
         return f"{user['username']}" + (" (admin)" if user.get("is_superuser") else "")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise MaascurlError(
             f"{profile.api_root}users/?op=whoami did not answer like a MAAS server"
         ) from None
@@ -152,15 +188,15 @@ def _redirect_hint(profile: Profile, message: str) -> str:
     return f"{message}; log in with that URL: maascurl login {profile.name} {root}"
 
 
-def fetch_description(profile: Profile) -> bytes:
-    return _get(profile, "describe/", None)
+def fetch_description(profile: Profile, timeout: float | None = None) -> bytes:
+    return _get(profile, "describe/", None, DESCRIBE_LIMIT, timeout)
 
 
-def _cache_description(profile: Profile) -> None:
+def _cache_description(profile: Profile, timeout: float | None = None) -> None:
     from maascurl.apidesc import save_cache
 
     try:
-        desc = save_cache(profile.api_root, fetch_description(profile))
+        desc = save_cache(profile.api_root, fetch_description(profile, timeout))
     except (MaascurlError, ValueError) as exc:
         warn(f"could not cache the API description ({exc}); run `maascurl refresh` later")
         return
@@ -271,7 +307,8 @@ def refresh(name: str | None, all_profiles: bool) -> None:
             desc = save_cache(profile.api_root, fetch_description(profile))
         except (MaascurlError, ValueError) as exc:
             failed += 1
-            print(f"maascurl: error: {profile.name}: {exc}", file=sys.stderr)
+            message = safe_line(redact_secrets(f"{profile.name}: {exc}"))
+            print(f"maascurl: error: {message}", file=sys.stderr)
             continue
         tell(f"{profile.name}: cached {len(desc.resources)} resources (hash {desc.hash[:12]})")
     if failed:

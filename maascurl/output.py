@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, TextIO
 
 from maascurl.errors import HTTPStatusError, MaascurlError, note
+from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
@@ -23,8 +24,13 @@ if TYPE_CHECKING:
     from maascurl.request import RequestSpec
 
 ERROR_BODY_LIMIT = 64 * 1024
+# Read past the limit, redact, then cut: a secret across the limit is not half shown.
+REDACT_MARGIN = 4096
 DEFAULT_PAGER = "less -FRX"
 PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
+# Pretty-printing holds the body and its parse: past this, a terminal gets it as it comes.
+TERMINAL_LIMIT = 64 * 1024 * 1024
+KEPT_ERROR_LIMIT = 64 * 1024 * 1024  # an error body written with -i or --keep-error-body
 
 
 @dataclass
@@ -55,7 +61,7 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
     if failed and not (options.include or options.keep_error_body):
         raise status_error(response)
     if failed:
-        response.read()  # written below and summarised on stderr
+        _keep_error_body(response)  # written below and summarised on stderr
     if options.include:
         write_head(response, sys.stdout)
     if failed and not options.keep_error_body and options.output not in (None, "-"):
@@ -67,6 +73,16 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
     write_body(response, options)
     if failed:
         raise status_error(response)
+
+
+def _keep_error_body(response: httpx.Response) -> None:
+    """Read an error's body for writing, up to KEPT_ERROR_LIMIT: a hostile one may be endless."""
+    from maascurl.bounded import read_capped
+
+    body, more = read_capped(response, KEPT_ERROR_LIMIT)
+    if more:
+        note(f"the error's body is cut at {KEPT_ERROR_LIMIT // 2**20} MB")
+    response._content = body  # what write_body and status_error read
 
 
 def write_body(response: httpx.Response, options: OutputOptions) -> None:
@@ -119,14 +135,36 @@ def stream_raw(chunks: Iterable[bytes], out: IO[bytes]) -> None:
 
 
 def write_head(response: httpx.Response, out: TextIO) -> None:
-    lines = [f"{response.http_version} {response.status_code} {response.reason_phrase}"]
-    lines += [f"{name}: {value}" for name, value in raw_headers(response.headers)]
-    out.write("\n".join(lines) + "\n\n")
+    out.write("\n".join(head_lines(response)) + "\n\n")
     out.flush()
 
 
+def head_lines(response: httpx.Response) -> list[str]:
+    """The status line and headers as they may be shown: redacted, controls made visible."""
+    from maascurl.auth import redact_authorization
+    from maascurl.errors import redact_secrets
+    from maascurl.termsafe import safe_line
+
+    lines = [f"{response.http_version} {response.status_code} {response.reason_phrase}"]
+    for name, value in raw_headers(response.headers):
+        if name.lower() in ("authorization", "www-authenticate"):
+            value = redact_authorization(value)
+        lines.append(f"{name}: {value}")
+    return [safe_line(redact_secrets(line)) for line in lines]
+
+
 def show_pretty(response: httpx.Response, options: OutputOptions) -> None:
-    body = response.read()
+    chunks = response.iter_bytes()
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > TERMINAL_LIMIT:
+            _show_unformatted(bytes(body), chunks, options)
+            return
+    _show_whole(bytes(body), response, options)
+
+
+def _show_whole(body: bytes, response: httpx.Response, options: OutputOptions) -> None:
     kind = body_kind(response.headers.get("Content-Type", ""), body)
     if kind == "binary":
         note(f"binary body ({len(body)} bytes) not shown on a terminal; save it with -o FILE")
@@ -138,8 +176,24 @@ def show_pretty(response: httpx.Response, options: OutputOptions) -> None:
 
             if write_json(body, out, color=color):
                 return
-        text = body.decode("utf-8", errors="replace")
+        text = safe(body.decode("utf-8", errors="replace"))
         out.write(text if text.endswith("\n") or not text else text + "\n")
+
+
+def _show_unformatted(head: bytes, rest: Iterator[bytes], options: OutputOptions) -> None:
+    """A body past TERMINAL_LIMIT: streamed as text as it comes, memory flat."""
+    import codecs
+
+    if body_kind("", head[:8192]) == "binary":
+        note("binary body not shown on a terminal; save it with -o FILE")
+        return
+    note(f"body over {TERMINAL_LIMIT // 2**20} MB: shown as it comes, not pretty-printed")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with pager_stream(options.pager) as out:
+        out.write(safe(decoder.decode(head)))
+        for chunk in rest:
+            out.write(safe(decoder.decode(chunk)))
+        out.write(safe(decoder.decode(b"", final=True)) + "\n")
 
 
 def body_kind(content_type: str, body: bytes) -> str:
@@ -200,29 +254,148 @@ def pager_command() -> str | None:
 
 
 def save_body(response: httpx.Response, path: str) -> None:
-    """Write the body beside PATH and rename it into place only once it is complete."""
-    target = os.path.abspath(os.path.expanduser(path))
-    directory = os.path.dirname(target)
-    try:
-        import tempfile
+    """Write the body to PATH: complete or not at all for a file, straight into anything else.
 
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.")
+    A regular (or new) file gets the body in a temp file beside it, renamed
+    into place once complete. A device, FIFO or terminal (`-o /dev/null`,
+    `/dev/stdout`, a symlink to one) is written straight into: renaming over
+    it would replace the device itself.
+    """
+    import stat
+
+    target = os.path.abspath(os.path.expanduser(path))
+    try:
+        existing: os.stat_result | None = os.stat(target)
+    except OSError:
+        existing = None
+    descriptor = _descriptor_alias(target)
+    if descriptor is not None or (existing is not None and not stat.S_ISREG(existing.st_mode)):
+        _write_into(response, target, path, descriptor)
+        return
+    # Through a symlink to the file it names, so the link itself stays.
+    _save_atomically(response, os.path.realpath(target), path, existing)
+
+
+def _descriptor_alias(target: str) -> int | None:
+    """N for /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N: written via a dup."""
+    import re
+
+    names = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if target in names:
+        return names[target]
+    match = re.fullmatch(r"/(?:dev|proc/self)/fd/(\d+)", target)
+    return int(match.group(1)) if match else None
+
+
+def _write_into(response: httpx.Response, target: str, path: str, descriptor: int | None) -> None:
+    if descriptor == 1:
+        sys.stdout.flush()
+    try:
+        fd = os.dup(descriptor) if descriptor is not None else os.open(target, os.O_WRONLY)
     except OSError as exc:
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as stream:
             stream_raw(_tracked(response, path), stream)
-            _check_length(response, stream.tell())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except OSError as exc:  # e.g. PATH is a directory, or the disk is full
-        os.unlink(tmp)
+    except OSError as exc:
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
-    except BaseException:
-        os.unlink(tmp)
-        raise
+
+
+def _save_atomically(
+    response: httpx.Response, target: str, path: str, existing: os.stat_result | None
+) -> None:
+    # Signals are caught before the temp file exists, so none can leave it behind.
+    with _cleanup_on_signals():
+        tmp, stream = _temp_beside(target, path)
+        try:
+            with stream:
+                stream_raw(_tracked(response, path), stream)
+                _check_length(response, stream.tell())
+                # Mode and checks through the open descriptor, never the name:
+                # another user who can write the directory may swap the name.
+                _set_mode(stream.fileno(), existing)
+                if not _same_file(stream.fileno(), tmp):
+                    raise MaascurlError(f"cannot write {path}: its temporary file was replaced")
+                os.replace(tmp, target)
+        except OSError as exc:  # e.g. PATH is a directory, or the disk is full
+            _unlink_quietly(tmp)
+            raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+
+def _temp_beside(target: str, path: str) -> tuple[str, IO[bytes]]:
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}."
+        )
+    except OSError as exc:
+        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+    return tmp, os.fdopen(fd, "wb")
+
+
+def _set_mode(fd: int, existing: os.stat_result | None) -> None:
+    """An existing file's mode (and owner, as root); a new one's from the umask."""
+    import stat
+
+    if existing is not None:
+        os.fchmod(fd, stat.S_IMODE(existing.st_mode) & 0o777)
+        if os.geteuid() == 0:
+            with suppress(OSError):
+                os.fchown(fd, existing.st_uid, existing.st_gid)
+        return
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+
+
+def _same_file(fd: int, name: str) -> bool:
+    try:
+        named = os.lstat(name)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _unlink_quietly(name: str) -> None:
+    with suppress(OSError):
+        os.unlink(name)
+
+
+class Terminated(MaascurlError):
+    """SIGTERM or SIGHUP while saving: the temp file is removed as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
+
+
+@contextmanager
+def _cleanup_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into an exception, so `finally` and `except` clean up."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can take signals; fleet workers rely on it
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    signals = [signal.SIGTERM, signal.SIGHUP]
+    previous = {signum: signal.signal(signum, raise_terminated) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _tracked(response: httpx.Response, path: str) -> Iterator[bytes]:
@@ -244,31 +417,36 @@ def _check_length(response: httpx.Response, written: int) -> None:
 
 def status_error(response: httpx.Response) -> HTTPStatusError:
     """An error whose message is the status line and the server's own text."""
-    status = f"{response.status_code} {response.reason_phrase}".strip()
+    status = f"{response.status_code} {safe_line(response.reason_phrase)}".strip()
     if 300 <= response.status_code < 400:
         location = response.headers.get("Location")
+        location = safe_line(location) if location is not None else None
         where = f"redirected to {location}" if location else "redirect without a Location"
         hint = "; --follow-any follows it without credentials" if location else ""
         return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
+    from maascurl.errors import redact_secrets
+
     text = error_text(_read_limited(response), response.headers.get("Content-Type", ""))
     if text.startswith(f"{response.status_code} "):  # an HTML title repeating the status
         text = text[len(str(response.status_code)) + 1 :]
+    # Redacted again after JSON decoding: escapes may have hidden a secret.
+    text = safe_line(redact_secrets(text))
     return HTTPStatusError(response.status_code, f"{status}: {text}" if text else status)
 
 
 def _read_limited(response: httpx.Response) -> bytes:
+    """The start of an error body, secrets redacted *before* it is cut to the limit."""
     from maascurl._httpx import httpx
+    from maascurl.bounded import read_capped
+    from maascurl.errors import redact_secrets
 
-    body = b""
     try:
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) >= ERROR_BODY_LIMIT:
-                break
+        body, _ = read_capped(response, ERROR_BODY_LIMIT + REDACT_MARGIN)
     except httpx.DecodingError:
         # The status is what matters: report it even when its text is garbled.
         return b"(the error text could not be decoded)"
-    return body[:ERROR_BODY_LIMIT]
+    text = redact_secrets(body.decode("utf-8", errors="replace"))
+    return text.encode("utf-8")[:ERROR_BODY_LIMIT]
 
 
 def error_text(body: bytes, content_type: str) -> str:
@@ -277,14 +455,14 @@ def error_text(body: bytes, content_type: str) -> str:
     if "json" in content_type or text[:1] in ("{", "["):
         try:
             data = json.loads(text)
-        except ValueError:
+            if isinstance(data, dict):
+                return _joined(
+                    _join_messages(value) if key == "__all__" else f"{key}: {_join_messages(value)}"
+                    for key, value in data.items()
+                )
+            return json.dumps(data, ensure_ascii=False)
+        except (ValueError, RecursionError):  # deep nesting is hostile, not a bug
             return text
-        if isinstance(data, dict):
-            return _joined(
-                _join_messages(value) if key == "__all__" else f"{key}: {_join_messages(value)}"
-                for key, value in data.items()
-            )
-        return json.dumps(data, ensure_ascii=False)
     if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:512].lower():
         return html_summary(text) or f"(an HTML page of {len(body)} bytes)"
     return " ".join(text.split()) if "\n" in text else text
@@ -367,10 +545,10 @@ def log_request(request: httpx.Request) -> None:
         if name.lower() == "authorization":
             value = redact_authorization(value)
         lines.append(f"> {name}: {value}")
-    print("\n".join(lines) + "\n>", file=sys.stderr, flush=True)
+    # A redirect's target (the server's text) may be in the request line.
+    print("\n".join(map(safe_line, lines)) + "\n>", file=sys.stderr, flush=True)
 
 
 def log_response(response: httpx.Response) -> None:
-    lines = [f"< {response.http_version} {response.status_code} {response.reason_phrase}"]
-    lines += [f"< {name}: {value}" for name, value in raw_headers(response.headers)]
+    lines = [f"< {line}" for line in head_lines(response)]
     print("\n".join(lines) + "\n<", file=sys.stderr, flush=True)

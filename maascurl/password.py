@@ -22,7 +22,14 @@ import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from maascurl.config import Profile, Transport, check_profile_name, load_config, normalise_url
+from maascurl.config import (
+    Profile,
+    Transport,
+    check_profile_name,
+    check_url_characters,
+    load_config,
+    normalise_url,
+)
 from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register_secret, warn
 from maascurl.request import RawBody, RequestSpec
 
@@ -57,6 +64,7 @@ def password_login(
         raise UsageError("--username needs a user name")
     # Stored absolute: the profile is used from other directories later.
     cacert = os.path.abspath(cacert) if cacert else None
+    check_url_characters(url)
     profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
     load_config()  # refuse early, before any network work, when the config is unreadable
     _warn_cleartext(profile.url)
@@ -65,9 +73,9 @@ def password_login(
         password = read_password(password_source, username)
         profile.api_key = authenticate(session, profile, username, password)
     profile.key()  # a well-formed key, its secrets registered for redaction
-    user = whoami(profile)
+    user = whoami(profile, TIMEOUT)
     tell(f"logged in to {profile.url} as {safe_line(user)}")
-    _cache_description(profile)
+    _cache_description(profile, TIMEOUT)
     save_profile(profile)
 
 

@@ -7,9 +7,12 @@ behind the MAAS server's signs correctly from the first request on.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
+
+MAX_OFFSET = 10 * 365 * 24 * 3600.0  # ten years: beyond that a clock is not skewed, it is wrong
 
 
 def state_path() -> Path:
@@ -28,8 +31,11 @@ def _load() -> dict[str, Any]:
 
 def clock_offset(profile: str) -> float:
     entry = _load().get(profile)
-    if isinstance(entry, dict) and isinstance(entry.get("clock_offset"), (int, float)):
-        return float(entry["clock_offset"])
+    offset = entry.get("clock_offset") if isinstance(entry, dict) else None
+    # A damaged file (NaN, Infinity, absurd values) is ignored, never trusted.
+    valid = isinstance(offset, (int, float)) and not isinstance(offset, bool)
+    if valid and math.isfinite(offset) and abs(offset) <= MAX_OFFSET:  # type: ignore[arg-type]
+        return float(offset)  # type: ignore[arg-type]
     return 0.0
 
 
@@ -42,7 +48,9 @@ def save_clock_offset(profile: str, offset: float) -> None:
 
     path = state_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from maascurl.config import make_private_dirs
+
+        make_private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state.")
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             json.dump(data, stream)

@@ -92,6 +92,8 @@ def parse_body(body: bytes) -> Any:
     except ValueError:
         message = "the response is not JSON; --format, --fields and --sort need JSON"
         raise MaascurlError(message) from None
+    except RecursionError:  # a hostile server's nesting, not a bug of ours
+        raise MaascurlError("the response's JSON is nested too deeply to tabulate") from None
     finally:
         gc.enable()
 

@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from hostile import API_KEY as HOSTILE_KEY
+from hostile import HostileServer
 from simulator import MaasSimulator
 
 from maascurl import errors
@@ -188,3 +190,12 @@ def env_for_subprocess(home: Path) -> dict[str, str]:
     env["MAASCURL_CONFIG"] = str(home / "config" / "config.toml")
     env["MAASCURL_CACHE_DIR"] = str(home / "cache")
     return env
+
+
+@pytest.fixture
+def hostile(monkeypatch: pytest.MonkeyPatch) -> Iterator[HostileServer]:
+    """A misbehaving server (tests/hostile.py), used through $MAAS_API_URL and $MAAS_API_KEY."""
+    with HostileServer() as server:
+        monkeypatch.setenv("MAAS_API_URL", server.url)
+        monkeypatch.setenv("MAAS_API_KEY", HOSTILE_KEY)
+        yield server

@@ -94,6 +94,8 @@ class RecordedRequest:
     files: list[tuple[str, str | None, bytes]]
     content_type: str
     oauth: dict[str, str] | None
+    received: float = 0.0  # time.monotonic() when the request was read
+    client_port: int = 0  # the client's end of the TCP connection it came on
 
 
 @dataclass
@@ -390,10 +392,16 @@ class _Handler(BaseHTTPRequestHandler):
             return  # a boot-image chunk: its body goes to disk as it arrives
         body = self.read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.server.sim.handle(self.command, self.path, headers, body)
-        if reply.delay:
-            time.sleep(reply.delay)
-        self.send(reply)
+        sim = self.server.sim
+        generation = sim.entered()
+        try:
+            reply = sim.handle(self.command, self.path, headers, body, self.client_address[1])
+            delay = reply.delay + sim.delay_for(self.path)
+            if delay:
+                time.sleep(delay)
+            self.send(reply)
+        finally:
+            sim.left(generation)
 
     def send(self, reply: Reply) -> None:
         self.send_response(reply.status)
@@ -446,6 +454,10 @@ class MaasSimulator:
         self.clock_offset = 0.0
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
+        self._delays: dict[str, float] = {}  # path prefix -> seconds before answering
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests being answered at once
+        self._generation = 0  # counts resets
         self._tokens: dict[str, tuple[str, str, str]] = {}  # token key -> (consumer, secret, user)
         self._consumers: set[str] = set()
         self._nonces: set[tuple[str, str, str]] = set()
@@ -541,9 +553,12 @@ class MaasSimulator:
         return f"{consumer}:{token}:{secret}"
 
     def reset_faults(self) -> None:
-        """Drop every queued fault (tests share one simulator)."""
+        """Drop every queued fault and delay (tests share one simulator)."""
         with self._lock:
             self._faults.clear()
+            self._delays.clear()
+            self._generation += 1
+            self.in_flight = self.max_in_flight = 0
 
     def queue(
         self,
@@ -563,6 +578,26 @@ class MaasSimulator:
         fault = Fault(status, data, dict(headers or {}), path, count, delay, truncate)
         with self._lock:
             self._faults.append(fault)
+
+    def slow(self, path: str, seconds: float) -> None:
+        """Answer requests under PATH (relative to the API root) only after SECONDS."""
+        with self._lock:
+            self._delays[API_PREFIX + path] = seconds
+
+    def delay_for(self, target: str) -> float:
+        with self._lock:
+            return max((d for p, d in self._delays.items() if target.startswith(p)), default=0.0)
+
+    def entered(self) -> int:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self._generation
+
+    def left(self, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:  # not a request from before a reset
+                self.in_flight -= 1
 
     def set_fleet(self, n: int) -> None:
         with self._lock:
@@ -601,7 +636,9 @@ class MaasSimulator:
 
     # ---- request handling
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, client_port: int = 0
+    ) -> Reply:
         parsed = urllib.parse.urlsplit(target)
         content_type = headers.get("content-type", "")
         request = RecordedRequest(
@@ -614,6 +651,8 @@ class MaasSimulator:
             files=[],
             content_type=content_type,
             oauth=parse_oauth_header(headers.get("authorization", "")),
+            received=time.monotonic(),
+            client_port=client_port,
         )
         body_error: ApiError | None = None
         try:
@@ -731,7 +770,11 @@ class MaasSimulator:
                 )
             )
         if params["oauth_signature"] != "&" + token[1]:
-            raise fail(oauth_error("Invalid signature."))
+            # As piston's oauth does: the base string it expected, the real secret in it.
+            expected = "&" + token[1]
+            raise fail(
+                oauth_error(f"Invalid signature. Expected signature base string: {expected}")
+            )
         return token[2]
 
     def check_timestamp(self, value: str, fail: Callable[[str], ApiError]) -> None:
@@ -995,6 +1038,12 @@ class MaasSimulator:
 
     def machine_release(self, call: Call) -> Reply:
         machine = self.machine(call)
+        if machine["status"] not in (4, *ALLOCATED_STATUSES):
+            # MAAS: NodeStateViolation (409) outside the releasable states.
+            raise ApiError(
+                409,
+                f"Machine cannot be released in its current state ('{machine['status_name']}').",
+            )
         set_status(machine, 4, None)
         return make_reply(200, machine)
 

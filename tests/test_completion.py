@@ -75,7 +75,7 @@ def test_commands(cached: Path) -> None:
 
 def test_options(cached: Path) -> None:
     assert values("maascurl get machines --ret") == ["--retries", "--retry-max-wait"]
-    assert "--request-header" in values("maascurl get machines --re")
+    assert "--request-header" in values("maascurl get machines --req")
     assert "--insecure" in values("maascurl login --")
 
 

@@ -106,7 +106,7 @@ def test_login_refuses_a_malformed_key(sim: MaasSimulator, run: Run, home: Path,
 def test_login_with_a_key_the_server_rejects_saves_nothing(
     sim: MaasSimulator, run: Run, home: Path
 ) -> None:
-    result = run("login", "prod", sim.url, "unkn0wnc:unkn0wnt:unkn0wns")
+    result = run("login", "prod", sim.url, "-", input="unkn0wnc:unkn0wnt:unkn0wns\n")
     assert result.exit_code == 4
     assert result.stderr == (
         "maascurl: error: the server refused the API key: "

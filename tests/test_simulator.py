@@ -159,7 +159,9 @@ def test_unknown_token(sim: MaasSimulator) -> None:
 def test_wrong_signature(sim: MaasSimulator) -> None:
     response = raw(sim, "machines/", oauth_params(sim.api_key, oauth_signature="&wrong"))
     assert response.status_code == 401
-    assert response.text == "Authorization Error: 'Invalid signature.'"
+    secret = sim.api_key.split(":")[2]
+    expected = f"Invalid signature. Expected signature base string: &{secret}"
+    assert response.text == f"Authorization Error: {expected!r}"
 
 
 def test_signature_is_percent_decoded(sim: MaasSimulator) -> None:

@@ -1,0 +1,282 @@
+"""Fleet input: the lines of `--each FILE` and `maascurl batch FILE`, as requests.
+
+Pure Python, no httpx. The input is copied to a private temporary file while
+it is read the first time, so a fleet run can check every line before it
+sends anything and then read the lines again to send them, with memory that
+stays flat however long the input is (stdin cannot be read twice).
+
+An `--each` template fills its placeholders from each line:
+
+- a plain line: `{}` is the whole line, `{1}`, `{2}`, ... its tab-separated
+  fields;
+- a line that is a JSON object: `{name}` is that key's value, `{a.b}` a
+  nested one (and `{}` the whole line).
+
+Other braces are left as they are (`{"a": 1}` is no placeholder), and `\\{`
+is a literal brace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any, NamedTuple
+
+from maascurl.errors import MaascurlError, UsageError
+from maascurl.request import METHODS
+
+# {} or {NAME}: digits for a field, a key (with dots for nesting) for JSON.
+_PLACEHOLDER = re.compile(r"\\\{|\{([A-Za-z0-9_][A-Za-z0-9_.-]*)?\}")
+# name@-, name@=- and name=@- read stdin, which a fleet run reads its lines from.
+_READS_STDIN = re.compile(r"(@=?|=@)-$")
+
+
+class LineRequest(NamedTuple):
+    """One input line as a request: what a single maascurl call would be given."""
+
+    line: int
+    method: str
+    path: str
+    items: tuple[str, ...]
+    profile: str | None = None
+    output: str | None = None
+    headers: tuple[str, ...] = ()  # -H values
+
+
+class LineError(MaascurlError):
+    """A line that cannot become a request; the message names the line."""
+
+    def __init__(self, line: int, error: MaascurlError) -> None:
+        super().__init__(f"line {line}: {error}")
+        self.exit_code = error.exit_code
+
+
+# --------------------------------------------------------------- reading
+
+
+class Spool:
+    """The input, read once and kept in a private temporary file to be read again."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # Open for the whole run (both passes); close() ends it.
+        self._copy: IO[bytes] = tempfile.TemporaryFile(prefix="maascurl-fleet-")  # noqa: SIM115
+        self._read = False
+
+    def close(self) -> None:
+        self._copy.close()
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """(line number, text) of every line that is not blank; the first call spools."""
+        if self._read:
+            self._copy.seek(0)
+            yield from _numbered(self._copy)
+            return
+        self._read = True
+        source = self._open()
+        try:
+            yield from _numbered(source, copy=self._copy)
+        finally:
+            if source is not sys.stdin.buffer:
+                source.close()
+        self._copy.flush()
+
+    def _open(self) -> IO[bytes]:
+        if self.name == "-":
+            return sys.stdin.buffer
+        try:
+            return open(os.path.expanduser(self.name), "rb")
+        except OSError as exc:
+            raise MaascurlError(f"cannot read {self.name}: {exc.strerror}") from None
+
+
+def _numbered(stream: IO[bytes], copy: IO[bytes] | None = None) -> Iterator[tuple[int, str]]:
+    for number, raw in enumerate(stream, 1):
+        if copy is not None:
+            copy.write(raw)
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise LineError(number, UsageError("not valid UTF-8")) from None
+        if text.strip():
+            yield number, text
+
+
+# --------------------------------------------------------------- --each templates
+
+
+class Values:
+    """What one input line offers to placeholders."""
+
+    def __init__(self, text: str) -> None:
+        self.line = text  # fields keep their spaces; an empty first field stays empty
+        self.text = text.strip()
+        self.object: dict[str, Any] | None = None
+        if self.text.startswith("{"):
+            try:
+                parsed = json.loads(self.text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                self.object = parsed
+
+    def get(self, name: str) -> str:
+        if not name:
+            return self.text
+        if self.object is not None:
+            return _json_value(self.object, name)
+        if not name.isdigit():
+            raise UsageError(f"{{{name}}} needs a line that is a JSON object")
+        fields = self.line.split("\t")
+        index = int(name)
+        if index < 1:
+            raise UsageError(f"{{{name}}}: fields count from 1")
+        if index > len(fields):
+            return _missing(name, f"the line has {len(fields)} tab-separated field(s)")
+        return fields[index - 1]
+
+
+def _json_value(obj: dict[str, Any], name: str) -> str:
+    value: Any = obj
+    for key in name.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _missing(name, "the line's JSON object has no such key")
+        value = value[key]
+    if value is None:
+        return _missing(name, "its value is null")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _missing(name: str, why: str) -> str:
+    raise UsageError(f"cannot fill {{{name}}}: {why}")
+
+
+class Template:
+    """PATH, an ITEM or -o with placeholders, filled once per line."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.names = [m.group(1) or "" for m in _PLACEHOLDER.finditer(text) if m.group() != "\\{"]
+
+    def fill(self, values: Values) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group() == "\\{":
+                return "{"
+            return values.get(match.group(1) or "")
+
+        return _PLACEHOLDER.sub(replace, self.text)
+
+    @property
+    def is_single_placeholder(self) -> bool:
+        match = _PLACEHOLDER.fullmatch(self.text)
+        return match is not None and match.group() != "\\{"
+
+
+class EachTemplate:
+    """A request command's PATH, ITEMs and -o, to be filled from each line."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        items: list[str],
+        output: str | None,
+        profile: str | None,
+        headers: tuple[str, ...] = (),
+    ) -> None:
+        self.method = method
+        self.path = Template(path)
+        self.items = [Template(item) for item in items]
+        self.output = Template(output) if output is not None else None
+        self.profile = profile
+        self.headers = [Template(header) for header in headers]
+        for item in items:
+            if _READS_STDIN.search(item):
+                raise UsageError(f"{item}: with --each, an item cannot read stdin")
+
+    @property
+    def has_placeholders(self) -> bool:
+        parts = [self.path, *self.items, *self.headers, *([self.output] if self.output else [])]
+        return any(part.names for part in parts)
+
+    def request(self, number: int, text: str) -> LineRequest:
+        values = Values(text)
+        try:
+            path = self._fill_path(values)
+            items = tuple(item.fill(values) for item in self.items)
+            headers = tuple(header.fill(values) for header in self.headers)
+            output = self._fill_output(values)
+        except MaascurlError as exc:
+            raise LineError(number, exc) from None
+        return LineRequest(number, self.method, path, items, self.profile, output, headers)
+
+    def _fill_path(self, values: Values) -> str:
+        if self.path.is_single_placeholder:
+            return self.path.fill(values)  # the line holds the whole PATH
+        for name in self.path.names:
+            value = values.get(name)
+            if not value.strip():
+                raise UsageError(f"{{{name}}} is empty, and PATH {self.path.text!r} needs it")
+            if "/" in value:
+                raise UsageError(f"{{{name}}} = {value!r} would change PATH's segments")
+        return self.path.fill(values)
+
+    def _fill_output(self, values: Values) -> str | None:
+        if self.output is None:
+            return None
+        for name in self.output.names:
+            value = values.get(name)
+            if not value or "/" in value or value in (".", ".."):
+                raise UsageError(f"{{{name}}} = {value!r} cannot name a file in -o")
+        return self.output.fill(values)
+
+
+# --------------------------------------------------------------- batch files
+
+
+def batch_request(number: int, text: str) -> LineRequest | None:
+    """A batch line `METHOD PATH [ITEM...] [-p PROFILE]`; None for a comment."""
+    try:
+        return _batch_request(number, text)
+    except MaascurlError as exc:
+        raise LineError(number, exc) from None
+
+
+def _batch_request(number: int, text: str) -> LineRequest | None:
+    try:
+        words = shlex.split(text, comments=True)
+    except ValueError as exc:
+        raise UsageError(f"cannot split the line: {exc}") from None
+    if not words:
+        return None
+    profile: str | None = None
+    rest: list[str] = []
+    it = iter(words[1:])
+    for word in it:
+        if word in ("-p", "--profile"):
+            profile = next(it, None)
+            if not profile:
+                raise UsageError(f"{word} needs a profile name")
+        elif word.startswith("--profile="):
+            profile = word.split("=", 1)[1]
+        elif word.startswith("-p") and len(word) > 2 and "=" not in word:
+            profile = word[2:]
+        elif word.startswith("-"):
+            raise UsageError(f"unknown option {word!r}: a batch line takes only -p PROFILE")
+        elif _READS_STDIN.search(word):
+            raise UsageError(f"{word}: a batch line cannot read stdin")
+        else:
+            rest.append(word)
+    method = words[0].upper()
+    if method not in METHODS:
+        raise UsageError(f"unknown method {words[0]!r}; use one of get, post, put, delete")
+    if not rest:
+        raise UsageError(f"{words[0]} needs a PATH")
+    return LineRequest(number, method, rest[0], tuple(rest[1:]), profile)

@@ -1,0 +1,157 @@
+"""Reading answers within bounds: content decoding, size caps and --max-time.
+
+httpx would decode any Content-Encoding, stacked ones too, each raw chunk in
+one go: a few KB of `gzip, gzip` can ask for gigabytes. maascurl asks for
+gzip only, refuses any other coding, and decodes gzip itself in steps of at
+most DECODE_STEP bytes, so memory stays flat however far a body expands.
+The same stream wrapper enforces --max-time: between chunks it checks the
+deadline, and a timer shuts the socket when a read blocks past it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+
+from maascurl._httpx import httpx
+from maascurl.errors import TimedOut
+
+ACCEPT_ENCODING = "gzip"
+DECODE_STEP = 256 * 1024
+DEADLINE = "maascurl.deadline"  # request extension: time.monotonic() deadline
+_ACCEPTED = {"gzip": True, "x-gzip": True, "identity": False}
+
+
+class _PassThrough:
+    """httpx's decoder slot, filled with one that leaves bytes alone (we decode)."""
+
+    def decode(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def guard_response(response: httpx.Response) -> None:
+    """A response hook: decode this response ourselves, within bounds and the deadline."""
+    codings = [
+        c.strip().lower()
+        for c in response.headers.get_list("Content-Encoding", split_commas=True)
+        if c.strip()
+    ]
+    layers = [c for c in codings if c != "identity"]
+    refused = None
+    if len(layers) > 1 or any(c not in _ACCEPTED for c in layers):
+        refused = ", ".join(codings)
+    deadline = response.request.extensions.get(DEADLINE)
+    response._decoder = _PassThrough()  # type: ignore[assignment]
+    response.stream = GuardedStream(response, bool(layers) and refused is None, refused, deadline)
+
+
+class GuardedStream(httpx.SyncByteStream):
+    def __init__(
+        self, response: httpx.Response, gzip: bool, refused: str | None, deadline: float | None
+    ) -> None:
+        self.inner = response.stream
+        self.gzip = gzip
+        self.refused = refused
+        self.deadline = deadline
+        self.timer: threading.Timer | None = None
+        self.expired = False
+        if deadline is not None:
+            self.timer = _shutdown_timer(response, deadline, self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+
+    def _check_deadline(self) -> None:
+        if self.expired or (self.deadline is not None and time.monotonic() > self.deadline):
+            raise TimedOut("the transfer took longer than --max-time")
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.refused is not None:
+            raise httpx.DecodingError(
+                f"unsupported Content-Encoding {self.refused!r} (maascurl asks for gzip only)"
+            )
+        try:
+            chunks = self._decoded() if self.gzip else self._raw()
+            yield from chunks
+        except (httpx.TransportError, OSError):
+            self._check_deadline()  # a socket shut by the timer is a timeout
+            raise
+
+    def _raw(self) -> Iterator[bytes]:
+        assert isinstance(self.inner, httpx.SyncByteStream)
+        for chunk in self.inner:
+            self._check_deadline()
+            yield chunk
+
+    def _decoded(self) -> Iterator[bytes]:
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            for data in self._raw():
+                while not decompressor.eof:
+                    out = decompressor.decompress(data, DECODE_STEP)
+                    data = decompressor.unconsumed_tail
+                    if out:
+                        yield out
+                    elif not data:
+                        break
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"bad gzip data: {exc}") from None
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if isinstance(self.inner, httpx.SyncByteStream):
+            self.inner.close()
+
+
+def _shutdown_timer(
+    response: httpx.Response, deadline: float, on_fire: Callable[[], None]
+) -> threading.Timer | None:
+    """A timer that shuts the response's socket at DEADLINE, waking a blocked read."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if not isinstance(sock, socket.socket):
+        return None
+
+    def fire() -> None:
+        on_fire()
+        with suppress(OSError):
+            # The plain socket's shutdown, also for TLS: ssl's own would unwrap.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), fire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most LIMIT bytes of the body, and whether there was more (then left unread)."""
+    body = bytearray()
+    more = False
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            more = True
+            break
+    response.close()
+    return bytes(body[:limit]), more
+
+
+def deadline_timeouts(timeout: httpx.Timeout, deadline: float) -> dict[str, float | None]:
+    """The request's timeouts, none longer than what is left until DEADLINE."""
+    left = max(0.001, deadline - time.monotonic())
+    bounds = {
+        "connect": timeout.connect,
+        "read": timeout.read,
+        "write": timeout.write,
+        "pool": timeout.pool,
+    }
+    return {name: left if value is None else min(value, left) for name, value in bounds.items()}

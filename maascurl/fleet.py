@@ -1,0 +1,732 @@
+"""Fleet runs: one request per input line, many in flight, results in input order.
+
+`--each` and `maascurl batch` come here. A run has two passes over its input
+(see batch.Spool): the first builds and checks every line's request against
+the cached API description and sends nothing, so one bad line in 500 leaves
+the fleet untouched; the second sends. Memory stays flat: only the requests
+in a bounded window are held at any time.
+
+Requests go out from `jobs` worker threads through one `call.Session` (a
+kept-alive, signed connection pool) per server. The main thread reads the
+input, hands requests to the workers and writes the results strictly in
+input order: JSON Lines on stdout (or one file per line with -o), one stderr
+line per failure, and one JSON record per request in --report.
+
+Extension point: a `Hook` runs in the worker after a 2xx answer and may
+replace the result (a new body, a final state, a failure with its own exit
+code), for work that goes on after the answer, such as waiting for what a
+request started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from functools import partial
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any
+
+from maascurl.batch import EachTemplate, LineError, LineRequest, Spool, batch_request
+from maascurl.call import CallOptions, LazySession, Session, Target, checked, resolve_target
+from maascurl.errors import (
+    EXIT_INTERRUPTED,
+    MaascurlError,
+    UsageError,
+    each_warning_once,
+    note,
+    redact_secrets,
+)
+from maascurl.request import RequestSpec, build_request
+from maascurl.termsafe import safe_line
+
+if TYPE_CHECKING:
+    from maascurl._httpx import httpx
+    from maascurl.apidesc import ApiDescription
+
+DEFAULT_JOBS = 4
+# Results held at once: enough to keep every worker busy behind one slow line.
+WINDOW_PER_JOB = 16
+
+OK = "ok"
+FAILED = "failed"
+NOT_SENT = "not sent"
+ABANDONED = "abandoned"  # sent, but the answer was not awaited (a second Ctrl-C)
+
+
+@dataclass
+class FleetOptions:
+    jobs: int = DEFAULT_JOBS
+    report: str | None = None
+    fail_fast: bool = False
+    bodies_to_files: bool = False  # -o FILE: nothing goes to stdout
+    # Lines sent but not yet written out, at most (default jobs x WINDOW_PER_JOB).
+    # A Hook whose Futures wait long (for a deploy, say) wants it as big as the fleet.
+    window: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One line's request, built and checked."""
+
+    line: int
+    spec: RequestSpec
+    target: Target
+    output: str | None = None  # the filled -o FILE
+    description: ApiDescription | None = None  # the cached one it was checked against
+
+    @property
+    def label(self) -> str:
+        """How a line's request is named in errors: `post machines/abc/ op=release`."""
+        path = self.spec.url[len(self.target.api_root) :] or "/"
+        op = f" op={self.spec.op}" if self.spec.op else ""
+        return f"{self.spec.method.lower()} {path}{op}"
+
+
+@dataclass
+class Result:
+    """What happened to one line's request; a Hook may return a changed copy."""
+
+    job: Job
+    outcome: str = NOT_SENT
+    status: int | None = None
+    seconds: float = 0.0
+    body: bytes | None = None  # the final body (None once written to -o FILE)
+    error: str | None = None
+    exit_code: int = 0
+    final_state: str | None = None  # set by a Hook, e.g. "Deployed"
+
+    def failed(self, error: MaascurlError) -> Result:
+        from maascurl.errors import HTTPStatusError
+
+        message = redact_secrets(str(error))
+        status = error.status if isinstance(error, HTTPStatusError) else self.status
+        return replace(
+            self, outcome=FAILED, status=status, error=message, exit_code=error.exit_code
+        )
+
+
+# Runs in a worker after a 2xx answer, with the Session that sent it (to poll
+# it, say). It returns the result to keep: `replace(result, body=...,
+# final_state=...)`, or `result.failed(error)`; raising MaascurlError fails
+# the line with that error's exit code. It may instead return a Future that
+# something else completes later (one poller for the whole fleet, say): the
+# worker then goes on sending, and the line's result is written, in input
+# order, once the Future is done. -o FILE receives the final body.
+Hook = Callable[[Job, Session, Result], "Result | Future[Result]"]
+
+
+# --------------------------------------------------------------- planning
+
+
+class Planner:
+    """Turns input lines into checked Jobs: profiles, API descriptions, requests."""
+
+    def __init__(self, options: CallOptions) -> None:
+        self.options = options
+        self._targets: dict[str | None, tuple[Target, ApiDescription | None]] = {}
+        self._sessions: dict[str, LazySession] = {}  # to fetch a newer description
+        self._outputs: set[str] | None = None
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
+
+    def job(self, request: LineRequest, typed_path: str | None = None) -> Job:
+        try:
+            target, desc = self._target(request.profile, request.path)
+            spec = build_request(
+                request.method,
+                target.api_root,
+                request.path,
+                list(request.items),
+                desc,
+                headers=request.headers,
+                body=self.options.body,
+            )
+            if desc is not None and not self.options.no_check:
+                typed = typed_path if typed_path is not None else request.path
+                desc = self._check(spec, target, desc, request.profile, typed)
+        except LineError:
+            raise
+        except MaascurlError as exc:
+            raise LineError(request.line, exc) from None
+        return Job(request.line, spec, target, request.output, desc)
+
+    def _check(
+        self,
+        spec: RequestSpec,
+        target: Target,
+        desc: ApiDescription,
+        profile: str | None,
+        typed: str,
+    ) -> ApiDescription:
+        """As for a single call; a newer description fetched to recheck is kept for the rest."""
+        opener = None
+        if not self.options.offline:
+            lazy = self._sessions.setdefault(target.state_key, LazySession(target, self.options))
+            opener = lazy.get
+        fresh = checked(spec, desc, target, opener, typed)
+        if fresh is not desc and target.profile is not None:
+            name = profile if profile is not None else self.options.profile
+            self._targets[name] = (target, fresh)
+        return fresh
+
+    def check_output(self, job: Job) -> None:
+        """-o FILE: its directory exists and no two lines write the same file."""
+        if job.output is None:
+            return
+        path = os.path.abspath(os.path.expanduser(job.output))
+        if self._outputs is None:
+            self._outputs = set()
+        if path in self._outputs:
+            raise LineError(job.line, UsageError(f"-o {job.output}: another line writes it too"))
+        self._outputs.add(path)
+        if not os.path.isdir(os.path.dirname(path)):
+            raise LineError(job.line, MaascurlError(f"-o {job.output}: no such directory"))
+
+    def _target(self, profile: str | None, path: str) -> tuple[Target, ApiDescription | None]:
+        name = profile if profile is not None else self.options.profile
+        if name in self._targets:
+            return self._targets[name]
+        from maascurl.apidesc import load_cached
+
+        target = resolve_target(replace(self.options, profile=name), path)
+        found = (target, load_cached(target.api_root))
+        if target.profile is not None:  # a bare URL (anonymous) is resolved per line
+            self._targets[name] = found
+        return found
+
+
+# --------------------------------------------------------------- the runner
+
+
+class _Slot:
+    """A job on its way: handed to a worker, settled by it or by the main thread."""
+
+    def __init__(self, job: Job, session: Session | None) -> None:
+        self.job = job
+        self.session = session
+        self.result: Result | None = None
+        self.started = False
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> bool:
+        with self._lock:
+            if self.result is not None:
+                return False
+            self.started = True
+            return True
+
+    def finish(self, result: Result) -> None:
+        with self._lock:
+            if self.result is None:
+                self.result = result
+        self.done.set()
+
+    def settle(self) -> Result:
+        """Give up on the job: not sent, or abandoned when it already went out."""
+        with self._lock:
+            if self.result is None:
+                self.result = Result(self.job, ABANDONED if self.started else NOT_SENT)
+        self.done.set()
+        return self.result
+
+
+class Runner:
+    """Sends Jobs from worker threads and writes their results in input order."""
+
+    def __init__(
+        self,
+        options: CallOptions,
+        fleet: FleetOptions,
+        hook: Hook | None = None,
+        out: IO[bytes] | None = None,
+    ) -> None:
+        self.options = options
+        self.fleet = fleet
+        self.hook = hook
+        self.out = out if out is not None else sys.stdout.buffer
+        self.reader_gone = False  # stdout's reader went away (`| head`)
+        self.stopping = False  # send nothing more (Ctrl-C, --fail-fast)
+        self.interrupted = False
+        self.abandoned = False  # a second Ctrl-C: wait for nothing more
+        self._said_interrupted = False
+        self.counts = Counts()
+        self.first_failure: Result | None = None
+        self._sessions: dict[str, Session] = {}
+        self._answers: dict[str, tuple[Job, httpx.Response]] = {}  # a 2xx per server
+        self._queue: queue.Queue[_Slot | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._report: IO[str] | None = None
+
+    # ---- the main thread
+
+    def run(self, jobs: Iterator[Job], total: int) -> int:
+        """Send every job; return the exit status of the run."""
+        self._report = _open_report(self.fleet.report)
+        # Bodies written to the same terminal would tear the bar apart.
+        bodies_to_terminal = self.out.isatty() and not self.fleet.bodies_to_files
+        self._progress = Progress.start(total) if not bodies_to_terminal else None
+        workers = [
+            threading.Thread(target=self._work, name=f"fleet-{n}", daemon=True)
+            for n in range(self.fleet.jobs)
+        ]
+        for worker in workers:
+            worker.start()
+        self.counts.start = time.monotonic()
+        restore = self._catch_interrupts()
+        try:
+            self._feed(jobs)
+        except BaseException:  # e.g. the reader went away (`| head`): send nothing more
+            self.stopping = True
+            raise
+        finally:
+            restore()
+            for _ in workers:
+                self._queue.put(None)
+            if not self.abandoned:
+                for worker in workers:
+                    worker.join()
+                self._refresh_descriptions()
+                for session in self._sessions.values():
+                    session.close()
+            if self._progress is not None:
+                self._progress.stop()
+            if self._report is not None:
+                self._report.close()
+        if self.reader_gone:
+            raise BrokenPipeError  # quietly, as a single call ends
+        self._summary(total)
+        return self.exit_code()
+
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return self.first_failure.exit_code if self.first_failure else 0
+
+    def _feed(self, jobs: Iterator[Job]) -> None:
+        pending: deque[_Slot] = deque()
+        window = self.fleet.window or self.fleet.jobs * WINDOW_PER_JOB
+        for job in jobs:
+            self._say_interrupted()
+            if self.stopping:
+                slot = _Slot(job, None)
+                slot.settle()
+            else:
+                slot = _Slot(job, self._session(job.target))
+                self._queue.put(slot)
+            pending.append(slot)
+            while pending and (len(pending) >= window or pending[0].done.is_set()):
+                self._emit(self._wait(pending.popleft()))
+        while pending:
+            self._emit(self._wait(pending.popleft()))
+        self._flush()
+
+    def _refresh_descriptions(self) -> None:
+        """As after a single call: a server whose API changed gets its cache refreshed."""
+        from maascurl.call import refresh_if_stale
+
+        for key, (job, response) in self._answers.items():
+            if job.description is not None:
+                refresh_if_stale(
+                    self._sessions[key].client, response, job.target.api_root, job.description
+                )
+
+    def _session(self, target: Target) -> Session:
+        from maascurl.client import Pace
+
+        session = self._sessions.get(target.state_key)
+        if session is None:
+            session = Session(target, self.options)
+            session.pace = Pace()
+            self._sessions[target.state_key] = session
+        return session
+
+    def _wait(self, slot: _Slot) -> Result:
+        if not slot.done.is_set():
+            self._flush()  # the lines so far reach a reader while we wait
+        # Short waits so that a Ctrl-C (handled in this thread) is acted on.
+        while not slot.done.is_set():
+            self._say_interrupted()
+            if self.abandoned:
+                return slot.settle()
+            slot.done.wait(0.1)
+        assert slot.result is not None
+        return slot.result
+
+    def _write(self, data: bytes) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.write(data)
+            except BrokenPipeError:
+                self._lose_reader()
+
+    def _flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self._lose_reader()
+
+    def _lose_reader(self) -> None:
+        # As a single call does: send nothing more and end quietly (cli.py
+        # turns the BrokenPipeError raised at the end into status 0). The
+        # report still gets every line, the unsent ones as "not sent".
+        self.reader_gone = self.stopping = True
+
+    def _say_interrupted(self) -> None:
+        # Said here rather than in the signal handler, which may run while
+        # this thread is in the middle of writing to stderr itself.
+        if self.interrupted and not self._said_interrupted:
+            self._said_interrupted = True
+            with self._lock:
+                busy = self.counts.started - self.counts.done
+            note(
+                f"interrupted: sending nothing more; waiting for {busy} request(s) in flight "
+                "(Ctrl-C again to stop waiting)"
+            )
+
+    def _emit(self, result: Result) -> None:
+        if self._report is not None:
+            self._report.write(json.dumps(report_record(result), ensure_ascii=False) + "\n")
+            self._report.flush()
+        if result.outcome == OK:
+            if result.body is not None:
+                self._write(json_line(result.body) + b"\n")
+        elif result.outcome == FAILED:
+            if self.first_failure is None:
+                self.first_failure = result
+            self._flush()  # stdout's lines so far come before this one
+            message = f"line {result.job.line} ({result.job.label}): {result.error}"
+            line = f"maascurl: error: {safe_line(message)}"
+            if self._progress is not None:
+                self._progress.print(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
+        elif result.outcome == NOT_SENT:
+            self.counts.not_sent += 1
+        else:
+            self.counts.abandoned += 1
+
+    def _catch_interrupts(self) -> Callable[[], None]:
+        """First Ctrl-C: send nothing more. Second: stop waiting for those in flight."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def interrupted(signum: int, frame: FrameType | None) -> None:
+            if self.interrupted:
+                self.abandoned = True
+            self.interrupted = self.stopping = True
+
+        previous = signal.signal(signal.SIGINT, interrupted)
+
+        def restore() -> None:
+            signal.signal(signal.SIGINT, previous)
+
+        return restore
+
+    def _summary(self, total: int) -> None:
+        counts = self.counts
+        on_terminal = sys.stderr.isatty()
+        if not (on_terminal or counts.failed or counts.not_sent or counts.abandoned):
+            return
+        seconds = time.monotonic() - counts.start
+        parts = [f"{counts.ok} ok", f"{counts.failed} failed"]
+        if counts.not_sent:
+            parts.append(f"{counts.not_sent} not sent")
+        if counts.abandoned:
+            parts.append(f"{counts.abandoned} abandoned (sent, outcome unknown)")
+        rate = counts.done / seconds if seconds > 0 else 0.0
+        first = self.first_failure
+        where = f"; first failure: line {first.job.line}" if first else ""
+        head = "interrupted: " if self.interrupted else ""
+        print(
+            f"maascurl: {head}{total} request(s): {', '.join(parts)} "
+            f"in {seconds:.1f} s ({rate:.0f}/s){where}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    # ---- the workers
+
+    def _work(self) -> None:
+        while (slot := self._queue.get()) is not None:
+            if self.stopping or not slot.start():
+                slot.settle()
+                continue
+            with self._lock:
+                self.counts.started += 1
+            assert slot.session is not None
+            started = time.monotonic()
+            outcome = self.execute(slot.job, slot.session)
+            if isinstance(outcome, Future):
+                # The hook finishes later (a poller completes it): this worker moves on.
+                outcome.add_done_callback(partial(self._finish_future, slot, started))
+            else:
+                self._finish(slot, outcome, started)
+
+    def execute(self, job: Job, session: Session) -> Result | Future[Result]:
+        """Send one job and read its answer; after a 2xx, what the hook makes of it."""
+        result = Result(job, FAILED)
+        try:
+            result = self._send(job, session, result)
+            return self.hook(job, session, result) if self.hook is not None else result
+        except MaascurlError as exc:
+            return result.failed(exc)
+        except Exception as exc:  # a bug must fail its line, not hang the run
+            return result.failed(_internal(exc))
+
+    def _finish_future(self, slot: _Slot, started: float, future: Future[Result]) -> None:
+        try:
+            result = future.result()
+        except MaascurlError as exc:
+            result = Result(slot.job, FAILED).failed(exc)
+        except Exception as exc:
+            result = Result(slot.job, FAILED).failed(_internal(exc))
+        self._finish(slot, result, started)
+
+    def _finish(self, slot: _Slot, result: Result, started: float) -> None:
+        if result.outcome == OK and slot.job.output is not None:
+            try:
+                _save(result.body or b"", slot.job.output)
+                result = replace(result, body=None)
+            except MaascurlError as exc:
+                result = result.failed(exc)
+        result = replace(result, seconds=time.monotonic() - started)
+        slot.finish(result)
+        self._count(result)
+
+    def _send(self, job: Job, session: Session, result: Result) -> Result:
+        from maascurl.output import status_error
+
+        response = session.send(job.spec)
+        result = replace(result, status=response.status_code)
+        with session.errors(job.spec.url):
+            try:
+                if not 200 <= response.status_code < 300:
+                    raise status_error(response)
+                body = response.read()
+            finally:
+                response.close()
+        self._answers.setdefault(job.target.state_key, (job, response))
+        return replace(result, outcome=OK, body=body)
+
+    def _count(self, result: Result) -> None:
+        with self._lock:
+            self.counts.done += 1
+            if result.outcome == OK:
+                self.counts.ok += 1
+            else:
+                self.counts.failed += 1
+                if self.fleet.fail_fast:
+                    self.stopping = True
+            if self._progress is not None:
+                self._progress.update(self.counts)
+
+
+@dataclass
+class Counts:
+    start: float = 0.0
+    started: int = 0
+    done: int = 0
+    ok: int = 0
+    failed: int = 0
+    not_sent: int = 0
+    abandoned: int = 0
+
+
+def _internal(exc: Exception) -> MaascurlError:
+    return MaascurlError(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _save(body: bytes, path: str) -> None:
+    """-o FILE: through output.save_body, complete or not at all."""
+    from maascurl._httpx import httpx
+    from maascurl.output import save_body
+
+    save_body(httpx.Response(200, content=body), path)
+
+
+def _open_report(path: str | None) -> IO[str] | None:
+    if path is None:
+        return None
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+
+
+# --------------------------------------------------------------- output
+
+
+def json_line(body: bytes) -> bytes:
+    """BODY as one line of JSON Lines: compact JSON, or a JSON string if it is not JSON."""
+    try:
+        json.loads(body)
+        body.decode("utf-8")
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        text = body.decode("utf-8", errors="replace")
+        return json.dumps(text, ensure_ascii=False).encode("utf-8")
+    body = body.strip()
+    if b"\n" not in body and b"\r" not in body:
+        return body  # already one line: the server's bytes as they are
+    compact = json.dumps(json.loads(body), ensure_ascii=False, separators=(",", ":"))
+    return compact.encode("utf-8")
+
+
+def report_record(result: Result) -> dict[str, Any]:
+    """One --report line: what was sent and what came of it, never a credential."""
+    from urllib.parse import urlencode
+
+    spec = result.job.spec
+    url = spec.url + (f"?{urlencode(spec.query)}" if spec.query else "")
+    profile = result.job.target.profile
+    return {
+        "line": result.job.line,
+        "profile": profile.name if profile else None,
+        "method": spec.method,
+        "url": redact_secrets(url),
+        "outcome": result.outcome,
+        "status": result.status,
+        "seconds": round(result.seconds, 3),
+        "final_state": result.final_state,
+        "exit_code": result.exit_code,
+        "error": result.error,
+    }
+
+
+class Progress:
+    """A rich progress bar on a terminal's stderr; nothing elsewhere."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self.bar = RichProgress(
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/]"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            redirect_stdout=False,  # stdout carries the JSON Lines, never the bar
+        )
+        self.task = self.bar.add_task("", total=total, ok=0, failed=0, rate="")
+        self.started = time.monotonic()
+        self.bar.start()
+
+    @staticmethod
+    def wanted() -> bool:
+        from maascurl import progress  # --no-progress turns every bar off
+
+        return progress.enabled and sys.stderr.isatty()
+
+    @classmethod
+    def start(cls, total: int) -> Progress | None:
+        return cls(total) if cls.wanted() else None
+
+    def update(self, counts: Counts) -> None:
+        seconds = time.monotonic() - self.started
+        rate = f"{counts.done / seconds:.0f}/s" if seconds > 0 else ""
+        self.bar.update(
+            self.task, completed=counts.done, ok=counts.ok, failed=counts.failed, rate=rate
+        )
+
+    def print(self, line: str) -> None:
+        """LINE above the bar, as one line however narrow the terminal (server text: plain)."""
+        from rich.text import Text
+
+        self.bar.console.print(Text(line), soft_wrap=True)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+# --------------------------------------------------------------- entry points
+
+
+def run_each(
+    method: str,
+    path: str,
+    items: list[str],
+    each: str,
+    options: CallOptions,
+    fleet: FleetOptions,
+    hook: Hook | None = None,
+) -> int:
+    """`maascurl METHOD PATH ITEM... --each FILE`: the request once per input line."""
+    if options.output.output == "-":
+        raise UsageError("-o - cannot be used with --each: the bodies go to stdout already")
+    if options.body == "-":
+        raise UsageError("--body - cannot be used with --each: give the body as a file")
+    template = EachTemplate(
+        method, path, items, options.output.output, options.profile, options.headers
+    )
+
+    def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
+        for number, text in lines:
+            yield planner.job(template.request(number, text), typed_path=path)
+
+    return _run(each, jobs, options, fleet, hook)
+
+
+def run_batch(
+    name: str, options: CallOptions, fleet: FleetOptions, hook: Hook | None = None
+) -> int:
+    """`maascurl batch FILE`: one whole request per line, each with its own profile."""
+
+    def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
+        for number, text in lines:
+            request = batch_request(number, text)
+            if request is not None:
+                yield planner.job(request._replace(headers=options.headers))
+
+    return _run(name, jobs, options, fleet, hook)
+
+
+JobMaker = Callable[[Planner, Iterator[tuple[int, str]]], Iterator[Job]]
+
+
+def _run(
+    name: str, make_jobs: JobMaker, options: CallOptions, fleet: FleetOptions, hook: Hook | None
+) -> int:
+    spool = Spool(name)
+    planner = Planner(options)
+    try:
+        with each_warning_once():
+            total = 0
+            for job in make_jobs(planner, spool.lines()):  # the checking pass: sends nothing
+                planner.check_output(job)
+                total += 1
+            planner.close()
+            if options.offline:
+                _print_offline(make_jobs(planner, spool.lines()), options)
+                return 0
+            bodies_to_files = options.output.output is not None
+            runner = Runner(options, replace(fleet, bodies_to_files=bodies_to_files), hook)
+            return runner.run(make_jobs(planner, spool.lines()), total)
+    finally:
+        planner.close()
+        spool.close()
+
+
+def _print_offline(jobs: Iterator[Job], options: CallOptions) -> None:
+    from maascurl.call import _print_offline as print_request
+
+    for job in jobs:
+        sys.stdout.write(f"# line {job.line}\n")
+        print_request(job.spec, job.target, options)
