@@ -151,8 +151,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "partial download left behind on interrupt",
-            "    except BaseException:\n        os.unlink(tmp)\n        raise\n",
-            "    except BaseException:\n        raise\n",
+            "        except BaseException:\n            _unlink_quietly(tmp)\n            raise\n",
+            "        except BaseException:\n            raise\n",
         ),
         M("-o - pretty-printed", 'pretty = False  # "-o -"', 'pretty = True  # "-o -"'),
         M("binary bodies shown", 'if b"\\0" in body[:8192]:', 'if b"\\0" in body[:0]:'),
@@ -239,13 +239,13 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "stale description not refreshed",
-            "if not server_hash or server_hash == desc.hash:",
-            "if not server_hash or server_hash != desc.hash:",
+            "if not server_hash or (desc is not None and server_hash == desc.hash):",
+            "if not server_hash or (desc is not None and server_hash != desc.hash):",
         ),
         M(
             "--insecure warning for http instead of https",
-            'if options.transport.insecure and scheme == "https":',
-            'if options.transport.insecure and scheme == "http":',
+            'if transport.insecure and scheme == "https":',
+            'if transport.insecure and scheme == "http":',
         ),
         M(
             "--anonymous still signs",
@@ -404,8 +404,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "login checks ignore the profile's TLS settings",
-            "transport = Transport(retries=1).for_profile(profile)",
-            "transport = Transport(retries=1)",
+            "transport = Transport(retries=1, timeout=timeout).for_profile(profile)",
+            "transport = Transport(retries=1, timeout=timeout)",
         ),
         M(
             "logout keeps a default that no longer exists",
@@ -414,10 +414,12 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "every login becomes the default",
-            "        _cache_description(profile)\n\n    def save(config: Config) -> None:\n"
+            "        _cache_description(profile, timeout)\n\n"
+            "    def save(config: Config) -> None:\n"
             "        config.profiles[name] = profile\n"
             "        if not config.default or config.default not in config.profiles:",
-            "        _cache_description(profile)\n\n    def save(config: Config) -> None:\n"
+            "        _cache_description(profile, timeout)\n\n"
+            "    def save(config: Config) -> None:\n"
             "        config.profiles[name] = profile\n"
             "        if True:",
         ),
@@ -487,7 +489,11 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
     ],
     "cli": [
-        M("secrets not redacted from errors", "    message = redact_secrets(message)\n", ""),
+        M(
+            "secrets not redacted from errors",
+            "message = safe_line(redact_secrets(message))",
+            "message = safe_line(message)",
+        ),
         M("Ctrl-C exits 1", '_fail("interrupted", EXIT_INTERRUPTED)', '_fail("interrupted", 1)'),
         M(
             "a closed pipe exits 1",
