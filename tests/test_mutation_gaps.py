@@ -225,3 +225,15 @@ def test_zsh_and_fish_candidates_keep_to_their_protocol_lines() -> None:
     assert fish.format_completion(item) == (
         "plain,Accept:application/json\tA header. Sent as given."
     )
+
+
+def test_a_secret_echoed_in_a_redirect_is_redacted(api: MaasSimulator, run: Run) -> None:
+    """cli._fail redacts every error line: a Location or reason phrase that echoes the token
+    secret is not printed (mutant: "secrets not redacted from errors")."""
+    secret = api.api_key.split(":")[2]
+    target = f"http://127.0.0.1:1/elsewhere/?leak={secret}"
+    api.queue(302, "", {"Location": target}, path="users/")
+    result = run("get", "users", "op=whoami")
+    assert result.exit_code == 3
+    assert secret not in result.stderr
+    assert "leak=<redacted>" in result.stderr
