@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from maascurl.auth import MaasAuth
     from maascurl.client import Pace
     from maascurl.listings import ListingRecorder
+    from maascurl.wait import WaitOptions
 
 
 @dataclass
@@ -37,6 +38,7 @@ class CallOptions:
     body: str | None = None  # --body FILE or -
     no_check: bool = False
     quiet: bool = False
+    wait: WaitOptions | None = None  # --wait: see wait.py
 
 
 @dataclass
@@ -85,6 +87,11 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
             return
         if options.offline:
             _print_offline(spec, target, options)
+            return
+        if options.wait is not None:
+            from maascurl.wait import send_and_wait
+
+            send_and_wait(spec, lazy.get(), options, options.wait)
             return
         _send_and_write(spec, lazy.get(), target, options, desc, path)
     finally:

@@ -523,7 +523,8 @@ def _method_command(method: str) -> click.Command:
             from maascurl.errors import be_quiet
 
             be_quiet()
-        call_options = CallOptions(output=output, transport=transport, **options)
+        wait = _wait_settings(options)
+        call_options = CallOptions(output=output, transport=transport, wait=wait, **options)
         if each is not None:
             from maascurl.fleet import run_each
 
@@ -532,6 +533,10 @@ def _method_command(method: str) -> click.Command:
                 raise click.UsageError(
                     "--format, -t, --fields and --sort cannot be used with --each"
                 )
+            if wait is not None:
+                from maascurl.fleetwait import run_each_waiting
+
+                return run_each_waiting(method, path, list(items), each, call_options, fleet)
             return run_each(method, path, list(items), each, call_options, fleet)
         perform(method, path, list(items), call_options)
         return 0
@@ -546,6 +551,211 @@ def _method_command(method: str) -> click.Command:
 
 for _method in ("GET", "POST", "PUT", "DELETE"):
     cli.add_command(_method_command(_method))
+
+
+# --- waiting and following (wait.py, events.py) -------------------------------
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """90, 90s, 15m, 1h (seconds when no unit is given)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        from maascurl.wait import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except MaascurlError:
+            self.fail(f"{value!r} is not a duration (e.g. 90, 90s, 15m, 1h)", param, ctx)
+
+
+WAIT_TIMEOUT_HELP = (
+    "How long to wait before giving up with exit 7 (default by action: 30m for deploy, "
+    "commission, test, rescue_mode and release, 10m for abort and exit_rescue_mode, 5m for "
+    "power_on/power_off, 60m for an image import; 30m for `wait`). --timeout bounds each "
+    "HTTP request instead."
+)
+INTERVAL_HELP = "Time between polls (default 5s), growing gently to 4x while nothing changes."
+
+
+def wait_options(command: F, *, flag: bool = False) -> F:
+    """--wait-timeout and --interval (and, on post, the --wait flag itself)."""
+    options = [
+        click.option("--wait-timeout", type=Duration(), metavar="DURATION", help=WAIT_TIMEOUT_HELP),
+        click.option("--interval", type=Duration(), metavar="DURATION", help=INTERVAL_HELP),
+    ]
+    if flag:
+        options.insert(
+            0,
+            click.option(
+                "--wait",
+                is_flag=True,
+                help="After an action that starts something (deploy, commission, release, "
+                "abort, test, rescue_mode, exit_rescue_mode, power_on, power_off; "
+                "boot-resources op=import), poll until it ends and write the final object; "
+                "exit 8 if MAAS ended it in a failure state. With --each, every machine is "
+                "waited for at once, with one listing per poll round.",
+            ),
+        )
+    # A function's decorators run bottom-up; a Command's params are appended in order.
+    for option in options if isinstance(command, click.Command) else reversed(options):
+        command = option(command)
+    return command
+
+
+# Only a POST starts something worth waiting for: --wait is offered on post alone.
+wait_options(cli.commands["post"], flag=True)
+
+
+def _wait_settings(options: dict[str, Any], wanted: bool | None = None) -> Any:
+    """Pop the wait options; a WaitOptions when --wait was given (or WANTED says so)."""
+    flag = options.pop("wait", False)
+    timeout, interval = options.pop("wait_timeout", None), options.pop("interval", None)
+    if not (flag if wanted is None else wanted):
+        if timeout is not None or interval is not None:
+            raise click.UsageError("--wait-timeout and --interval need --wait")
+        return None
+    from maascurl.wait import DEFAULT_INTERVAL, WaitOptions
+
+    return WaitOptions(timeout=timeout, interval=interval or DEFAULT_INTERVAL)
+
+
+def _complete_condition(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.wait import complete_condition
+
+    return [
+        CompletionItem(value, type="nospace" if value.endswith(("=", ",")) else "plain")
+        for value in complete_condition(incomplete)
+    ]
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.argument("path", shell_complete=_complete_path)
+@click.argument(
+    "conditions",
+    nargs=-1,
+    required=True,
+    metavar="FIELD=VALUE[,VALUE]...",
+    shell_complete=_complete_condition,
+)
+@click.option(
+    "--fail-on",
+    multiple=True,
+    metavar="FIELD=VALUE[,VALUE]",
+    shell_complete=_complete_condition,
+    help="A state that means failure: stop waiting and exit 8 (repeatable).",
+)
+@wait_options
+@request_options
+def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **options: Any) -> None:
+    """Poll GET PATH until every FIELD has one of its VALUEs.
+
+    \b
+      maascurl wait machines/abc123 status_name=Deployed --fail-on status_name='Failed deployment'
+      maascurl wait machines/abc123 power_state=on
+      maascurl wait machines/abc123 boot_interface.link_connected=true
+
+    FIELD may be dotted to reach a nested value; true, false and null match
+    JSON's. The final object goes to stdout. Transient failures of a poll
+    (refused, timed out, 5xx) are tolerated until --wait-timeout; a 4xx ends
+    the wait.
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.output import OutputOptions
+    from maascurl.wait import run_wait
+
+    settings = _wait_settings(options, wanted=True)
+    _set_progress(options.pop("progress"))
+    if options["body"] is not None:
+        raise click.UsageError("--body cannot be used with wait: it sends GETs")
+    if options["quiet"]:
+        from maascurl.errors import be_quiet
+
+        be_quiet()
+    output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
+    transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
+    call = CallOptions(output=output, transport=transport, **options)
+    run_wait(path, conditions, fail_on, call, settings)
+
+
+def _complete_event_filters(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from maascurl.completion import complete_item
+
+    items = ["op=query", *(ctx.params.get("filters") or ())]
+    found = complete_item(_completion_description(ctx), "GET", "events", incomplete, items)
+    managed = ("limit=", "after=", "before=")
+    return [
+        CompletionItem(value, help=text or None, type="nospace" if value.endswith("=") else "plain")
+        for value, text in found
+        if not value.startswith(managed)
+    ]
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.argument(
+    "filters", nargs=-1, metavar="[NAME=VALUE]...", shell_complete=_complete_event_filters
+)
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing new events as they happen, until Ctrl-C."
+)
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="Print the newest N events first (MAAS gives at most 1000).",
+)
+@click.option(
+    "--interval",
+    type=Duration(),
+    default=2.0,
+    metavar="DURATION",
+    help="Time between polls with --follow (default 2s).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print request and response headers to stderr.")
+@tls_options
+@profile_option
+def events(
+    filters: tuple[str, ...],
+    follow: bool,
+    lines: int,
+    interval: float,
+    verbose: bool,
+    insecure: bool,
+    cacert: str | None,
+    profile: str | None,
+) -> None:
+    """Print MAAS's event log, oldest first; with -f, follow it like tail -f.
+
+    \b
+      maascurl events level=AUDIT -f
+      maascurl events id=abc123 level=DEBUG -n 50
+      maascurl events hostname=web-01 -f | jq -r .description
+
+    NAME=VALUE filters are those of `events op=query` (hostname, id, mac_address,
+    zone, agent_name, owner, level: INFO by default, AUDIT for audit events
+    only); repeat one to match any of its values. Piped, each event is one line
+    of JSON (JSON Lines); on a terminal, one readable line. Each event is
+    printed once, in order. Ctrl-C ends following with exit status 0.
+    """
+    from maascurl.call import CallOptions
+    from maascurl.config import Transport
+    from maascurl.events import run_events
+
+    options = CallOptions(
+        profile=profile, verbose=verbose, transport=Transport(insecure=insecure, cacert=cacert)
+    )
+    run_events(list(filters), lines, follow, interval, options)
 
 
 BATCH_HELP = """\
@@ -587,7 +797,12 @@ def batch(file: str, **options: Any) -> int:
         from maascurl.errors import be_quiet
 
         be_quiet()
-    call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
+    wait = _wait_settings(options)
+    call_options = CallOptions(output=OutputOptions(), transport=transport, wait=wait, **options)
+    if wait is not None:
+        from maascurl.fleetwait import run_batch_waiting
+
+        return run_batch_waiting(file, call_options, fleet)
     return run_batch(file, call_options, fleet)
 
 
@@ -595,6 +810,7 @@ def batch(file: str, **options: Any) -> int:
 # request and every answer a line of JSON Lines, so batch does not take them.
 _NOT_FOR_BATCH = ("output", "include", "pretty", "pager", "body", "keep_error_body")
 batch.params = [param for param in batch.params if param.name not in _NOT_FOR_BATCH]
+wait_options(cli.commands["batch"], flag=True)  # its POST lines may start something
 
 
 # --- boot-image uploads ------------------------------------------------------

@@ -14,12 +14,14 @@ EXIT_HTTP_4XX = 4
 EXIT_HTTP_5XX = 5
 EXIT_CONNECT = 6
 EXIT_TIMEOUT = 7
+EXIT_FAILED_STATE = 8  # --wait / wait: MAAS ended the action in a failure state
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\
 Exit status: 0 success (2xx); 1 other error (config, file); 2 usage error;
 3, 4, 5 an HTTP 3xx (not followed), 4xx, 5xx answer; 6 connection or TLS
-failure; 7 timeout; 130 interrupted."""
+failure; 7 timeout; 8 a waited-for action ended in a failure state
+(--wait, wait); 130 interrupted."""
 
 
 _quiet = False
@@ -29,6 +31,11 @@ def be_quiet() -> None:
     """-q/--quiet: warnings and notes are not printed (errors still are)."""
     global _quiet
     _quiet = True
+
+
+def is_quiet() -> bool:
+    """Whether -q/--quiet was given (waiting's state lines keep quiet too)."""
+    return _quiet
 
 
 # A fleet run checks the same request template for every line: each warning
@@ -115,6 +122,18 @@ class ConnectFailed(MaascurlError):
 
 class TimedOut(MaascurlError):
     exit_code = EXIT_TIMEOUT
+
+
+class FailedState(MaascurlError):
+    """A waited-for action that MAAS ended in a failure state (Failed deployment...)."""
+
+    exit_code = EXIT_FAILED_STATE
+
+
+class Interrupted(MaascurlError):
+    """Ctrl-C with something worth saying (e.g. that MAAS carries on regardless)."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class HTTPStatusError(MaascurlError):

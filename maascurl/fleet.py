@@ -71,6 +71,8 @@ class FleetOptions:
     # Lines sent but not yet written out, at most (default jobs x WINDOW_PER_JOB).
     # A Hook whose Futures wait long (for a deploy, say) wants it as big as the fleet.
     window: int | None = None
+    # Drawn under the progress bar at a terminal (--wait: machines per state).
+    detail: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,8 @@ class Runner:
         self._report = _open_report(self.fleet.report)
         # Bodies written to the same terminal would tear the bar apart.
         bodies_to_terminal = self.out.isatty() and not self.fleet.bodies_to_files
-        self._progress = Progress.start(total) if not bodies_to_terminal else None
+        shown = Progress.start(total, self.fleet.detail) if not bodies_to_terminal else None
+        self._progress = shown
         workers = [
             threading.Thread(target=self._work, name=f"fleet-{n}", daemon=True)
             for n in range(self.fleet.jobs)
@@ -610,7 +613,7 @@ def report_record(result: Result) -> dict[str, Any]:
 class Progress:
     """A rich progress bar on a terminal's stderr; nothing elsewhere."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, detail: Callable[[], Any] | None = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
@@ -626,6 +629,9 @@ class Progress:
             redirect_stdout=False,  # stdout carries the JSON Lines, never the bar
         )
         self.task = self.bar.add_task("", total=total, ok=0, failed=0, rate="")
+        if detail is not None:
+            bar_only = self.bar.get_renderables
+            self.bar.get_renderables = lambda: [*bar_only(), detail()]  # type: ignore[method-assign]
         self.started = time.monotonic()
         self.bar.start()
 
@@ -636,8 +642,8 @@ class Progress:
         return progress.enabled and sys.stderr.isatty()
 
     @classmethod
-    def start(cls, total: int) -> Progress | None:
-        return cls(total) if cls.wanted() else None
+    def start(cls, total: int, detail: Callable[[], Any] | None = None) -> Progress | None:
+        return cls(total, detail) if cls.wanted() else None
 
     def update(self, counts: Counts) -> None:
         seconds = time.monotonic() - self.started

@@ -493,6 +493,8 @@ class MaasSimulator:
         self.api_root = self.url + "/api/2.0/"
         self._thread: threading.Thread | None = None
         self._handlers = self._make_handlers()
+        self.timed = TimedActions(self)  # see "timed actions and events"
+        self._handlers.update(self.timed.handlers())
         self.boot_images = BootImages(self, boot_images_dir)
         self._handlers.update(self.boot_images.handlers())
 
@@ -661,6 +663,10 @@ class MaasSimulator:
             body_error = error
         with self._lock:
             self.requests.append(request)
+            self.timed.advance()
+            polled = self.timed.poll_fault(request)
+        if polled is not None:
+            return polled
         try:
             return self.respond(request, body_error)
         except ApiError as error:
@@ -1217,6 +1223,395 @@ class MaasSimulator:
         return Reply(204)
 
 
+# ---------------------------------------------------------------- timed actions and events
+#
+# What maascurl's --wait, `wait` and `events --follow` need: machine actions
+# that take time and may fail, MAAS's event log with its paging, and image
+# imports. Facts from MAAS's source: status labels (maasserver/enum.py),
+# in-progress -> failure statuses (maasserver/node_status.py), event levels
+# (maasserver/models/eventtype.py) and `events op=query` paging
+# (maasserver/api/events.py).
+
+NODE_STATUS = {
+    "New": 0,
+    "Commissioning": 1,
+    "Failed commissioning": 2,
+    "Missing": 3,
+    "Ready": 4,
+    "Reserved": 5,
+    "Deployed": 6,
+    "Retired": 7,
+    "Broken": 8,
+    "Deploying": 9,
+    "Allocated": 10,
+    "Failed deployment": 11,
+    "Releasing": 12,
+    "Releasing failed": 13,
+    "Disk erasing": 14,
+    "Failed disk erasing": 15,
+    "Rescue mode": 16,
+    "Entering rescue mode": 17,
+    "Failed to enter rescue mode": 18,
+    "Exiting rescue mode": 19,
+    "Failed to exit rescue mode": 20,
+    "Testing": 21,
+    "Failed testing": 22,
+}
+EVENT_LEVELS = {"AUDIT": 0, "DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+MAX_EVENT_LOG_COUNT = 1000
+DEFAULT_EVENT_LOG_LIMIT = 100
+
+
+@dataclass
+class Lifecycle:
+    """One action: the status it shows while running, where it ends, what it logs."""
+
+    busy: str | None  # status while it runs (None: the status does not change)
+    done: str | None  # status on success (None: back to the status it had)
+    failed: str | None  # status on failure (None: the action cannot fail that way)
+    start_event: str
+    progress: tuple[str, str]  # (event type, description) half-way
+    done_event: str
+    fail_event: tuple[str, str]
+    power: str | None = None  # power_state on success
+
+
+LIFECYCLES = {
+    "deploy": Lifecycle(
+        "Deploying",
+        "Deployed",
+        "Failed deployment",
+        "Deploying",
+        ("Node installation", "curtin running"),
+        "Deployed",
+        ("Node installation failure", "Installation failed (refer to the installation log)"),
+        "on",
+    ),
+    "commission": Lifecycle(
+        "Commissioning",
+        "Ready",
+        "Failed commissioning",
+        "Commissioning",
+        ("Gathering information", "00-maas-01-cpuinfo"),
+        "Ready",
+        ("Node commissioning failure", "Commissioning failed, see the script results"),
+        "off",
+    ),
+    "release": Lifecycle(
+        "Releasing",
+        "Ready",
+        "Releasing failed",
+        "Releasing",
+        ("Powering off", ""),
+        "Released",
+        ("Failed to power off node", "Power off timed out"),
+        "off",
+    ),
+    "test": Lifecycle(
+        "Testing",
+        None,
+        "Failed testing",
+        "Testing",
+        ("Running test", "smartctl-validate"),
+        "Ready",
+        ("Failed testing", "smartctl-validate failed"),
+    ),
+    "rescue_mode": Lifecycle(
+        "Entering rescue mode",
+        "Rescue mode",
+        "Failed to enter rescue mode",
+        "Entering rescue mode",
+        ("Loading ephemeral", ""),
+        "Rescue mode",
+        ("Node entering rescue mode failure", "Timed out"),
+        "on",
+    ),
+    "exit_rescue_mode": Lifecycle(
+        "Exiting rescue mode",
+        None,
+        "Failed to exit rescue mode",
+        "Exiting rescue mode",
+        ("Powering off", ""),
+        "Exited rescue mode",
+        ("Node exiting rescue mode failure", "Timed out"),
+    ),
+    "power_on": Lifecycle(
+        None, None, None, "Powering on", ("Powering on", ""), "Node powered on", ("", ""), "on"
+    ),
+    "power_off": Lifecycle(
+        None, None, None, "Powering off", ("Powering off", ""), "Node powered off", ("", ""), "off"
+    ),
+}
+# abort: in-progress status -> where aborting it ends (Node.abort_operation).
+ABORTED = {"Deploying": "Allocated", "Disk erasing": "Failed disk erasing"}
+
+
+def set_node_status(machine: Json, name: str) -> None:
+    machine["status"] = NODE_STATUS[name]
+    machine["status_name"] = name
+
+
+class EventLog:
+    """MAAS's event log: numbered events, queried newest first, paged by id."""
+
+    def __init__(self, events: list[Json]) -> None:
+        self.events = events  # the simulator's own list, seeded from events.json
+        self.next_id = 1000
+
+    def log(self, machine: Json, level: str, kind: str, description: str = "") -> None:
+        self.next_id = max([self.next_id, *(int(e["id"]) for e in self.events)]) + 1
+        created = time.strftime("%a, %d %b. %Y %H:%M:%S", time.gmtime())
+        event = {
+            "username": machine.get("owner") or "unknown",
+            "node": machine["system_id"],
+            "hostname": machine["hostname"],
+            "id": self.next_id,
+            "level": level,
+            "created": created,
+            "type": kind,
+            "description": description,
+        }
+        self.events.append(event)
+        if level != "AUDIT":  # status_message: the newest status event
+            machine["status_message"] = f"{kind} - {description}" if description else kind
+
+    def query(self, call: Call, machines: list[Json]) -> Reply:
+        """GET events/?op=query, with MAAS's filters, ordering and next/prev URIs."""
+        after, before = self._int(call, "after"), self._int(call, "before")
+        limit = self._int(call, "limit")
+        limit = DEFAULT_EVENT_LOG_LIMIT if limit is None else limit
+        if limit > MAX_EVENT_LOG_COUNT:
+            raise ApiError(
+                400,
+                f"Requested number of events {limit} is greater than limit: {MAX_EVENT_LOG_COUNT}",
+            )
+        limit = max(limit, 1)
+        level = first(call.query("level")) or "INFO"
+        if level not in EVENT_LEVELS:
+            raise ApiError(400, f"Unrecognised log level: {level}")
+        if after is not None and before is not None:
+            raise ApiError(
+                400, "There is undetermined behaviour when both `after` and `before` are specified."
+            )
+        events = [e for e in self.events if self._matches(e, call, level, machines)]
+        if after is None and before is None:
+            page = sorted(events, key=lambda e: -e["id"])[:limit]
+        elif after is None:
+            page = sorted((e for e in events if e["id"] < before), key=lambda e: -e["id"])[:limit]
+        else:
+            page = sorted((e for e in events if e["id"] > after), key=lambda e: e["id"])[:limit]
+            page.reverse()
+        return make_reply(200, self._page(call, page, after, before))
+
+    @staticmethod
+    def _int(call: Call, name: str) -> int | None:
+        value = first(call.query(name))
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise ApiError(400, {name: ["Please enter an integer value"]}) from None
+
+    @staticmethod
+    def _matches(event: Json, call: Call, level: str, machines: list[Json]) -> bool:
+        if level == "AUDIT":
+            if event["level"] != "AUDIT":
+                return False
+        elif EVENT_LEVELS[event["level"]] < EVENT_LEVELS[level]:
+            return False
+        ids, hosts = call.query("id"), call.query("hostname")
+        if ids and event["node"] not in ids:
+            return False
+        if hosts and event["hostname"] not in hosts:
+            return False
+        owners = call.query("owner")
+        return not owners or event["username"] in owners
+
+    @staticmethod
+    def _page(call: Call, page: list[Json], after: int | None, before: int | None) -> Json:
+        kept = [(k, v) for k, v in call.request.query if k not in ("after", "before")]
+
+        def uri(extra: tuple[str, str | int] | None) -> str:
+            pairs: list[tuple[str, str | int]] = [*kept, *([extra] if extra else [])]
+            return f"{API_PREFIX}events/?{urllib.parse.urlencode(pairs)}"
+
+        if page:
+            next_uri, prev_uri = uri(("after", page[0]["id"])), uri(("before", page[-1]["id"]))
+        else:
+            next_uri = uri(None) if before is None else uri(("after", before - 1))
+            prev_uri = None if after is None else uri(("before", after + 1))
+        return {"count": len(page), "events": page, "next_uri": next_uri, "prev_uri": prev_uri}
+
+
+class TimedActions:
+    """Machine actions that finish after `seconds`; a share of the machines fails.
+
+    Off by default (`seconds` is None): deploy then stays in Deploying and
+    release ends at once, as the simulator always did. Tests set `seconds`,
+    and `fail_share` (0..1, machines picked by a stable hash of their system
+    id) or `failing` (system ids) for failures. State advances whenever a
+    request arrives, so nothing runs in the background.
+    """
+
+    def __init__(self, sim: MaasSimulator) -> None:
+        self.sim = sim
+        self.log = EventLog(sim.events)
+        self.reset()
+
+    def reset(self) -> None:
+        self.seconds: float | None = None
+        self.fail_share = 0.0
+        self.failing: set[str] = set()
+        self.import_seconds = 0.0
+        self.import_until = 0.0
+        self.vanishing: set[str] = set()  # system ids deleted when their action would end
+        self.get_faults: list[list[Any]] = []  # [path, count, reply]: for GETs only
+        self.plans: dict[str, list[tuple[float, Callable[[], None]]]] = {}
+
+    def queue_get(self, path: str, reply: Reply, count: int = 1) -> None:
+        """Answer the next COUNT GETs of PATH (not other methods) with REPLY: a poll's trouble."""
+        self.get_faults.append([API_PREFIX + path, count, reply])
+
+    def poll_fault(self, request: RecordedRequest) -> Reply | None:
+        for fault in self.get_faults:
+            if request.method == "GET" and request.path == fault[0]:
+                fault[1] -= 1
+                if fault[1] <= 0:
+                    self.get_faults.remove(fault)
+                reply: Reply = fault[2]
+                return reply  # a truncated reply drops the connection, as a dying server does
+        return None
+
+    def fails(self, system_id: str) -> bool:
+        if system_id in self.failing:
+            return True
+        return random.Random(f"fail:{system_id}").random() < self.fail_share
+
+    def handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
+        table: dict[tuple[str, str, str | None], Callable[[Call], Reply]] = {
+            ("EventsHandler", "GET", "query"): lambda c: self.log.query(c, self.sim.machines),
+            ("BootResourcesHandler", "POST", "import"): self.start_import,
+            ("BootResourcesHandler", "GET", "is_importing"): lambda c: make_reply(
+                200, time.monotonic() < self.import_until
+            ),
+            ("MachineHandler", "POST", "abort"): self.abort,
+        }
+        for op in LIFECYCLES:
+            table[("MachineHandler", "POST", op)] = partial_action(self, op)
+        return table
+
+    def advance(self) -> None:
+        """Apply every step that is due (called under the simulator's lock)."""
+        now = time.monotonic()
+        for system_id, steps in list(self.plans.items()):
+            while steps and steps[0][0] <= now:
+                steps.pop(0)[1]()
+                self.sim._machines_json = None
+            if not steps:
+                del self.plans[system_id]
+
+    def start_import(self, call: Call) -> Reply:
+        self.import_until = time.monotonic() + self.import_seconds
+        return make_reply(200, "Import of boot resources started")
+
+    def act(self, call: Call, op: str) -> Reply:
+        if self.seconds is None:  # timed actions off: what the simulator always answered
+            if op in ("deploy", "release"):
+                original = self.sim.machine_deploy if op == "deploy" else self.sim.machine_release
+                return original(call)
+            return make_reply(200, self.sim.machine(call))
+        machine = self.sim.machine(call)
+        life = LIFECYCLES[op]
+        if op.startswith("power_") and machine["owner"] is None:
+            raise ApiError(409, "Can't start node: it hasn't been allocated.")
+        if machine["status_name"] in BUSY_STATUSES and life.busy is not None:
+            raise ApiError(
+                409, f"Can't {op} a machine that is in the '{machine['status_name']}' state"
+            )
+        if op == "deploy":
+            machine["owner"] = machine["owner"] or call.user
+            machine["osystem"] = call.field("osystem") or "ubuntu"
+            machine["distro_series"] = call.field("distro_series") or "jammy"
+        if op == "release" and call.field("erase") in ("true", "1", "True"):
+            life = Lifecycle(
+                "Disk erasing",
+                "Ready",
+                "Failed disk erasing",
+                "Disk erasing",
+                ("Erasing disks", ""),
+                "Disks erased",
+                ("Failed disk erasing", "wipe-disks failed"),
+                "off",
+            )
+        self.start(machine, op, life)
+        return make_reply(200, machine)
+
+    def start(self, machine: Json, op: str, life: Lifecycle) -> None:
+        before = machine["status_name"]
+        self.log.log(machine, "AUDIT", "Node", f"Started {op} of '{machine['hostname']}'.")
+        if life.busy is not None:
+            set_node_status(machine, life.busy)
+        self.log.log(machine, "INFO", life.start_event)
+        seconds = self.seconds or 0.0
+        failing = self.fails(machine["system_id"]) and life.failed is not None
+        now = time.monotonic()
+
+        def progress() -> None:
+            self.log.log(machine, "DEBUG", *life.progress)
+
+        def finish() -> None:
+            if machine["system_id"] in self.vanishing:
+                self.sim.machines.remove(machine)
+                return
+            if failing:
+                set_node_status(machine, life.failed or before)
+                self.log.log(machine, "ERROR", *life.fail_event)
+                return
+            set_node_status(machine, life.done or before)
+            if life.power is not None:
+                machine["power_state"] = life.power
+            if op == "release":
+                machine["owner"] = None
+            self.log.log(machine, "INFO", life.done_event)
+
+        self.plans[machine["system_id"]] = [(now + seconds / 2, progress), (now + seconds, finish)]
+
+    def abort(self, call: Call) -> Reply:
+        machine = self.sim.machine(call)
+        status = machine["status_name"]
+        if status not in ("Deploying", "Commissioning", "Testing", "Disk erasing"):
+            raise ApiError(
+                409,
+                f"Cannot abort in current state: node {machine['system_id']} is in state {status}.",
+            )
+        self.plans.pop(machine["system_id"], None)
+        ended = ABORTED.get(status, "Ready")
+        self.log.log(machine, "AUDIT", "Node", f"Aborted '{status}' on '{machine['hostname']}'.")
+
+        def settle() -> None:  # MAAS sets the status once the power-off is done
+            set_node_status(machine, ended)
+            self.log.log(machine, "INFO", f"Aborted {status.lower()}")
+
+        self.plans[machine["system_id"]] = [(time.monotonic() + (self.seconds or 0.0) / 2, settle)]
+        return make_reply(200, machine)
+
+
+BUSY_STATUSES = (
+    "Commissioning",
+    "Deploying",
+    "Releasing",
+    "Disk erasing",
+    "Entering rescue mode",
+    "Exiting rescue mode",
+    "Testing",
+)
+
+
+def partial_action(timed: TimedActions, op: str) -> Callable[[Call], Reply]:
+    return lambda call: timed.act(call, op)
+
+
 # ---------------------------------------------------------------- boot images
 
 # Uploads of boot resources, kept apart from the rest so that the simulator's
@@ -1637,6 +2032,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--machines", type=int, default=3)
     parser.add_argument("--https-cert")
     parser.add_argument("--https-key")
+    parser.add_argument(
+        "--action-seconds", type=float, help="machine actions finish after this long (--wait)"
+    )
+    parser.add_argument("--fail-share", type=float, default=0.0, help="share of machines failing")
     parser.add_argument("--boot-images-dir", help="keep uploaded boot images here across runs")
     args = parser.parse_args(argv)
     context = None
@@ -1651,6 +2050,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         boot_images_dir=images,
     )
+    sim.timed.seconds, sim.timed.fail_share = args.action_seconds, args.fail_share
+    sim.timed.import_seconds = args.action_seconds or 0.0
     sim.start()
     print(f"url={sim.url}", flush=True)
     print(f"api_key={sim.api_key}", flush=True)

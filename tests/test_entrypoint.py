@@ -51,7 +51,8 @@ def test_help_lists_commands_and_exit_codes(env: dict[str, str]) -> None:
         assert f"\n  {command} " in commands
     flat = " ".join(text.split())
     assert "Exit status: 0 success (2xx); 1 other error" in flat
-    assert "6 connection or TLS failure; 7 timeout; 130 interrupted." in flat
+    assert "6 connection or TLS failure; 7 timeout; 8 a waited-for action ended" in flat
+    assert "state (--wait, wait); 130 interrupted." in flat
 
 
 def test_method_help_explains_items(env: dict[str, str]) -> None:

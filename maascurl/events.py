@@ -1,0 +1,155 @@
+"""MAAS's event log, like tail and tail -f: `maascurl events [-f] [NAME=VALUE...]`.
+
+How MAAS pages its events (EventsHandler.query in src/maasserver/api/events.py):
+- without `after` or `before`: the newest `limit` events, newest first;
+- with `before=ID`: the newest `limit` events older than ID, newest first;
+- with `after=ID`: the OLDEST `limit` events newer than ID, returned newest
+  first; `next_uri` is the same query with `after` set to the newest id of
+  the page (or unchanged when the page is empty);
+- `limit` defaults to 100 and may not exceed 1000; `after` with `before` is a
+  400; `level` is a minimum (INFO by default), except AUDIT, which selects
+  audit events only.
+So following is: read the newest page once, then ask for `after=` the newest
+id seen, print that page oldest first, and ask again at once while pages come
+back full. Event ids only grow, so every event is printed once and in order.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from maascurl.errors import MaascurlError, UsageError, note
+from maascurl.termsafe import safe_line
+
+if TYPE_CHECKING:
+    from maascurl.call import CallOptions, Session
+    from maascurl.request import RequestSpec
+
+PAGE = 1000  # MAAS's MAX_EVENT_LOG_COUNT
+DEFAULT_INTERVAL = 2.0
+MANAGED = ("op", "limit", "after", "before")  # set by this command, not by the user
+LEVEL_STYLES = {"ERROR": "31", "CRITICAL": "1;31", "WARNING": "33", "AUDIT": "36", "DEBUG": "2"}
+
+
+def run_events(
+    filters: list[str], lines: int, follow: bool, interval: float, options: CallOptions
+) -> None:
+    """Print the newest LINES events matching FILTERS, then (with FOLLOW) each new one."""
+    from maascurl.call import Session
+
+    base, target = _base_spec(filters, options)
+    printer = Printer()
+    with Session(target, options) as session:
+        try:
+            page = _page(session, base, [("limit", str(max(lines, 1)))])
+            newest = max((_event_id(event) for event in page), default=0)
+            printer.write(sorted(page, key=_event_id) if lines else [])  # -n 0: only new ones
+            if follow:
+                _follow(session, base, newest, interval, printer)
+        except KeyboardInterrupt:
+            if not follow:
+                raise
+            # Ctrl-C is how following ends: success.
+
+
+def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, Any]:
+    from maascurl.apidesc import load_cached
+    from maascurl.call import check_against_description, resolve_target
+    from maascurl.request import build_request, parse_item
+
+    for text in filters:
+        item = parse_item(text)
+        if item.separator not in ("=", "==") or item.name in MANAGED:
+            managed = ", ".join(MANAGED)
+            raise UsageError(
+                f"expected a filter NAME=VALUE ({managed} are set by events): {text!r}"
+            )
+    target = resolve_target(options, "events")
+    desc = load_cached(target.api_root)
+    spec = build_request("GET", target.api_root, "events", ["op=query", *filters], desc)
+    if desc is not None:
+        check_against_description(spec, desc, target.api_root, "events")
+    return spec, target
+
+
+def _page(session: Session, base: RequestSpec, extra: list[tuple[str, str]]) -> list[Any]:
+    from dataclasses import replace
+
+    from maascurl.wait import parse_json, read_answer
+
+    spec = replace(base, query=[*base.query, *extra])
+    answer = parse_json(read_answer(session, spec).content, "events")
+    events = answer.get("events") if isinstance(answer, dict) else None
+    if not isinstance(events, list):
+        raise MaascurlError("events: the answer has no list of events")
+    return [event for event in events if isinstance(event, dict) and "id" in event]
+
+
+def _event_id(event: dict[str, Any]) -> int:
+    return int(event["id"])
+
+
+def _follow(
+    session: Session, base: RequestSpec, newest: int, interval: float, printer: Printer
+) -> None:
+    from maascurl.wait import Pacer, transient
+
+    pacer = Pacer(interval)
+    troubled = False
+    while True:
+        time.sleep(pacer.next())
+        pacer.reset()  # a log should feel live: no backing off
+        while True:
+            try:
+                page = _page(session, base, [("after", str(newest)), ("limit", str(PAGE))])
+            except MaascurlError as error:
+                if not transient(error):
+                    raise
+                if not troubled:
+                    note(f"events: {error}; still following")
+                troubled = True
+                break
+            troubled = False
+            fresh = sorted((e for e in page if _event_id(e) > newest), key=_event_id)
+            printer.write(fresh)
+            newest = max([newest, *map(_event_id, fresh)])
+            if len(page) < PAGE:
+                break  # caught up; a full page means more are waiting
+
+
+class Printer:
+    """JSON Lines to a pipe; one readable line per event on a terminal."""
+
+    def __init__(self) -> None:
+        from maascurl.output import use_color
+
+        self.terminal = sys.stdout.isatty()
+        self.color = use_color(sys.stdout)
+
+    def write(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if self.terminal:
+                sys.stdout.write(self.line(event) + "\n")
+            else:
+                sys.stdout.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+                sys.stdout.write("\n")
+        sys.stdout.flush()
+
+    def line(self, event: dict[str, Any]) -> str:
+        def text(name: str) -> str:
+            value = event.get(name)
+            return safe_line(
+                value if isinstance(value, str) else "" if value is None else str(value)
+            )
+
+        level = text("level")
+        shown = f"{level:<8}"
+        if self.color and level in LEVEL_STYLES:
+            shown = f"\x1b[{LEVEL_STYLES[level]}m{shown}\x1b[0m"
+        what = text("type")
+        if text("description"):
+            what = f"{what}: {text('description')}" if what else text("description")
+        return f"{text('created')}  {shown} {text('hostname') or '-'}  {what}"
