@@ -313,7 +313,10 @@ class _locked:
 def _write_atomically(path: Path, text: str) -> None:
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -321,6 +324,9 @@ def _write_atomically(path: Path, text: str) -> None:
             os.fsync(stream.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. a full disk: the config itself was not touched
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror}; it is unchanged") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -169,6 +169,9 @@ def test_check_profile_name_gives_the_name_or_a_usage_error(name: str) -> None:
     assert "/" not in name and not name.startswith((".", "-"))
 
 
+KEY_FORM_MESSAGE = "an API key has the form consumer_key:token_key:token_secret"
+
+
 @quick
 @given(any_text | st.builds(":".join, st.lists(any_text, min_size=3, max_size=3)))
 @example("")
@@ -176,12 +179,14 @@ def test_check_profile_name_gives_the_name_or_a_usage_error(name: str) -> None:
 @example("a:b:c:d")
 @example(" a:b:c \n")
 @example("caf\udce9:b:c")
+@example("toke")
 def test_parse_api_key_gives_a_key_or_a_usage_error(text: str) -> None:
     with isolated_secrets():
         try:
             key = parse_api_key(text)
         except errors.UsageError as exc:
-            assert text not in str(exc) or len(text) < 4
+            # The key is not echoed; a short text may be a word of the message ("toke").
+            assert text not in str(exc) or len(text) < 4 or text in KEY_FORM_MESSAGE
             return
     parts = (key.consumer_key, key.token_key, key.token_secret)
     assert ":".join(parts) == text.strip()

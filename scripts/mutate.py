@@ -1,0 +1,755 @@
+#!/usr/bin/env python3
+"""Mutation testing for maascurl: does the suite notice when the code is subtly wrong?
+
+Usage:
+    python scripts/mutate.py                  # every module in MUTANTS
+    python scripts/mutate.py auth config      # some modules
+    python scripts/mutate.py --list           # the mutants, without running anything
+    python scripts/mutate.py --equivalent     # the survivors known to be harmless, and why
+
+Each mutant is one small change a real bug could look like (a flipped
+operator or condition, a changed constant, a removed call), written as an
+exact piece of a module's text and its replacement. Each is applied, alone,
+to a copy of the tree in a temporary directory (the working tree is never
+touched, even on Ctrl-C), and the module's test files (TESTS) run against it
+with -x. A mutant is killed when a test fails (or the run times out), and
+survives when all pass. The score is killed / all; each survivor is printed,
+and one listed in EQUIVALENT is shown with the reason no test can kill it.
+
+To cover a new module, add its mutants to MUTANTS and its test files to
+TESTS, keyed by the module's name. A mutant whose text no longer appears
+exactly once in its module is reported as stale and not run: update it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 600  # seconds for one mutant's test run; a hang counts as killed
+
+
+class Mutant(NamedTuple):
+    name: str  # unique within its module
+    old: str  # exact text, found exactly once in the module
+    new: str
+
+
+M = Mutant
+
+# Module (maascurl/NAME.py) -> its mutants.
+MUTANTS: dict[str, list[Mutant]] = {
+    "auth": [
+        M(
+            "offset from Date with the sign flipped",
+            "return parsedate_to_datetime(date).timestamp() - time.time()",
+            "return time.time() - parsedate_to_datetime(date).timestamp()",
+        ),
+        M(
+            "offset from the 401's numbers with the sign flipped",
+            "return int(match.group(2)) - time.time()",
+            "return time.time() - int(match.group(2))",
+        ),
+        M(
+            "learned offset never applied",
+            "return int(time.time() + self.offset)",
+            "return int(time.time())",
+        ),
+        M(
+            "no re-sign after learning the offset",
+            "            self.sign(request)\n            yield request",
+            "            yield request",
+        ),
+        M(
+            "skew handled on 403 instead of 401",
+            "expired = response.status_code == 401 and",
+            "expired = response.status_code == 403 and",
+        ),
+        M(
+            "oauth_token not redacted",
+            '_SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")',
+            '_SECRET_PARAMS = ("oauth_consumer_key", "oauth_signature")',
+        ),
+    ],
+    "client": [
+        M(
+            "same-origin check ignores the scheme",
+            "return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)",
+            "return (a.host, a.port) == (b.host, b.port)",
+        ),
+        M(
+            "same-origin check ignores the port",
+            "return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)",
+            "return (a.scheme, a.host) == (b.scheme, b.host)",
+        ),
+        M(
+            "https-to-http check with --follow-any inverted",
+            'if request.url.scheme == "https" and target.scheme != "https":',
+            'if request.url.scheme == "http" and target.scheme != "https":',
+        ),
+        M(
+            "303 keeps a POST's method",
+            "if status in (301, 302, 303) and method not in",
+            "if status in (301, 302) and method not in",
+        ),
+        M(
+            "Authorization kept on a redirect",
+            '    headers.pop("Authorization", None)\n',
+            "",
+        ),
+        M(
+            "refused connection retried for POST",
+            "if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):",
+            "if attempt >= transport.retries or _is_tls(exc):",
+        ),
+        M(
+            "TLS failure retried",
+            "if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):",
+            "if request.method not in IDEMPOTENT or attempt >= transport.retries:",
+        ),
+        M(
+            "one retry more than --retries",
+            "if wait is None or attempt >= transport.retries:",
+            "if wait is None or attempt > transport.retries:",
+        ),
+        M("409 never retried", "RETRY_STATUSES = (409, 429, 503)", "RETRY_STATUSES = (429, 503)"),
+        M(
+            "a Retry-After in the past not clamped",
+            "return max(0.0, float(value))",
+            "return float(value)",
+        ),
+        M(
+            "cookies kept",
+            "CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))",
+            "CookieJar(policy=DefaultCookiePolicy())",
+        ),
+    ],
+    "output": [
+        M(
+            "download length check removed",
+            "            _check_length(response, stream.tell())\n",
+            "",
+        ),
+        M(
+            "length checked against a compressed Content-Length",
+            'if expected is None or response.headers.get("Content-Encoding", "identity")'
+            ' != "identity":',
+            "if expected is None:",
+        ),
+        M(
+            "a 3xx written as success",
+            "failed = not 200 <= response.status_code < 300",
+            "failed = not 200 <= response.status_code < 400",
+        ),
+        M(
+            "partial download left behind on interrupt",
+            "        except BaseException:\n            _unlink_quietly(tmp)\n            raise\n",
+            "        except BaseException:\n            raise\n",
+        ),
+        M("-o - pretty-printed", 'pretty = False  # "-o -"', 'pretty = True  # "-o -"'),
+        M("binary bodies shown", 'if b"\\0" in body[:8192]:', 'if b"\\0" in body[:0]:'),
+        M(
+            "--no-pager ignored",
+            "command = pager_command() if enabled is not False and stdout_is_terminal() else None",
+            "command = pager_command() if stdout_is_terminal() else None",
+        ),
+        M(
+            "a pager that is not installed is run",
+            'if program in ("", "cat") or shutil.which(program) is None:',
+            'if program in ("", "cat"):',
+        ),
+        M(
+            "NO_COLOR ignored",
+            'return stream.isatty() and not os.environ.get("NO_COLOR")',
+            "return stream.isatty()",
+        ),
+    ],
+    "config": [
+        M(
+            "permission warning for others only",
+            "if mode & 0o077 and path not in _warned:",
+            "if mode & 0o007 and path not in _warned:",
+        ),
+        M(
+            "config written in place",
+            'fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")',
+            "fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), str(path)",
+        ),
+        M("config not synced before the rename", "            os.fsync(stream.fileno())\n", ""),
+        M("no lock around a change", "fcntl.flock(self.fd, fcntl.LOCK_EX)", "pass"),
+        M(
+            "--insecure given on the command line loses to the profile",
+            "insecure=self.insecure or profile.insecure,",
+            "insecure=profile.insecure,",
+        ),
+        M(
+            "--cacert given on the command line loses to the profile",
+            "cacert=self.cacert or profile.cacert,",
+            "cacert=profile.cacert or self.cacert,",
+        ),
+        M(
+            "a key of four parts accepted",
+            "if len(parts) != 3 or not all(",
+            "if len(parts) < 3 or not all(",
+        ),
+        M(
+            "token key not registered as a secret",
+            "for secret in parts[1:]:",
+            "for secret in parts[2:]:",
+        ),
+        M(
+            "/api/2.0 not stripped from a URL",
+            'for suffix in ("/api/2.0", "/api"):',
+            'for suffix in ("/api",):',
+        ),
+        M(
+            "$MAAS_API_URL wins over -p",
+            "if name is None and os.environ.get(ENV_URL):",
+            "if os.environ.get(ENV_URL):",
+        ),
+        M(
+            "backslashes not escaped in TOML",
+            'escaped = value.replace("\\\\", "\\\\\\\\").replace(\'"\', \'\\\\"\')',
+            "escaped = value.replace('\"', '\\\\\"')",
+        ),
+    ],
+    "errors": [
+        M("400 taken for a 3xx", "if status < 400:", "if status <= 400:"),
+        M("500 taken for a 4xx", "if status < 500:", "if status <= 500:"),
+        M("secrets of 8-79 characters not redacted", "if len(text) >= 8:", "if len(text) >= 80:"),
+    ],
+    "call": [
+        M(
+            "op not checked against the description",
+            "if desc is not None and not options.no_check:",
+            "if desc is not None and options.no_check:",
+        ),
+        M(
+            "a refused op never rechecked against a fresh description",
+            "    if age < RECHECK_AFTER:\n        return None",
+            "    if age < RECHECK_AFTER or True:\n        return None",
+        ),
+        M(
+            "stale description not refreshed",
+            "if not server_hash or (desc is not None and server_hash == desc.hash):",
+            "if not server_hash or (desc is not None and server_hash != desc.hash):",
+        ),
+        M(
+            "--insecure warning for http instead of https",
+            'if transport.insecure and scheme == "https":',
+            'if transport.insecure and scheme == "http":',
+        ),
+        M(
+            "--anonymous still signs",
+            "if anonymous or target.profile is None or target.profile.anonymous:",
+            "if target.profile is None or target.profile.anonymous:",
+        ),
+        M(
+            "clock offset not saved",
+            "        state.save_clock_offset(target.state_key, offset)\n",
+            "",
+        ),
+    ],
+    "request": [
+        M(
+            "op not put first",
+            'spec.query = [("op", ops[0]), *((n, v) for n, v in spec.query if n != "op")]',
+            'spec.query = [*((n, v) for n, v in spec.query if n != "op"), ("op", ops[0])]',
+        ),
+        M("'.' segment accepted", 'if segment in (".", ".."):', 'if segment == "..":'),
+        M("two different ops accepted", "if len(set(ops)) > 1:", "if len(set(ops)) > 2:"),
+        M(
+            "DELETE fields sent as a body",
+            'elif item.separator == "==" or item.name == "op" or spec.method in ("GET", "DELETE"):',
+            'elif item.separator == "==" or item.name == "op" or spec.method in ("GET",):',
+        ),
+        M(
+            "no trailing slash added",
+            'canonical = relative + "/" if relative else ""',
+            'canonical = relative if relative else ""',
+        ),
+        M(
+            "a URL on another scheme of the same host accepted",
+            "if (target.scheme, target.netloc) != (root.scheme, root.netloc):",
+            "if target.netloc != root.netloc:",
+        ),
+        M(
+            "CR/LF accepted in a header value",
+            'if any(c in value for c in "\\r\\n\\0"):',
+            'if any(c in value for c in "\\0"):',
+        ),
+        M(
+            "a quote accepted in a part name",
+            "if any(char in name for char in '\"\\r\\n'):",
+            "if any(char in name for char in '\\r\\n'):",
+        ),
+        M(
+            "a file part accepted on GET",
+            'if spec.method in ("GET", "DELETE"):\n            raise UsageError(\n'
+            '                f"{spec.method} cannot carry a file',
+            'if spec.method in ("DELETE",):\n            raise UsageError(\n'
+            '                f"{spec.method} cannot carry a file',
+        ),
+        M("a raw body's offset ignored", "stream.seek(self.offset)", "stream.seek(0)"),
+    ],
+    "multipart": [
+        M(
+            "a fixed boundary",
+            "self.boundary = secrets.token_hex(16)",
+            'self.boundary = "maascurl-0123456789abcdef0123456789"',
+        ),
+        M(
+            "part names not escaped",
+            'return name.replace(\'"\', "%22").replace("\\r", "%0D").replace("\\n", "%0A")',
+            "return name",
+        ),
+        M(
+            "Content-Length 2 bytes short per file",
+            "size += len(self._file_head(part)) + part.size() + 2",
+            "size += len(self._file_head(part)) + part.size()",
+        ),
+        M(
+            "no closing boundary",
+            'return f"--{self.boundary}--\\r\\n".encode()',
+            'return f"--{self.boundary}\\r\\n".encode()',
+        ),
+    ],
+    "checks": [
+        M(
+            "an op the resource lacks is sent",
+            "    if action is None:\n        raise NotInDescription(",
+            "    if action is None and False:\n        raise NotInDescription(",
+        ),
+        M(
+            "warnings for documented fields instead of undocumented",
+            "for unknown in dict.fromkeys(n for n in given if n not in documented):",
+            "for unknown in dict.fromkeys(n for n in given if n in documented):",
+        ),
+    ],
+    "apidesc": [
+        M(
+            "the worse of two matching templates chosen",
+            "if score is not None and (best is None or score > best[0]):",
+            "if score is not None and (best is None or score < best[0]):",
+        ),
+        M(
+            "no suggestion for a misspelt op",
+            "return found[0] if found else None",
+            "return None",
+        ),
+        M(
+            "required read as optional",
+            'required = None if flag is None else flag.group(1) == "Required"',
+            'required = None if flag is None else flag.group(1) == "Optional"',
+        ),
+        M(
+            "a cache of another format read",
+            'if not isinstance(head, dict) or head.get("format") != CACHE_FORMAT:',
+            "if not isinstance(head, dict):",
+        ),
+    ],
+    "completion": [
+        M(
+            "long help not shortened",
+            'return text if len(text) <= width else text[: width - 3].rstrip() + "..."',
+            "return text",
+        ),
+        M(
+            "op-NAME suffixes not completed",
+            "        found.update(_op_suffixes(desc, head, partial))\n",
+            "        pass\n",
+        ),
+        M(
+            "a field already given offered again",
+            "if word.startswith(incomplete) and (p.repeatable or p.name not in given):",
+            "if word.startswith(incomplete):",
+        ),
+        M("required fields not marked", 'label = "required: " if p.required else ""', 'label = ""'),
+        M(
+            "op= offered when an op is chosen",
+            'if op is None and ops and "op=".startswith(incomplete):',
+            'if ops and "op=".startswith(incomplete):',
+        ),
+    ],
+    "jsoncolor": [
+        M(
+            "indent one level too deep",
+            'newline = "\\n" + " " * (self.indent * len(self.newlines))',
+            'newline = "\\n" + " " * (self.indent * (len(self.newlines) + 1))',
+        ),
+        M(
+            "control characters reach the terminal",
+            "chunk = _UNSAFE.sub(_escape_unsafe, chunk)",
+            "chunk = chunk",
+        ),
+        M(
+            "no colour",
+            'return (f"\\x1b[{params}m", "\\x1b[0m") if params else ("", "")',
+            'return ("", "")',
+        ),
+    ],
+    "login": [
+        M(
+            "clear-text warning for loopback too",
+            'if parts.scheme != "http" or _is_loopback(parts.hostname or ""):',
+            'if parts.scheme != "http":',
+        ),
+        M(
+            "login checks ignore the profile's TLS settings",
+            "transport = Transport(retries=1, timeout=timeout).for_profile(profile)",
+            "transport = Transport(retries=1, timeout=timeout)",
+        ),
+        M(
+            "logout keeps a default that no longer exists",
+            "        if config.default == name:\n            config.default = None\n",
+            "",
+        ),
+        M(
+            "every login becomes the default",
+            "        _cache_description(profile, timeout)\n\n"
+            "    def save(config: Config) -> None:\n"
+            "        config.profiles[name] = profile\n"
+            "        if not config.default or config.default not in config.profiles:",
+            "        _cache_description(profile, timeout)\n\n"
+            "    def save(config: Config) -> None:\n"
+            "        config.profiles[name] = profile\n"
+            "        if True:",
+        ),
+        M("401 not explained", "if error.status == 401:", "if error.status == 403:"),
+    ],
+    "describe": [
+        M(
+            "restful actions not found by name",
+            "return [a for a in actions if a.op == op or (a.restful and a.name == op)]",
+            "return [a for a in actions if a.op == op]",
+        ),
+        M(
+            "op left out of the URL shown",
+            'query = f"?op={action.op}" if action.op is not None else ""',
+            'query = ""',
+        ),
+        M(
+            "methods listed alphabetically",
+            "for method in sorted({a.method for a in res.actions}, key=_method_key):",
+            "for method in sorted({a.method for a in res.actions}):",
+        ),
+    ],
+    "termsafe": [
+        M(
+            "C1 controls not made visible",
+            r'"[\x00-\x08\x0b-\x1f\x7f-\x9f]"',
+            r'"[\x00-\x08\x0b-\x1f\x7f]"',
+        ),
+        M(
+            "tabs and newlines made visible too",
+            r'"[\x00-\x08\x0b-\x1f\x7f-\x9f]"',
+            r'"[\x00-\x1f\x7f-\x9f]"',
+        ),
+        M(
+            "newlines kept in a one-line message",
+            r'return safe(text).replace("\n", "\\n").replace("\t", "\\t")',
+            r'return safe(text).replace("\t", "\\t")',
+        ),
+    ],
+    "shellcomplete": [
+        M(
+            "--option= not put back before a value",
+            'if not eq or not name.startswith("-"):',
+            'if not eq or name.startswith("-"):',
+        ),
+        M(
+            "colons not escaped for zsh",
+            'value = str(item.value).replace(":", r"\\:")',
+            "value = str(item.value)",
+        ),
+        M(
+            "help not kept to one line",
+            'return " ".join((text or "").split())',
+            'return text or ""',
+        ),
+        M(
+            "fish's current token taken as an argument",
+            'return words[1:-1], (split_arg_string(token) or [""])[0]',
+            'return words[1:], (split_arg_string(token) or [""])[0]',
+        ),
+    ],
+    "state": [
+        M(
+            "a damaged state file breaks the request",
+            "    except (OSError, ValueError):\n        return {}",
+            "    except OSError:\n        return {}",
+        ),
+    ],
+    "cli": [
+        M(
+            "secrets not redacted from errors",
+            "message = safe_line(redact_secrets(message))",
+            "message = safe_line(message)",
+        ),
+        M("Ctrl-C exits 1", '_fail("interrupted", EXIT_INTERRUPTED)', '_fail("interrupted", 1)'),
+        M(
+            "a closed pipe exits 1",
+            "    os.dup2(devnull, sys.stdout.fileno())\n    sys.exit(0)",
+            "    os.dup2(devnull, sys.stdout.fileno())\n    sys.exit(1)",
+        ),
+        M(
+            "debug traceback not redacted",
+            'sys.stderr.write(redact_secrets("".join(traceback.format_exception(exc))))',
+            'sys.stderr.write("".join(traceback.format_exception(exc)))',
+        ),
+    ],
+}
+
+# Module -> the test files that exercise it (kept short: mutation runs must be quick).
+_GUARANTEES = "tests/test_guarantees.py"
+_GAPS = "tests/test_mutation_gaps.py"
+_HOSTILE = "tests/test_hostile.py"
+_REGION = "tests/test_region.py"
+TESTS: dict[str, list[str]] = {
+    "auth": [_GUARANTEES, "tests/test_reliability.py", "tests/test_requests.py"],
+    "client": [_GUARANTEES, "tests/test_reliability.py", "tests/test_tls.py"],
+    "output": [_GUARANTEES, _GAPS, "tests/test_output.py", "tests/test_reliability.py"],
+    "config": [_GUARANTEES, _GAPS, "tests/test_profiles.py", "tests/test_reliability.py"],
+    "errors": [_GAPS, "tests/test_requests.py", "tests/test_reliability.py"],
+    "call": [
+        _GAPS,
+        "tests/test_requests.py",
+        _REGION,
+        "tests/test_reliability.py",
+        "tests/test_tls.py",
+    ],
+    "request": [_GUARANTEES, _GAPS, "tests/test_items.py", "tests/test_requests.py", _HOSTILE],
+    "multipart": [_GUARANTEES, "tests/test_items.py", "tests/test_requests.py"],
+    "checks": ["tests/test_requests.py", _REGION, "tests/test_describe_cli.py"],
+    "apidesc": ["tests/test_apidesc.py", "tests/test_describe.py", "tests/test_requests.py"],
+    "completion": [_GAPS, "tests/test_completion.py"],
+    "jsoncolor": ["tests/test_jsoncolor.py", "tests/test_output.py"],
+    "login": ["tests/test_profiles.py", "tests/test_reliability.py", "tests/test_tls.py"],
+    "describe": [_GAPS, "tests/test_describe.py", "tests/test_describe_cli.py"],
+    "termsafe": ["tests/test_termsafe.py"],
+    "shellcomplete": [_GAPS, "tests/test_completion.py"],
+    "state": [_GAPS, "tests/test_reliability.py"],
+    "cli": [
+        _GAPS,
+        "tests/test_requests.py",
+        "tests/test_reliability.py",
+        "tests/test_entrypoint.py",
+    ],
+}
+
+# (module, mutant name) -> why the mutant cannot change anything a test can observe.
+EQUIVALENT: dict[tuple[str, str], str] = {
+    ("client", "Authorization kept on a redirect"): (
+        "no hop can carry the old header either way: a same-origin hop is signed afresh "
+        "(MaasAuth.sign replaces Authorization) and a cross-origin hop keeps only "
+        "_NEUTRAL_HEADERS; the pop is a second layer"
+    ),
+    ("config", "config not synced before the rename"): (
+        "fsync only matters if the machine loses power between the write and the rename; "
+        "the rename is still atomic for every running process, so no test without a power "
+        "cut can tell"
+    ),
+}
+
+
+def check_mutants(modules: list[str]) -> tuple[list[str], set[tuple[str, str]]]:
+    """Problems with the table (unknown modules, repeated names) and the stale mutants."""
+    problems: list[str] = []
+    stale: set[tuple[str, str]] = set()
+    for module in modules:
+        path = REPO / "maascurl" / f"{module}.py"
+        if not path.exists():
+            problems.append(f"{module}: maascurl/{module}.py does not exist")
+            continue
+        if module not in TESTS:
+            problems.append(f"{module}: no test files in TESTS")
+        names = [m.name for m in MUTANTS[module]]
+        if len(set(names)) != len(names):
+            problems.append(f"{module}: two mutants share a name")
+        text = path.read_text(encoding="utf-8")
+        for mutant in MUTANTS[module]:
+            if text.count(mutant.old) != 1:
+                stale.add((module, mutant.name))
+    return problems, stale
+
+
+def copy_tree(dest: Path) -> None:
+    ignore = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        "venv",
+        "dist",
+        "build",
+        "*.egg-info",
+        "__pycache__",
+        ".*_cache",
+        ".hypothesis",
+    )
+    shutil.copytree(REPO, dest, ignore=ignore)
+
+
+def run_tests(tree: Path, files: list[str]) -> tuple[bool, str]:
+    """Run FILES in TREE; (passed, first failing test or a reason)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        *files,
+    ]
+    try:
+        done = subprocess.run(
+            cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {TIMEOUT} s"
+    if done.returncode == 0:
+        return True, ""
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return False, failed[0] if failed else (done.stdout + done.stderr).strip()[-300:]
+
+
+def check_import(tree: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    code = "import maascurl, sys; sys.stdout.write(maascurl.__file__)"
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True
+    )
+    if not found.stdout.startswith(str(tree)):
+        sys.exit(f"mutate: the copy is not what Python imports ({found.stdout or found.stderr})")
+
+
+def mutate(modules: list[str], stale: set[tuple[str, str]], baseline: bool) -> int:
+    killed: list[str] = []
+    survived: list[tuple[str, str]] = []
+    invalid = 0
+    with tempfile.TemporaryDirectory(prefix="maascurl-mutate-") as tmp:
+        tree = Path(tmp) / "tree"
+        copy_tree(tree)
+        check_import(tree)
+        if baseline:
+            files = sorted({f for m in modules for f in TESTS[m]})
+            ok, why = run_tests(tree, files)
+            if not ok:
+                print(f"mutate: the tests fail without any mutant: {why}", file=sys.stderr)
+                return 1
+            print(f"baseline: {len(files)} test files pass unmutated", flush=True)
+        try:
+            for module in modules:
+                source = tree / "maascurl" / f"{module}.py"
+                original = source.read_text(encoding="utf-8")
+                for mutant in MUTANTS[module]:
+                    label = f"{module}: {mutant.name}"
+                    if (module, mutant.name) in stale:
+                        continue
+                    mutated = original.replace(mutant.old, mutant.new)
+                    try:
+                        compile(mutated, str(source), "exec")
+                    except SyntaxError as exc:
+                        # A mutant that cannot even be imported proves nothing about the tests.
+                        print(f"INVALID  {label}: {exc}; fix it in MUTANTS (not counted)")
+                        invalid += 1
+                        continue
+                    source.write_text(mutated, encoding="utf-8")
+                    started = time.monotonic()
+                    try:
+                        passed, why = run_tests(tree, TESTS[module])
+                    finally:
+                        source.write_text(original, encoding="utf-8")
+                    took = time.monotonic() - started
+                    if passed:
+                        survived.append((module, mutant.name))
+                        print(f"SURVIVED {label} ({took:.0f} s)", flush=True)
+                    else:
+                        killed.append(label)
+                        print(f"killed   {label} ({took:.0f} s) by {why}", flush=True)
+        except KeyboardInterrupt:
+            print("\nmutate: interrupted; partial results follow", file=sys.stderr)
+    return report(killed, survived) or (1 if stale or invalid else 0)
+
+
+def report(killed: list[str], survived: list[tuple[str, str]]) -> int:
+    total = len(killed) + len(survived)
+    if total == 0:
+        return 1
+    equivalent = [s for s in survived if s in EQUIVALENT]
+    unexplained = [s for s in survived if s not in EQUIVALENT]
+    print(f"\nmutation score: {len(killed)}/{total} killed ({100 * len(killed) / total:.1f} %)")
+    if equivalent:
+        real = total - len(equivalent)
+        print(
+            f"  {len(equivalent)} survivor(s) equivalent: {len(killed)}/{real} of the "
+            f"non-equivalent mutants killed ({100 * len(killed) / real:.1f} %)"
+        )
+    for module, name in equivalent:
+        print(f"  equivalent {module}: {name}: {EQUIVALENT[(module, name)]}")
+    for module, name in unexplained:
+        print(f"  SURVIVOR   {module}: {name}: no test failed; add one or explain it in EQUIVALENT")
+    return 1 if unexplained else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description="Run maascurl's tests against small deliberate bugs (mutants)."
+    )
+    parser.add_argument(
+        "modules", nargs="*", help=f"modules (default: all of {', '.join(MUTANTS)})"
+    )
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("--equivalent", action="store_true", help="list the known equivalents")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated test run")
+    args = parser.parse_args()
+    modules = args.modules or list(MUTANTS)
+    unknown = [m for m in modules if m not in MUTANTS]
+    if unknown:
+        parser.error(f"no mutants for {', '.join(unknown)}; known: {', '.join(MUTANTS)}")
+    if args.equivalent:
+        for (module, name), reason in EQUIVALENT.items():
+            print(f"{module}: {name}\n    {reason}")
+        return 0
+    problems, stale = check_mutants(modules)
+    # Modules with code but no entry yet (private helpers such as _httpx.py are left out).
+    uncovered = sorted(
+        path.stem
+        for path in (REPO / "maascurl").glob("*.py")
+        if not path.stem.startswith("_") and path.stem not in MUTANTS
+    )
+    if uncovered and not args.modules:
+        print(f"mutate: no mutants yet for: {', '.join(uncovered)}", file=sys.stderr)
+    for problem in problems:
+        print(f"mutate: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    for module, name in sorted(stale):
+        print(
+            f"mutate: STALE {module}: {name}: its text is not found exactly once in "
+            f"maascurl/{module}.py; update it in MUTANTS (not run)",
+            file=sys.stderr,
+        )
+    if args.list:
+        for module in modules:
+            print(f"{module} ({', '.join(TESTS[module])}):")
+            for mutant in MUTANTS[module]:
+                mark = " [stale]" if (module, mutant.name) in stale else ""
+                print(f"  {mutant.name}{mark}")
+        print(f"{sum(len(MUTANTS[m]) for m in modules)} mutants")
+        return 1 if stale else 0
+    return mutate(modules, stale, baseline=not args.no_baseline)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
