@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 GAP = "  "  # between table columns: the cell's right padding and the box's divider
 MIN_WIDTH = 1
+KEEP_FIRST_WHEN = 5  # cells each other column keeps while the first stays whole
 DEFAULT_WIDTH = 80
 
 
@@ -233,12 +234,23 @@ def table_width() -> int | None:
 
 
 def fit(widths: list[int], width: int | None) -> list[int]:
-    """Narrow the widest columns first until the row fits WIDTH, as rich does."""
+    """Narrow the widest columns first until the row fits WIDTH, as rich does.
+
+    The first column names the row (hostname, name, id): it keeps its whole
+    width as long as every other column can still show a few cells.
+    """
     if width is None or not widths:
         return widths
     room = width - len(GAP) * (len(widths) - 1)
     if sum(widths) <= room:
         return widths
+    first, rest = widths[0], widths[1:]
+    if rest and room - first >= sum(min(w, KEEP_FIRST_WHEN) for w in rest):
+        return [first, *_narrowed(rest, room - first)]
+    return _narrowed(widths, room)
+
+
+def _narrowed(widths: list[int], room: int) -> list[int]:
     low, high = MIN_WIDTH, max(widths)
     while low < high:  # the largest cap at which the capped columns still fit
         cap = (low + high + 1) // 2

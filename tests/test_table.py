@@ -226,6 +226,16 @@ def test_fit_narrows_the_widest_columns_first() -> None:
     assert sum(tight) + 4 <= 30 and tight[0] <= 10
 
 
+def test_fit_keeps_the_naming_column_whole_while_the_others_keep_a_few_cells() -> None:
+    """The hostname column is what a reader scans for: it is cut last."""
+    widths = table.fit([11, 6, 9, 5, 5, 5, 5, 4, 13, 10, 7, 16], 100)
+    assert widths[0] == 11
+    assert sum(widths) + 2 * 11 == 100
+    # With no room left for the others, every column is narrowed alike.
+    squeezed = table.fit([30, 10, 10], 20)
+    assert squeezed[0] < 30 and sum(squeezed) + 4 <= 20
+
+
 def full_rich_table(
     labels: list[str], rows: list[list[str]], right: list[bool], widths: list[int]
 ) -> str:
