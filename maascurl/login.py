@@ -97,21 +97,13 @@ def login(
     profile.key()  # validates the key (or runs the command) before anything is saved
     load_config()  # refuse early, before any network work, when the config is unreadable
     _warn_cleartext(profile.url)
-    if no_check:  # contacts nothing: the server may be unreachable from here for now
-        tell("saved without contacting the server; `maascurl refresh` caches its API description")
-    else:
+    if not no_check:  # --no-check contacts nothing: the server may be unreachable for now
         user = whoami(profile, timeout)
         tell(f"logged in to {profile.url} as {safe_line(user)}")
         _cache_description(profile, timeout)
-
-    def save(config: Config) -> None:
-        config.profiles[name] = profile
-        if not config.default or config.default not in config.profiles:
-            config.default = name
-
-    config = update_config(save)
-    default = " (default)" if config.default == name else ""
-    tell(f"saved profile {name!r}{default} in {config.path}")
+    save_profile(profile)
+    if no_check:
+        tell("the server was not contacted; `maascurl refresh` caches its API description")
 
 
 def _warn_cleartext(url: str) -> None:

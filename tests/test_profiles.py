@@ -132,6 +132,21 @@ def test_login_no_check_saves_without_asking(sim: MaasSimulator, run: Run, home:
     assert "maascurl refresh" in result.stderr
 
 
+def test_login_no_check_reports_a_save_only_once_it_is_done(
+    sim: MaasSimulator, run: Run, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    result = run("login", "prod", sim.url, "notyet:notyet0tok:notyet0sec", "--no-check")
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr
+    assert "saved" not in result.stderr and "not contacted" not in result.stderr
+
+
 def test_login_to_a_closed_port_saves_nothing(run: Run, home: Path) -> None:
     import socket
 
