@@ -275,6 +275,20 @@ class Session:
         with transport_errors(spec.url):
             return send(self.client, to_httpx(self.client, spec), self.transport, self.pace)
 
+    def read(self, spec: RequestSpec) -> httpx.Response:
+        """Send SPEC and read its whole answer; raise the server's error for anything but 2xx."""
+        from maascurl.output import status_error
+
+        response = self.send(spec)
+        with self.errors(spec.url):
+            try:
+                if not 200 <= response.status_code < 300:
+                    raise status_error(response)
+                response.read()
+            finally:
+                response.close()
+        return response
+
     @contextmanager
     def errors(self, url: str) -> Iterator[None]:
         """Map transport failures while a response body is being read."""

@@ -78,10 +78,10 @@ def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, A
 def _page(session: Session, base: RequestSpec, extra: list[tuple[str, str]]) -> list[Any]:
     from dataclasses import replace
 
-    from maascurl.wait import parse_json, read_answer
+    from maascurl.wait import parse_json
 
     spec = replace(base, query=[*base.query, *extra])
-    answer = parse_json(read_answer(session, spec).content, "events")
+    answer = parse_json(session.read(spec).content, "events")
     events = answer.get("events") if isinstance(answer, dict) else None
     if not isinstance(events, list):
         raise MaascurlError("events: the answer has no list of events")

@@ -32,7 +32,6 @@ from maascurl.wait import (
     image_create,
     json_or_none,
     machine_key,
-    read_answer,
     split_url,
 )
 
@@ -112,9 +111,8 @@ class FleetWaiter:
         body = watch.body
         if watch.goal.final is not None and watch.session is not None:
             api_root = watch.session.target.api_root
-            body = read_answer(
-                watch.session, get_spec(*split_url(api_root, watch.goal.final))
-            ).content
+            final = get_spec(*split_url(api_root, watch.goal.final))
+            body = watch.session.read(final).content
         return replace(result, body=body, final_state=state)
 
     def _poll(self) -> None:

@@ -49,7 +49,6 @@ from maascurl.wait import (
     format_duration,
     get_spec,
     parse_json,
-    read_answer,
     transient,
     wait_all,
 )
@@ -144,9 +143,7 @@ def _list_racks(session: Session, interval: float, deadline: float) -> bytes:
     pacer, noted = Pacer(interval), False
     while True:
         try:
-            return read_answer(
-                session, get_spec(session.target.api_root + "rackcontrollers/")
-            ).content
+            return session.read(get_spec(session.target.api_root + "rackcontrollers/")).content
         except MaascurlError as error:
             delay = pacer.next()
             if not transient(error) or time.monotonic() + delay >= deadline:

@@ -250,18 +250,8 @@ class _Api:
 
     def send(self, spec: RequestSpec) -> httpx.Response:
         """Send SPEC; return the read 2xx response or raise the server's error."""
-        from maascurl.output import status_error
-
         spec.headers = [*self.headers, *spec.headers]
-        response = self.session.send(spec)
-        with self.session.errors(spec.url):
-            try:
-                if not 200 <= response.status_code < 300:
-                    raise status_error(response)
-                response.read()
-            finally:
-                response.close()
-        return response
+        return self.session.read(spec)
 
     def json(self, spec: RequestSpec) -> Any:
         response = self.send(spec)

@@ -463,21 +463,6 @@ def transient(error: MaascurlError) -> bool:
     return isinstance(error, (ConnectFailed, TimedOut))
 
 
-def read_answer(session: Session, spec: RequestSpec) -> httpx.Response:
-    """Send SPEC and read its whole answer; raise for anything but 2xx."""
-    from maascurl.output import status_error
-
-    response = session.send(spec)
-    with session.errors(spec.url):
-        try:
-            if not 200 <= response.status_code < 300:
-                raise status_error(response)
-            response.read()
-        finally:
-            response.close()
-    return response
-
-
 def parse_json(body: bytes, where: str) -> Any:
     try:
         return json.loads(body)
@@ -538,7 +523,7 @@ class Poller:
         try:
             spec = get_spec(*split_url("", watch.url))
             spec.headers = list(watch.headers)
-            response = read_answer(session, spec)
+            response = session.read(spec)
         except MaascurlError as error:
             self._failed_read(watch.where, [watch], error)
             return
@@ -551,7 +536,7 @@ class Poller:
         query = [("id", w.key or "") for w in chunk]
         where = "machines"
         try:
-            response = read_answer(session, get_spec(session.target.api_root + "machines/", query))
+            response = session.read(get_spec(session.target.api_root + "machines/", query))
         except MaascurlError as error:
             self._failed_read(where, chunk, error)
             return
@@ -674,7 +659,7 @@ def send_and_wait(
 ) -> None:
     """Send SPEC; when it started something, wait for it to end and write the final object."""
     relpath = spec.url[len(session.target.api_root) :]
-    answer = read_answer(session, spec)
+    answer = session.read(spec)
     data = json_or_none(answer.content)
     if image_create(spec, relpath):  # a boot-image upload: the racks' sync (racksync.py)
         _wait_for_racks_then_write(session, answer, data, options, wait)
@@ -729,7 +714,7 @@ def _wait_for_poll(
     _finish(watch)
     final = watch.response
     if goal.final is not None:
-        final = read_answer(session, get_spec(*split_url(api_root, goal.final)))
+        final = session.read(get_spec(*split_url(api_root, goal.final)))
     if final is not None:
         _write(final, options)
 

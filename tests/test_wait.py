@@ -486,7 +486,7 @@ def start_fleet(sim: MaasSimulator, count: int, session: object) -> list[wait.Wa
         if machine["status_name"] != "Ready":
             continue
         url = f"{sim.api_root}machines/{machine['system_id']}/"
-        answer = wait.read_answer(session, RequestSpec("POST", url, [("op", "deploy")]))
+        answer = session.read(RequestSpec("POST", url, [("op", "deploy")]))
         data = json.loads(answer.content)
         now = time.monotonic()
         watch = wait.Watch(f"machines/{data['system_id']}", url, wait.ACTIONS["deploy"], now)
@@ -567,7 +567,7 @@ def test_wait_for_is_there_for_other_commands(timed: MaasSimulator) -> None:
     options = CallOptions()
     with Session(resolve_target(options, "boot-resources"), options) as session:
         start = RequestSpec("POST", f"{timed.api_root}boot-resources/", [("op", "import")])
-        wait.read_answer(session, start)
+        session.read(start)
         done = wait.Condition(done=(("", frozenset({"false"})),))
         assert (
             wait.wait_for(session, "boot-resources/?op=is_importing", done, interval=0.02) is False
