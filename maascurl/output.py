@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, TextIO
@@ -304,10 +304,12 @@ def _write_into(response: httpx.Response, target: str, path: str, descriptor: in
 def _save_atomically(
     response: httpx.Response, target: str, path: str, existing: os.stat_result | None
 ) -> None:
-    # Signals are caught before the temp file exists, so none can leave it behind.
-    with _cleanup_on_signals():
+    # SIGTERM and SIGHUP are held while the temp file is created and its name
+    # not yet known here; let in inside the `try`, they remove it like Ctrl-C.
+    with _cleanup_on_signals() as let_in:
         tmp, stream = _temp_beside(target, path)
         try:
+            let_in()
             with stream:
                 stream_raw(_tracked(response, path), stream)
                 _check_length(response, stream.tell())
@@ -377,25 +379,38 @@ class Terminated(MaascurlError):
 
 
 @contextmanager
-def _cleanup_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into an exception, so `finally` and `except` clean up."""
+def _cleanup_on_signals() -> Iterator[Callable[[], None]]:
+    """Turn SIGTERM and SIGHUP into an exception, so `finally` and `except` clean up.
+
+    The signals are held (blocked) until the caller calls the function this
+    yields, so that none can strike between a file's creation and the moment
+    the caller knows its name.
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can take signals; fleet workers rely on it
+        yield lambda: None  # only the main thread can take signals; fleet workers rely on it
         return
 
     def raise_terminated(signum: int, frame: object) -> None:
         raise Terminated(signum)
 
-    signals = [signal.SIGTERM, signal.SIGHUP]
+    signals = {signal.SIGTERM, signal.SIGHUP}
     previous = {signum: signal.signal(signum, raise_terminated) for signum in signals}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+
+    def let_in() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
     try:
-        yield
+        yield let_in
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        try:
+            let_in()  # a signal still held strikes here, after the clean-up
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _tracked(response: httpx.Response, path: str) -> Iterator[bytes]:

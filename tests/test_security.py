@@ -191,6 +191,30 @@ def test_a_signal_during_output_removes_the_temp_file(
     assert list(downloads.iterdir()) == []
 
 
+def test_a_signal_as_the_temp_file_is_created_leaves_nothing_behind(
+    api: MaasSimulator, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM between the temp file's creation and the moment its name is known
+    (inside mkstemp) must not leave it behind: the signal is held until then."""
+    import tempfile
+
+    api.add_file("x", b"content")
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp_then_signal(*args: object, **kwargs: object) -> tuple[int, str]:
+        made = real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+        os.kill(os.getpid(), signal.SIGTERM)
+        return made  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_signal)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    result = run("get", "files", "op=get", "filename=x", "-o", str(downloads / "out"))
+    assert result.exit_code == 128 + signal.SIGTERM
+    assert "terminated by SIGTERM" in result.stderr
+    assert list(downloads.iterdir()) == []
+
+
 # --- 2, 17: redaction ---------------------------------------------------------------
 
 
