@@ -382,9 +382,10 @@ class Terminated(MaascurlError):
 def _cleanup_on_signals() -> Iterator[Callable[[], None]]:
     """Turn SIGTERM and SIGHUP into an exception, so `finally` and `except` clean up.
 
-    The signals are held (blocked) until the caller calls the function this
-    yields, so that none can strike between a file's creation and the moment
-    the caller knows its name.
+    A signal is held back until the caller calls the function this yields, so
+    that none can strike between a file's creation and the moment the caller
+    knows its name. (Held in Python rather than by the signal mask: any thread
+    may take a process's signal, and Python runs the handler in the main one.)
     """
     import signal
     import threading
@@ -392,25 +393,29 @@ def _cleanup_on_signals() -> Iterator[Callable[[], None]]:
     if threading.current_thread() is not threading.main_thread():
         yield lambda: None  # only the main thread can take signals; fleet workers rely on it
         return
+    held: list[int] = []
+    letting_in = False
 
-    def raise_terminated(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
+        if not letting_in:
+            held.append(signum)
+            return
         raise Terminated(signum)
 
-    signals = {signal.SIGTERM, signal.SIGHUP}
-    previous = {signum: signal.signal(signum, raise_terminated) for signum in signals}
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-
     def let_in() -> None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        nonlocal letting_in
+        letting_in = True
+        if held:
+            raise Terminated(held[0])
 
+    signals = (signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, on_signal) for signum in signals}
     try:
         yield let_in
+        let_in()  # a signal held all along still ends the command
     finally:
-        try:
-            let_in()  # a signal still held strikes here, after the clean-up
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _tracked(response: httpx.Response, path: str) -> Iterator[bytes]:
