@@ -556,3 +556,20 @@ def test_the_same_bytes_as_another_filetype_are_a_new_upload(
     assert "already uploaded" not in result.stderr
     assert newest_file(json.loads(result.stdout))["filetype"] == "root-dd.gz"
     assert [r.method for r in images.sim.requests if r.method != "GET"] == ["POST"]
+
+
+def test_a_bar_shows_an_odd_file_name_as_text_and_restores_the_cursor(
+    images: BootImages, profile: str, home: Path, tmp_path: Path
+) -> None:
+    """A file name is neither markup nor terminal control; a finished bar gives the
+    cursor back (rich hides it while drawing)."""
+    path = big(tmp_path, "[b]x\x1b[7m.tar.gz")
+    out, terminal, status = stderr_on_terminal(
+        [MAASCURL, *UPLOAD, str(path)], env_for_subprocess(home)
+    )
+    assert status == 0, terminal
+    assert b"sha256 [b]x\\x1b[7m.tar.gz" in terminal
+    assert b"upload [b]x\\x1b[7m.tar.gz" in terminal
+    assert b"\x1b[7m" not in terminal
+    assert terminal.count(b"\x1b[?25l") == terminal.count(b"\x1b[?25h") == 2
+    assert newest_file(json.loads(out))["complete"] is True
