@@ -835,6 +835,11 @@ MUTANTS["bounded"] = [
         "",
     ),
     M(
+        "a body ended by the --max-time timer taken as complete",
+        "            yield from chunks\n            # A body that ends",
+        "            yield from chunks\n            return\n            # A body that ends",
+    ),
+    M(
         "a capped read returns more than the cap",
         "return bytes(body[:limit]), more",
         "return bytes(body), more",
@@ -981,6 +986,11 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "no hop can carry the old header either way: a same-origin hop is signed afresh "
         "(MaasAuth.sign replaces Authorization) and a cross-origin hop keeps only "
         "_NEUTRAL_HEADERS; the pop is a second layer"
+    ),
+    ("bounded", "--max-time not checked between chunks"): (
+        "a second layer: at the deadline the timer shuts the socket, so the next read ends "
+        "in an error or an early end, and both are checked against the deadline; the check "
+        "between chunks only notices the same expiry one chunk sooner"
     ),
     ("config", "config not synced before the rename"): (
         "fsync only matters if the machine loses power between the write and the rename; "

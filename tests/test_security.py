@@ -19,6 +19,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from conftest import Run, env_for_subprocess
@@ -460,6 +461,26 @@ def test_max_time_bounds_an_endless_body_piped(hostile: HostileServer, run: Run)
     hostile.answer(reply(200, endless()))
     result = run("get", "machines", "--max-time", "0.5")
     assert result.exit_code == 7
+
+
+def _trickle_until_close(out: BinaryIO) -> None:
+    """A body without Content-Length or chunks: it ends where the connection closes."""
+    out.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+    out.flush()
+    for _ in range(40):
+        out.write(b" ")
+        out.flush()
+        time.sleep(0.1)
+
+
+def test_max_time_cuts_a_body_that_ends_at_the_close_as_a_timeout(
+    hostile: HostileServer, run: Run
+) -> None:
+    """The timer's shutdown looks like the end of such a body: it must not pass for one."""
+    hostile.answer(_trickle_until_close)
+    result = run("get", "machines", "--timeout", "10", "--max-time", "0.5")
+    assert result.exit_code == 7, (result.stdout, result.stderr)
+    assert "--max-time" in result.stderr
 
 
 def test_max_time_bounds_waiting_for_the_answer(hostile: HostileServer, run: Run) -> None:
