@@ -483,6 +483,17 @@ def test_max_time_cuts_a_body_that_ends_at_the_close_as_a_timeout(
     assert "--max-time" in result.stderr
 
 
+def test_max_time_bounds_each_request_of_a_run_not_the_run(api: MaasSimulator, run: Run) -> None:
+    """A finished request's --max-time timer is cancelled: firing later, it would shut the
+    kept-alive connection under whichever request uses it then."""
+    api.slow("machines/", 0.1)
+    lines = "\n".join(["abc000", "abc001", "abc002"] * 5)
+    result = run("get", "machines/{}", "--each", "-", "-j", "1", "--max-time", "1", input=lines)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert len(result.stdout.splitlines()) == 15
+
+
 def test_max_time_bounds_waiting_for_the_answer(hostile: HostileServer, run: Run) -> None:
     hostile.answer(reply(200, b"{}", stall=5))
     result = run("get", "machines", "--max-time", "0.3")
