@@ -890,6 +890,29 @@ def test_a_deeply_nested_listing_is_not_recorded_and_breaks_nothing(
     assert result.stdout_bytes == deep
 
 
+def test_a_listing_of_other_objects_feeds_no_ids_to_tab(hostile: HostileServer, run: Run) -> None:
+    """One entry without the collection's ID field: the body is not that listing, and
+    none of it is offered at TAB (a whole listing is, as the first answer shows)."""
+    from maascurl.listings import load_ids
+
+    read = {"doc": "Read.", "method": "GET", "name": "read", "op": None, "restful": True}
+    rows = [
+        {"name": "E", "auth": {"path": path, "params": params, "doc": "E.", "actions": [read]}}
+        for path, params in (("/MAAS/api/2.0/evils/", []), ("/MAAS/api/2.0/evils/{id}/", ["id"]))
+    ]
+    save_cache(hostile.api_root, json.dumps({"hash": "h1", "resources": rows}).encode())
+    whole = b'[{"id": "e1", "name": "one"}, {"id": "e2", "name": "two"}]'
+    other = b'[{"id": "e3", "name": "three"}, {"name": "four"}]'
+    hostile.answer(reply(200, whole, {"X-MAAS-API-Hash": "h1"}))
+    assert run("get", "evils").exit_code == 0
+    assert load_ids(hostile.api_root, "evils/") == [("e1", "one"), ("e2", "two")]
+    hostile.answer(reply(200, other, {"X-MAAS-API-Hash": "h1"}))
+    result = run("get", "evils")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == other
+    assert load_ids(hostile.api_root, "evils/") == [("e1", "one"), ("e2", "two")]
+
+
 def test_a_deeply_nested_body_as_a_table_is_a_clean_error(hostile: HostileServer, run: Run) -> None:
     hostile.answer(reply(200, b"[" * 100_000 + b"]" * 100_000))
     result = run("get", "machines", "--format", "tsv", "--fields", "a")
