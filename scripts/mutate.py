@@ -992,6 +992,32 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "in an error or an early end, and both are checked against the deadline; the check "
         "between chunks only notices the same expiry one chunk sooner"
     ),
+    ("listings", "a compressed listing recorded"): (
+        "harmless: the recorder wraps the stream after bounded.guard_response (a response "
+        "hook run inside client.send) has made it yield decoded bytes, and take() caps "
+        "those at RECORD_LIMIT, so a gzip listing would be recorded correctly and within "
+        "bounds; MAAS and the simulator send listings uncompressed"
+    ),
+    ("listings", "a listing that is not JSON recorded"): (
+        "a body that is not JSON fails json.loads in save() and records nothing either "
+        "way; only a JSON listing sent under another Content-Type would be recorded, "
+        "correctly, and MAAS sends its listings as application/json"
+    ),
+    ("listings", "a listing cut short recorded"): (
+        "save() is reached only after write_response returned, i.e. after the body was "
+        "read to its end; a transfer cut short raises first (and its partial JSON would "
+        "not parse); the complete flag is a second guard"
+    ),
+    ("checks", "the official CLI's dashed op not mapped to underscores"): (
+        "difflib already ranks the underscored spelling first: for every op of every "
+        "resource in the MAAS description (tests/fixtures/describe.json), "
+        "suggest_op on op.replace('_', '-') answers op; the mapping guards future names"
+    ),
+    ("checks", "an ambiguous CLI name resolved to the first match"): (
+        "no MAAS description (tests/fixtures, the 3.x one in ../shared and libmaas's "
+        "2.0-2.2 ones) has two handlers with the same CLI name and number of IDs, so "
+        "at most one template is ever found; the check guards a future description"
+    ),
     ("config", "config not synced before the rename"): (
         "fsync only matters if the machine loses power between the write and the rename; "
         "the rename is still atomic for every running process, so no test without a power "
