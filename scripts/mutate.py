@@ -977,7 +977,7 @@ TESTS["password"] = ["tests/test_password_login.py"]
 TESTS["profile_import"] = ["tests/test_profile_import.py"]
 TESTS["upload"] = [_UPLOAD]
 TESTS["progress"] = [_UPLOAD]
-TESTS["bounded"] = [_SECURITY, "tests/test_reliability.py"]
+TESTS["bounded"] = [_SECURITY]
 TESTS["listings"] = [_REGION, _SECURITY]
 
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.
