@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1062,6 +1063,13 @@ def copy_tree(dest: Path) -> None:
     shutil.copytree(REPO, dest, ignore=ignore)
 
 
+def _default_sigint() -> None:
+    """In the test run, Ctrl-C acts as at a terminal, even when this script runs in the
+    background (`&`, nohup), where SIGINT is ignored and every child would inherit that:
+    the tests that interrupt maascurl would then fail under any mutant."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_tests(tree: Path, files: list[str]) -> tuple[bool, str]:
     """Run FILES in TREE; (passed, first failing test or a reason)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -1079,7 +1087,13 @@ def run_tests(tree: Path, files: list[str]) -> tuple[bool, str]:
     ]
     try:
         done = subprocess.run(
-            cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT
+            cmd,
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            preexec_fn=_default_sigint,
         )
     except subprocess.TimeoutExpired:
         return False, f"timed out after {TIMEOUT} s"
