@@ -80,6 +80,9 @@ class GuardedStream(httpx.SyncByteStream):
         try:
             chunks = self._decoded() if self.gzip else self._raw()
             yield from chunks
+            # A body that ends at the connection's close ends early, and cleanly, when the
+            # timer shuts the socket: that end is the deadline's, not the body's.
+            self._check_deadline()
         except (httpx.TransportError, OSError):
             self._check_deadline()  # a socket shut by the timer is a timeout
             raise

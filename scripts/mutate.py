@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -508,6 +509,429 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
 }
 
+# The second wave's modules: tables (fields, table), password login and profile
+# import, uploads (upload, progress), bounded reading, recorded listings.
+MUTANTS["fields"] = [
+    M(
+        "a list index one past the end taken",
+        "value = value[index] if -len(value) <= index < len(value) else None",
+        "value = value[index] if -len(value) <= index <= len(value) else None",
+    ),
+    M(
+        "rows without the sort field sorted first",
+        "ordered = [p for _, p in present] + absent",
+        "ordered = absent + [p for _, p in present]",
+    ),
+    M(
+        "digits sorted as text (node-10 before node-2)",
+        "return (1, tuple(int(part) if i % 2 else part for i, part in enumerate(parts)))",
+        "return (1, tuple(parts))",
+    ),
+    M(
+        "--sort -FIELD not descending",
+        "present.sort(key=lambda item: natural_key(item[0]), reverse=descending)",
+        "present.sort(key=lambda item: natural_key(item[0]), reverse=False)",
+    ),
+    M(
+        "case not ignored in the natural order",
+        "parts = _DIGITS.split(cell(value).casefold())",
+        "parts = _DIGITS.split(cell(value))",
+    ),
+    M(
+        "no key column for a dict keyed by ID",
+        "if listing.keys is not None and all(c.path != KEY_COLUMN for c in columns):",
+        "if listing.keys is None and all(c.path != KEY_COLUMN for c in columns):",
+    ),
+    M(
+        "default columns kept when most are missing",
+        "return len(roots & present) * 2 > len(roots)",
+        "return len(roots & present) > 0",
+    ),
+    M(
+        "an empty name in --fields accepted",
+        "if not all(names):",
+        "if not any(names):",
+    ),
+    M(
+        "-o accepted with --format",
+        "    if output is not None:\n        # -o saves",
+        "    if output is not None and fields is not None:\n        # -o saves",
+    ),
+    M(
+        "booleans shown as Python's True/False",
+        '    if value is True:\n        return "true"\n    if value is False:\n'
+        '        return "false"\n',
+        "",
+    ),
+]
+MUTANTS["table"] = [
+    M(
+        "tabs not escaped in TSV",
+        r'text = text.replace("\\", "\\\\").replace("\t", "\\t")',
+        r'text = text.replace("\\", "\\\\")',
+    ),
+    M(
+        "backslashes not escaped in TSV",
+        r'text = text.replace("\\", "\\\\").replace("\t", "\\t")',
+        r'text = text.replace("\t", "\\t")',
+    ),
+    M(
+        "CSV lines end in LF, not CRLF",
+        r'writer = csv.writer(out, lineterminator="\r\n")',
+        r'writer = csv.writer(out, lineterminator="\n")',
+    ),
+    M(
+        "control characters reach the terminal in a table",
+        "body = [[text if text.isprintable() else safe_line(text) for text in row]"
+        " for row in body]",
+        "body = [[text for text in row] for row in body]",
+    ),
+    M(
+        "numbers not right-aligned",
+        "right = [numeric(row[i] for row in values) for i in range(len(columns))]",
+        "right = [False] * len(columns)",
+    ),
+    M(
+        "the gaps between columns not counted when fitting",
+        "room = width - len(GAP) * (len(widths) - 1)",
+        "room = width",
+    ),
+    M(
+        "a piped table cut to 80 columns",
+        "    if not sys.stdout.isatty():\n        return None",
+        "    if not sys.stdout.isatty():\n        return DEFAULT_WIDTH",
+    ),
+    M(
+        "a cut cell one character too wide",
+        'return text[: width - 1] + "…", width',
+        'return text[:width] + "…", width',
+    ),
+    M(
+        "--header ignored (TSV always has one)",
+        "if header and columns else []",
+        "if columns else []",
+    ),
+]
+MUTANTS["password"] = [
+    M(
+        "a password on the command line accepted",
+        'if source is not None and source != "-":',
+        'if source is None and source != "-":',
+    ),
+    M(
+        "spaces around a password from stdin stripped",
+        'password = sys.stdin.readline().rstrip("\\r\\n")',
+        "password = sys.stdin.readline().strip()",
+    ),
+    M("an empty password sent", "if not password:", "if password is None:"),
+    M("the password not registered as a secret", "    register_secret(password)\n", ""),
+    M(
+        "a refused login not explained",
+        'if response.status_code == 403 and spec.method == "POST":',
+        'if response.status_code == 401 and spec.method == "POST":',
+    ),
+    M(
+        "the capability not checked",
+        "if CAPABILITY not in capabilities:",
+        "if not capabilities:",
+    ),
+    M(
+        "the answer read without a cap",
+        "        if len(body) > ANSWER_LIMIT:\n",
+        "        if False:\n",
+    ),
+    M(
+        "a consumer name that changes with every run",
+        'return f"maascurl@{socket.gethostname()}"',
+        'return f"maascurl@{socket.gethostname()}-{os.getpid()}"',
+    ),
+    M(
+        "clear-text warning for loopback too",
+        'if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):',
+        'if parts.scheme == "http":',
+    ),
+    M(
+        "--cacert stored relative",
+        "cacert = os.path.abspath(cacert) if cacert else None",
+        "cacert = cacert or None",
+    ),
+]
+MUTANTS["profile_import"] = [
+    M(
+        "the other tool's database opened writable",
+        'uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"',
+        'uri = f"file:{quote(str(path.resolve()))}?mode=rw"',
+    ),
+    M(
+        "a write-ahead log beside the database ignored",
+        'for suffix in ("-journal", "-wal"):',
+        'for suffix in ("-journal",):',
+    ),
+    M(
+        "an empty journal taken for a write in progress",
+        "if beside.is_file() and beside.stat().st_size > 0:",
+        "if beside.is_file():",
+    ),
+    M(
+        "a same-size change during the read not noticed",
+        "return status.st_ino, status.st_size, status.st_mtime_ns",
+        "return status.st_ino, status.st_size, 0",
+    ),
+    M(
+        "an existing profile replaced without --force",
+        "if existed and not force:",
+        "if existed and force:",
+    ),
+    M(
+        "the other tool's selected profile not made the default",
+        "chosen = [item.name for item in found if item.selected and item.name in done]",
+        "chosen = []",
+    ),
+    M(
+        "an existing default overridden",
+        "if done and (not config.default or config.default not in config.profiles):",
+        "if done:",
+    ),
+    M(
+        "a certificate left behind when the config write fails",
+        "            cacert.unlink(missing_ok=True)\n",
+        "            pass\n",
+    ),
+    M(
+        "a profile without credentials signs",
+        "anonymous=item.api_key is None,",
+        "anonymous=False,",
+    ),
+    M(
+        "control characters in a stored URL printed as they are",
+        "        safe_line(item.url),\n",
+        "        item.url,\n",
+    ),
+]
+MUTANTS["upload"] = [
+    M(
+        "bytes stored read as size times progress",
+        "held = round(size / progress)",
+        "held = round(size * progress)",
+    ),
+    M(
+        "an unfinished upload resumed from 0",
+        "    return Unfinished(resource_id, rfile, held)\n",
+        "    return Unfinished(resource_id, rfile, 0)\n",
+    ),
+    M(
+        "the last chunk not shortened to the file's end",
+        "length = min(job.chunk_size or CHUNK_SIZE, size - offset)",
+        "length = job.chunk_size or CHUNK_SIZE",
+    ),
+    M(
+        "a same-size change during the upload not noticed",
+        "return info.st_size, info.st_mtime_ns",
+        "return info.st_size, 0",
+    ),
+    M(
+        "an upload_uri on another server accepted",
+        "if not url.startswith(api.api_root):",
+        'if not url.startswith(("http://", "https://")):',
+    ),
+    M(
+        "one chunk retry more than --retries",
+        "if failures >= retries:",
+        "if failures > retries:",
+    ),
+    M(
+        "a finished image not recognised",
+        'if rfile.get("complete"):\n        note(',
+        'if rfile.get("completed"):\n        note(',
+    ),
+    M(
+        "the sha256 not checked after the upload",
+        'if rfile is None or rfile.get("sha256") != sha256 or rfile.get("size") != size:\n'
+        '        raise MaascurlError(f"{where} does not show',
+        'if rfile is None or rfile.get("size") != size:\n'
+        '        raise MaascurlError(f"{where} does not show',
+    ),
+    M(
+        "the same bytes as another filetype resumed",
+        'if rfile.get("filetype") != STORED_FILETYPES.get(job.filetype or "tgz"):',
+        'if rfile.get("filetype") is None:',
+    ),
+    M(
+        "custom/ not dropped when looking for an earlier upload",
+        'stored_name = job.name.removeprefix("custom/")',
+        "stored_name = job.name",
+    ),
+]
+MUTANTS["progress"] = [
+    M(
+        "a bar drawn when stderr is not a terminal",
+        "if not enabled or not _stderr_is_terminal():",
+        "if not enabled:",
+    ),
+    M(
+        "--no-progress ignored",
+        "if not enabled or not _stderr_is_terminal():",
+        "if not _stderr_is_terminal():",
+    ),
+    M(
+        "a bar for a short transfer",
+        "return total is None or total >= MIN_BYTES",
+        "return total is None or total >= 0",
+    ),
+    M(
+        "a bar of unknown length drawn at once",
+        "if not self._show or self.completed < MIN_BYTES:",
+        "if not self._show:",
+    ),
+    M(
+        "the bar drawn on stdout",
+        "console = Console(file=sys.stderr)",
+        "console = Console(file=sys.stdout)",
+    ),
+    M(
+        "a file name in the label read as markup",
+        'TextColumn("{task.fields[label]}", markup=False)',
+        'TextColumn("{task.fields[label]}", markup=True)',
+    ),
+    M(
+        "control characters in the label shown as they are",
+        "label=safe_line(self.label)",
+        "label=self.label",
+    ),
+    M(
+        "the bar never stopped",
+        "            self._progress.stop()\n",
+        "",
+    ),
+]
+MUTANTS["bounded"] = [
+    M(
+        "stacked gzip accepted",
+        "if len(layers) > 1 or any(c not in _ACCEPTED for c in layers):",
+        "if any(c not in _ACCEPTED for c in layers):",
+    ),
+    M(
+        "a coding not asked for accepted",
+        "if len(layers) > 1 or any(c not in _ACCEPTED for c in layers):",
+        "if len(layers) > 1:",
+    ),
+    M(
+        "gzip decoded in one go",
+        "out = decompressor.decompress(data, DECODE_STEP)",
+        "out = decompressor.decompress(data)",
+    ),
+    M(
+        "--max-time not checked between chunks",
+        "            self._check_deadline()\n            yield chunk",
+        "            yield chunk",
+    ),
+    M(
+        "a socket shut at --max-time reported as a transport error",
+        "self._check_deadline()  # a socket shut by the timer is a timeout",
+        "pass",
+    ),
+    M(
+        "the --max-time timer not cancelled when the answer is closed",
+        "        if self.timer is not None:\n            self.timer.cancel()\n",
+        "",
+    ),
+    M(
+        "a body ended by the --max-time timer taken as complete",
+        "            yield from chunks\n            # A body that ends",
+        "            yield from chunks\n            return\n            # A body that ends",
+    ),
+    M(
+        "a capped read returns more than the cap",
+        "return bytes(body[:limit]), more",
+        "return bytes(body), more",
+    ),
+    M(
+        "request timeouts not bounded by --max-time",
+        "return {name: left if value is None else min(value, left)"
+        " for name, value in bounds.items()}",
+        "return {name: value for name, value in bounds.items()}",
+    ),
+]
+MUTANTS["listings"] = [
+    M(
+        "a compressed listing recorded",
+        'if response.headers.get("Content-Encoding", "identity") != "identity":',
+        "if False:",
+    ),
+    M(
+        "more than MAX_IDS IDs kept",
+        "for entry in data[:MAX_IDS]:",
+        "for entry in data:",
+    ),
+    M(
+        "an entry without the ID field skipped instead of giving up",
+        "            return None  # not a listing of this resource after all",
+        "            continue",
+    ),
+    M(
+        "a listing that is not JSON recorded",
+        'if "json" not in response.headers.get("Content-Type", ""):',
+        'if "json" in response.headers.get("Content-Type", "") and False:',
+    ),
+    M(
+        "the oldest listing paths never dropped",
+        "while len(paths) > MAX_PATHS:",
+        "while len(paths) > MAX_PATHS * 100:",
+    ),
+    M(
+        "a label equal to its ID repeated",
+        'rows.append([str(entry[field]), label if label != str(entry[field]) else ""])',
+        "rows.append([str(entry[field]), label])",
+    ),
+    M(
+        "a listing cut short recorded",
+        "if not self.complete or self.size > RECORD_LIMIT:",
+        "if self.size > RECORD_LIMIT:",
+    ),
+    M(
+        "the cache directory not made private",
+        "        make_private_dirs(target.parent)\n",
+        "        target.parent.mkdir(parents=True, exist_ok=True)\n",
+    ),
+]
+MUTANTS["checks"] += [
+    M(
+        "every undocumented field warned about, typo or not",
+        "cutoff=0.75",
+        "cutoff=0.0",
+    ),
+    M(
+        "fields of open-ended ops warned about",
+        "if not documented or spec.op in OPEN_ENDED_OPS:",
+        "if not documented:",
+    ),
+    M(
+        "power_parameters_* warned about",
+        "        if unknown.startswith(OPEN_ENDED_PREFIXES):\n            continue\n",
+        "",
+    ),
+    M(
+        "a file part warned about where MAAS reads a file",
+        "if part.name in documented and not wants_file_part(resource.template, part.name):",
+        "if part.name in documented:",
+    ),
+    M(
+        "the official CLI's dashed op not mapped to underscores",
+        'underscored = op.replace("-", "_")',
+        "underscored = op",
+    ),
+    M(
+        "'handler' kept in the official CLI's names",
+        'return "-".join(part for part in parts if part != "handler")',
+        'return "-".join(parts)',
+    ),
+    M(
+        "an ambiguous CLI name resolved to the first match",
+        "return found[0] if len(found) == 1 else None",
+        "return found[0] if found else None",
+    ),
+]
+
 # Module -> the test files that exercise it (kept short: mutation runs must be quick).
 _GUARANTEES = "tests/test_guarantees.py"
 _GAPS = "tests/test_mutation_gaps.py"
@@ -545,12 +969,55 @@ TESTS: dict[str, list[str]] = {
     ],
 }
 
+_TABLE = "tests/test_table.py"
+_UPLOAD = "tests/test_upload.py"
+_SECURITY = "tests/test_security.py"
+TESTS["fields"] = [_TABLE]
+TESTS["table"] = [_TABLE]
+TESTS["password"] = ["tests/test_password_login.py"]
+TESTS["profile_import"] = ["tests/test_profile_import.py"]
+TESTS["upload"] = [_UPLOAD]
+TESTS["progress"] = [_UPLOAD]
+TESTS["bounded"] = [_SECURITY]
+TESTS["listings"] = [_REGION, _SECURITY]
+
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.
 EQUIVALENT: dict[tuple[str, str], str] = {
     ("client", "Authorization kept on a redirect"): (
         "no hop can carry the old header either way: a same-origin hop is signed afresh "
         "(MaasAuth.sign replaces Authorization) and a cross-origin hop keeps only "
         "_NEUTRAL_HEADERS; the pop is a second layer"
+    ),
+    ("bounded", "--max-time not checked between chunks"): (
+        "a second layer: at the deadline the timer shuts the socket, so the next read ends "
+        "in an error or an early end, and both are checked against the deadline; the check "
+        "between chunks only notices the same expiry one chunk sooner"
+    ),
+    ("listings", "a compressed listing recorded"): (
+        "harmless: the recorder wraps the stream after bounded.guard_response (a response "
+        "hook run inside client.send) has made it yield decoded bytes, and take() caps "
+        "those at RECORD_LIMIT, so a gzip listing would be recorded correctly and within "
+        "bounds; MAAS and the simulator send listings uncompressed"
+    ),
+    ("listings", "a listing that is not JSON recorded"): (
+        "a body that is not JSON fails json.loads in save() and records nothing either "
+        "way; only a JSON listing sent under another Content-Type would be recorded, "
+        "correctly, and MAAS sends its listings as application/json"
+    ),
+    ("listings", "a listing cut short recorded"): (
+        "save() is reached only after write_response returned, i.e. after the body was "
+        "read to its end; a transfer cut short raises first (and its partial JSON would "
+        "not parse); the complete flag is a second guard"
+    ),
+    ("checks", "the official CLI's dashed op not mapped to underscores"): (
+        "difflib already ranks the underscored spelling first: for every op of every "
+        "resource in the MAAS description (tests/fixtures/describe.json), "
+        "suggest_op on op.replace('_', '-') answers op; the mapping guards future names"
+    ),
+    ("checks", "an ambiguous CLI name resolved to the first match"): (
+        "no MAAS description (tests/fixtures, the 3.x one in ../shared and libmaas's "
+        "2.0-2.2 ones) has two handlers with the same CLI name and number of IDs, so "
+        "at most one template is ever found; the check guards a future description"
     ),
     ("config", "config not synced before the rename"): (
         "fsync only matters if the machine loses power between the write and the rename; "
@@ -596,6 +1063,13 @@ def copy_tree(dest: Path) -> None:
     shutil.copytree(REPO, dest, ignore=ignore)
 
 
+def _default_sigint() -> None:
+    """In the test run, Ctrl-C acts as at a terminal, even when this script runs in the
+    background (`&`, nohup), where SIGINT is ignored and every child would inherit that:
+    the tests that interrupt maascurl would then fail under any mutant."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_tests(tree: Path, files: list[str]) -> tuple[bool, str]:
     """Run FILES in TREE; (passed, first failing test or a reason)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -613,7 +1087,13 @@ def run_tests(tree: Path, files: list[str]) -> tuple[bool, str]:
     ]
     try:
         done = subprocess.run(
-            cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT
+            cmd,
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            preexec_fn=_default_sigint,
         )
     except subprocess.TimeoutExpired:
         return False, f"timed out after {TIMEOUT} s"

@@ -347,3 +347,50 @@ def test_simulator_authenticate_refuses_an_inactive_user(sim: MaasSimulator) -> 
     sim.users["gone"]["is_active"] = False
     form = {"username": "gone", "password": "gone's password"}
     assert httpx.post(sim.url + "/accounts/authenticate/", data=form).status_code == 403
+
+
+def test_spaces_at_the_ends_of_a_password_are_kept(
+    sim: MaasSimulator, run: Run, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django keeps a password's spaces (its password fields do not strip): only the line
+    end read from stdin is dropped."""
+    padded = "  padded password \t"
+    monkeypatch.setitem(sim.passwords, "admin", padded)
+    result = password_login(run, sim, padded + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert authenticate_requests(sim)[0]["password"] == padded
+
+
+def test_a_password_echoed_in_an_error_is_redacted(
+    sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    """An error page that repeats the form (a proxy's, a debug page) never shows the password."""
+    echo = f"bad request: username=admin password={sim.password}"
+    sim.queue(400, echo, {"Content-Type": "text/plain"}, path=ACCOUNTS_AUTHENTICATE)
+    result = password_login(run, sim, sim.password + "\n")
+    assert result.exit_code == 4
+    assert "bad request: username=admin password=" in result.stderr
+    assert sim.password not in result.stdout + result.stderr
+    assert not config_file(home).exists()
+
+
+def test_a_relative_cacert_works_from_any_directory(
+    https_maas: MaasSimulator,
+    ca: trustme.CA,
+    run: Run,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--cacert ca.pem is stored as an absolute path: the profile is used from elsewhere."""
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.chdir(tmp_path)
+    result = run("login", "tls", https_maas.url, "--username", "admin", "--password", "-",
+                 "--cacert", "ca.pem", input=https_maas.password + "\n")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    whoami = run("get", "users", "op=whoami", "-p", "tls")
+    assert whoami.exit_code == 0, whoami.stderr
+    assert json.loads(whoami.stdout)["username"] == "admin"

@@ -441,3 +441,49 @@ def test_a_file_that_changes_while_read_is_refused(
     assert result.exit_code == 1
     assert "changed while it was read; run the import again" in result.stderr
     assert not config_file(home).exists()
+
+
+def test_refuses_a_database_beside_its_write_ahead_log(run: Run, home: Path, cli_db: Path) -> None:
+    """In WAL mode the newest writes are in the -wal file, which an immutable read skips."""
+    cli_db.with_name(cli_db.name + "-wal").write_bytes(b"\x37\x7f\x06\x82" + b"\x00" * 28)
+    result = run("profile", "import", str(cli_db))
+    assert result.exit_code == 1
+    assert "is being written (.maascli.db-wal is beside it)" in result.stderr
+    assert not config_file(home).exists()
+
+
+def test_an_empty_journal_left_by_a_finished_write_is_no_obstacle(
+    run: Run, home: Path, cli_db: Path
+) -> None:
+    """journal_mode=TRUNCATE leaves an empty journal after every committed write."""
+    writer = sqlite3.connect(cli_db)
+    try:
+        writer.execute("PRAGMA journal_mode=TRUNCATE")
+        writer.execute("UPDATE profiles SET name = name")
+        writer.commit()
+    finally:
+        writer.close()
+    journal = cli_db.with_name(cli_db.name + "-journal")
+    assert journal.is_file() and journal.stat().st_size == 0
+    result = run("profile", "import", str(cli_db))
+    assert result.exit_code == 0, result.stderr
+    assert len(read_config(home)["profiles"]) == 3
+
+
+def test_a_failed_import_leaves_no_certificate_behind(
+    https_maas: MaasSimulator, ca: trustme.CA, run: Run, home: Path, tmp_path: Path
+) -> None:
+    """Nothing half-imported: the first profile's certificate goes when the second fails."""
+    pem = ca.cert_pem.bytes().decode()
+    path = tmp_path / ".maascli.db"
+    profiles = [
+        maascli_profile("first", https_maas.url, None, None, cacerts=pem),
+        maascli_profile("second", https_maas.url, None, None, cacerts=pem),
+    ]
+    write_maascli_db(path, profiles)
+    (config_file(home).parent / "cacert-second.pem").mkdir(parents=True)  # cannot be replaced
+    result = run("profile", "import", str(path))
+    assert result.exit_code == 1
+    assert "cannot write" in result.stderr and "cacert-second.pem" in result.stderr
+    assert list(config_file(home).parent.glob("cacert-first*")) == []
+    assert not config_file(home).exists()

@@ -23,7 +23,7 @@ import trustme
 from conftest import Run, env_for_subprocess
 from simulator import MaasSimulator, RecordedRequest, load_routes
 
-from maascurl import client, request
+from maascurl import client, listings, request
 from maascurl.apidesc import cache_file
 from maascurl.cli import cli
 from maascurl.multipart import MultipartBody
@@ -371,6 +371,15 @@ def test_workload_annotation_keys_draw_no_warning(api: MaasSimulator, run: Run) 
     assert "warning" not in result.stderr
 
 
+def test_power_parameters_draw_no_warning(api: MaasSimulator, run: Run) -> None:
+    # MAAS expands power_parameters_{name} itself; IPMI's k_g and the uuid of several
+    # drivers are close enough to the one documented, power_parameters_skip_check,
+    # to look like a typo of it.
+    result = run("put", "machines/abc000", "power_parameters_k_g=k", "power_parameters_uuid=u")
+    ok(result)
+    assert "warning" not in result.stderr
+
+
 def test_quiet_silences_warnings(api: MaasSimulator, run: Run) -> None:
     loud = run("post", "machines/abc000", "op=deploy", "distro_serie=noble")
     assert "did you mean 'distro_series'" in loud.stderr
@@ -542,6 +551,36 @@ def test_a_filtered_listing_does_not_replace_the_ids(api: MaasSimulator, run: Ru
     ok(run("get", "machines"))
     ok(run("get", "machines", "hostname=nobody"))
     assert "machines/abc002/" in complete("maascurl get machines/")
+
+
+def test_ids_kept_per_listing_are_capped(
+    api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAB reads every kept ID on each press: a big listing keeps only the first MAX_IDS."""
+    monkeypatch.setattr(listings, "MAX_IDS", 2)
+    ok(run("get", "machines"))
+    values = complete("maascurl get machines/")[1::3]
+    assert [v for v in values if v.startswith("machines/abc")] == [
+        "machines/abc000/",
+        "machines/abc001/",
+    ]
+
+
+def test_only_the_newest_listing_paths_are_kept(
+    api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listings, "MAX_PATHS", 1)
+    ok(run("get", "machines"))
+    ok(run("get", "zones"))
+    assert "zones/default/" in complete("maascurl get zones/")
+    assert "machines/abc000/" not in complete("maascurl get machines/")
+
+
+def test_an_id_that_is_its_own_name_gets_no_help(api: MaasSimulator, run: Run) -> None:
+    """zones/{name}/: the help beside an ID would only repeat it."""
+    ok(run("get", "zones"))
+    lines = complete("maascurl get zones/")
+    assert lines[lines.index("zones/default/") + 1] == "_"  # zsh's "no help"
 
 
 def test_tab_offers_a_file_part_where_maas_wants_one(api: MaasSimulator) -> None:

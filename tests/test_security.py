@@ -19,6 +19,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from conftest import Run, env_for_subprocess
@@ -486,10 +487,50 @@ def test_max_time_bounds_an_endless_body_piped(hostile: HostileServer, run: Run)
     assert result.exit_code == 7
 
 
+def _trickle_until_close(out: BinaryIO) -> None:
+    """A body without Content-Length or chunks: it ends where the connection closes."""
+    out.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+    out.flush()
+    for _ in range(40):
+        out.write(b" ")
+        out.flush()
+        time.sleep(0.1)
+
+
+def test_max_time_cuts_a_body_that_ends_at_the_close_as_a_timeout(
+    hostile: HostileServer, run: Run
+) -> None:
+    """The timer's shutdown looks like the end of such a body: it must not pass for one."""
+    hostile.answer(_trickle_until_close)
+    result = run("get", "machines", "--timeout", "10", "--max-time", "0.5")
+    assert result.exit_code == 7, (result.stdout, result.stderr)
+    assert "--max-time" in result.stderr
+
+
+def test_max_time_bounds_each_request_of_a_run_not_the_run(api: MaasSimulator, run: Run) -> None:
+    """A finished request's --max-time timer is cancelled: firing later, it would shut the
+    kept-alive connection under whichever request uses it then."""
+    api.slow("machines/", 0.1)
+    lines = "\n".join(["abc000", "abc001", "abc002"] * 5)
+    result = run("get", "machines/{}", "--each", "-", "-j", "1", "--max-time", "1", input=lines)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert len(result.stdout.splitlines()) == 15
+
+
 def test_max_time_bounds_waiting_for_the_answer(hostile: HostileServer, run: Run) -> None:
-    hostile.answer(reply(200, b"{}", stall=5))
-    result = run("get", "machines", "--max-time", "0.3")
+    """--max-time, not the read timeout, ends the wait for the headers: maascurl has given
+    up before the server answers (the body's own deadline check would only come after)."""
+    answered = threading.Event()
+
+    def late(out: BinaryIO) -> None:
+        reply(200, b"{}", stall=5)(out)
+        answered.set()
+
+    hostile.answer(late)
+    result = run("get", "machines", "--timeout", "30", "--max-time", "0.3")
     assert result.exit_code == 7
+    assert not answered.is_set()
 
 
 def test_max_time_leaves_a_quick_answer_alone(hostile: HostileServer, run: Run) -> None:
@@ -871,6 +912,29 @@ def test_a_deeply_nested_listing_is_not_recorded_and_breaks_nothing(
     result = run("get", "evils")
     assert result.exit_code == 0, result.stderr
     assert result.stdout_bytes == deep
+
+
+def test_a_listing_of_other_objects_feeds_no_ids_to_tab(hostile: HostileServer, run: Run) -> None:
+    """One entry without the collection's ID field: the body is not that listing, and
+    none of it is offered at TAB (a whole listing is, as the first answer shows)."""
+    from maascurl.listings import load_ids
+
+    read = {"doc": "Read.", "method": "GET", "name": "read", "op": None, "restful": True}
+    rows = [
+        {"name": "E", "auth": {"path": path, "params": params, "doc": "E.", "actions": [read]}}
+        for path, params in (("/MAAS/api/2.0/evils/", []), ("/MAAS/api/2.0/evils/{id}/", ["id"]))
+    ]
+    save_cache(hostile.api_root, json.dumps({"hash": "h1", "resources": rows}).encode())
+    whole = b'[{"id": "e1", "name": "one"}, {"id": "e2", "name": "two"}]'
+    other = b'[{"id": "e3", "name": "three"}, {"name": "four"}]'
+    hostile.answer(reply(200, whole, {"X-MAAS-API-Hash": "h1"}))
+    assert run("get", "evils").exit_code == 0
+    assert load_ids(hostile.api_root, "evils/") == [("e1", "one"), ("e2", "two")]
+    hostile.answer(reply(200, other, {"X-MAAS-API-Hash": "h1"}))
+    result = run("get", "evils")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == other
+    assert load_ids(hostile.api_root, "evils/") == [("e1", "one"), ("e2", "two")]
 
 
 def test_a_deeply_nested_body_as_a_table_is_a_clean_error(hostile: HostileServer, run: Run) -> None:

@@ -64,6 +64,7 @@ MACHINE = {
         ("interface_set.0.name", "eth0"),
         ("interface_set.-1.name", "eth1"),
         ("interface_set.5.name", None),
+        ("interface_set.2.name", None),  # one past the end
         ("interface_set.name", ["eth0", "eth1"]),
         ("zone.nothing", None),
         ("nothing.at.all", None),
@@ -840,3 +841,23 @@ def test_table_fits_the_size_the_terminal_reports(api: MaasSimulator, home: Path
     lines = ANSI.sub("", b"".join(chunks).decode()).splitlines()
     assert len(lines) == 5
     assert max(len(line) for line in lines) == 72
+
+
+def test_numbers_are_right_aligned_and_text_left(api: MaasSimulator, run: Run) -> None:
+    api.machines[0]["memory"] = 512
+    api.changed()
+    lines = ok(run("get", "machines", "-t", "--fields", "hostname,memory")).splitlines()
+    rows = [line.rstrip() for line in lines[2:]]
+    assert rows[0].startswith("amber-otter ") and rows[0].endswith(" 512")
+    assert len({len(row) for row in rows}) == 1  # every number ends in the same place
+
+
+def test_an_op_answering_other_objects_gets_their_own_columns(api: MaasSimulator, run: Run) -> None:
+    """op=list_boot_images on a rack controller lists images, not racks: with the racks'
+    default columns all but empty, the images' own plain fields are shown instead."""
+    out = ok(
+        run("get", "rackcontrollers/m6w3b4/", "op=list_boot_images", "--format=tsv", "--header")
+    )
+    rows = tsv_rows(out)
+    assert rows[0] == ["name", "architecture"]
+    assert len(rows) > 1 and all(len(row) == 2 and row[0] for row in rows[1:])

@@ -556,3 +556,41 @@ def test_the_same_bytes_as_another_filetype_are_a_new_upload(
     assert "already uploaded" not in result.stderr
     assert newest_file(json.loads(result.stdout))["filetype"] == "root-dd.gz"
     assert [r.method for r in images.sim.requests if r.method != "GET"] == ["POST"]
+
+
+def test_a_bar_shows_an_odd_file_name_as_text_and_restores_the_cursor(
+    images: BootImages, profile: str, home: Path, tmp_path: Path
+) -> None:
+    """A file name is neither markup nor terminal control; a finished bar gives the
+    cursor back (rich hides it while drawing)."""
+    path = big(tmp_path, "[b]x\x1b[7m.tar.gz")
+    out, terminal, status = stderr_on_terminal(
+        [MAASCURL, *UPLOAD, str(path)], env_for_subprocess(home)
+    )
+    assert status == 0, terminal
+    assert b"sha256 [b]x\\x1b[7m.tar.gz" in terminal
+    assert b"upload [b]x\\x1b[7m.tar.gz" in terminal
+    assert b"\x1b[7m" not in terminal
+    assert terminal.count(b"\x1b[?25l") == terminal.count(b"\x1b[?25h") == 2
+    assert newest_file(json.loads(out))["complete"] is True
+
+
+def test_a_read_back_showing_other_bytes_is_an_error(
+    run: Run, images: BootImages, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finished resource must show this image: the same size with another sha256
+    (another upload of the same name took its newest set meanwhile) is not it."""
+    real = images.file_dict
+
+    def replaced(resource: dict[str, object], rfile: dict[str, object]) -> dict[str, object]:
+        data = real(resource, rfile)
+        if data["complete"]:
+            data["sha256"] = "0" * 64
+        return data
+
+    monkeypatch.setattr(images, "file_dict", replaced)
+    path = image_file(tmp_path, 2 * CHUNK)
+    result = run(*UPLOAD, str(path), "--chunk-size", str(CHUNK))
+    assert result.exit_code == 1
+    assert "does not show this image after the upload" in result.stderr
+    assert result.stdout == ""
