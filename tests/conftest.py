@@ -92,10 +92,12 @@ def profile(sim: MaasSimulator, run: Run) -> str:
 
 @pytest.fixture
 def restored(sim: MaasSimulator) -> Iterator[MaasSimulator]:
-    """The shared simulator, its machines and files put back after the test."""
+    """The shared simulator, its machines, files and event log put back after the test."""
     machines, files = copy.deepcopy(sim.machines), dict(sim.files)
+    events = list(sim.events)
     yield sim
     sim.machines[:] = machines
+    sim.events[:] = events
     sim.files.clear()
     sim.files.update(files)
     sim.changed()
