@@ -212,7 +212,9 @@ class _MaascurlComplete(ShellComplete):
         return text
 
     def get_completions(self, args: list[str], incomplete: str) -> list[CompletionItem[Any]]:
-        items = super().get_completions(args, incomplete)
+        items = self._before_the_method(args, incomplete)
+        if items is None:
+            items = super().get_completions(args, incomplete)
         # For "--profile=pr" Click answers "prod"; every shell here matches
         # candidates against the whole word, so put "--profile=" back.
         name, eq, _ = incomplete.partition("=")
@@ -224,6 +226,28 @@ class _MaascurlComplete(ShellComplete):
             else CompletionItem(f"{name}={item.value}", type=item.type, help=item.help)
             for item in items
         ]
+
+    def _before_the_method(
+        self, args: list[str], incomplete: str
+    ) -> list[CompletionItem[Any]] | None:
+        """`maascurl -p <TAB>`: the value of an option typed before the method.
+
+        The group moves such options after the method when it runs; Click's
+        completion does not know that, so the value is completed here as the
+        request commands' own option would complete it.
+        """
+        import click
+
+        group = self.cli
+        if not args or not isinstance(group, click.Group) or "get" not in group.commands:
+            return None
+        if any(word in group.commands or word.lower() in group.commands for word in args):
+            return None  # the method is there: Click resolves the rest
+        command = group.commands["get"]
+        param = next((p for p in command.params if args[-1] in p.opts), None)
+        if not isinstance(param, click.Option) or param.is_flag or param.count:
+            return None
+        return param.shell_complete(click.Context(command), incomplete)
 
 
 def _one_line(text: str | None) -> str:

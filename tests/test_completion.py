@@ -87,6 +87,14 @@ def test_profile_names(cached: Path) -> None:
     assert values("maascurl get --profile=p") == ["--profile=prod"]
 
 
+def test_profile_names_before_the_method(cached: Path) -> None:
+    """Options may come before the method (`maascurl -p prod get ...`); so may their TAB."""
+    assert values("maascurl -p ") == ["lab", "prod"]
+    assert values("maascurl --profile p") == ["prod"]
+    assert "get" in values("maascurl -p prod ")  # after the value: the commands again
+    assert "get" in values("maascurl -k ")  # a flag takes no value
+
+
 def test_profile_names_without_config(home: Path) -> None:
     assert values("maascurl get -p ") == []
 
