@@ -839,7 +839,10 @@ TESTS: dict[str, list[str]] = {
     ],
     "fleet": ["tests/test_fleet.py"],
     "batch": ["tests/test_fleet.py"],
-    "fleetwait": ["tests/test_wait_fleet.py"],
+    "fleetwait": [
+        "tests/test_wait_fleet.py",
+        "tests/test_imagewait.py::test_a_fleet_line_that_uploads_an_image_is_not_taken_as_waited_for",
+    ],
     "wait": ["tests/test_wait.py"],
     "waitview": ["tests/test_wait.py"],
     "events": ["tests/test_events.py"],
