@@ -837,7 +837,10 @@ TESTS: dict[str, list[str]] = {
         "tests/test_reliability.py",
         "tests/test_entrypoint.py",
     ],
-    "fleet": ["tests/test_fleet.py"],
+    "fleet": [
+        "tests/test_fleet.py",
+        "tests/test_wait_fleet.py::test_a_failure_message_from_maas_is_redacted_and_made_safe",
+    ],
     "batch": ["tests/test_fleet.py"],
     "fleetwait": [
         "tests/test_wait_fleet.py",

@@ -152,6 +152,17 @@ def test_abort_of_a_deployment_ends_in_allocated(timed: MaasSimulator, run: Run)
     assert json.loads(result.stdout)["status_name"] == "Allocated"
 
 
+def test_abort_of_a_disk_erase_ending_in_failed_disk_erasing_is_success(
+    timed: MaasSimulator, run: Run
+) -> None:
+    """MAAS ends an aborted erase in Failed disk erasing: where abort goes, not its failure."""
+    timed.timed.seconds = 30
+    assert run("post", "machines/abc002", "op=release", "erase=true").exit_code == 0
+    result = run("post", "machines/abc002", "op=abort", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Failed disk erasing"
+
+
 def test_an_aborted_deploy_is_a_failure_of_the_deploy_wait(timed: MaasSimulator) -> None:
     goal = wait.ACTIONS["deploy"]
     seen = wait.judge(goal, {"status_name": "Allocated", "status_message": ""}, "m")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, env_for_subprocess
-from simulator import MaasSimulator
+from simulator import MaasSimulator, make_reply
 
 from maascurl import wait
 
@@ -137,6 +137,31 @@ def test_an_action_whose_answer_is_already_its_end_is_not_polled(
     assert result.exit_code == 0, result.stderr
     assert [json.loads(line)["power_state"] for line in result.stdout.splitlines()] == ["off"] * 2
     assert [r.method for r in fleet.requests] == ["POST", "POST"]  # no poll
+
+
+def test_a_failure_message_from_maas_is_redacted_and_made_safe(
+    fleet: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """A machine's status_message is server text: on the line's error, as any other."""
+    secret = fleet.api_key.split(":")[2]
+    machine_id = ready(fleet)[0]
+    machine = next(m for m in fleet.machines if m["system_id"] == machine_id)
+    failed = {
+        **machine,
+        "status_name": "Failed deployment",
+        "status_message": f"curtin: token {secret} refused \x1b]0;owned\x07",
+    }
+    fleet.timed.queue_get("machines/", make_reply(200, [failed]))
+    report = tmp_path / "r.jsonl"
+    result = run(
+        "post", "machines/{}", "op=deploy", "--each", "-", "--wait", "--report", str(report),
+        *FAST, input=f"{machine_id}\n",
+    )  # fmt: skip
+    assert result.exit_code == 8, result.stderr
+    error = next(line for line in result.stderr.splitlines() if "error" in line)
+    assert error.endswith("Failed deployment: curtin: token <redacted> refused \\x1b]0;owned\\x07")
+    assert secret not in result.stderr + report.read_text()
+    assert "\x1b" not in result.stderr
 
 
 def test_a_failed_post_and_a_timeout_in_one_run(fleet: MaasSimulator, run: Run) -> None:
