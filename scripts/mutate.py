@@ -864,6 +864,12 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "the rename is still atomic for every running process, so no test without a power "
         "cut can tell"
     ),
+    ("events", "the newest event seen printed again"): (
+        "MAAS answers `after=ID` with the events whose id is greater than ID (id__gt in "
+        "EventsHandler.query, src/maasserver/api/events.py), and the next page is asked for "
+        "after the newest id printed, so no page MAAS sends holds an event already printed; "
+        "the `> newest` filter only guards against a server that broke that"
+    ),
 }
 
 

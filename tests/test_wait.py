@@ -545,6 +545,36 @@ def test_a_fleet_is_polled_with_one_listing_per_round(
     assert f"{len(failing)} Failed deployment" in summary
 
 
+def test_a_state_change_brings_the_poll_interval_back_to_interval(timed: MaasSimulator) -> None:
+    """Backing off while nothing moves, then --interval again once something does."""
+    from maascurl.call import CallOptions, Session, resolve_target
+    from maascurl.waitview import PlainView
+
+    machine = next(m for m in timed.machines if m["system_id"] == "abc001")
+    machine["power_state"] = "unknown"
+    sleeps: list[float] = []
+
+    class Recorder(PlainView):
+        def sleep(self, seconds: float) -> None:  # the rounds run at once; MAAS moves here
+            sleeps.append(seconds)
+            if len(sleeps) == 4:
+                machine["power_state"] = "off"  # a change, still not the goal
+            elif len(sleeps) == 5:
+                machine["power_state"] = "on"
+
+    options = CallOptions()
+    with Session(resolve_target(options, "machines"), options) as session:
+        url = f"{timed.api_root}machines/abc001/"
+        watch = wait.Watch("machines/abc001", url, wait.power_goal("on"), time.monotonic())
+        wait.wait_all(session, [watch], 1.0, Recorder())
+    assert watch.seen is not None and watch.seen.state == "power_state=on"
+    assert watch.error is None
+    # The first answer is a change too; then two quiet rounds back off, 1.25 then 1.5625 s.
+    assert len(sleeps) == 5
+    assert sleeps[3] >= 1.5625 * (1 - wait.JITTER) > 1.0 * (1 + wait.JITTER)
+    assert sleeps[4] <= 1.0 * (1 + wait.JITTER)  # back to --interval after the change
+
+
 def test_a_machine_gone_from_the_listing_ends_its_wait(timed: MaasSimulator) -> None:
     from maascurl.call import CallOptions, Session, resolve_target
     from maascurl.waitview import PlainView
