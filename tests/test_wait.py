@@ -144,6 +144,16 @@ def test_test_returns_to_the_previous_status(timed: MaasSimulator, run: Run) -> 
     assert json.loads(result.stdout)["status_name"] == "Deployed"
 
 
+def test_power_off_answered_null_is_not_waited_for(timed: MaasSimulator, run: Run) -> None:
+    """A manual power type: MAAS sends no power action and answers null; nothing to wait for."""
+    machine = next(m for m in timed.machines if m["system_id"] == "abc001")
+    machine["power_type"] = "manual"
+    result = run("post", "machines/abc001", "op=power_off", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) is None
+    assert [r.method for r in timed.requests] == ["POST"]
+
+
 def test_abort_of_a_deployment_ends_in_allocated(timed: MaasSimulator, run: Run) -> None:
     timed.timed.seconds = 30
     assert run("post", "machines/abc000", "op=deploy").exit_code == 0
