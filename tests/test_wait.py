@@ -282,7 +282,7 @@ def test_durations(text: str, seconds: float) -> None:
     assert wait.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "m", "10x", "-5", "0", "5 m", "1m1"])
+@pytest.mark.parametrize("text", ["", "m", "10x", "-5", "0", "5 m", "1m1", "1..5m"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(UsageError):
         wait.parse_duration(text)
@@ -407,6 +407,21 @@ def render(renderable: object) -> str:
     console.print(renderable)
     output = console.file.getvalue()  # type: ignore[attr-defined]
     return str(output)
+
+
+def test_state_lines_show_server_text_escaped_and_once(timed: MaasSimulator, run: Run) -> None:
+    """On stderr without a terminal: one line per state seen, its server text made visible."""
+    machine = next(m for m in timed.machines if m["system_id"] == "abc001")
+    machine["hostname"] = "web\x1b[2J01"
+    machine["osystem"] = "ubu\x1b]0;x\x07ntu"
+    args = ("--interval", "0.02", "--wait-timeout", "0.3")
+    result = run("wait", "machines/abc001", "osystem=ubuntu", *args)
+    assert result.exit_code == 7, result.stderr
+    assert "\x1b" not in result.stderr
+    states = [line for line in result.stderr.splitlines() if "[0:00]" in line]
+    assert states == [
+        "maascurl: machines/abc001 (web\\x1b[2J01): osystem=ubu\\x1b]0;x\\x07ntu [0:00]"
+    ]
 
 
 def test_live_view_of_one_machine_shows_host_state_time_and_event() -> None:
