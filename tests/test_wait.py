@@ -451,6 +451,20 @@ def test_live_view_of_a_fleet_counts_states_and_names_the_slowest() -> None:
     assert "503; still waiting" in text
 
 
+def test_live_view_of_a_fleet_names_the_machines_longest_in_their_state() -> None:
+    from maascurl.waitview import SLOWEST, render_fleet
+
+    watches = []
+    for i in range(SLOWEST + 3):  # m0 has been Deploying longest, m7 the least
+        watch = wait.Watch(f"machines/m{i}", "u", wait.ACTIONS["deploy"], 0.0)
+        watch.observe({"hostname": f"h{i}", "status_name": "Deploying"}, b"", float(i))
+        watches.append(watch)
+    text = render(render_fleet(list(reversed(watches)), "", 100.0))
+    shown = [f"machines/m{i} " for i in range(SLOWEST + 3) if f"machines/m{i} " in text]
+    assert shown == [f"machines/m{i} " for i in range(SLOWEST)]
+    assert text.index("machines/m0 ") < text.index(f"machines/m{SLOWEST - 1} ")
+
+
 def stderr_on_terminal(home: Path, *args: str) -> tuple[int, bytes, str]:
     """Run maascurl with stderr on a pseudo-terminal: (status, stdout, what the terminal got)."""
     master, slave = os.openpty()
