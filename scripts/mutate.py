@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1026,6 +1027,11 @@ def main() -> int:
     parser.add_argument("--equivalent", action="store_true", help="list the known equivalents")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated test run")
     args = parser.parse_args()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background (`cmd &` without job control): an ignored
+        # SIGINT is inherited by the tests' maascurl processes, and the tests
+        # that press Ctrl-C would fail for that alone and count as kills.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     modules = args.modules or list(MUTANTS)
     unknown = [m for m in modules if m not in MUTANTS]
     if unknown:
