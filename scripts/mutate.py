@@ -507,6 +507,300 @@ MUTANTS: dict[str, list[Mutant]] = {
             'sys.stderr.write("".join(traceback.format_exception(exc)))',
         ),
     ],
+    # The fleet (issue #8): `--each FILE` and `maascurl batch FILE`.
+    "fleet": [
+        M(
+            "a 3xx counted as a line's success",
+            "if not 200 <= response.status_code < 300:",
+            "if not 200 <= response.status_code < 400:",
+        ),
+        M(
+            "--fail-fast ignored",
+            "if self.fleet.fail_fast:\n                    self.stopping = True",
+            "if self.fleet.fail_fast:\n                    pass",
+        ),
+        M(
+            "exit status of the last failure, not the first",
+            "if self.first_failure is None:\n                self.first_failure = result",
+            "if True:\n                self.first_failure = result",
+        ),
+        M("interrupted run exits 0", "return EXIT_INTERRUPTED", "return 0"),
+        M(
+            "a line's error printed without making it terminal-safe",
+            'line = f"maascurl: error: {safe_line(message)}"',
+            'line = f"maascurl: error: {message}"',
+        ),
+        M(
+            "a line's error not redacted",
+            "message = redact_secrets(str(error))",
+            "message = str(error)",
+        ),
+        M(
+            "--report URL not redacted",
+            '"url": redact_secrets(url),',
+            '"url": url,',
+        ),
+        M(
+            "two lines may write the same -o file",
+            "if path in self._outputs:",
+            "if path is None:",
+        ),
+        M(
+            "lines left unsent not counted",
+            "self.counts.not_sent += 1",
+            "pass",
+        ),
+        M(
+            "a bare URL's target reused for every line",
+            "if target.profile is not None:  # a bare URL",
+            "if True:  # a bare URL",
+        ),
+    ],
+    "batch": [
+        M(
+            "comments in a batch file not skipped",
+            "shlex.split(text, comments=True)",
+            "shlex.split(text, comments=False)",
+        ),
+        M(
+            "a batch line's item may read stdin",
+            "elif _READS_STDIN.search(word):",
+            "elif False:",
+        ),
+        M(
+            "an --each item may read stdin",
+            "if _READS_STDIN.search(item):",
+            "if False:",
+        ),
+        M("field {0} taken as the last field", "if index < 1:", "if index < 0:"),
+        M(
+            "a PATH value with a slash accepted",
+            'if "/" in value:',
+            "if False:",
+        ),
+        M(
+            "an -o value with a slash accepted",
+            'if not value or "/" in value or value in (".", ".."):',
+            'if not value or value in (".", ".."):',
+        ),
+        M(
+            "a null JSON value filled as null",
+            '    if value is None:\n        return _missing(name, "its value is null")\n',
+            "",
+        ),
+        M("an escaped brace kept escaped", 'return "{"', 'return "\\\\{"'),
+        M(
+            "-pNAME on a batch line not read as a profile",
+            'elif word.startswith("-p") and len(word) > 2 and "=" not in word:',
+            'elif word.startswith("-p") and len(word) > 3 and "=" not in word:',
+        ),
+    ],
+    "fleetwait": [
+        M(
+            "an image upload in a fleet taken as finished",
+            "return result.failed(MaascurlError(FLEET_IMAGE_WAIT))",
+            "return result",
+        ),
+        M(
+            "--wait-timeout ignored in a fleet",
+            "if self.wait.timeout is not None:",
+            "if False:",
+        ),
+        M(
+            "a failed wait written as the line's success",
+            "if watch.error is not None:\n            return replace(",
+            "if False:\n            return replace(",
+        ),
+        M(
+            "an import's final listing not read",
+            "if watch.goal.final is not None and watch.session is not None:",
+            "if False:",
+        ),
+        M(
+            "machines polled one GET each instead of one listing",
+            "watch.key = machine_key(api_root, job.spec.url, data)",
+            "watch.key = None",
+        ),
+        M(
+            "the action's own answer not taken as the first observation",
+            'if watch.observe(data, result.body or b"", now):',
+            "if False:",
+        ),
+        M("the fleet's wait summary never printed", "if not is_quiet():", "if False:"),
+    ],
+    # Waiting (issue #9): --wait, `maascurl wait`, the views, `maascurl events`.
+    "wait": [
+        M(
+            "Releasing failed misnamed",
+            '"Releasing": "Releasing failed",',
+            '"Releasing": "Failed releasing",',
+        ),
+        M(
+            "abort ending in a failed status taken as a failure",
+            '"abort": status_goal(None, 10 * MINUTE, frozenset()),',
+            '"abort": status_goal(None, 10 * MINUTE),',
+        ),
+        M(
+            "a power error seen before the BMC acted taken as the failure",
+            "return Goal(condition, 5 * MINUTE, stale_failure=True)",
+            "return Goal(condition, 5 * MINUTE)",
+        ),
+        M(
+            "a 4xx poll waited out as transient",
+            "return error.status >= 500",
+            "return error.status >= 400",
+        ),
+        M(
+            "poll interval not reset when a state changes",
+            "pacer.reset()  # something moves: look again soon",
+            "pass",
+        ),
+        M(
+            "a power_off answering null waited for",
+            'if goal is None or not isinstance(answer, dict) or "system_id" not in answer:',
+            "if goal is None:",
+        ),
+        M(
+            "-H not sent with the polls",
+            "spec.headers = list(watch.headers)",
+            "spec.headers = []",
+        ),
+        M(
+            "a machine missing from the listing not taken as gone",
+            "if data is None:  # deleted, or no longer visible to this user",
+            "if data is None and False:",
+        ),
+        M(
+            "a unit after a bare number accepted",
+            "(bare and (position or match.end() != len(spec)))",
+            "(bare and position)",
+        ),
+        M(
+            "the failed state named without what was expected",
+            "if self.goal.condition.busy is not None and self.seen.state not in FAILED"
+            " and expected:",
+            "if False:",
+        ),
+    ],
+    "waitview": [
+        M(
+            "a state printed without making it terminal-safe",
+            'self._say(f"{name_of(watch)}: {safe_line(watch.seen.state)} [{elapsed}]")',
+            'self._say(f"{name_of(watch)}: {watch.seen.state} [{elapsed}]")',
+        ),
+        M(
+            "a hostname printed without making it terminal-safe",
+            'return f"{watch.where} ({safe_line(host)})" if host else watch.where',
+            'return f"{watch.where} ({host})" if host else watch.where',
+        ),
+        M(
+            "an unchanged state printed again",
+            "if watch.seen is None or self.shown.get(id(watch)) == watch.seen.state:",
+            "if watch.seen is None:",
+        ),
+        M(
+            "an outage said at every poll",
+            "if where in self.troubled:",
+            "if False:",
+        ),
+        M("--quiet ignored by the state lines", "if is_quiet():", "if False:"),
+        M(
+            "the fleet view lists the fastest, not the slowest",
+            "key=lambda w: w.changed_at)",
+            "key=lambda w: -w.changed_at)",
+        ),
+        M(
+            "a live view after --no-progress",
+            "return sys.stderr.isatty() and (progress is None or bool(progress.enabled))",
+            "return sys.stderr.isatty()",
+        ),
+    ],
+    "events": [
+        M(
+            "a followed page printed newest first",
+            "fresh = sorted((e for e in page if _event_id(e) > newest), key=_event_id)",
+            "fresh = [e for e in page if _event_id(e) > newest]",
+        ),
+        M(
+            "the newest event seen printed again",
+            "if _event_id(e) > newest)",
+            "if _event_id(e) >= newest)",
+        ),
+        M(
+            "a full page not followed at once",
+            "if len(page) < PAGE:",
+            "if len(page) <= PAGE:",
+        ),
+        M(
+            "-n 0 prints the backlog",
+            "printer.write(sorted(page, key=_event_id) if lines else [])",
+            "printer.write(sorted(page, key=_event_id))",
+        ),
+        M(
+            "the backlog printed newest first",
+            "printer.write(sorted(page, key=_event_id) if lines else [])",
+            "printer.write(page if lines else [])",
+        ),
+        M(
+            "a filter may set after or limit",
+            'if item.separator not in ("=", "==") or item.name in MANAGED:',
+            'if item.separator not in ("=", "=="):',
+        ),
+        M(
+            "a 4xx while following waited out",
+            "if not transient(error):",
+            "if False:",
+        ),
+        M(
+            "an event printed to a terminal without making it terminal-safe",
+            "            return safe_line(\n",
+            "            return str(\n",
+        ),
+        M(
+            "Ctrl-C while following exits non-zero",
+            "            if not follow:\n                raise\n",
+            "            raise\n",
+        ),
+    ],
+    # Boot-image uploads' wait for the racks' sync (issue #12).
+    "racksync": [
+        M(
+            "a disconnected rack waited for",
+            'if answer.get("connected") is False:',
+            'if answer.get("connected") is None:',
+        ),
+        M(
+            "a rack synced without the image taken as synced",
+            "if status == SYNCED and isinstance(images, list) and images and not "
+            "image.held_in(images):",
+            "if False:",
+        ),
+        M(
+            "the subarchitecture ignored",
+            '            and self.subarch in (item.get("subarches") or [self.subarch])\n',
+            "",
+        ),
+        M(
+            "custom/ kept in a custom image's name",
+            'self.name = name.removeprefix("custom/")',
+            "self.name = name",
+        ),
+        M(
+            "a rack that is gone fails the wait",
+            "            watch.error = None\n",
+            "",
+        ),
+        M(
+            "a transient failure of the rack listing not waited out",
+            "if not transient(error) or time.monotonic() + delay >= deadline:",
+            "if True:",
+        ),
+        M(
+            "a resource whose upload is incomplete waited for",
+            'if rfile is None or not rfile.get("complete"):',
+            "if rfile is None:",
+        ),
+    ],
 }
 
 # The second wave's modules: tables (fields, table), password login and profile
@@ -967,6 +1261,19 @@ TESTS: dict[str, list[str]] = {
         "tests/test_reliability.py",
         "tests/test_entrypoint.py",
     ],
+    "fleet": [
+        "tests/test_fleet.py",
+        "tests/test_wait_fleet.py::test_a_failure_message_from_maas_is_redacted_and_made_safe",
+    ],
+    "batch": ["tests/test_fleet.py"],
+    "fleetwait": [
+        "tests/test_wait_fleet.py",
+        "tests/test_imagewait.py::test_a_fleet_line_that_uploads_an_image_is_not_taken_as_waited_for",
+    ],
+    "wait": ["tests/test_wait.py"],
+    "waitview": ["tests/test_wait.py"],
+    "events": ["tests/test_events.py"],
+    "racksync": ["tests/test_imagewait.py"],
 }
 
 _TABLE = "tests/test_table.py"
@@ -1023,6 +1330,12 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "fsync only matters if the machine loses power between the write and the rename; "
         "the rename is still atomic for every running process, so no test without a power "
         "cut can tell"
+    ),
+    ("events", "the newest event seen printed again"): (
+        "MAAS answers `after=ID` with the events whose id is greater than ID (id__gt in "
+        "EventsHandler.query, src/maasserver/api/events.py), and the next page is asked for "
+        "after the newest id printed, so no page MAAS sends holds an event already printed; "
+        "the `> newest` filter only guards against a server that broke that"
     ),
 }
 
@@ -1193,6 +1506,11 @@ def main() -> int:
     parser.add_argument("--equivalent", action="store_true", help="list the known equivalents")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated test run")
     args = parser.parse_args()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background (`cmd &` without job control): an ignored
+        # SIGINT is inherited by the tests' maascurl processes, and the tests
+        # that press Ctrl-C would fail for that alone and count as kills.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     modules = args.modules or list(MUTANTS)
     unknown = [m for m in modules if m not in MUTANTS]
     if unknown:

@@ -1507,6 +1507,10 @@ class TimedActions:
         life = LIFECYCLES[op]
         if op.startswith("power_") and machine["owner"] is None:
             raise ApiError(409, "Can't start node: it hasn't been allocated.")
+        if op == "power_off" and machine.get("power_type") == "manual":
+            # MAAS cannot stop it and sends no power action: the answer is null
+            # (MachineHandler.power_off, src/maasserver/api/machines.py).
+            return make_reply(200, None)
         if machine["status_name"] in BUSY_STATUSES and life.busy is not None:
             raise ApiError(
                 409, f"Can't {op} a machine that is in the '{machine['status_name']}' state"

@@ -152,3 +152,46 @@ def test_a_terminal_gets_readable_lines(log: MaasSimulator, profile: str, home: 
     assert "amber-otter  Evil \\x1b]0;title\\x07: x" in text
     assert "\x1b]0" not in text
     assert "Ready" in text and "{" not in text
+
+
+def test_follow_reads_a_burst_page_after_page_without_sleeping(
+    log: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full page means more are waiting: the next page is asked for at once, not a poll later."""
+    monkeypatch.setattr(events, "PAGE", 2)
+    machine = log.machines[0]
+    sleeps = 0
+
+    def pause(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps > 1:
+            raise KeyboardInterrupt  # only one wake-up: the whole burst must be read in it
+        for i in range(5):
+            log.timed.log.log(machine, "INFO", f"burst {i}")
+
+    monkeypatch.setattr(events.time, "sleep", pause)
+    result = run("events", "-f", "-n", "0", "id=abc000")
+    assert result.exit_code == 0, result.stderr
+    assert [e["type"] for e in lines_of(result.stdout)] == [f"burst {i}" for i in range(5)]
+
+
+def test_follow_ends_on_a_4xx(
+    log: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only refused connections, timeouts and 5xx are waited out; a 4xx ends following."""
+    sleeps = 0
+
+    def pause(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps > 1:
+            raise KeyboardInterrupt  # following on would end here with status 0
+        log.queue(403, "You do not have permission", path="events/")
+
+    monkeypatch.setattr(events.time, "sleep", pause)
+    result = run("events", "-f", "-n", "0")
+    assert result.exit_code == 4, result.stderr
+    assert result.stderr.startswith("maascurl: error: ")
+    assert "403" in result.stderr and "still following" not in result.stderr
+    assert sleeps == 1

@@ -175,6 +175,7 @@ def test_literal_braces_are_not_placeholders(api: MaasSimulator, run: Run) -> No
         ("description={name}", "abc001\n", "line 1: {name} needs a line that is a JSON object"),
         ("description={h}", '{"s": "abc001"}\n', "line 1: cannot fill {h}: the line's JSON"),
         ("description={h}", '{"h": null}\n', "line 1: cannot fill {h}: its value is null"),
+        ("description={0}", "abc001\tx\n", "line 1: {0}: fields count from 1"),
     ],
 )
 def test_an_unfillable_placeholder_sends_nothing(
@@ -405,6 +406,23 @@ def test_dash_o_refuses_two_lines_writing_one_file(
     assert api.requests == []
 
 
+@pytest.mark.parametrize("value", ["../escaped", "a/b", ".."])
+def test_an_output_placeholder_must_name_a_file_in_its_directory(
+    api: MaasSimulator, run: Run, tmp_path: Path, value: str
+) -> None:
+    """A line must not make -o DIR/{1} write outside DIR."""
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    data = f"x\tabc001\n{value}\tabc002\n"
+    result = run("get", "machines/{2}", "--each", "-", "-o", str(out / "{1}"), input=data)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(
+        f"maascurl: error: line 2: {{1}} = {value!r} cannot name a file"
+    )
+    assert api.requests == []
+    assert not (tmp_path / "escaped").exists()
+
+
 def test_dash_o_into_a_missing_directory_sends_nothing(
     api: MaasSimulator, run: Run, tmp_path: Path
 ) -> None:
@@ -493,6 +511,53 @@ def test_a_file_part_cannot_read_stdin_per_line(api: MaasSimulator, run: Run) ->
     assert "cannot read stdin" in result.stderr
 
 
+@pytest.mark.parametrize("item", ["key@-", "key@=-", "key=@-"])
+def test_a_batch_line_cannot_read_stdin(
+    api: MaasSimulator, run: Run, tmp_path: Path, item: str
+) -> None:
+    """stdin is not the batch file's to give to one line: refused before anything is sent."""
+    source = tmp_path / "work.txt"
+    source.write_text(f"get machines\npost account/prefs/sshkeys {item}\n")
+    result = run("batch", str(source), input="ssh-ed25519 AAAA x\n")
+    assert result.exit_code == 2, result.stderr
+    assert f"line 2: {item}: a batch line cannot read stdin" in result.stderr
+    assert api.requests == []
+
+
+def test_a_redirect_fails_its_line_with_exit_3(api: MaasSimulator, run: Run) -> None:
+    """As for a single call: a 3xx not followed is no success, and its body is not written."""
+    elsewhere = {"Location": "http://192.0.2.1/MAAS/api/2.0/machines/abc001/"}
+    api.queue(302, "", elsewhere, path="machines/abc001/")
+    result = run("get", "machines/{}", "--each", "-", "-j", "1", input="abc001\nabc002\n")
+    assert result.exit_code == 3, result.stderr
+    assert [json.loads(line)["system_id"] for line in result.stdout.splitlines()] == ["abc002"]
+    assert "line 1 (get machines/abc001/): 302 Found: redirected to" in result.stderr
+
+
+def test_a_line_filled_with_control_characters_is_shown_escaped(
+    api: MaasSimulator, run: Run
+) -> None:
+    """The line's request is named in its error with its control characters made visible."""
+    result = run(
+        "post", "machines/abc001", "op={}", "--each", "-", "--no-check", input="rel\x1b]0;x\x07\n"
+    )
+    assert result.exit_code == 4, result.stderr
+    assert "(post machines/abc001/ op=rel\\x1b]0;x\\x07): 400" in result.stderr
+    assert "\x1b" not in result.stderr
+
+
+def test_a_batch_line_names_a_profile_with_dash_p_attached(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """`-pNAME` as `-p NAME`, a one-letter NAME too."""
+    assert run("login", "w", api.url, api.api_key).exit_code == 0
+    source, report = tmp_path / "work.txt", tmp_path / "r.jsonl"
+    source.write_text("get machines/abc001 -pw\nget machines/abc002\n")
+    result = run("batch", str(source), "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    assert [r["profile"] for r in report_of(report)] == ["w", "sim"]
+
+
 def test_help_explains_each_and_the_default_jobs(run: Run) -> None:
     text = run("post", "--help").stdout
     assert "--each FILE" in text and "{1}, {2}" in text
@@ -574,6 +639,36 @@ def test_batch_addresses_several_regions(
     assert [r["profile"] for r in report_of(report)] == ["sim", "west", "west", "sim"]
     west_url = second_region.api_root + "machines/abc001/"
     assert report_of(report)[1]["url"] == west_url
+
+
+def test_anonymous_batch_lines_go_to_the_servers_they_name(
+    restored: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """Without a profile, each line's URL is its own target: not the first line's server."""
+    with MaasSimulator(machines=2) as west:
+        restored.requests.clear()
+        source = tmp_path / "work.txt"
+        source.write_text(f"get {restored.api_root}version/\nget {west.api_root}version/\n")
+        result = run("batch", str(source), "--anonymous")
+        assert result.exit_code == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 2
+        assert [r.path for r in restored.requests] == ["/MAAS/api/2.0/version/"]
+        assert [r.path for r in west.requests] == ["/MAAS/api/2.0/version/"]
+
+
+def test_a_secret_in_a_lines_url_never_reaches_the_report(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """An input file that carries the token secret by mistake: the report's URL hides it."""
+    secret = api.api_key.split(":")[2]
+    report = tmp_path / "r.jsonl"
+    result = run(
+        "get", "machines", "hostname=={}", "--each", "-", "--report", str(report),
+        input=f"{secret}\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert secret not in report.read_text()
+    assert report_of(report)[0]["url"] == api.api_root + "machines/?hostname=<redacted>"
 
 
 def test_batch_refuses_output_options(api: MaasSimulator, run: Run) -> None:

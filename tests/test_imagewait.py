@@ -306,6 +306,17 @@ def test_rack_state_reads_maas_answer() -> None:
         assert rack_state({**answer, "status": status}, image, "r") == status
 
 
+def test_an_image_held_for_another_subarchitecture_is_not_this_one() -> None:
+    """A rack lists an image once per name and architecture, its subarchitectures apart."""
+    image = Image("custom/rhel9", "amd64/hwe-22.04")
+    generic = {"name": "rhel9", "architecture": "amd64", "subarches": ["generic"]}
+    answer = {"images": [generic], "connected": True, "status": "synced"}
+    assert rack_state(answer, image, "r") == "synced, without this image"
+    both = {**generic, "subarches": ["generic", "hwe-22.04"]}
+    assert rack_state({**answer, "images": [both]}, image, "r") == "synced"
+    assert rack_state(answer, Image("rhel9", "amd64"), "r") == "synced"  # generic by default
+
+
 def test_a_fleet_line_that_uploads_an_image_is_not_taken_as_waited_for(
     racks: RackSync, run: Run, tmp_path: Path
 ) -> None:

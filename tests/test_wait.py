@@ -144,12 +144,33 @@ def test_test_returns_to_the_previous_status(timed: MaasSimulator, run: Run) -> 
     assert json.loads(result.stdout)["status_name"] == "Deployed"
 
 
+def test_power_off_answered_null_is_not_waited_for(timed: MaasSimulator, run: Run) -> None:
+    """A manual power type: MAAS sends no power action and answers null; nothing to wait for."""
+    machine = next(m for m in timed.machines if m["system_id"] == "abc001")
+    machine["power_type"] = "manual"
+    result = run("post", "machines/abc001", "op=power_off", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) is None
+    assert [r.method for r in timed.requests] == ["POST"]
+
+
 def test_abort_of_a_deployment_ends_in_allocated(timed: MaasSimulator, run: Run) -> None:
     timed.timed.seconds = 30
     assert run("post", "machines/abc000", "op=deploy").exit_code == 0
     result = run("post", "machines/abc000", "op=abort", "--wait", *FAST)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["status_name"] == "Allocated"
+
+
+def test_abort_of_a_disk_erase_ending_in_failed_disk_erasing_is_success(
+    timed: MaasSimulator, run: Run
+) -> None:
+    """MAAS ends an aborted erase in Failed disk erasing: where abort goes, not its failure."""
+    timed.timed.seconds = 30
+    assert run("post", "machines/abc002", "op=release", "erase=true").exit_code == 0
+    result = run("post", "machines/abc002", "op=abort", "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status_name"] == "Failed disk erasing"
 
 
 def test_an_aborted_deploy_is_a_failure_of_the_deploy_wait(timed: MaasSimulator) -> None:
@@ -261,7 +282,7 @@ def test_durations(text: str, seconds: float) -> None:
     assert wait.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "m", "10x", "-5", "0", "5 m", "1m1"])
+@pytest.mark.parametrize("text", ["", "m", "10x", "-5", "0", "5 m", "1m1", "1..5m"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(UsageError):
         wait.parse_duration(text)
@@ -388,6 +409,21 @@ def render(renderable: object) -> str:
     return str(output)
 
 
+def test_state_lines_show_server_text_escaped_and_once(timed: MaasSimulator, run: Run) -> None:
+    """On stderr without a terminal: one line per state seen, its server text made visible."""
+    machine = next(m for m in timed.machines if m["system_id"] == "abc001")
+    machine["hostname"] = "web\x1b[2J01"
+    machine["osystem"] = "ubu\x1b]0;x\x07ntu"
+    args = ("--interval", "0.02", "--wait-timeout", "0.3")
+    result = run("wait", "machines/abc001", "osystem=ubuntu", *args)
+    assert result.exit_code == 7, result.stderr
+    assert "\x1b" not in result.stderr
+    states = [line for line in result.stderr.splitlines() if "[0:00]" in line]
+    assert states == [
+        "maascurl: machines/abc001 (web\\x1b[2J01): osystem=ubu\\x1b]0;x\\x07ntu [0:00]"
+    ]
+
+
 def test_live_view_of_one_machine_shows_host_state_time_and_event() -> None:
     from maascurl.waitview import render_one
 
@@ -413,6 +449,20 @@ def test_live_view_of_a_fleet_counts_states_and_names_the_slowest() -> None:
     assert "Deploying: 2" in text and "Deployed: 1" in text and "Failed deployment: 1" in text
     assert "machines/m1 (h1)" in text and "machines/m0" not in text  # only unfinished ones
     assert "503; still waiting" in text
+
+
+def test_live_view_of_a_fleet_names_the_machines_longest_in_their_state() -> None:
+    from maascurl.waitview import SLOWEST, render_fleet
+
+    watches = []
+    for i in range(SLOWEST + 3):  # m0 has been Deploying longest, m7 the least
+        watch = wait.Watch(f"machines/m{i}", "u", wait.ACTIONS["deploy"], 0.0)
+        watch.observe({"hostname": f"h{i}", "status_name": "Deploying"}, b"", float(i))
+        watches.append(watch)
+    text = render(render_fleet(list(reversed(watches)), "", 100.0))
+    shown = [f"machines/m{i} " for i in range(SLOWEST + 3) if f"machines/m{i} " in text]
+    assert shown == [f"machines/m{i} " for i in range(SLOWEST)]
+    assert text.index("machines/m0 ") < text.index(f"machines/m{SLOWEST - 1} ")
 
 
 def stderr_on_terminal(home: Path, *args: str) -> tuple[int, bytes, str]:
@@ -532,6 +582,36 @@ def test_a_fleet_is_polled_with_one_listing_per_round(
     summary = wait.fleet_summary(watches, 2.0)
     assert f"{25 - len(failing)} Deployed" in summary
     assert f"{len(failing)} Failed deployment" in summary
+
+
+def test_a_state_change_brings_the_poll_interval_back_to_interval(timed: MaasSimulator) -> None:
+    """Backing off while nothing moves, then --interval again once something does."""
+    from maascurl.call import CallOptions, Session, resolve_target
+    from maascurl.waitview import PlainView
+
+    machine = next(m for m in timed.machines if m["system_id"] == "abc001")
+    machine["power_state"] = "unknown"
+    sleeps: list[float] = []
+
+    class Recorder(PlainView):
+        def sleep(self, seconds: float) -> None:  # the rounds run at once; MAAS moves here
+            sleeps.append(seconds)
+            if len(sleeps) == 4:
+                machine["power_state"] = "off"  # a change, still not the goal
+            elif len(sleeps) == 5:
+                machine["power_state"] = "on"
+
+    options = CallOptions()
+    with Session(resolve_target(options, "machines"), options) as session:
+        url = f"{timed.api_root}machines/abc001/"
+        watch = wait.Watch("machines/abc001", url, wait.power_goal("on"), time.monotonic())
+        wait.wait_all(session, [watch], 1.0, Recorder())
+    assert watch.seen is not None and watch.seen.state == "power_state=on"
+    assert watch.error is None
+    # The first answer is a change too; then two quiet rounds back off, 1.25 then 1.5625 s.
+    assert len(sleeps) == 5
+    assert sleeps[3] >= 1.5625 * (1 - wait.JITTER) > 1.0 * (1 + wait.JITTER)
+    assert sleeps[4] <= 1.0 * (1 + wait.JITTER)  # back to --interval after the change
 
 
 def test_a_machine_gone_from_the_listing_ends_its_wait(timed: MaasSimulator) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, env_for_subprocess
-from simulator import MaasSimulator
+from simulator import MaasSimulator, make_reply
 
 from maascurl import wait
 
@@ -122,6 +122,48 @@ def test_ops_that_finish_at_once_are_written_as_they_are(fleet: MaasSimulator, r
     assert result.stderr == ""
 
 
+def test_an_action_whose_answer_is_already_its_end_is_not_polled(
+    fleet: MaasSimulator, run: Run
+) -> None:
+    """The action's own answer is the first observation: power_off on machines already off."""
+    off = [m for m in fleet.machines if m["status_name"] in ("Allocated", "Deployed")][:2]
+    for machine in off:
+        machine["power_state"] = "off"
+    ids = [m["system_id"] for m in off]
+    result = run(
+        "post", "machines/{}", "op=power_off", "--each", "-", "--wait", *FAST,
+        input="\n".join(ids) + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["power_state"] for line in result.stdout.splitlines()] == ["off"] * 2
+    assert [r.method for r in fleet.requests] == ["POST", "POST"]  # no poll
+
+
+def test_a_failure_message_from_maas_is_redacted_and_made_safe(
+    fleet: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """A machine's status_message is server text: on the line's error, as any other."""
+    secret = fleet.api_key.split(":")[2]
+    machine_id = ready(fleet)[0]
+    machine = next(m for m in fleet.machines if m["system_id"] == machine_id)
+    failed = {
+        **machine,
+        "status_name": "Failed deployment",
+        "status_message": f"curtin: token {secret} refused \x1b]0;owned\x07",
+    }
+    fleet.timed.queue_get("machines/", make_reply(200, [failed]))
+    report = tmp_path / "r.jsonl"
+    result = run(
+        "post", "machines/{}", "op=deploy", "--each", "-", "--wait", "--report", str(report),
+        *FAST, input=f"{machine_id}\n",
+    )  # fmt: skip
+    assert result.exit_code == 8, result.stderr
+    error = next(line for line in result.stderr.splitlines() if "error" in line)
+    assert error.endswith("Failed deployment: curtin: token <redacted> refused \\x1b]0;owned\\x07")
+    assert secret not in result.stderr + report.read_text()
+    assert "\x1b" not in result.stderr
+
+
 def test_a_failed_post_and_a_timeout_in_one_run(fleet: MaasSimulator, run: Run) -> None:
     fleet.timed.seconds = 60
     result = run(
@@ -226,6 +268,21 @@ def test_batch_waits_for_the_lines_that_start_something(
         ("abc001", "Allocated"),
     ]
     assert "waited for 2 in" in result.stderr
+
+
+def test_batch_waits_for_an_image_import_and_writes_the_resources(
+    fleet: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """As a single `post boot-resources op=import --wait`: the line's output is the listing."""
+    fleet.timed.import_seconds = 0.3
+    source = tmp_path / "work.txt"
+    source.write_text("post boot-resources op=import\n")
+    result = run("batch", str(source), "--wait", *FAST)
+    assert result.exit_code == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 1 and isinstance(out[0], list) and out[0]  # not the poll's `false`
+    assert {"name", "architecture"} <= set(out[0][0])
+    assert fleet.requests[-1].path.endswith("/boot-resources/")
 
 
 def test_a_machine_whose_answer_lacks_the_field_fails_alone(fleet: MaasSimulator, run: Run) -> None:
