@@ -415,13 +415,7 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "every login becomes the default",
-            "        _cache_description(profile, timeout)\n\n"
-            "    def save(config: Config) -> None:\n"
-            "        config.profiles[name] = profile\n"
             "        if not config.default or config.default not in config.profiles:",
-            "        _cache_description(profile, timeout)\n\n"
-            "    def save(config: Config) -> None:\n"
-            "        config.profiles[name] = profile\n"
             "        if True:",
         ),
         M("401 not explained", "if error.status == 401:", "if error.status == 403:"),
