@@ -125,6 +125,16 @@ def on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, str, int]:
         argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, env=env
     )
     os.close(slave)
+    shown = read_terminal(master)
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    status = process.wait(timeout=30)
+    return shown.replace(b"\r\n", b"\n"), stderr, status
+
+
+def read_terminal(master: int) -> bytes:
+    """Everything written to a pseudo-terminal until its last writer goes; closes MASTER."""
     chunks: list[bytes] = []
     try:
         while True:
@@ -139,11 +149,7 @@ def on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, str, int]:
             chunks.append(data)
     finally:
         os.close(master)
-    assert process.stderr is not None
-    stderr = process.stderr.read().decode()
-    process.stderr.close()
-    status = process.wait(timeout=30)
-    return b"".join(chunks).replace(b"\r\n", b"\n"), stderr, status
+    return b"".join(chunks)
 
 
 class _Recorder(BaseHTTPRequestHandler):

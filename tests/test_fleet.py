@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, read_terminal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulator import MaasSimulator, set_status
@@ -755,29 +755,13 @@ def stderr_on_terminal(
     argv: list[str], env: dict[str, str], stdout: Path | None
 ) -> tuple[str, int]:
     """Run ARGV with stderr on a pseudo-terminal and stdout to a file (or that terminal too)."""
-    import select
-
     master, slave = os.openpty()
     with stdout.open("wb") if stdout else open(os.devnull, "wb") as out:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out if stdout else slave, stderr=slave, env=env
         )
     os.close(slave)
-    chunks: list[bytes] = []
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 30)
-            assert ready, "nothing reached the terminal for 30 s"
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: every writer of the terminal has gone
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(master)
-    return b"".join(chunks).decode(), process.wait(timeout=30)
+    return read_terminal(master).decode(), process.wait(timeout=30)
 
 
 def test_progress_and_summary_on_a_terminal(api: MaasSimulator, home: Path, tmp_path: Path) -> None:
