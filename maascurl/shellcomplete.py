@@ -214,6 +214,8 @@ class _MaascurlComplete(ShellComplete):
     def get_completions(self, args: list[str], incomplete: str) -> list[CompletionItem[Any]]:
         items = self._before_the_method(args, incomplete)
         if items is None:
+            items = self._dash_value(args, incomplete)
+        if items is None:
             items = super().get_completions(args, incomplete)
         # For "--profile=pr" Click answers "prod"; every shell here matches
         # candidates against the whole word, so put "--profile=" back.
@@ -248,6 +250,30 @@ class _MaascurlComplete(ShellComplete):
         if not isinstance(param, click.Option) or param.is_flag or param.count:
             return None
         return param.shell_complete(click.Context(command), incomplete)
+
+    def _dash_value(self, args: list[str], incomplete: str) -> list[CompletionItem[Any]] | None:
+        """`--sort -hos<TAB>`: an option's value that starts with '-' (a descending sort).
+
+        Click's parser takes the word after such an option as its value
+        whatever it starts with, but its completion offers option names for
+        any word starting with '-'; ask the option, as the parser would.
+        """
+        import click
+        from click.shell_completion import _resolve_context
+
+        option, eq, value = incomplete.partition("=")
+        if not eq or not option.startswith("--"):
+            option, value = (args[-1] if args else ""), incomplete
+        if not value.startswith("-") or not option.startswith("-"):
+            return None
+        ctx = _resolve_context(self.cli, self.ctx_args, self.prog_name, list(args))
+        param = next(
+            (p for p in ctx.command.get_params(ctx) if option in p.opts + p.secondary_opts),
+            None,
+        )
+        if not isinstance(param, click.Option) or param.is_flag or param.count:
+            return None
+        return param.shell_complete(ctx, value)
 
 
 def _one_line(text: str | None) -> str:

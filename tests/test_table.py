@@ -695,7 +695,12 @@ def test_completion_of_formats_and_fields(profile: str) -> None:
         "--fields=hostname,system_id"
     ]
     assert complete("maascurl get machines/abc --sort sys") == ["system_id"]
-    # Click completes a word starting with "-" as an option name, so "-FIELD" is not offered.
+    # A word starting with "-" after --sort is its value (a descending sort), not an option.
+    assert complete("maascurl get machines/abc --sort -sys") == ["-system_id"]
+    assert complete("maascurl get machines/abc --sort=-sys") == ["--sort=-system_id"]
+    assert "-hostname" in complete("maascurl get machines --sort -")
+    assert "--fields" in complete("maascurl get machines --sort hostname -")
+    assert "--request-header" in complete("maascurl get machines -k -")
     assert complete("maascurl get events op=query --fields lev") == ["level"]
     assert complete("maascurl get tags/virtual op=machines --fields pool") == ["pool.name"]
     assert complete("maascurl get version --fields ") == []
