@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -61,9 +62,23 @@ def warn(message: str) -> None:
     print(f"maascurl: warning: {_clean(message)}", file=sys.stderr)
 
 
+# Each thread has its own context: a fleet worker's notes name its own line.
+_note_subject: ContextVar[str] = ContextVar("note_subject", default="")
+
+
+@contextmanager
+def notes_about(subject: str) -> Iterator[None]:
+    """Notes said inside (a retry of one fleet line) start with SUBJECT."""
+    token = _note_subject.set(f"{subject}: ")
+    try:
+        yield
+    finally:
+        _note_subject.reset(token)
+
+
 def note(message: str) -> None:
     if not _quiet:
-        print(f"maascurl: note: {_clean(message)}", file=sys.stderr)
+        print(f"maascurl: note: {_clean(_note_subject.get() + message)}", file=sys.stderr)
 
 
 def _clean(message: str) -> str:

@@ -43,6 +43,7 @@ from maascurl.errors import (
     UsageError,
     each_warning_once,
     note,
+    notes_about,
     redact_secrets,
 )
 from maascurl.request import RequestSpec, build_request
@@ -484,7 +485,8 @@ class Runner:
         """Send one job and read its answer; after a 2xx, what the hook makes of it."""
         result = Result(job, FAILED)
         try:
-            result = self._send(job, session, result)
+            with notes_about(f"line {job.line} ({job.label})"):
+                result = self._send(job, session, result)
             return self.hook(job, session, result) if self.hook is not None else result
         except MaascurlError as exc:
             return result.failed(exc)
