@@ -971,7 +971,7 @@ wait_options(cli.commands["upload-image"])  # --wait-timeout and --interval, for
     "--api-key-file",
     type=click.Path(dir_okay=False),
     metavar="FILE",
-    help="Read the key from the first line of FILE.",
+    help="Read the key from the first line of FILE (-: stdin).",
 )
 @click.option(
     "--timeout",

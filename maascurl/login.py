@@ -51,6 +51,8 @@ def read_api_key(api_key: str | None, key_file: str | None = None) -> str:
     if key_file is not None:
         if api_key is not None:
             raise UsageError("give either API_KEY or --api-key-file, not both")
+        if key_file == "-":
+            return sys.stdin.readline(4096).strip()
         try:
             with open(key_file, encoding="utf-8") as stream:
                 return stream.readline(4096).strip()

@@ -462,6 +462,10 @@ def test_login_reads_the_key_from_a_file(sim: MaasSimulator, run: Run, tmp_path:
     assert run("get", "users", "op=whoami", "-p", "filed").exit_code == 0
     both = run("login", "filed", sim.url, "x:y:z", "--api-key-file", str(key_file))
     assert both.exit_code == 2
+    # '-' is stdin, as for every other FILE.
+    piped = run("login", "piped", sim.url, "--api-key-file", "-", input=sim.api_key + "\n")
+    assert piped.exit_code == 0, piped.stderr
+    assert run("get", "users", "op=whoami", "-p", "piped").exit_code == 0
 
 
 def test_login_gives_up_on_a_silent_server(hostile: HostileServer, run: Run) -> None:
