@@ -334,9 +334,37 @@ def _cross_origin(
     response.close()
     note(f"following redirect to {target} without credentials")
     other = open_client(transport, target.scheme, auth=None)
-    moved = _redirected(other, request, response.status_code, target, signed=False)
-    with transport_errors(str(target)):  # a failure there names that host
-        return _send_with_retries(other, moved, transport, pace)
+    try:
+        moved = _redirected(other, request, response.status_code, target, signed=False)
+        with transport_errors(str(target)):  # a failure there names that host
+            answer = _send_with_retries(other, moved, transport, pace)
+    except BaseException:
+        other.close()
+        raise
+    answer.stream = _ClosingClient(answer.stream, other)
+    return answer
+
+
+class _ClosingClient(httpx.SyncByteStream):
+    """A body that closes the client it came from when it is closed (read or not).
+
+    The client for another origin serves that one answer; a fleet run would
+    otherwise leave one open connection per redirect it followed.
+    """
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, client: httpx.Client):
+        assert isinstance(stream, httpx.SyncByteStream)
+        self.stream = stream
+        self.client = client
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.stream
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        finally:
+            self.client.close()
 
 
 @contextmanager

@@ -7,6 +7,7 @@ Everything runs against the MAAS simulator (or small servers of its own) on
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -338,6 +340,24 @@ def test_follow_any_follows_another_origin_without_credentials(
     assert "authorization" not in hop and "cookie" not in hop
     assert hop["method"] == "POST" and "zone" in hop["body"]
     assert hop["body"].encode("latin-1") == api.requests[0].body
+
+
+def test_follow_any_closes_its_connection_to_the_other_origin(
+    api: MaasSimulator, run: Run, other_origin: tuple[str, list[dict[str, str]]]
+) -> None:
+    """The client opened for the other origin is closed with its answer, not left to the GC.
+
+    A fleet run follows such redirects line after line in one process.
+    """
+    target, seen = other_origin
+    api.queue(307, "", {"Location": target}, path="machines/")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        result = run("get", "machines", "--follow-any")
+        gc.collect()
+    assert result.exit_code == 0, result.stderr
+    assert len(seen) == 1
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
 # --- 4. downloads ----------------------------------------------------------------
