@@ -309,8 +309,8 @@ def _save_atomically(
     with _cleanup_on_signals() as let_in:
         tmp, stream = _temp_beside(target, path)
         try:
-            let_in()
             with stream:
+                let_in()
                 stream_raw(_tracked(response, path), stream)
                 _check_length(response, stream.tell())
                 # Mode and checks through the open descriptor, never the name:

@@ -7,6 +7,7 @@ bad-signature answer echoes the real token secret, as MAAS 3.4 does).
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -210,10 +212,17 @@ def test_a_signal_as_the_temp_file_is_created_leaves_nothing_behind(
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_signal)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    result = run("get", "files", "op=get", "filename=x", "-o", str(downloads / "out"))
-    assert result.exit_code == 128 + signal.SIGTERM
-    assert "terminated by SIGTERM" in result.stderr
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        result = run("get", "files", "op=get", "filename=x", "-o", str(downloads / "out"))
+        status, stderr = result.exit_code, result.stderr
+        del result  # its exc_info holds the frames, and they the file object
+        gc.collect()
+    assert status == 128 + signal.SIGTERM
+    assert "terminated by SIGTERM" in stderr
     assert list(downloads.iterdir()) == []
+    # Nor its descriptor left open.
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
 # --- 2, 17: redaction ---------------------------------------------------------------
