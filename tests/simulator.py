@@ -518,6 +518,7 @@ class MaasSimulator:
             self._thread.join()
             self._thread = None
         self._server.server_close()
+        self.boot_images.close()
 
     def __enter__(self) -> MaasSimulator:
         return self.start()
@@ -1657,6 +1658,11 @@ class BootImages:
         self.stored: dict[str, int] = {}  # copy key -> bytes stored
         self.next_id = 1001  # clear of the fixture's ids
         self.load()
+
+    def close(self) -> None:
+        """Remove the images' directory if it was a temporary one of our own."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     # ---- state on disk
 

@@ -349,6 +349,7 @@ def stderr_on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, byt
             else:
                 del fds[fd]
     os.close(master)
+    process.stdout.close()
     status = process.wait(timeout=30)
     return b"".join(out), b"".join(seen), status
 
