@@ -1345,8 +1345,8 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "suggest_op on op.replace('_', '-') answers op; the mapping guards future names"
     ),
     ("checks", "an ambiguous CLI name resolved to the first match"): (
-        "no MAAS description (tests/fixtures, the 3.x one in ../shared and libmaas's "
-        "2.0-2.2 ones) has two handlers with the same CLI name and number of IDs, so "
+        "no MAAS description (tests/fixtures, the captured 3.x one it is made from "
+        "and libmaas's 2.0-2.2 ones) has two handlers with the same CLI name and number of IDs, so "
         "at most one template is ever found; the check guards a future description"
     ),
     ("config", "config not synced before the rename"): (
