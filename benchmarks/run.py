@@ -72,6 +72,7 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -833,6 +834,9 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("/usr/bin/jq", "/usr/bin/curl"):
         if not os.path.exists(tool):
             raise SystemExit(f"{tool} is needed for a baseline")
+    # A SIGTERM (kill, a CI timeout) still runs the `finally` below: the image
+    # store may hold gigabytes of memory in /dev/shm.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     home = Path(tempfile.mkdtemp(prefix="maascurl-bench-"))
     images = image_store()
     sim = Simulator(images)
