@@ -82,6 +82,11 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     "client": [
         M(
+            "the other origin's client left open",
+            "            self.client.close()",
+            "            pass",
+        ),
+        M(
             "same-origin check ignores the scheme",
             "return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)",
             "return (a.host, a.port) == (b.host, b.port)",
@@ -134,6 +139,11 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
     ],
     "output": [
+        M(
+            "a signal let in before the temp file's object owns it",
+            "            with stream:\n                let_in()\n",
+            "            let_in()\n            with stream:\n",
+        ),
         M(
             "download length check removed",
             "            _check_length(response, stream.tell())\n",
@@ -223,6 +233,11 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
     ],
     "errors": [
+        M(
+            "a fleet line's note names no line",
+            "_clean(_note_subject.get() + message)",
+            "_clean(message)",
+        ),
         M("400 taken for a 3xx", "if status < 400:", "if status <= 400:"),
         M("500 taken for a 4xx", "if status < 500:", "if status <= 500:"),
         M("secrets of 8-79 characters not redacted", "if len(text) >= 8:", "if len(text) >= 80:"),
@@ -399,6 +414,11 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     "login": [
         M(
+            "--api-key-file - opens a file named -",
+            'if key_file == "-":',
+            'if key_file == "--":',
+        ),
+        M(
             "clear-text warning for loopback too",
             'if parts.scheme != "http" or _is_loopback(parts.hostname or ""):',
             'if parts.scheme != "http":',
@@ -455,6 +475,11 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
     ],
     "shellcomplete": [
+        M(
+            "a value starting with '-' completed as an option name",
+            "            items = self._dash_value(args, incomplete)",
+            "            items = None",
+        ),
         M(
             "--option= not put back before a value",
             'if not eq or not name.startswith("-"):',
@@ -1259,7 +1284,12 @@ TESTS: dict[str, list[str]] = {
         "tests/test_security.py::test_a_signal_as_the_temp_file_is_created_leaves_nothing_behind",
     ],
     "config": [_GUARANTEES, _GAPS, "tests/test_profiles.py", "tests/test_reliability.py"],
-    "errors": [_GAPS, "tests/test_requests.py", "tests/test_reliability.py"],
+    "errors": [
+        _GAPS,
+        "tests/test_requests.py",
+        "tests/test_reliability.py",
+        "tests/test_fleet.py::test_retry_after_slows_the_whole_run",
+    ],
     "call": [
         _GAPS,
         "tests/test_requests.py",
@@ -1273,10 +1303,19 @@ TESTS: dict[str, list[str]] = {
     "apidesc": ["tests/test_apidesc.py", "tests/test_describe.py", "tests/test_requests.py"],
     "completion": [_GAPS, "tests/test_completion.py"],
     "jsoncolor": ["tests/test_jsoncolor.py", "tests/test_output.py"],
-    "login": ["tests/test_profiles.py", "tests/test_reliability.py", "tests/test_tls.py"],
+    "login": [
+        "tests/test_profiles.py",
+        "tests/test_reliability.py",
+        "tests/test_tls.py",
+        "tests/test_security.py::test_login_reads_the_key_from_a_file",
+    ],
     "describe": [_GAPS, "tests/test_describe.py", "tests/test_describe_cli.py"],
     "termsafe": ["tests/test_termsafe.py"],
-    "shellcomplete": [_GAPS, "tests/test_completion.py"],
+    "shellcomplete": [
+        _GAPS,
+        "tests/test_completion.py",
+        "tests/test_table.py::test_completion_of_formats_and_fields",
+    ],
     "state": [_GAPS, "tests/test_reliability.py"],
     "cli": [
         _GAPS,
