@@ -68,7 +68,6 @@ class FleetOptions:
     jobs: int = DEFAULT_JOBS
     report: str | None = None
     fail_fast: bool = False
-    bodies_to_files: bool = False  # -o FILE: nothing goes to stdout
     # Lines sent but not yet written out, at most (default jobs x WINDOW_PER_JOB).
     # A Hook whose Futures wait long (for a deploy, say) wants it as big as the fleet.
     window: int | None = None
@@ -279,9 +278,7 @@ class Runner:
     def run(self, jobs: Iterator[Job], total: int) -> int:
         """Send every job; return the exit status of the run."""
         self._report = _open_report(self.fleet.report)
-        # Bodies written to the same terminal would tear the bar apart.
-        bodies_to_terminal = self.out.isatty() and not self.fleet.bodies_to_files
-        shown = Progress.start(total, self.fleet.detail) if not bodies_to_terminal else None
+        shown = Progress(total, self.fleet.detail) if shows_bar(self.options, self.out) else None
         self._progress = shown
         workers = [
             threading.Thread(target=self._work, name=f"fleet-{n}", daemon=True)
@@ -612,6 +609,17 @@ def report_record(result: Result) -> dict[str, Any]:
     }
 
 
+def shows_bar(options: CallOptions, out: IO[bytes]) -> bool:
+    """Whether a fleet run draws its progress bar (and --wait its states under it).
+
+    Not when the bodies go to the terminal the bar is on: they would tear it apart.
+    """
+    from maascurl import progress
+
+    bodies_to_terminal = options.output.output is None and out.isatty()
+    return progress.allowed() and not bodies_to_terminal
+
+
 class Progress:
     """A rich progress bar on a terminal's stderr; nothing elsewhere."""
 
@@ -636,16 +644,6 @@ class Progress:
             self.bar.get_renderables = lambda: [*bar_only(), detail()]  # type: ignore[method-assign]
         self.started = time.monotonic()
         self.bar.start()
-
-    @staticmethod
-    def wanted() -> bool:
-        from maascurl import progress  # --no-progress turns every bar off
-
-        return progress.enabled and sys.stderr.isatty()
-
-    @classmethod
-    def start(cls, total: int, detail: Callable[[], Any] | None = None) -> Progress | None:
-        return cls(total, detail) if cls.wanted() else None
 
     def update(self, counts: Counts) -> None:
         seconds = time.monotonic() - self.started
@@ -724,8 +722,7 @@ def _run(
             if options.offline:
                 _print_offline(make_jobs(planner, spool.lines()), options)
                 return 0
-            bodies_to_files = options.output.output is not None
-            runner = Runner(options, replace(fleet, bodies_to_files=bodies_to_files), hook)
+            runner = Runner(options, fleet, hook)
             return runner.run(make_jobs(planner, spool.lines()), total)
     finally:
         planner.close()

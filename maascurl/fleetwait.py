@@ -218,12 +218,13 @@ def _run_fleet_waiting(
     """
     from dataclasses import replace
 
+    from maascurl.fleet import shows_bar
     from maascurl.waitview import FleetView
 
     assert options.wait is not None
     waiter = FleetWaiter(options.wait)
     fleet = replace(fleet, window=FLEET_WINDOW)
-    if _bar_shown(fleet):  # the states go under the fleet's progress bar
+    if shows_bar(options, sys.stdout.buffer):  # the states go under the fleet's progress bar
         view = FleetView(waiter.watches)
         waiter.view = view
         fleet = replace(fleet, detail=view.render)
@@ -231,10 +232,3 @@ def _run_fleet_waiting(
         return run(fleet, waiter)
     finally:
         waiter.close()
-
-
-def _bar_shown(fleet: FleetOptions) -> bool:
-    """Whether the fleet run draws its progress bar (fleet.Runner.run decides the same way)."""
-    from maascurl.fleet import Progress
-
-    return Progress.wanted() and (fleet.bodies_to_files or not sys.stdout.isatty())

@@ -20,8 +20,13 @@ MIN_BYTES = 8 * 1024 * 1024
 enabled = True
 
 
+def allowed() -> bool:
+    """Whether anything may be drawn on stderr: a bar, or a live view of waiting."""
+    return enabled and _stderr_is_terminal()
+
+
 def wanted(total: int | None) -> bool:
-    if not enabled or not _stderr_is_terminal():
+    if not allowed():
         return False
     return total is None or total >= MIN_BYTES
 

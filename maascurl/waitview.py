@@ -210,8 +210,9 @@ def _fleet_state(watch: Watch) -> str:
 
 def live_wanted() -> bool:
     """A live view only on a terminal, and not after --no-progress."""
-    progress = sys.modules.get("maascurl.progress")  # loaded only when --no-progress was given
-    return sys.stderr.isatty() and (progress is None or bool(progress.enabled))
+    from maascurl import progress
+
+    return progress.allowed()
 
 
 @contextmanager

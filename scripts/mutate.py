@@ -529,6 +529,11 @@ MUTANTS: dict[str, list[Mutant]] = {
     # The fleet (issue #8): `--each FILE` and `maascurl batch FILE`.
     "fleet": [
         M(
+            "no bar when the bodies go to files and stdout is a terminal",
+            "bodies_to_terminal = options.output.output is None and out.isatty()",
+            "bodies_to_terminal = out.isatty()",
+        ),
+        M(
             "a 3xx counted as a line's success",
             "if not 200 <= response.status_code < 300:",
             "if not 200 <= response.status_code < 400:",
@@ -730,7 +735,7 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "a live view after --no-progress",
-            "return sys.stderr.isatty() and (progress is None or bool(progress.enabled))",
+            "return progress.allowed()",
             "return sys.stderr.isatty()",
         ),
     ],
@@ -1326,6 +1331,8 @@ TESTS: dict[str, list[str]] = {
     "fleet": [
         "tests/test_fleet.py",
         "tests/test_wait_fleet.py::test_a_failure_message_from_maas_is_redacted_and_made_safe",
+        "tests/test_wait_fleet.py::"
+        "test_with_bodies_to_files_the_states_go_under_the_bar_on_a_shared_terminal",
     ],
     "batch": ["tests/test_fleet.py"],
     "fleetwait": [

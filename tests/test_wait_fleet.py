@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, read_terminal
 from simulator import MaasSimulator, make_reply
 
 from maascurl import wait
@@ -245,6 +245,33 @@ def test_at_a_terminal_the_states_go_under_the_progress_bar(
     assert "machines/abc000 (amber-otter)" in screen  # among the slowest
     assert "Failed deployment" in screen
     assert "waited for 4 in" in screen and "3 Deployed, 1 Failed deployment" in screen
+
+
+def test_with_bodies_to_files_the_states_go_under_the_bar_on_a_shared_terminal(
+    fleet: MaasSimulator, profile: str, home: Path, tmp_path: Path
+) -> None:
+    """stdout and stderr on one terminal, bodies to -o files: the bar is drawn, so the
+    states go under it, not as lines across it (both decisions are fleet.shows_bar)."""
+    fleet.timed.seconds = 1.0
+    source = home / "ids"
+    source.write_text("\n".join(ready(fleet)[:4]) + "\n")
+    master, slave = os.openpty()
+    argv = [sys.executable, "-m", "maascurl", "post", "machines/{}", "op=deploy", "--each"]
+    out = str(tmp_path / "{}.json")
+    env = {**env_for_subprocess(home), "TERM": "xterm", "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [*argv, str(source), "--wait", "--interval", "0.05", "-o", out],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    screen = read_terminal(master).decode(errors="replace")
+    assert process.wait(timeout=30) == 0, screen
+    assert "0/4 finished" in screen and "Deploying: 4" in screen  # the live states
+    assert "waited for 4 in" in screen and "4 Deployed" in screen
+    assert len(list(tmp_path.glob("*.json"))) == 4
 
 
 def test_batch_waits_for_the_lines_that_start_something(
