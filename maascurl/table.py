@@ -35,7 +35,7 @@ from maascurl.fields import (
     selected,
     sort_listing,
 )
-from maascurl.termsafe import safe_line
+from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
     from maascurl._httpx import httpx
@@ -208,7 +208,7 @@ def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptio
     body = [[text if text.isprintable() else safe_line(text) for text in row] for row in body]
     color = use_color(sys.stdout)
     text = render_table(labels, body, right, table_width(), color)
-    emit(text, options)
+    emit(text, options, rendered=True)
 
 
 def numeric(values: Iterable[Any]) -> bool:
@@ -362,8 +362,15 @@ def _cut(text: str, width: int) -> tuple[str, int]:
 # --------------------------------------------------------------- where it goes
 
 
-def emit(text: str, options: OutputOptions, color_json: bool = False) -> None:
-    """TEXT to a pipe as UTF-8 bytes, or to the terminal through the pager."""
+def emit(
+    text: str, options: OutputOptions, color_json: bool = False, rendered: bool = False
+) -> None:
+    """TEXT to a pipe as UTF-8 bytes, or to the terminal through the pager.
+
+    On a terminal the server's text has its control characters made visible,
+    unless it comes RENDERED (a table: its cells are safe already, and its
+    own colour codes must stay).
+    """
     from maascurl.output import pager_stream, stdout_is_terminal, use_color
 
     if not stdout_is_terminal():
@@ -377,7 +384,12 @@ def emit(text: str, options: OutputOptions, color_json: bool = False) -> None:
 
             if write_json(text.encode("utf-8"), out, color=use_color(sys.stdout)):
                 return
-        write_text(out, text)
+        write_text(out, text if rendered else _visible(text))
+
+
+def _visible(text: str) -> str:
+    # CSV ends its lines with CRLF: those CRs are not the server's.
+    return "\r\n".join(safe(part) for part in text.split("\r\n"))
 
 
 def write_text(out: TextIO, text: str) -> None:

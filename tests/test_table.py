@@ -537,6 +537,27 @@ def test_table_shows_control_characters_visibly(hostile: MaasSimulator, run: Run
     assert first.split()[-1] == "abc000"
 
 
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
+def test_server_text_in_tsv_csv_and_jsonl_on_a_terminal_is_made_visible(
+    hostile: MaasSimulator, home: Path, fmt: str
+) -> None:
+    """Piped, these formats are the exact text (tests above); on a terminal, an escape
+    sequence in a hostname must not reach it (NO_COLOR: any ESC would be the server's)."""
+    hostile.machines[1]["hostname"] = "x\x1b]0;owned\x07y\u009bz"
+    hostile.changed()
+    env = {**env_for_subprocess(home), "TERM": "xterm", "NO_COLOR": "1"}
+    argv = [sys.executable, "-m", "maascurl", "get", "machines", "--format", fmt, "--no-pager"]
+    out, err, status = on_terminal([*argv, "--fields", "hostname,system_id"], env)
+    assert status == 0, err
+    text = out.decode()
+    assert "\x1b" not in text and "\x07" not in text and "\u009b" not in text
+    # JSON escapes C0 controls itself (\u001b), not C1 ones (U+009B, a CSI).
+    shown = "x\\u001b]0;owned\\u0007y" if fmt == "jsonl" else "x\\x1b]0;owned\\x07y"
+    assert shown + "\\x9bz" in text
+    if fmt == "csv":  # its CRLF line ends reach the terminal as they are, not as \x0d
+        assert "\\x0d\r" not in text and "\\x0d\n" not in text
+
+
 def test_unicode_in_pipes_is_utf8_whatever_the_locale(hostile: MaasSimulator, home: Path) -> None:
     env = env_for_subprocess(home)
     env.update(LC_ALL="C", LANG="C", PYTHONIOENCODING="ascii")
