@@ -81,19 +81,11 @@ def _complete_path(
     from maascurl.completion import complete_path
 
     found = complete_path(_completion_description(ctx), incomplete, _known_ids(ctx))
-    found = _safe_candidates(found)
     # No space after "machines/": the user usually goes on typing the path.
     return [
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
         for value, text in found
     ]
-
-
-def _safe_candidates(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Candidates come from the server's description: no control characters to the shell."""
-    from maascurl.termsafe import safe_line
-
-    return [(safe_line(value), safe_line(text)) for value, text in found]
 
 
 def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | None:
@@ -117,7 +109,6 @@ def _complete_items(
     path = ctx.params.get("path") or ""
     items = list(ctx.params.get("items") or ())
     found = complete_item(_completion_description(ctx), method, path, incomplete, items)
-    found = _safe_candidates(found)
     return [
         CompletionItem(
             value, help=text or None, type="nospace" if value.endswith(("=", "/")) else "plain"

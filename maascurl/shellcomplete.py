@@ -217,6 +217,7 @@ class _MaascurlComplete(ShellComplete):
             items = self._dash_value(args, incomplete)
         if items is None:
             items = super().get_completions(args, incomplete)
+        items = [_visible(item) for item in items]
         # For "--profile=pr" Click answers "prod"; every shell here matches
         # candidates against the whole word, so put "--profile=" back.
         name, eq, _ = incomplete.partition("=")
@@ -274,6 +275,17 @@ class _MaascurlComplete(ShellComplete):
         if not isinstance(param, click.Option) or param.is_flag or param.count:
             return None
         return param.shell_complete(ctx, value)
+
+
+def _visible(item: CompletionItem[Any]) -> CompletionItem[Any]:
+    """Candidates and their help come from the server's description and listings:
+    no control character of theirs reaches the shell or the terminal."""
+    from maascurl.termsafe import safe_line
+
+    if item.type not in ("plain", "nospace"):
+        return item  # a file or directory: the shell completes it from the user's word
+    text = safe_line(item.help) if item.help else item.help
+    return CompletionItem(safe_line(str(item.value)), type=item.type, help=text)
 
 
 def _one_line(text: str | None) -> str:

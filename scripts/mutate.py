@@ -476,6 +476,11 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     "shellcomplete": [
         M(
+            "candidates reach the shell with the server's control characters",
+            "        items = [_visible(item) for item in items]\n",
+            "",
+        ),
+        M(
             "a value starting with '-' completed as an option name",
             "            items = self._dash_value(args, incomplete)",
             "            items = None",
@@ -1320,6 +1325,7 @@ TESTS: dict[str, list[str]] = {
         _GAPS,
         "tests/test_completion.py",
         "tests/test_table.py::test_completion_of_formats_and_fields",
+        "tests/test_security.py::test_every_completion_candidate_is_made_visible",
     ],
     "state": [_GAPS, "tests/test_reliability.py"],
     "cli": [

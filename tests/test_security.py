@@ -359,6 +359,27 @@ def test_completion_candidates_are_made_visible(
     assert "\x1b" not in result.stdout and "\\x1b]0;x\\x07" in result.stdout
 
 
+def test_every_completion_candidate_is_made_visible(hostile: HostileServer) -> None:
+    """Escaping happens once, where every candidate goes out (shellcomplete), so a
+    callback that forgets it (events' filters did) cannot pass server text to the shell."""
+    from click.testing import CliRunner
+
+    from maascurl.cli import cli
+
+    doc = "Query events.\n\n:param level: Evil \x1b]0;x\x07 level.\n:type level: String\n"
+    action = {"doc": doc, "method": "GET", "name": "query", "op": "query", "restful": False}
+    resource = {
+        "name": "EventsHandler",
+        "auth": {"path": "/MAAS/api/2.0/events/", "params": [], "doc": "", "actions": [action]},
+    }
+    save_cache(hostile.api_root, json.dumps({"hash": "h2", "resources": [resource]}).encode())
+    env = {"_MAASCURL_COMPLETE": "zsh_complete", "COMP_WORDS": "maascurl events le"}
+    result = CliRunner().invoke(cli, [], env={**env, "COMP_CWORD": "2"}, prog_name="maascurl")
+    assert result.exit_code == 0
+    assert "level=" in result.stdout
+    assert "\x1b" not in result.stdout and "\\x1b]0;x\\x07" in result.stdout
+
+
 # --- 4: compression ------------------------------------------------------------------
 
 
