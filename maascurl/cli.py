@@ -971,7 +971,7 @@ wait_options(cli.commands["upload-image"])  # --wait-timeout and --interval, for
     default=30.0,
     show_default=True,
     metavar="SECONDS",
-    help="Bound connecting and each read while checking the key.",
+    help="Bound connecting and each read while logging in (key or password).",
 )
 @click.option(
     "--username",
@@ -1016,7 +1016,9 @@ def login(
         _refuse_with_password(username, api_key, api_key_command, no_check)
         from maascurl.password import password_login
 
-        password_login(profile, url, username or "", password_source, insecure, cacert)
+        password_login(
+            profile, url, username or "", password_source, insecure, cacert, login_timeout
+        )
         return
     from maascurl.login import login as do_login
 

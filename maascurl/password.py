@@ -34,15 +34,12 @@ from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register
 from maascurl.request import RawBody, RequestSpec
 
 if TYPE_CHECKING:
-    from maascurl._httpx import httpx
     from maascurl.call import Session
 
 CAPABILITY = "authenticate-api"
 AUTHENTICATE_PATH = "/accounts/authenticate/"  # under the MAAS root, not the API root
 REFUSED = "MAAS refused the username or password"
-# A server not seen before must not keep a login waiting for minutes; its
-# answers here (version/, the token) are a few hundred bytes.
-TIMEOUT = 30.0
+# Its answers here (version/, the token) are a few hundred bytes.
 ANSWER_LIMIT = 1024 * 1024
 
 
@@ -53,6 +50,7 @@ def password_login(
     password_source: str | None,
     insecure: bool,
     cacert: str | None,
+    timeout: float,
 ) -> None:
     """`login NAME URL --username USER`: trade the password for a key, then log in with it."""
     from maascurl.login import _cache_description, save_profile, tell, whoami
@@ -68,14 +66,14 @@ def password_login(
     profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
     load_config()  # refuse early, before any network work, when the config is unreadable
     _warn_cleartext(profile.url)
-    with _open_session(profile) as session:
+    with _open_session(profile, timeout) as session:
         check_capability(session, profile)
         password = read_password(password_source, username)
         profile.api_key = authenticate(session, profile, username, password)
     profile.key()  # a well-formed key, its secrets registered for redaction
-    user = whoami(profile, TIMEOUT)
+    user = whoami(profile, timeout)
     tell(f"logged in to {profile.url} as {safe_line(user)}")
-    _cache_description(profile, TIMEOUT)
+    _cache_description(profile, timeout)
     save_profile(profile)
 
 
@@ -108,11 +106,11 @@ def consumer_name() -> str:
     return f"maascurl@{socket.gethostname()}"
 
 
-def _open_session(profile: Profile) -> Session:
+def _open_session(profile: Profile, timeout: float) -> Session:
     from maascurl.call import CallOptions, Session, Target
 
     transport = Transport(
-        insecure=profile.insecure, cacert=profile.cacert, timeout=TIMEOUT, retries=1
+        insecure=profile.insecure, cacert=profile.cacert, timeout=timeout, retries=1
     )
     options = CallOptions(anonymous=True, transport=transport)  # nothing to sign with yet
     return Session(Target(profile.api_root, profile), options)
@@ -158,6 +156,7 @@ def authenticate(session: Session, profile: Profile, username: str, password: st
 
 def _read_answer(session: Session, spec: RequestSpec) -> bytes:
     """The body of a 200 answer to SPEC; anything else is an error with its exit code."""
+    from maascurl.bounded import read_capped
     from maascurl.output import status_error
 
     response = session.send(spec)
@@ -167,17 +166,11 @@ def _read_answer(session: Session, spec: RequestSpec) -> bytes:
                 raise HTTPStatusError(403, REFUSED)
             if response.status_code != 200:
                 raise status_error(response)
-            return _read_limited(response, spec.url)
+            body, more = read_capped(response, ANSWER_LIMIT)
         finally:
             response.close()
-
-
-def _read_limited(response: httpx.Response, url: str) -> bytes:
-    body = b""
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > ANSWER_LIMIT:
-            raise MaascurlError(f"{url} answered with more than {ANSWER_LIMIT // 2**20} MB")
+    if more:
+        raise MaascurlError(f"{spec.url} answered with more than {ANSWER_LIMIT // 2**20} MB")
     return body
 
 

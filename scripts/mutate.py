@@ -937,6 +937,11 @@ MUTANTS["table"] = [
 ]
 MUTANTS["password"] = [
     M(
+        "--timeout ignored with --username",
+        "insecure=profile.insecure, cacert=profile.cacert, timeout=timeout, retries=1",
+        "insecure=profile.insecure, cacert=profile.cacert, timeout=30.0, retries=1",
+    ),
+    M(
         "a password on the command line accepted",
         'if source is not None and source != "-":',
         'if source is None and source != "-":',
@@ -960,8 +965,8 @@ MUTANTS["password"] = [
     ),
     M(
         "the answer read without a cap",
-        "        if len(body) > ANSWER_LIMIT:\n",
-        "        if False:\n",
+        "body, more = read_capped(response, ANSWER_LIMIT)",
+        "body, more = response.read(), False",
     ),
     M(
         "a consumer name that changes with every run",
@@ -1088,13 +1093,13 @@ MUTANTS["upload"] = [
 MUTANTS["progress"] = [
     M(
         "a bar drawn when stderr is not a terminal",
-        "if not enabled or not _stderr_is_terminal():",
-        "if not enabled:",
+        "return enabled and _stderr_is_terminal()",
+        "return enabled",
     ),
     M(
         "--no-progress ignored",
-        "if not enabled or not _stderr_is_terminal():",
-        "if not _stderr_is_terminal():",
+        "return enabled and _stderr_is_terminal()",
+        "return _stderr_is_terminal()",
     ),
     M(
         "a bar for a short transfer",
@@ -1356,7 +1361,10 @@ _UPLOAD = "tests/test_upload.py"
 _SECURITY = "tests/test_security.py"
 TESTS["fields"] = [_TABLE]
 TESTS["table"] = [_TABLE]
-TESTS["password"] = ["tests/test_password_login.py"]
+TESTS["password"] = [
+    "tests/test_password_login.py",
+    _SECURITY + "::test_password_login_gives_up_on_a_silent_server_too",
+]
 TESTS["profile_import"] = ["tests/test_profile_import.py"]
 TESTS["upload"] = [_UPLOAD]
 TESTS["progress"] = [_UPLOAD]

@@ -505,6 +505,14 @@ def test_login_gives_up_on_a_silent_server(hostile: HostileServer, run: Run) -> 
     assert "timed out" in result.stderr
 
 
+def test_password_login_gives_up_on_a_silent_server_too(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, b'{"capabilities": ["authenticate-api"]}', stall=5))
+    args = ("login", "slow", hostile.url, "--username", "admin", "--password", "-")
+    result = run(*args, "--timeout", "0.3", input="secret\n")
+    assert result.exit_code == 7, result.stderr
+    assert "timed out" in result.stderr
+
+
 # --- 7: --max-time ------------------------------------------------------------------------
 
 
