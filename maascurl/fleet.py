@@ -511,19 +511,9 @@ class Runner:
         self._count(result)
 
     def _send(self, job: Job, session: Session, result: Result) -> Result:
-        from maascurl.output import status_error
-
-        response = session.send(job.spec)
-        result = replace(result, status=response.status_code)
-        with session.errors(job.spec.url):
-            try:
-                if not 200 <= response.status_code < 300:
-                    raise status_error(response)
-                body = response.read()
-            finally:
-                response.close()
+        response = session.read(job.spec)
         self._answers.setdefault(job.target.state_key, (job, response))
-        return replace(result, outcome=OK, body=body)
+        return replace(result, outcome=OK, status=response.status_code, body=response.content)
 
     def _count(self, result: Result) -> None:
         with self._lock:

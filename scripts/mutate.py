@@ -244,6 +244,11 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     "call": [
         M(
+            "a 3xx read as a success (a fleet line's, a poll's)",
+            "if not 200 <= response.status_code < 300:",
+            "if not 200 <= response.status_code < 400:",
+        ),
+        M(
             "op not checked against the description",
             "if desc is not None and not options.no_check:",
             "if desc is not None and options.no_check:",
@@ -537,11 +542,6 @@ MUTANTS: dict[str, list[Mutant]] = {
             "no bar when the bodies go to files and stdout is a terminal",
             "bodies_to_terminal = options.output.output is None and out.isatty()",
             "bodies_to_terminal = out.isatty()",
-        ),
-        M(
-            "a 3xx counted as a line's success",
-            "if not 200 <= response.status_code < 300:",
-            "if not 200 <= response.status_code < 400:",
         ),
         M(
             "--fail-fast ignored",
@@ -1308,6 +1308,7 @@ TESTS: dict[str, list[str]] = {
     "call": [
         _GAPS,
         "tests/test_requests.py",
+        "tests/test_fleet.py::test_a_redirect_fails_its_line_with_exit_3",
         _REGION,
         "tests/test_reliability.py",
         "tests/test_tls.py",
