@@ -201,11 +201,6 @@ class EachTemplate:
             if _READS_STDIN.search(item):
                 raise UsageError(f"{item}: with --each, an item cannot read stdin")
 
-    @property
-    def has_placeholders(self) -> bool:
-        parts = [self.path, *self.items, *self.headers, *([self.output] if self.output else [])]
-        return any(part.names for part in parts)
-
     def request(self, number: int, text: str) -> LineRequest:
         values = Values(text)
         try:

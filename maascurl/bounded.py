@@ -23,7 +23,7 @@ from maascurl.errors import TimedOut
 ACCEPT_ENCODING = "gzip"
 DECODE_STEP = 256 * 1024
 DEADLINE = "maascurl.deadline"  # request extension: time.monotonic() deadline
-_ACCEPTED = {"gzip": True, "x-gzip": True, "identity": False}
+_ACCEPTED = ("gzip", "x-gzip")  # identity is no coding: it is taken out first
 
 
 class _PassThrough:

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-FORMATS = ("json", "jsonl", "table", "tsv", "csv")
-
 # Tried in this order to show an object inside a cell by one of its values.
 NAME_KEYS = ("name", "hostname", "fqdn", "system_id", "id")
 

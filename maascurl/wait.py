@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -835,7 +834,3 @@ def _interrupted_text(watches: list[Watch]) -> str:
     if pending:
         return f"interrupted; {len(pending)} actions go on in MAAS"
     return "interrupted"
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
