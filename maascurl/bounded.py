@@ -139,12 +139,14 @@ def read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     """At most LIMIT bytes of the body, and whether there was more (then left unread)."""
     body = bytearray()
     more = False
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > limit:
-            more = True
-            break
-    response.close()
+    try:
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                more = True
+                break
+    finally:
+        response.close()
     return bytes(body[:limit]), more
 
 

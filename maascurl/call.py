@@ -187,10 +187,7 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
     from maascurl.login import DESCRIBE_LIMIT
 
     with session.errors(target.api_root):
-        try:
-            body, more = read_capped(response, DESCRIBE_LIMIT)  # a hostile one may be endless
-        finally:
-            response.close()
+        body, more = read_capped(response, DESCRIBE_LIMIT)  # a hostile one may be endless
     if response.status_code != 200 or more:
         return None
     try:

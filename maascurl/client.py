@@ -116,28 +116,29 @@ def _no_delay_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
 
 def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
     headers = httpx.Headers(spec.headers)
-    body: MultipartBody | _RawStream | None = None
+    content: Iterable[bytes] | None = None
     if spec.body is not None:
-        body = _RawStream(spec.body)
+        content = _RawStream(spec.body)
         headers.setdefault("Content-Type", "application/octet-stream")
         headers["Content-Length"] = str(spec.body.size())
     elif spec.has_body:
         body = MultipartBody(spec.fields, spec.files)
+        length = len(body)  # it encodes every field: once is enough
         headers["Content-Type"] = body.content_type
-        headers["Content-Length"] = str(len(body))
+        headers["Content-Length"] = str(length)
+        content = _tracked(body, spec, length)
     # Encoded here, not by httpx, whose QueryParams would group repeated names
     # and so change the order the user typed.
     url = f"{spec.url}?{urlencode(spec.query)}" if spec.query else spec.url
-    return client.build_request(spec.method, url, headers=headers, content=_tracked(body, spec))
+    return client.build_request(spec.method, url, headers=headers, content=content)
 
 
-def _tracked(body: MultipartBody | _RawStream | None, spec: RequestSpec) -> Iterable[bytes] | None:
+def _tracked(body: MultipartBody, spec: RequestSpec, total: int) -> Iterable[bytes]:
     """A multipart body with a big file is drawn as a progress bar (progress.py)."""
-    if not isinstance(body, MultipartBody) or not spec.files:
+    if not spec.files:
         return body
     from maascurl.progress import TrackedBody, wanted
 
-    total = len(body)
     if not wanted(total):
         return body
     names = ", ".join(part.filename for part in spec.files)

@@ -39,6 +39,7 @@ from maascurl.batch import EachTemplate, LineError, LineRequest, Spool, batch_re
 from maascurl.call import CallOptions, LazySession, Session, Target, checked, resolve_target
 from maascurl.errors import (
     EXIT_INTERRUPTED,
+    HTTPStatusError,
     MaascurlError,
     UsageError,
     each_warning_once,
@@ -107,8 +108,6 @@ class Result:
     final_state: str | None = None  # set by a Hook, e.g. "Deployed"
 
     def failed(self, error: MaascurlError) -> Result:
-        from maascurl.errors import HTTPStatusError
-
         message = redact_secrets(str(error))
         status = error.status if isinstance(error, HTTPStatusError) else self.status
         return replace(
@@ -136,7 +135,7 @@ class Planner:
         self.options = options
         self._targets: dict[str | None, tuple[Target, ApiDescription | None]] = {}
         self._sessions: dict[str, LazySession] = {}  # to fetch a newer description
-        self._outputs: set[str] | None = None
+        self._outputs: set[str] = set()
 
     def close(self) -> None:
         for session in self._sessions.values():
@@ -188,8 +187,6 @@ class Planner:
         if job.output is None:
             return
         path = os.path.abspath(os.path.expanduser(job.output))
-        if self._outputs is None:
-            self._outputs = set()
         if path in self._outputs:
             raise LineError(job.line, UsageError(f"-o {job.output}: another line writes it too"))
         self._outputs.add(path)

@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, TextIO
 
-from maascurl.errors import HTTPStatusError, MaascurlError, note
+from maascurl.errors import HTTPStatusError, MaascurlError, note, redact_secrets
 from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
@@ -142,8 +142,6 @@ def write_head(response: httpx.Response, out: TextIO) -> None:
 def head_lines(response: httpx.Response) -> list[str]:
     """The status line and headers as they may be shown: redacted, controls made visible."""
     from maascurl.auth import redact_authorization
-    from maascurl.errors import redact_secrets
-    from maascurl.termsafe import safe_line
 
     lines = [f"{response.http_version} {response.status_code} {response.reason_phrase}"]
     for name, value in raw_headers(response.headers):
@@ -444,8 +442,6 @@ def status_error(response: httpx.Response) -> HTTPStatusError:
         where = f"redirected to {location}" if location else "redirect without a Location"
         hint = "; --follow-any follows it without credentials" if location else ""
         return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
-    from maascurl.errors import redact_secrets
-
     text = error_text(_read_limited(response), response.headers.get("Content-Type", ""))
     if text.startswith(f"{response.status_code} "):  # an HTML title repeating the status
         text = text[len(str(response.status_code)) + 1 :]
@@ -458,7 +454,6 @@ def _read_limited(response: httpx.Response) -> bytes:
     """The start of an error body, secrets redacted *before* it is cut to the limit."""
     from maascurl._httpx import httpx
     from maascurl.bounded import read_capped
-    from maascurl.errors import redact_secrets
 
     try:
         body, _ = read_capped(response, ERROR_BODY_LIMIT + REDACT_MARGIN)

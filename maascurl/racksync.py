@@ -149,7 +149,7 @@ def _list_racks(session: Session, interval: float, deadline: float) -> bytes:
             if not transient(error) or time.monotonic() + delay >= deadline:
                 raise
             if not noted:
-                note(f"rackcontrollers: {safe_line(str(error))}; still waiting")
+                note(f"rackcontrollers: {error}; still waiting")  # note() makes it one safe line
                 noted = True
             time.sleep(delay)
 
