@@ -855,7 +855,7 @@ def _complete_filetypes(ctx: click.Context, param: click.Parameter, incomplete: 
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
-    help="Bound connect and read of each request (default: 10 s connect, 300 s read).",
+    help="Bound connect and read of each request (default: 5 s connect, 300 s read).",
 )
 @click.option(
     "--retries",

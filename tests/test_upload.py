@@ -436,6 +436,17 @@ def completions(line: str) -> list[str]:
     return result.stdout.splitlines()
 
 
+def test_help_gives_the_real_connect_timeout() -> None:
+    from click.testing import CliRunner
+
+    from maascurl.cli import cli
+    from maascurl.client import DEFAULT_TIMEOUT
+
+    connect, read = DEFAULT_TIMEOUT
+    shown = CliRunner().invoke(cli, ["upload-image", "--help"], terminal_width=200).output
+    assert f"{connect:g} s connect, {read:g} s read" in " ".join(shown.split())
+
+
 def test_completion_offers_architectures_filetypes_and_files() -> None:
     assert completions("maascurl upload-image custom/x arm") == [
         "plain,arm64/generic",
