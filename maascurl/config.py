@@ -276,7 +276,7 @@ def update_config(change: Callable[[Config], None], path: Path | None = None) ->
     with _locked(path):
         config = load_config(path)
         change(config)
-        _write_atomically(path, render(config))
+        write_atomically(path, render(config))
     return config
 
 
@@ -310,7 +310,8 @@ class _locked:
         os.close(self.fd)  # closing releases the lock
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """PATH holds TEXT, mode 0600, or is left as it was (the temporary file goes too)."""
     import tempfile
 
     try:

@@ -21,7 +21,6 @@ once without contacting any server.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -266,15 +265,9 @@ def _new_profile(item: Found, directory: Path, written: list[Path]) -> Profile:
 
 
 def _write_cacert(target: Path, pem: str) -> Path:
-    import tempfile
+    from maascurl.config import write_atomically
 
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")  # mode 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(pem if pem.endswith("\n") else pem + "\n")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
+    write_atomically(target, pem if pem.endswith("\n") else pem + "\n")
     return target
 
 

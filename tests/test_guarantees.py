@@ -190,7 +190,7 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
 def test_a_failed_config_write_keeps_the_old_config(
     sim: MaasSimulator, home: Path, run: Run
 ) -> None:
-    """Guarantee 4 (config._write_atomically): a login whose write fails (full disk) leaves
+    """Guarantee 4 (config.write_atomically): a login whose write fails (full disk) leaves
     the existing config byte for byte as it was: the new text goes to a temporary file that
     replaces the config only once written and synced, so no profile is ever lost."""
     first = run("login", "prod", sim.url, sim.api_key, "--no-check")

@@ -486,4 +486,5 @@ def test_a_failed_import_leaves_no_certificate_behind(
     assert result.exit_code == 1
     assert "cannot write" in result.stderr and "cacert-second.pem" in result.stderr
     assert list(config_file(home).parent.glob("cacert-first*")) == []
+    assert list(config_file(home).parent.glob(".cacert-*")) == []  # no temporary file left
     assert not config_file(home).exists()
