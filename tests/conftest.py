@@ -133,6 +133,34 @@ def on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, str, int]:
     return shown.replace(b"\r\n", b"\n"), stderr, status
 
 
+def stderr_on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, bytes, int]:
+    """Run ARGV with stderr on a pseudo-terminal: (stdout, what reached the terminal, status)."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env
+    )
+    os.close(slave)
+    assert process.stdout is not None
+    out, seen = [], []
+    fds = {master: seen, process.stdout.fileno(): out}
+    while fds:
+        ready, _, _ = select.select(list(fds), [], [], 30)
+        assert ready, "nothing happened for 30 s"
+        for fd in ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the terminal's writers are gone
+                data = b""
+            if data:
+                fds[fd].append(data)
+            else:
+                del fds[fd]
+    os.close(master)
+    process.stdout.close()
+    status = process.wait(timeout=30)
+    return b"".join(out), b"".join(seen), status
+
+
 def read_terminal(master: int) -> bytes:
     """Everything written to a pseudo-terminal until its last writer goes; closes MASTER."""
     chunks: list[bytes] = []

@@ -334,11 +334,13 @@ def test_a_fleet_line_that_uploads_an_image_is_not_taken_as_waited_for(
 
 def test_live_view_at_a_terminal(racks: RackSync, profile: str, home: Path, tmp_path: Path) -> None:
     """stderr on a terminal: the rack's live state, then the final line; stdout stays the JSON."""
-    from test_wait import stderr_on_terminal
+    from test_wait import maascurl_on_terminal
 
     racks.sync_seconds = 1.0
     path = str(image_file(tmp_path))
-    status, stdout, screen = stderr_on_terminal(home, *UPLOAD, path, "--wait", "--interval", "0.05")
+    status, stdout, screen = maascurl_on_terminal(
+        home, *UPLOAD, path, "--wait", "--interval", "0.05"
+    )
     assert status == 0, screen
     finished_resource(stdout.decode())
     assert "maas-dev" in screen and "syncing" in screen

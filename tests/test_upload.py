@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, stderr_on_terminal
 from simulator import BootImages, MaasSimulator, RecordedRequest
 
 from maascurl import progress, upload
@@ -324,34 +323,6 @@ def test_the_general_path_needs_name_and_architecture(
 
 
 # ---------------------------------------------------------------- progress bars
-
-
-def stderr_on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, bytes, int]:
-    """Run ARGV with stderr on a pseudo-terminal: (stdout, what reached the terminal, status)."""
-    master, slave = os.openpty()
-    process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env
-    )
-    os.close(slave)
-    assert process.stdout is not None
-    out, seen = [], []
-    fds = {master: seen, process.stdout.fileno(): out}
-    while fds:
-        ready, _, _ = select.select(list(fds), [], [], 30)
-        assert ready, "nothing happened for 30 s"
-        for fd in ready:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:  # EIO: the terminal's writers are gone
-                data = b""
-            if data:
-                fds[fd].append(data)
-            else:
-                del fds[fd]
-    os.close(master)
-    process.stdout.close()
-    status = process.wait(timeout=30)
-    return b"".join(out), b"".join(seen), status
 
 
 def big(tmp_path: Path, name: str = "big.tar.gz") -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, stderr_on_terminal
 from simulator import MaasSimulator, Reply
 from test_completion import PROBE, cached, complete, values  # noqa: F401 (a fixture)
 
@@ -465,33 +465,19 @@ def test_live_view_of_a_fleet_names_the_machines_longest_in_their_state() -> Non
     assert text.index("machines/m0 ") < text.index(f"machines/m{SLOWEST - 1} ")
 
 
-def stderr_on_terminal(home: Path, *args: str) -> tuple[int, bytes, str]:
+def maascurl_on_terminal(home: Path, *args: str) -> tuple[int, bytes, str]:
     """Run maascurl with stderr on a pseudo-terminal: (status, stdout, what the terminal got)."""
-    master, slave = os.openpty()
     env = {**env_for_subprocess(home), "TERM": "xterm", "COLUMNS": "100"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "maascurl", *args], env=env, stdout=subprocess.PIPE, stderr=slave
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the process has gone
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    stdout, _ = process.communicate(timeout=30)
-    return process.returncode, stdout, b"".join(chunks).decode(errors="replace")
+    argv = [sys.executable, "-m", "maascurl", *args]
+    stdout, screen, status = stderr_on_terminal(argv, env)
+    return status, stdout, screen.decode(errors="replace")
 
 
 def test_live_view_at_a_terminal(timed: MaasSimulator, profile: str, home: Path) -> None:
     """stderr on a terminal: a live view, then the final state; stdout stays the JSON."""
     timed.timed.seconds = 1.2  # the half-way event shows for 0.6 s: a few redraws
     args = ("post", "machines/abc000", "op=deploy", "--wait", "--interval", "0.05")
-    status, stdout, screen = stderr_on_terminal(home, *args)
+    status, stdout, screen = maascurl_on_terminal(home, *args)
     assert status == 0, screen
     assert json.loads(stdout)["status_name"] == "Deployed"
     assert "amber-otter" in screen and "Deploying" in screen
@@ -503,7 +489,7 @@ def test_no_progress_at_a_terminal_gives_plain_lines(
     timed: MaasSimulator, profile: str, home: Path
 ) -> None:
     args = ("post", "machines/abc000", "op=deploy", "--wait", "--interval", "0.05")
-    status, _, screen = stderr_on_terminal(home, *args, "--no-progress")
+    status, _, screen = maascurl_on_terminal(home, *args, "--no-progress")
     assert status == 0, screen
     lines = screen.replace("\r", "").splitlines()
     assert lines[0].startswith("maascurl: machines/abc000 (amber-otter): Deploying [")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, read_terminal
+from conftest import Run, env_for_subprocess, read_terminal, stderr_on_terminal
 from simulator import MaasSimulator, make_reply
 
 from maascurl import wait
@@ -217,29 +217,12 @@ def test_at_a_terminal_the_states_go_under_the_progress_bar(
     fleet.timed.failing = {"abc003"}
     source = home / "ids"
     source.write_text("\n".join(ready(fleet)[:4]) + "\n")
-    master, slave = os.openpty()
     argv = [sys.executable, "-m", "maascurl", "post", "machines/{}", "op=deploy"]
     env = {**env_for_subprocess(home), "TERM": "xterm", "COLUMNS": "120"}
-    process = subprocess.Popen(
-        [*argv, "--each", str(source), "--wait", "--interval", "0.05"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=slave,
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    stdout, _ = process.communicate(timeout=30)
-    screen = b"".join(chunks).decode(errors="replace")
-    assert process.returncode == 8, screen
+    argv += ["--each", str(source), "--wait", "--interval", "0.05"]
+    stdout, shown, status = stderr_on_terminal(argv, env)
+    screen = shown.decode(errors="replace")
+    assert status == 8, screen
     assert len(stdout.splitlines()) == 3
     assert "0/4 finished" in screen and "Deploying: 4" in screen  # the live states
     assert "machines/abc000 (amber-otter)" in screen  # among the slowest
