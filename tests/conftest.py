@@ -8,7 +8,8 @@ import select
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -159,6 +160,13 @@ def stderr_on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, byt
     process.stdout.close()
     status = process.wait(timeout=30)
     return b"".join(out), b"".join(seen), status
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
 
 
 def read_terminal(master: int) -> bytes:

@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, read_terminal
+from conftest import Run, env_for_subprocess, read_terminal, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulator import MaasSimulator, set_status
@@ -62,13 +62,6 @@ def maascurl_script() -> str:
     found = shutil.which("maascurl") or str(Path(sys.executable).with_name("maascurl"))
     assert os.access(found, os.X_OK), "the maascurl console script is not installed"
     return found
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------- --each

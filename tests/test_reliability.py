@@ -18,14 +18,13 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, wait_for
 from simulator import MaasSimulator, RecordedRequest
 
 from maascurl import login as login_module
@@ -668,13 +667,6 @@ def test_timeout_in_the_middle_of_a_download_leaves_no_file(
     assert os.listdir(out.parent) == []
 
 
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_ctrl_c_in_the_middle_of_a_download(stalling: str, home: Path, tmp_path: Path) -> None:
     """cli.MaascurlGroup.main maps KeyboardInterrupt to 130; save_body drops the temp file."""
     out = tmp_path / "dl" / "big.bin"
@@ -686,7 +678,7 @@ def test_ctrl_c_in_the_middle_of_a_download(stalling: str, home: Path, tmp_path:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_for(lambda: bool(os.listdir(out.parent)), "the temporary file")
+        wait_for(lambda: bool(os.listdir(out.parent)), "the temporary file")
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=20)
     finally:
@@ -709,7 +701,7 @@ def test_ctrl_c_while_waiting_for_the_server(
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_for(lambda: any(r.path.endswith("/machines/") for r in api.requests), "the request")
+        wait_for(lambda: any(r.path.endswith("/machines/") for r in api.requests), "the request")
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=20)
     finally:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, wait_for
 from hostile import API_KEY, HostileServer, endless, gzip_bomb, reply
 from simulator import MaasSimulator
 
@@ -183,12 +183,12 @@ def test_a_signal_during_output_removes_the_temp_file(
         env=env,
         stderr=subprocess.PIPE,
     )
-    for _ in range(1000):
-        if list(downloads.iterdir()):
-            break
-        time.sleep(0.01)
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=30)
+    try:
+        wait_for(lambda: bool(list(downloads.iterdir())), "the temporary file")
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
     assert process.returncode == 128 + signum
     assert b"terminated by SIG" in stderr
     assert list(downloads.iterdir()) == []
