@@ -43,7 +43,6 @@ from maascurl.wait import (
     Condition,
     Goal,
     Pacer,
-    Poller,
     Watch,
     _view_for,
     format_duration,
@@ -127,10 +126,9 @@ def wait_for_racks(session: Session, name: str, architecture: str, wait: WaitOpt
     image = Image(name, architecture)
     watches = [_watch(api_root, r, goal, image, started) for r in racks if isinstance(r, dict)]
     try:
-        with _view_for(list(watches)) as view:
-            Poller(session, view).round(list(watches))  # a rack may have it already
-            if not all(w.finished for w in watches):
-                wait_all(session, list(watches), wait.interval, view)
+        polled: list[Watch] = list(watches)
+        with _view_for(polled) as view:  # a rack may have it already:
+            wait_all(session, polled, wait.interval, view, read_first=True)
     except Interrupted:
         behind = ", ".join(_name(w) for w in watches if not w.finished)
         racks_text = f" ({behind})" if behind else ""

@@ -596,9 +596,22 @@ def expire(watches: list[Watch], now: float, view: View) -> list[Watch]:
     return [w for w in watches if not w.finished]
 
 
-def wait_all(session: Session | None, watches: list[Watch], interval: float, view: View) -> None:
-    """Poll until every watch has finished (done, failed, gone or timed out)."""
+def wait_all(
+    session: Session | None,
+    watches: list[Watch],
+    interval: float,
+    view: View,
+    *,
+    read_first: bool = False,
+) -> None:
+    """Poll until every watch has finished (done, failed, gone or timed out).
+
+    READ_FIRST: one round before the first sleep, for watches whose target
+    may be there already.
+    """
     poller = Poller(session, view)
+    if read_first:
+        poller.round(watches)
     pacer = Pacer(interval)
     while True:
         now = time.monotonic()
@@ -768,9 +781,7 @@ def wait_for(
         time.monotonic(),
     )
     with _view_for([watch]) as view:
-        Poller(session, view).round([watch])  # it may be there already
-        if not watch.finished:
-            wait_all(session, [watch], interval, view)
+        wait_all(session, [watch], interval, view, read_first=True)
     _finish(watch)
     return watch.data
 
@@ -786,14 +797,13 @@ def _wait_and_write(
 ) -> None:
     """Judge the first answer (DATA, else a first poll), poll until the end, write the object."""
     with _view_for([watch]) as view:
-        if data is _MISSING:
-            Poller(session, view).round([watch])  # a transient failure here is waited out too
-        elif watch.observe(
-            data, watch.response.content if watch.response else b"", time.monotonic()
-        ):
-            view.changed(watch)
-        if not watch.finished:
-            wait_all(session, [watch], wait.interval, view)
+        # A transient failure of that first poll is waited out too.
+        first_poll = data is _MISSING
+        if not first_poll:
+            content = watch.response.content if watch.response else b""
+            if watch.observe(data, content, time.monotonic()):
+                view.changed(watch)
+        wait_all(session, [watch], wait.interval, view, read_first=first_poll)
     # A failure state or a timeout still read the object: it goes to stdout
     # as the last word; a deleted machine (4xx) leaves stdout empty.
     if watch.response is not None and isinstance(watch.error, (type(None), FailedState, TimedOut)):
