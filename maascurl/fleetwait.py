@@ -27,12 +27,11 @@ from maascurl.wait import (
     expire,
     final_state,
     fleet_summary,
-    get_spec,
-    goal_for,
+    goal_to_wait_for,
     image_create,
     json_or_none,
     machine_key,
-    split_url,
+    read_final,
 )
 
 if TYPE_CHECKING:
@@ -73,11 +72,9 @@ class FleetWaiter:
         data = json_or_none(result.body)
         if image_create(job.spec, relpath):
             return result.failed(MaascurlError(FLEET_IMAGE_WAIT))  # never silently unwaited
-        goal = goal_for(job.spec, relpath, data)
+        goal = goal_to_wait_for(job.spec, relpath, data, self.wait)
         if goal is None:
             return result  # finished when it answered
-        if self.wait.timeout is not None:
-            goal = goal._replace(timeout=self.wait.timeout)
         now = time.monotonic()
         where = relpath.rstrip("/") or "the API root"
         if goal.poll is not None:
@@ -110,9 +107,7 @@ class FleetWaiter:
             return replace(result.failed(watch.error), final_state=state)
         body = watch.body
         if watch.goal.final is not None and watch.session is not None:
-            api_root = watch.session.target.api_root
-            final = get_spec(*split_url(api_root, watch.goal.final))
-            body = watch.session.read(final).content
+            body = read_final(watch.session, watch.goal).content
         return replace(result, body=body, final_state=state)
 
     def _poll(self) -> None:

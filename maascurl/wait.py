@@ -676,12 +676,10 @@ def send_and_wait(
     if image_create(spec, relpath):  # a boot-image upload: the racks' sync (racksync.py)
         _wait_for_racks_then_write(session, answer, data, options, wait)
         return
-    goal = goal_for(spec, relpath, data)
+    goal = goal_to_wait_for(spec, relpath, data, wait)
     if goal is None:
         _write(answer, options)
         return
-    if wait.timeout is not None:
-        goal = goal._replace(timeout=wait.timeout)
     where = relpath.rstrip("/") or "the API root"
     if goal.poll is not None:
         _wait_for_poll(session, goal, where, options, wait)
@@ -689,6 +687,21 @@ def send_and_wait(
     watch = Watch(where, spec.url, goal, time.monotonic())
     watch.response = answer
     _wait_and_write(session, watch, options, wait, data)
+
+
+def goal_to_wait_for(spec: RequestSpec, relpath: str, data: Any, wait: WaitOptions) -> Goal | None:
+    """What SPEC's answer DATA is to be waited for with --wait (None: it ended as it
+    answered), bounded by --wait-timeout when given."""
+    goal = goal_for(spec, relpath, data)
+    if goal is not None and wait.timeout is not None:
+        goal = goal._replace(timeout=wait.timeout)
+    return goal
+
+
+def read_final(session: Session, goal: Goal) -> httpx.Response:
+    """The object a goal read elsewhere ends with (an import: the boot resources)."""
+    assert goal.final is not None
+    return session.read(get_spec(*split_url(session.target.api_root, goal.final)))
 
 
 def image_create(spec: RequestSpec, relpath: str) -> bool:
@@ -726,7 +739,7 @@ def _wait_for_poll(
     _finish(watch)
     final = watch.response
     if goal.final is not None:
-        final = session.read(get_spec(*split_url(api_root, goal.final)))
+        final = read_final(session, goal)
     if final is not None:
         _write(final, options)
 

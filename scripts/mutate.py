@@ -631,11 +631,6 @@ MUTANTS: dict[str, list[Mutant]] = {
             "return result",
         ),
         M(
-            "--wait-timeout ignored in a fleet",
-            "if self.wait.timeout is not None:",
-            "if False:",
-        ),
-        M(
             "a failed wait written as the line's success",
             "if watch.error is not None:\n            return replace(",
             "if False:\n            return replace(",
@@ -659,6 +654,11 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     # Waiting (issue #9): --wait, `maascurl wait`, the views, `maascurl events`.
     "wait": [
+        M(
+            "--wait-timeout ignored (one request's and a fleet's)",
+            "if goal is not None and wait.timeout is not None:",
+            "if goal is not None and False:",
+        ),
         M(
             "Releasing failed misnamed",
             '"Releasing": "Releasing failed",',
@@ -1351,7 +1351,10 @@ TESTS: dict[str, list[str]] = {
         "tests/test_wait_fleet.py",
         "tests/test_imagewait.py::test_a_fleet_line_that_uploads_an_image_is_not_taken_as_waited_for",
     ],
-    "wait": ["tests/test_wait.py"],
+    "wait": [
+        "tests/test_wait.py",
+        "tests/test_wait_fleet.py::test_a_failed_post_and_a_timeout_in_one_run",
+    ],
     "waitview": ["tests/test_wait.py"],
     "events": ["tests/test_events.py"],
     "racksync": ["tests/test_imagewait.py"],
