@@ -18,6 +18,7 @@ from maascurl import __version__
 from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
 
 if TYPE_CHECKING:
+    from maascurl.config import Transport
     from maascurl.fleet import FleetOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -251,6 +252,18 @@ def progress_option(func: F) -> F:
         default=True,
         help="Draw a progress bar on stderr for long transfers when it is a terminal.",
     )(func)
+
+
+def _take_transport(options: dict[str, Any]) -> Transport:
+    """A request command's connection options out of OPTIONS; --no-progress and -q set."""
+    from maascurl.config import Transport
+
+    _set_progress(options.pop("progress"))
+    if options["quiet"]:
+        from maascurl.errors import be_quiet
+
+        be_quiet()
+    return Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
 
 
 def _set_progress(show: bool) -> None:
@@ -497,11 +510,9 @@ def _method_command(method: str) -> click.Command:
     @fleet_options
     def command(path: str, items: tuple[str, ...], each: str | None, **options: Any) -> int:
         from maascurl.call import CallOptions, perform
-        from maascurl.config import Transport
         from maascurl.fields import make_view
         from maascurl.output import OutputOptions
 
-        _set_progress(options.pop("progress"))
         if each is None:
             _refuse_without_each(options)
         else:
@@ -509,11 +520,7 @@ def _method_command(method: str) -> click.Command:
         fleet = _fleet_settings(options)
         output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
         output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
-        transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
-        if options["quiet"]:
-            from maascurl.errors import be_quiet
-
-            be_quiet()
+        transport = _take_transport(options)
         wait = _wait_settings(options)
         call_options = CallOptions(output=output, transport=transport, wait=wait, **options)
         if each is not None:
@@ -659,20 +666,14 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
     the wait.
     """
     from maascurl.call import CallOptions
-    from maascurl.config import Transport
     from maascurl.output import OutputOptions
     from maascurl.wait import run_wait
 
     settings = _wait_settings(options, wanted=True)
-    _set_progress(options.pop("progress"))
     if options["body"] is not None:
         raise click.UsageError("--body cannot be used with wait: it sends GETs")
-    if options["quiet"]:
-        from maascurl.errors import be_quiet
-
-        be_quiet()
+    transport = _take_transport(options)
     output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
-    transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
     call = CallOptions(output=output, transport=transport, **options)
     run_wait(path, conditions, fail_on, call, settings)
 
@@ -779,17 +780,11 @@ def batch(file: str, **options: Any) -> int:
       put  machines/abc123 description='spare'
     """
     from maascurl.call import CallOptions
-    from maascurl.config import Transport
     from maascurl.fleet import run_batch
     from maascurl.output import OutputOptions
 
-    _set_progress(options.pop("progress"))
     fleet = _fleet_settings(options)
-    transport = Transport(**{name: options.pop(name) for name in TRANSPORT_OPTIONS})
-    if options["quiet"]:
-        from maascurl.errors import be_quiet
-
-        be_quiet()
+    transport = _take_transport(options)
     wait = _wait_settings(options)
     call_options = CallOptions(output=OutputOptions(), transport=transport, wait=wait, **options)
     if wait is not None:
