@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import select
+import ssl
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import trustme
 from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -227,6 +229,36 @@ def other_origin() -> Iterator[tuple[str, list[dict[str, str]]]]:
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+# --- an HTTPS simulator, one per test module, and its CA ------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def https_maas(ca: trustme.CA) -> Iterator[MaasSimulator]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    with MaasSimulator(ssl_context=context) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def tls(https_maas: MaasSimulator) -> MaasSimulator:
+    https_maas.requests.clear()
+    https_maas.reset_faults()
+    return https_maas
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
 
 
 def env_for_subprocess(home: Path) -> dict[str, str]:

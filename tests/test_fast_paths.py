@@ -21,12 +21,11 @@ import shlex
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from conftest import Run, env_for_subprocess
 from conftest import on_terminal as run_on_terminal
 from simulator import MaasSimulator
@@ -234,15 +233,6 @@ def ca_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-@pytest.fixture(scope="module")
-def https_maas() -> Iterator[tuple[MaasSimulator, trustme.CA]]:
-    ca = trustme.CA()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    with MaasSimulator(ssl_context=context) as simulator:
-        yield simulator, ca
-
-
 def test_plain_http_never_loads_a_ca_bundle(
     sim: MaasSimulator, profile: str, run: Run, ca_loads: list[str]
 ) -> None:
@@ -252,12 +242,9 @@ def test_plain_http_never_loads_a_ca_bundle(
 
 
 def test_https_loads_the_profiles_ca(
-    https_maas: tuple[MaasSimulator, trustme.CA], run: Run, tmp_path: Path, ca_loads: list[str]
+    tls: MaasSimulator, ca_file: Path, run: Run, ca_loads: list[str]
 ) -> None:
-    simulator, ca = https_maas
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    login = run("login", "tls", simulator.url, simulator.api_key, "--cacert", str(ca_file))
+    login = run("login", "tls", tls.url, tls.api_key, "--cacert", str(ca_file))
     assert login.exit_code == 0, login.stderr
     ca_loads.clear()
     result = run("get", "users", "op=whoami")

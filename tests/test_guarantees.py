@@ -119,33 +119,20 @@ def test_https_to_http_on_default_ports_is_another_origin() -> None:
     assert client._same_origin(https, httpx.URL("https://maas.example/MAAS/api/2.0/"))
 
 
-@pytest.fixture
-def https_maas() -> Iterator[MaasSimulator]:
-    import ssl
-
-    import trustme
-
-    ca = trustme.CA()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    with MaasSimulator(ssl_context=context) as simulator:
-        yield simulator
-
-
 def test_redirect_from_https_to_http_on_the_same_port_is_not_followed(
-    https_maas: MaasSimulator, monkeypatch: pytest.MonkeyPatch, run: Run
+    tls: MaasSimulator, monkeypatch: pytest.MonkeyPatch, run: Run
 ) -> None:
     """Guarantee 2 end to end: https://127.0.0.1:P redirecting to http://127.0.0.1:P (same
     host, same port, clear text) is reported, exit 3, and nothing is sent to it."""
-    monkeypatch.setenv("MAAS_API_URL", https_maas.url)
-    monkeypatch.setenv("MAAS_API_KEY", https_maas.api_key)
-    port = httpx.URL(https_maas.url).port
+    monkeypatch.setenv("MAAS_API_URL", tls.url)
+    monkeypatch.setenv("MAAS_API_KEY", tls.api_key)
+    port = httpx.URL(tls.url).port
     target = f"http://127.0.0.1:{port}{API}users/?op=whoami"
-    https_maas.queue(302, "", {"Location": target}, path="users/")
+    tls.queue(302, "", {"Location": target}, path="users/")
     result = run("get", "users", "op=whoami", "--insecure", "--retries", "0")
     assert result.exit_code == 3, result.stderr
     assert target in result.stderr and "not followed" in result.stderr
-    assert len(https_maas.requests) == 1
+    assert len(tls.requests) == 1
 
 
 # --- 3. the download length check ----------------------------------------------------

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import ssl
 import sys
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -56,21 +54,11 @@ def test_a_gzip_download_is_checked_against_its_decoded_length_not_the_header(
     assert out.read_bytes() == data
 
 
-@pytest.fixture
-def https_maas() -> Iterator[tuple[MaasSimulator, trustme.CA]]:
-    ca = trustme.CA()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    with MaasSimulator(ssl_context=context) as simulator:
-        yield simulator, ca
-
-
 def test_cacert_on_the_command_line_wins_over_the_profiles(
-    https_maas: tuple[MaasSimulator, trustme.CA], run: Run, tmp_path: Path
+    tls: MaasSimulator, ca: trustme.CA, run: Run, tmp_path: Path
 ) -> None:
     """config.Transport.for_profile: --cacert given now beats the one saved by login
     (mutant: "--cacert given on the command line loses to the profile")."""
-    tls, ca = https_maas
     right, wrong = tmp_path / "right.pem", tmp_path / "wrong.pem"
     ca.cert_pem.write_to_path(str(right))
     trustme.CA().cert_pem.write_to_path(str(wrong))

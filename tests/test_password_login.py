@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -289,19 +287,6 @@ def test_a_session_cookie_from_the_server_is_not_sent_back(
     result = password_login(run, sim, sim.password)
     assert result.exit_code == 0, result.stderr
     assert [post["_cookie"] for post in authenticate_requests(sim)] == [""]
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def https_maas(ca: trustme.CA) -> Iterator[MaasSimulator]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    with MaasSimulator(ssl_context=context) as simulator:
-        yield simulator
 
 
 def test_password_login_over_https_uses_the_ca(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import ssl
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -354,19 +352,6 @@ def test_refuses_a_database_in_the_middle_of_a_write(run: Run, home: Path, cli_d
 
 
 # ---------------------------------------------------------------- CA certificates
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def https_maas(ca: trustme.CA) -> Iterator[MaasSimulator]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    with MaasSimulator(ssl_context=context) as simulator:
-        yield simulator
 
 
 def test_a_ca_certificate_goes_beside_the_config(

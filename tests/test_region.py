@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -19,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from conftest import Run, env_for_subprocess
 from simulator import MaasSimulator, RecordedRequest, load_routes
 
@@ -420,30 +418,22 @@ def test_https_to_the_plain_port_is_diagnosed(
     assert "http on 5240 and https on 5443" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def tls_maas() -> Iterator[MaasSimulator]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
-    with MaasSimulator(ssl_context=context) as simulator:
-        yield simulator
-
-
 def test_http_to_the_tls_port_is_diagnosed(
-    tls_maas: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+    https_maas: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MAAS_API_URL", tls_maas.url.replace("https://", "http://"))
-    monkeypatch.setenv("MAAS_API_KEY", tls_maas.api_key)
+    monkeypatch.setenv("MAAS_API_URL", https_maas.url.replace("https://", "http://"))
+    monkeypatch.setenv("MAAS_API_KEY", https_maas.api_key)
     result = run("get", "version")
     assert result.exit_code == 6
     assert "is this an https port? MAAS serves http on 5240 and https on 5443" in result.stderr
 
 
 def test_a_tls_failure_after_a_redirect_names_the_target(
-    api: MaasSimulator, tls_maas: MaasSimulator, run: Run
+    api: MaasSimulator, https_maas: MaasSimulator, run: Run
 ) -> None:
-    api.queue(302, "", {"Location": tls_maas.api_root + "version/"}, path="version/")
+    api.queue(302, "", {"Location": https_maas.api_root + "version/"}, path="version/")
     result = run("get", "version", "--follow-any")
-    port = tls_maas.url.split(":")[2].split("/")[0]
+    port = https_maas.url.split(":")[2].split("/")[0]
     assert result.exit_code == 6
     assert f"TLS certificate of 127.0.0.1:{port} could not be verified" in result.stderr
 

@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import json
-import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from conftest import Run
 from simulator import MaasSimulator
 
 CA_HINT = "could not be verified; give its CA with --cacert FILE"
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def https_maas(ca: trustme.CA) -> Iterator[MaasSimulator]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    with MaasSimulator(ssl_context=context) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def tls(https_maas: MaasSimulator) -> MaasSimulator:
-    https_maas.requests.clear()
-    https_maas.reset_faults()
-    return https_maas
-
-
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
 
 
 @pytest.fixture
