@@ -83,11 +83,7 @@ def login(
     api_key_file: str | None = None,
     timeout: float = LOGIN_TIMEOUT,
 ) -> None:
-    check_profile_name(name)
-    # Stored absolute: the profile is used from other directories later.
-    cacert = os.path.abspath(cacert) if cacert else None
-    check_url_characters(url)
-    profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
+    profile = new_profile(name, url, insecure, cacert)
     if api_key_command:
         if api_key is not None or api_key_file is not None:
             raise UsageError("give either API_KEY or --api-key-command, not both")
@@ -99,18 +95,38 @@ def login(
     profile.key()  # validates the key (or runs the command) before anything is saved
     load_config()  # refuse early, before any network work, when the config is unreadable
     _warn_cleartext(profile.url)
-    if not no_check:  # --no-check contacts nothing: the server may be unreachable for now
-        user = whoami(profile, timeout)
-        tell(f"logged in to {profile.url} as {safe_line(user)}")
-        _cache_description(profile, timeout)
-    save_profile(profile)
-    if no_check:
+    if no_check:  # it contacts nothing: the server may be unreachable for now
+        save_profile(profile)
         tell("the server was not contacted; `maascurl refresh` caches its API description")
+    else:
+        check_and_save(profile, timeout)
+
+
+def new_profile(name: str, url: str, insecure: bool, cacert: str | None) -> Profile:
+    """A profile for NAME at URL, both checked; nothing is saved yet."""
+    check_profile_name(name)
+    # Stored absolute: the profile is used from other directories later.
+    cacert = os.path.abspath(cacert) if cacert else None
+    check_url_characters(url)
+    return Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
+
+
+def check_and_save(profile: Profile, timeout: float) -> None:
+    """Ask the server whose key this is, cache its API description, save the profile."""
+    user = whoami(profile, timeout)
+    tell(f"logged in to {profile.url} as {safe_line(user)}")
+    _cache_description(profile, timeout)
+    save_profile(profile)
+
+
+def is_cleartext(url: str) -> bool:
+    """Plain http to another host: what is sent can be read on the way."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
 
 
 def _warn_cleartext(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+    if not is_cleartext(url):
         return
     warn(
         f"{url} is plain http: the API key's signature travels in clear text; "

@@ -16,19 +16,15 @@ printed. No cookie is sent: with none, MAAS skips Django's CSRF check.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from maascurl.config import (
     Profile,
     Transport,
-    check_profile_name,
-    check_url_characters,
     load_config,
-    normalise_url,
 )
 from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register_secret, warn
 from maascurl.request import RawBody, RequestSpec
@@ -53,17 +49,12 @@ def password_login(
     timeout: float,
 ) -> None:
     """`login NAME URL --username USER`: trade the password for a key, then log in with it."""
-    from maascurl.login import _cache_description, save_profile, tell, whoami
-    from maascurl.termsafe import safe_line
+    from maascurl.login import check_and_save, new_profile
 
-    check_profile_name(name)
+    profile = new_profile(name, url, insecure, cacert)
     check_password_source(password_source)
     if not username:
         raise UsageError("--username needs a user name")
-    # Stored absolute: the profile is used from other directories later.
-    cacert = os.path.abspath(cacert) if cacert else None
-    check_url_characters(url)
-    profile = Profile(name, normalise_url(url), insecure=insecure, cacert=cacert)
     load_config()  # refuse early, before any network work, when the config is unreadable
     _warn_cleartext(profile.url)
     with _open_session(profile, timeout) as session:
@@ -71,10 +62,7 @@ def password_login(
         password = read_password(password_source, username)
         profile.api_key = authenticate(session, profile, username, password)
     profile.key()  # a well-formed key, its secrets registered for redaction
-    user = whoami(profile, timeout)
-    tell(f"logged in to {profile.url} as {safe_line(user)}")
-    _cache_description(profile, timeout)
-    save_profile(profile)
+    check_and_save(profile, timeout)
 
 
 def check_password_source(source: str | None) -> None:
@@ -175,8 +163,7 @@ def _read_answer(session: Session, spec: RequestSpec) -> bytes:
 
 
 def _warn_cleartext(url: str) -> None:
-    from maascurl.login import _is_loopback
+    from maascurl.login import is_cleartext
 
-    parts = urlsplit(url)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+    if is_cleartext(url):
         warn(f"{url} is plain http: the password travels in clear text; use https if you can")

@@ -424,9 +424,14 @@ MUTANTS: dict[str, list[Mutant]] = {
             'if key_file == "--":',
         ),
         M(
-            "clear-text warning for loopback too",
-            'if parts.scheme != "http" or _is_loopback(parts.hostname or ""):',
-            'if parts.scheme != "http":',
+            "clear-text warning for loopback too (key and password login)",
+            'return parts.scheme == "http" and not _is_loopback(parts.hostname or "")',
+            'return parts.scheme == "http"',
+        ),
+        M(
+            "--cacert stored relative",
+            "cacert = os.path.abspath(cacert) if cacert else None",
+            "cacert = cacert or None",
         ),
         M(
             "login checks ignore the profile's TLS settings",
@@ -973,16 +978,6 @@ MUTANTS["password"] = [
         'return f"maascurl@{socket.gethostname()}"',
         'return f"maascurl@{socket.gethostname()}-{os.getpid()}"',
     ),
-    M(
-        "clear-text warning for loopback too",
-        'if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):',
-        'if parts.scheme == "http":',
-    ),
-    M(
-        "--cacert stored relative",
-        "cacert = os.path.abspath(cacert) if cacert else None",
-        "cacert = cacert or None",
-    ),
 ]
 MUTANTS["profile_import"] = [
     M(
@@ -1324,6 +1319,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_reliability.py",
         "tests/test_tls.py",
         "tests/test_security.py::test_login_reads_the_key_from_a_file",
+        "tests/test_password_login.py",
     ],
     "describe": [_GAPS, "tests/test_describe.py", "tests/test_describe_cli.py"],
     "termsafe": ["tests/test_termsafe.py"],
