@@ -181,7 +181,7 @@ def upload_image(job: ImageUpload, options: CallOptions, target: Target | None =
         if state is None:
             state = create(api, job, size, sha256)
         if state.offset < size:
-            send_chunks(api, job, state, size, options.transport.retries)
+            send_chunks(api, job, state, size)
             if _stamp(job.path) != stamp:
                 raise MaascurlError(f"{job.path} changed while it was being uploaded")
         final = verify(api, state, size, sha256)
@@ -349,7 +349,7 @@ def create(api: _Api, job: ImageUpload, size: int, sha256: str) -> Unfinished:
     return Unfinished(int(resource["id"]), rfile, held)
 
 
-def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int, retries: int) -> None:
+def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int) -> None:
     """PUT the file from state.offset on; a broken chunk is followed by asking
     the server how much it holds (where it can tell) and going on from there."""
     from urllib.parse import urljoin
@@ -364,6 +364,7 @@ def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int, retri
         # Each chunk is signed: never send the key to anywhere else.
         raise MaascurlError(f"MAAS gave an upload_uri outside its API: {safe_line(url)}")
     offset, failures = state.offset, 0
+    retries = api.session.transport.retries  # a chunk is retried like any single call
     hint = "run the same command again to resume"
     with Bar(f"upload {_short(job.path)}", size, offset) as bar:
         try:
@@ -375,7 +376,7 @@ def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int, retri
                     if failures >= retries:
                         raise _with_hint(exc, hint) from None
                     failures += 1
-                    offset = _recover(api, state, exc, failures, retries, bar)
+                    offset = _recover(api, state, exc, failures, bar)
                     continue
                 except HTTPStatusError as exc:
                     raise _with_hint(exc, _status_hint(exc, state)) from None
@@ -395,12 +396,11 @@ def put_chunk(api: _Api, url: str, path: str, offset: int, length: int) -> None:
     api.send(RequestSpec("PUT", url, headers=headers, body=body))
 
 
-def _recover(
-    api: _Api, state: Unfinished, exc: MaascurlError, failures: int, retries: int, bar: Any
-) -> int:
+def _recover(api: _Api, state: Unfinished, exc: MaascurlError, failures: int, bar: Any) -> int:
     """After a broken chunk: wait, then ask MAAS where its copy ends."""
-    wait = min(0.5 * 2**failures, api.session.transport.retry_max_wait)
-    note(f"{str(exc).rstrip('.')}; retrying in {wait:g} s ({failures}/{retries})")
+    transport = api.session.transport
+    wait = min(0.5 * 2**failures, transport.retry_max_wait)
+    note(f"{str(exc).rstrip('.')}; retrying in {wait:g} s ({failures}/{transport.retries})")
     time.sleep(wait)
     rfile = newest_file(api.resource(state.resource_id))
     held = stored_bytes(rfile) if rfile is not None else None
