@@ -261,6 +261,21 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
     return path
 
 
+def complete(line: str, shell: str = "bash") -> list[str]:
+    """Candidates for the last word of LINE (after a space: a new word), as Click's protocol
+    sends them: bash "type,value" lines, zsh "type", "value", "help" line triples."""
+    words = line.split(" ")
+    env = {"_MAASCURL_COMPLETE": f"{shell}_complete", "COMP_WORDS": line}
+    env["COMP_CWORD"] = words[-1] if shell == "fish" else str(len(words) - 1)
+    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
+    assert result.exit_code == 0, result.output
+    return [line for line in result.stdout.splitlines() if line]
+
+
+def values(line: str) -> list[str]:
+    return [entry.partition(",")[2] for entry in complete(line)]
+
+
 def env_for_subprocess(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env["MAASCURL_CONFIG"] = str(home / "config" / "config.toml")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from click.testing import CliRunner
-from conftest import env_for_subprocess
+from conftest import complete, env_for_subprocess, values
 
 from maascurl.apidesc import save_cache
 from maascurl.cli import cli
@@ -44,21 +44,6 @@ def cached(home: Path) -> Path:
     config.chmod(0o600)
     save_cache(API_ROOT, FIXTURE.read_bytes())
     return home
-
-
-def complete(line: str, shell: str = "bash") -> list[str]:
-    """Candidates for the last word of LINE (after a space: a new word), as Click's protocol
-    sends them: bash "type,value" lines, zsh "type", "value", "help" line triples."""
-    words = line.split(" ")
-    env = {"_MAASCURL_COMPLETE": f"{shell}_complete", "COMP_WORDS": line}
-    env["COMP_CWORD"] = words[-1] if shell == "fish" else str(len(words) - 1)
-    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
-    assert result.exit_code == 0, result.output
-    return [line for line in result.stdout.splitlines() if line]
-
-
-def values(line: str) -> list[str]:
-    return [entry.partition(",")[2] for entry in complete(line)]
 
 
 # --- Click's protocol -----------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, read_terminal, wait_for
+from conftest import Run, complete, env_for_subprocess, read_terminal, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulator import MaasSimulator, set_status
@@ -807,22 +807,6 @@ def test_a_second_ctrl_c_abandons_the_requests_in_flight(
 
 
 # ---------------------------------------------------------------- TAB completion
-
-
-def complete(line: str) -> list[str]:
-    """bash candidates for LINE's last word, through Click's completion protocol."""
-    from click.testing import CliRunner
-
-    from maascurl.cli import cli
-
-    env = {
-        "_MAASCURL_COMPLETE": "bash_complete",
-        "COMP_WORDS": line,
-        "COMP_CWORD": str(len(line.split(" ")) - 1),
-    }
-    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
-    assert result.exit_code == 0, result.output
-    return result.stdout.splitlines()
 
 
 def test_tab_completes_the_fleet_options_and_their_files(home: Path) -> None:

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, values
 from simulator import MaasSimulator, RackSync, Reply
-from test_completion import cached, values  # noqa: F401 (a fixture)
+from test_completion import cached  # noqa: F401 (a fixture)
 
 from maascurl import racksync, upload
 from maascurl.racksync import Image, rack_state

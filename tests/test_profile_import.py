@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trustme
 from click.testing import CliRunner
-from conftest import Run
+from conftest import Run, values
 from simulator import MaasSimulator
 
 from maascurl.cli import cli
@@ -42,16 +42,6 @@ def config_file(home: Path) -> Path:
 def read_config(home: Path) -> dict[str, Any]:
     data: dict[str, Any] = tomllib.loads(config_file(home).read_text())
     return data
-
-
-def complete(line: str) -> list[str]:
-    """Bash candidates for the last word of LINE through Click's completion protocol."""
-    words = line.split(" ")
-    env = {"_MAASCURL_COMPLETE": "bash_complete", "COMP_WORDS": line}
-    env["COMP_CWORD"] = str(len(words) - 1)
-    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
-    assert result.exit_code == 0, result.output
-    return [entry.partition(",")[2] for entry in result.stdout.splitlines() if entry]
 
 
 @pytest.fixture
@@ -121,9 +111,9 @@ def test_imported_profiles_complete_offline(
 ) -> None:
     assert run("profile", "import", str(cli_db)).exit_code == 0
     # 'idle' points at a port nothing listens on: only the cache can answer.
-    assert complete("maascurl get -p idle machines op=list_al") == ["op=list_allocated"]
-    assert "machines/" in complete("maascurl get -p idle mach")
-    assert complete("maascurl get -p ") == ["admin", "anon", "idle"]
+    assert values("maascurl get -p idle machines op=list_al") == ["op=list_allocated"]
+    assert "machines/" in values("maascurl get -p idle mach")
+    assert values("maascurl get -p ") == ["admin", "anon", "idle"]
     assert sim.requests == []
 
 
@@ -139,7 +129,7 @@ def test_import_from_libmaas(
     assert config["profiles"]["bob"] == {"url": sim.url, "api_key": bob_key, "insecure": True}
     whoami = run("get", "users", "op=whoami")
     assert json.loads(whoami.stdout)["username"] == "bob"
-    assert complete("maascurl get -p lab machines op=list_al") == ["op=list_allocated"]
+    assert values("maascurl get -p lab machines op=list_al") == ["op=list_allocated"]
 
 
 def test_keeps_an_existing_default(
@@ -391,8 +381,8 @@ def test_file_completes_as_a_path(home: Path) -> None:
     env["COMP_CWORD"] = "3"
     result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
     assert result.stdout.splitlines() == ["file,~/.m"]
-    assert "--dry-run" in complete("maascurl profile import --")
-    assert complete("maascurl profile ") == ["default", "import", "list", "show"]
+    assert "--dry-run" in values("maascurl profile import --")
+    assert values("maascurl profile ") == ["default", "import", "list", "show"]
 
 
 def test_control_characters_in_a_stored_url_are_made_visible(

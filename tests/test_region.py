@@ -18,12 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, complete, env_for_subprocess
 from simulator import MaasSimulator, RecordedRequest, load_routes
 
 from maascurl import client, listings, request
 from maascurl.apidesc import cache_file
-from maascurl.cli import cli
 from maascurl.multipart import MultipartBody
 from maascurl.request import build_request
 
@@ -511,36 +510,25 @@ def test_options_before_the_method_and_a_capital_method(api: MaasSimulator, run:
     assert [r.path for r in api.requests] == [ROOT + "machines/", ROOT + "version/"]
 
 
-def complete(line: str) -> list[str]:
-    from click.testing import CliRunner
-
-    words = line.split(" ")
-    env = {"_MAASCURL_COMPLETE": "zsh_complete", "COMP_WORDS": line}
-    env["COMP_CWORD"] = str(len(words) - 1)
-    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
-    assert result.exit_code == 0, result.output
-    return [entry for entry in result.stdout.splitlines() if entry]
-
-
 def test_tab_offers_ids_seen_in_a_listing(api: MaasSimulator, run: Run) -> None:
-    assert "machines/{system_id}/" in complete("maascurl get machines/")
+    assert "machines/{system_id}/" in complete("maascurl get machines/", "zsh")
     ok(run("get", "machines"))
     api.requests.clear()
-    lines = complete("maascurl get machines/")
+    lines = complete("maascurl get machines/", "zsh")
     values = lines[1::3]
     assert "machines/{system_id}/" not in values
     ids = [value for value in values if value.startswith("machines/abc")]
     assert ids == ["machines/abc000/", "machines/abc001/", "machines/abc002/"]
     help_of_first = lines[lines.index("machines/abc000/") + 1]
     assert help_of_first == api.machines[0]["hostname"]  # the help shown beside it
-    assert complete("maascurl get machines/abc001")[1] == "machines/abc001/"
+    assert complete("maascurl get machines/abc001", "zsh")[1] == "machines/abc001/"
     assert api.requests == []  # never contacted on TAB
 
 
 def test_a_filtered_listing_does_not_replace_the_ids(api: MaasSimulator, run: Run) -> None:
     ok(run("get", "machines"))
     ok(run("get", "machines", "hostname=nobody"))
-    assert "machines/abc002/" in complete("maascurl get machines/")
+    assert "machines/abc002/" in complete("maascurl get machines/", "zsh")
 
 
 def test_ids_kept_per_listing_are_capped(
@@ -549,7 +537,7 @@ def test_ids_kept_per_listing_are_capped(
     """TAB reads every kept ID on each press: a big listing keeps only the first MAX_IDS."""
     monkeypatch.setattr(listings, "MAX_IDS", 2)
     ok(run("get", "machines"))
-    values = complete("maascurl get machines/")[1::3]
+    values = complete("maascurl get machines/", "zsh")[1::3]
     assert [v for v in values if v.startswith("machines/abc")] == [
         "machines/abc000/",
         "machines/abc001/",
@@ -562,20 +550,20 @@ def test_only_the_newest_listing_paths_are_kept(
     monkeypatch.setattr(listings, "MAX_PATHS", 1)
     ok(run("get", "machines"))
     ok(run("get", "zones"))
-    assert "zones/default/" in complete("maascurl get zones/")
-    assert "machines/abc000/" not in complete("maascurl get machines/")
+    assert "zones/default/" in complete("maascurl get zones/", "zsh")
+    assert "machines/abc000/" not in complete("maascurl get machines/", "zsh")
 
 
 def test_an_id_that_is_its_own_name_gets_no_help(api: MaasSimulator, run: Run) -> None:
     """zones/{name}/: the help beside an ID would only repeat it."""
     ok(run("get", "zones"))
-    lines = complete("maascurl get zones/")
+    lines = complete("maascurl get zones/", "zsh")
     assert lines[lines.index("zones/default/") + 1] == "_"  # zsh's "no help"
 
 
 def test_tab_offers_a_file_part_where_maas_wants_one(api: MaasSimulator) -> None:
-    assert "file@=" in complete("maascurl post files fi")
-    assert "key=" in complete("maascurl post account/prefs/sshkeys k")
+    assert "file@=" in complete("maascurl post files fi", "zsh")
+    assert "key=" in complete("maascurl post account/prefs/sshkeys k", "zsh")
 
 
 def test_a_clock_offset_is_forgotten_once_clocks_agree(api: MaasSimulator, run: Run) -> None:

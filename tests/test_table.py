@@ -12,12 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import Run, env_for_subprocess, on_terminal
+from conftest import Run, env_for_subprocess, on_terminal, values
 from simulator import MaasSimulator
 
 from maascurl import fields, table
-from maascurl.cli import cli
 from maascurl.fields import Column, Listing, View
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -698,33 +696,24 @@ def test_scalars_and_lists_of_scalars(api: MaasSimulator, run: Run) -> None:
 # --------------------------------------------------------------- TAB completion
 
 
-def complete(line: str) -> list[str]:
-    words = line.split(" ")
-    env = {"_MAASCURL_COMPLETE": "bash_complete", "COMP_WORDS": line}
-    env["COMP_CWORD"] = str(len(words) - 1)
-    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
-    assert result.exit_code == 0, result.output
-    return [entry.partition(",")[2] for entry in result.stdout.splitlines() if entry]
-
-
 def test_completion_of_formats_and_fields(profile: str) -> None:
-    assert complete("maascurl get machines --format ") == ["json", "jsonl", "table", "tsv", "csv"]
-    assert complete("maascurl get machines --format t") == ["table", "tsv"]
-    assert "zone.name" in complete("maascurl get machines --fields ")
-    assert complete("maascurl get machines --fields hostname,zo") == ["hostname,zone.name"]
-    assert complete("maascurl get machines --fields=hostname,system_") == [
+    assert values("maascurl get machines --format ") == ["json", "jsonl", "table", "tsv", "csv"]
+    assert values("maascurl get machines --format t") == ["table", "tsv"]
+    assert "zone.name" in values("maascurl get machines --fields ")
+    assert values("maascurl get machines --fields hostname,zo") == ["hostname,zone.name"]
+    assert values("maascurl get machines --fields=hostname,system_") == [
         "--fields=hostname,system_id"
     ]
-    assert complete("maascurl get machines/abc --sort sys") == ["system_id"]
+    assert values("maascurl get machines/abc --sort sys") == ["system_id"]
     # A word starting with "-" after --sort is its value (a descending sort), not an option.
-    assert complete("maascurl get machines/abc --sort -sys") == ["-system_id"]
-    assert complete("maascurl get machines/abc --sort=-sys") == ["--sort=-system_id"]
-    assert "-hostname" in complete("maascurl get machines --sort -")
-    assert "--fields" in complete("maascurl get machines --sort hostname -")
-    assert "--request-header" in complete("maascurl get machines -k -")
-    assert complete("maascurl get events op=query --fields lev") == ["level"]
-    assert complete("maascurl get tags/virtual op=machines --fields pool") == ["pool.name"]
-    assert complete("maascurl get version --fields ") == []
+    assert values("maascurl get machines/abc --sort -sys") == ["-system_id"]
+    assert values("maascurl get machines/abc --sort=-sys") == ["--sort=-system_id"]
+    assert "-hostname" in values("maascurl get machines --sort -")
+    assert "--fields" in values("maascurl get machines --sort hostname -")
+    assert "--request-header" in values("maascurl get machines -k -")
+    assert values("maascurl get events op=query --fields lev") == ["level"]
+    assert values("maascurl get tags/virtual op=machines --fields pool") == ["pool.name"]
+    assert values("maascurl get version --fields ") == []
 
 
 def test_completing_fields_imports_neither_rich_nor_httpx(profile: str, home: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import Run, env_for_subprocess, stderr_on_terminal
+from conftest import Run, complete, env_for_subprocess, stderr_on_terminal
 from simulator import BootImages, MaasSimulator, RecordedRequest
 
 from maascurl import progress, upload
@@ -398,19 +398,8 @@ def test_no_bar_and_no_rich_for_a_short_transfer_on_a_terminal(
 # ---------------------------------------------------------------- completion
 
 
-def completions(line: str) -> list[str]:
-    """Click's bash protocol: "type,value" lines for the last word of LINE."""
-    env = {"_MAASCURL_COMPLETE": "bash_complete", "COMP_WORDS": line}
-    env["COMP_CWORD"] = str(len(line.split(" ")) - 1)
-    result = CliRunner().invoke(cli, [], env=env, prog_name="maascurl")
-    assert result.exit_code == 0, result.output
-    return result.stdout.splitlines()
-
-
 def test_help_gives_the_real_connect_timeout() -> None:
-    from click.testing import CliRunner
 
-    from maascurl.cli import cli
     from maascurl.client import DEFAULT_TIMEOUT
 
     connect, read = DEFAULT_TIMEOUT
@@ -419,14 +408,14 @@ def test_help_gives_the_real_connect_timeout() -> None:
 
 
 def test_completion_offers_architectures_filetypes_and_files() -> None:
-    assert completions("maascurl upload-image custom/x arm") == [
+    assert complete("maascurl upload-image custom/x arm") == [
         "plain,arm64/generic",
         "plain,armhf/generic",
     ]
-    found = completions("maascurl upload-image custom/x amd64/generic --filetype ddt")
+    found = complete("maascurl upload-image custom/x amd64/generic --filetype ddt")
     assert found == ["plain,ddtgz", "plain,ddtbz", "plain,ddtxz", "plain,ddtar"]
-    assert completions("maascurl upload-image custom/x amd64/generic ") == ["file,"]
-    assert "--no-progress" in [c.partition(",")[2] for c in completions("maascurl get x --no-p")]
+    assert complete("maascurl upload-image custom/x amd64/generic ") == ["file,"]
+    assert "--no-progress" in [c.partition(",")[2] for c in complete("maascurl get x --no-p")]
 
 
 def test_offline_shows_the_one_request_and_says_it_would_go_in_chunks(

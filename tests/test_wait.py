@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, stderr_on_terminal
+from conftest import Run, complete, env_for_subprocess, stderr_on_terminal, values
 from simulator import MaasSimulator, Reply
-from test_completion import PROBE, cached, complete, values  # noqa: F401 (a fixture)
+from test_completion import PROBE, cached  # noqa: F401 (a fixture)
 
 from maascurl import wait
 from maascurl.errors import UsageError
