@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import select
+import shutil
 import ssl
 import subprocess
 import sys
@@ -274,6 +275,16 @@ def complete(line: str, shell: str = "bash") -> list[str]:
 
 def values(line: str) -> list[str]:
     return [entry.partition(",")[2] for entry in complete(line)]
+
+
+def maascurl_script() -> str:
+    """The installed console script under test: beside this Python, else on PATH."""
+    beside = Path(sys.executable).with_name("maascurl")
+    found = str(beside) if beside.exists() else shutil.which("maascurl")
+    assert found and os.access(found, os.X_OK), (
+        "the maascurl console script is not installed; run pip install -e '.[test]'"
+    )
+    return found
 
 
 def env_for_subprocess(home: Path) -> dict[str, str]:

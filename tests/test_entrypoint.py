@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,16 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import env_for_subprocess
+from conftest import env_for_subprocess, maascurl_script
 from simulator import ALLOCATED_STATUSES, MaasSimulator
 
 from maascurl import __version__
-
-
-def script() -> str:
-    found = shutil.which("maascurl") or str(Path(sys.executable).parent / "maascurl")
-    assert Path(found).exists(), "maascurl is not installed; run pip install -e '.[test]'"
-    return found
 
 
 @pytest.fixture
@@ -33,7 +26,7 @@ def env(home: Path, sim: MaasSimulator) -> dict[str, str]:
 
 
 def maascurl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([script(), *args], env=env, capture_output=True, timeout=30)
+    return subprocess.run([maascurl_script(), *args], env=env, capture_output=True, timeout=30)
 
 
 def test_version(env: dict[str, str]) -> None:
@@ -91,7 +84,7 @@ def test_module_entry_point(env: dict[str, str]) -> None:
 def test_reader_going_away_ends_quietly(env: dict[str, str], sim: MaasSimulator) -> None:
     sim.add_file("big.bin", bytes(range(256)) * 8192)  # 2 MiB: far more than a pipe holds
     producer = subprocess.Popen(
-        [script(), "get", "files", "op=get", "filename=big.bin"],
+        [maascurl_script(), "get", "files", "op=get", "filename=big.bin"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -110,7 +103,7 @@ def test_reader_going_away_ends_quietly(env: dict[str, str], sim: MaasSimulator)
 def test_ctrl_c_while_waiting_for_the_server(env: dict[str, str], sim: MaasSimulator) -> None:
     sim.queue(200, "[]", {"Content-Type": "application/json"}, path="machines/", delay=3)
     process = subprocess.Popen(
-        [script(), "get", "machines"],
+        [maascurl_script(), "get", "machines"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

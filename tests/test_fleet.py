@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import Run, complete, env_for_subprocess, read_terminal, wait_for
+from conftest import Run, complete, env_for_subprocess, maascurl_script, read_terminal, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulator import MaasSimulator, set_status
@@ -56,12 +54,6 @@ def make_new(sim: MaasSimulator, system_id: str) -> None:
         if machine["system_id"] == system_id:
             set_status(machine, 0, None)
     sim.changed()
-
-
-def maascurl_script() -> str:
-    found = shutil.which("maascurl") or str(Path(sys.executable).with_name("maascurl"))
-    assert os.access(found, os.X_OK), "the maascurl console script is not installed"
-    return found
 
 
 # ---------------------------------------------------------------- --each

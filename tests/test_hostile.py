@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, maascurl_script
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from simulator import MaasSimulator
@@ -42,10 +40,6 @@ tricky_text = st.lists(
 ).map("".join)
 any_text = argv_text | tricky_text
 quick = settings(max_examples=300, deadline=None)
-
-
-def maascurl_script() -> str:
-    return shutil.which("maascurl") or str(Path(sys.executable).with_name("maascurl"))
 
 
 @contextmanager

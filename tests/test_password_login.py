@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import httpx
 import pytest
 import trustme
 from click.testing import Result
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, maascurl_script
 from simulator import ACCOUNTS_AUTHENTICATE, CSRF_FAILURE, MaasSimulator
 
 from maascurl.password import REFUSED
@@ -26,7 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 CONSUMER = f"maascurl@{socket.gethostname()}"
-MAASCURL = shutil.which("maascurl") or str(Path(sys.executable).parent / "maascurl")
+MAASCURL = maascurl_script()
 
 
 def config_file(home: Path) -> Path:

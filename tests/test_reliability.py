@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
@@ -24,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, wait_for
+from conftest import Run, env_for_subprocess, maascurl_script, wait_for
 from simulator import MaasSimulator, RecordedRequest
 
 from maascurl import login as login_module
@@ -62,12 +61,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def maascurl_script() -> str:
-    found = shutil.which("maascurl") or str(Path(sys.executable).with_name("maascurl"))
-    assert os.access(found, os.X_OK), "the maascurl console script is not installed"
-    return found
 
 
 # --- 1. clock skew -----------------------------------------------------------

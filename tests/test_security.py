@@ -11,11 +11,9 @@ import gc
 import gzip
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
-import sys
 import threading
 import time
 import tracemalloc
@@ -24,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from conftest import Run, env_for_subprocess, wait_for
+from conftest import Run, env_for_subprocess, maascurl_script, wait_for
 from hostile import API_KEY, HostileServer, endless, gzip_bomb, reply
 from simulator import MaasSimulator
 
@@ -34,10 +32,6 @@ from maascurl.apidesc import save_cache
 SECRET = API_KEY.split(":")[2]
 MB = 1024 * 1024
 WHOAMI = json.dumps({"username": "admin", "is_superuser": True}).encode()
-
-
-def maascurl_script() -> str:
-    return shutil.which("maascurl") or str(Path(sys.executable).with_name("maascurl"))
 
 
 def evil_describe(summary: str) -> bytes:

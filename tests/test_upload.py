@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import Run, complete, env_for_subprocess, stderr_on_terminal
+from conftest import Run, complete, env_for_subprocess, maascurl_script, stderr_on_terminal
 from simulator import BootImages, MaasSimulator, RecordedRequest
 
 from maascurl import progress, upload
 from maascurl.cli import cli
 
-MAASCURL = str(Path(sys.executable).parent / "maascurl")
+MAASCURL = maascurl_script()
 CHUNK = 64 * 1024
 UPLOAD = ("upload-image", "custom/rhel9", "amd64/generic")
 
