@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -275,6 +276,27 @@ def complete(line: str, shell: str = "bash") -> list[str]:
 
 def values(line: str) -> list[str]:
     return [entry.partition(",")[2] for entry in complete(line)]
+
+
+Spawn = Callable[..., "subprocess.Popen[Any]"]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """subprocess.Popen for one test: whatever it started and left running is killed after
+    it, so a failed assertion never leaves maascurl behind."""
+    started: list[subprocess.Popen[Any]] = []
+
+    def start(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+        process = subprocess.Popen(*args, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def maascurl_script() -> str:

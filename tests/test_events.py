@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, on_terminal
+from conftest import Run, Spawn, env_for_subprocess, on_terminal
 from simulator import MaasSimulator
 
 from maascurl import events
@@ -117,11 +117,11 @@ def test_follow_prints_each_new_event_once_in_order(
 
 
 def test_follow_survives_a_503_and_ctrl_c_exits_0(
-    log: MaasSimulator, profile: str, home: Path
+    spawn: Spawn, log: MaasSimulator, profile: str, home: Path
 ) -> None:
     env = env_for_subprocess(home)
     argv = [sys.executable, "-m", "maascurl", "events", "-f", "-n", "0", "--interval", "0.05"]
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = spawn(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None
     machine = log.machines[0]
     newest = log.timed.log.next_id

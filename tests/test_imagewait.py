@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, values
+from conftest import Run, Spawn, env_for_subprocess, values
 from simulator import MaasSimulator, RackSync, Reply
 from test_completion import cached  # noqa: F401 (a fixture)
 
@@ -237,11 +237,11 @@ def test_post_without_content_cannot_be_waited_for(racks: RackSync, run: Run) ->
 
 
 def test_ctrl_c_exits_130_saying_the_sync_goes_on(
-    racks: RackSync, profile: str, home: Path, tmp_path: Path
+    spawn: Spawn, racks: RackSync, profile: str, home: Path, tmp_path: Path
 ) -> None:
     racks.sync_seconds = 60
     argv = [sys.executable, "-m", "maascurl", *UPLOAD, str(image_file(tmp_path)), "--wait"]
-    process = subprocess.Popen(
+    process = spawn(
         [*argv, "--interval", "0.05"],
         env=env_for_subprocess(home),
         stdout=subprocess.PIPE,

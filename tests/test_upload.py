@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import Run, complete, env_for_subprocess, maascurl_script, stderr_on_terminal
+from conftest import Run, Spawn, complete, env_for_subprocess, maascurl_script, stderr_on_terminal
 from simulator import BootImages, MaasSimulator, RecordedRequest
 
 from maascurl import progress, upload
@@ -180,14 +180,14 @@ def test_out_of_retries_says_how_to_resume_and_a_rerun_does(
 
 
 def test_killed_midway_then_run_again_resumes_and_checks_the_sha256(
-    images: BootImages, profile: str, home: Path, tmp_path: Path
+    spawn: Spawn, images: BootImages, profile: str, home: Path, tmp_path: Path
 ) -> None:
     path = image_file(tmp_path, 24 * CHUNK)
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     images.chunk_delay = 0.05
     argv = [MAASCURL, *UPLOAD, str(path), "--chunk-size", str(CHUNK)]
     env = env_for_subprocess(home)
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = spawn(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while images.stored.get(sha256, 0) < 4 * CHUNK:
         assert process.poll() is None and time.monotonic() < deadline
@@ -483,13 +483,13 @@ def test_an_upload_uri_on_another_server_gets_no_signed_chunk(
 
 
 def test_ctrl_c_says_where_the_upload_stopped(
-    images: BootImages, profile: str, home: Path, tmp_path: Path
+    spawn: Spawn, images: BootImages, profile: str, home: Path, tmp_path: Path
 ) -> None:
     path = image_file(tmp_path, 24 * CHUNK)
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     images.chunk_delay = 0.05
     argv = [MAASCURL, *UPLOAD, str(path), "--chunk-size", str(CHUNK)]
-    process = subprocess.Popen(
+    process = spawn(
         argv, env=env_for_subprocess(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 30

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, complete, env_for_subprocess, stderr_on_terminal, values
+from conftest import Run, Spawn, complete, env_for_subprocess, stderr_on_terminal, values
 from simulator import MaasSimulator, Reply
 from test_completion import PROBE, cached  # noqa: F401 (a fixture)
 
@@ -328,12 +328,12 @@ def test_condition_completion() -> None:
 
 
 def test_ctrl_c_exits_130_saying_the_action_goes_on(
-    timed: MaasSimulator, profile: str, home: Path
+    spawn: Spawn, timed: MaasSimulator, profile: str, home: Path
 ) -> None:
     timed.timed.seconds = 60
     env = env_for_subprocess(home)
     argv = [sys.executable, "-m", "maascurl", "post", "machines/abc000", "op=deploy", "--wait"]
-    process = subprocess.Popen(
+    process = spawn(
         [*argv, "--interval", "0.05"],
         env=env,
         stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess, read_terminal, stderr_on_terminal
+from conftest import Run, Spawn, env_for_subprocess, read_terminal, stderr_on_terminal
 from simulator import MaasSimulator, make_reply
 
 from maascurl import wait
@@ -181,14 +181,14 @@ def test_a_failed_post_and_a_timeout_in_one_run(fleet: MaasSimulator, run: Run) 
 
 
 def test_ctrl_c_twice_stops_waiting_and_says_the_actions_go_on(
-    fleet: MaasSimulator, profile: str, home: Path
+    spawn: Spawn, fleet: MaasSimulator, profile: str, home: Path
 ) -> None:
     fleet.timed.seconds = 60
     ids = ready(fleet)[:6]
     source = home / "ids"
     source.write_text("\n".join(ids) + "\n")
     argv = [sys.executable, "-m", "maascurl", "post", "machines/{}", "op=deploy"]
-    process = subprocess.Popen(
+    process = spawn(
         [*argv, "--each", str(source), "--wait", "--interval", "0.05"],
         env=env_for_subprocess(home),
         stdout=subprocess.PIPE,
@@ -231,7 +231,7 @@ def test_at_a_terminal_the_states_go_under_the_progress_bar(
 
 
 def test_with_bodies_to_files_the_states_go_under_the_bar_on_a_shared_terminal(
-    fleet: MaasSimulator, profile: str, home: Path, tmp_path: Path
+    spawn: Spawn, fleet: MaasSimulator, profile: str, home: Path, tmp_path: Path
 ) -> None:
     """stdout and stderr on one terminal, bodies to -o files: the bar is drawn, so the
     states go under it, not as lines across it (both decisions are fleet.shows_bar)."""
@@ -242,7 +242,7 @@ def test_with_bodies_to_files_the_states_go_under_the_bar_on_a_shared_terminal(
     argv = [sys.executable, "-m", "maascurl", "post", "machines/{}", "op=deploy", "--each"]
     out = str(tmp_path / "{}.json")
     env = {**env_for_subprocess(home), "TERM": "xterm", "COLUMNS": "120"}
-    process = subprocess.Popen(
+    process = spawn(
         [*argv, str(source), "--wait", "--interval", "0.05", "-o", out],
         env=env,
         stdin=subprocess.DEVNULL,
