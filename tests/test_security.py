@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from click.testing import Result
 from conftest import Run, env_for_subprocess, maascurl_script, wait_for
 from hostile import API_KEY, HostileServer, endless, gzip_bomb, reply
 from simulator import MaasSimulator
@@ -32,6 +33,17 @@ from maascurl.apidesc import save_cache
 SECRET = API_KEY.split(":")[2]
 MB = 1024 * 1024
 WHOAMI = json.dumps({"username": "admin", "is_superuser": True}).encode()
+
+
+def peak_of(run: Run, *args: str) -> tuple[Result, int]:
+    """RUN's result for ARGS and the most memory Python held while it ran."""
+    tracemalloc.start()
+    try:
+        result = run(*args)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
 
 
 def evil_describe(summary: str) -> bytes:
@@ -419,12 +431,7 @@ def test_a_gzip_bomb_saved_keeps_memory_flat(
     sink = tmp_path / "sink"  # never /dev/null itself: see not_as_root
     sink.symlink_to(os.devnull)
     hostile.answer(reply(200, gzip_bomb(size), {"Content-Encoding": "gzip"}))
-    tracemalloc.start()
-    try:
-        result = run("get", "machines", "-o", str(sink))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = peak_of(run, "get", "machines", "-o", str(sink))
     assert result.exit_code == 0, result.stderr
     assert peak < 16 * MB
 
@@ -432,12 +439,7 @@ def test_a_gzip_bomb_saved_keeps_memory_flat(
 def test_a_gzip_bomb_as_an_error_body_is_capped(hostile: HostileServer, run: Run) -> None:
     body = b"{" + b" " * (64 * MB) + b"}"
     hostile.answer(reply(400, gzip.compress(body), {"Content-Encoding": "gzip"}, reason="Bad"))
-    tracemalloc.start()
-    try:
-        result = run("get", "machines")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = peak_of(run, "get", "machines")
     assert result.exit_code == 4
     assert peak < 16 * MB
 
@@ -458,12 +460,7 @@ def test_a_huge_description_is_refused_at_login(
 def test_a_gzip_bomb_in_a_401_is_capped(hostile: HostileServer, run: Run) -> None:
     body = gzip.compress(b" " * (64 * MB))
     hostile.answer(reply(401, body, {"Content-Encoding": "gzip"}, reason="Unauthorized"))
-    tracemalloc.start()
-    try:
-        result = run("get", "machines")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = peak_of(run, "get", "machines")
     assert result.exit_code == 4
     assert peak < 16 * MB
 
@@ -868,12 +865,7 @@ def test_a_stale_description_refresh_is_capped(
         reply(200, b"{}", {"X-MAAS-API-Hash": "h2"}),
         reply(200, bomb, {"Content-Encoding": "gzip"}),
     )
-    tracemalloc.start()
-    try:
-        result = run("get", "evil")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = peak_of(run, "get", "evil")
     assert result.exit_code == 0, result.stderr
     assert "cached description is stale" in result.stderr
     assert peak < 16 * MB
@@ -914,12 +906,7 @@ def test_a_recheck_of_the_description_is_capped(
     os.utime(cache_file(hostile.api_root), (0, 0))  # old enough to be fetched again
     bomb = gzip.compress(b'{"hash": "h2", "resources": []' + b" " * (64 * MB) + b"}")
     hostile.answer(reply(200, bomb, {"Content-Encoding": "gzip"}))
-    tracemalloc.start()
-    try:
-        result = run("get", "evil", "op=nosuchop")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = peak_of(run, "get", "evil", "op=nosuchop")
     assert result.exit_code == 2, result.stderr
     assert hostile.seen[0]["path"].endswith("/describe/")
     assert peak < 16 * MB
