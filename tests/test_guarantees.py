@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Run, env_for_subprocess
+from conftest import Run, env_for_subprocess, maascurl_script
 from simulator import MaasSimulator, parse_multipart
 
 from maascurl import client
@@ -184,10 +184,8 @@ def test_a_failed_config_write_keeps_the_old_config(
     assert first.exit_code == 0, first.stderr
     path = home / "config" / "config.toml"
     before = path.read_bytes()
-    from test_entrypoint import script
-
     done = subprocess.run(
-        [script(), "login", "lab", sim.url + "/" + "x" * 200, sim.api_key, "--no-check"],
+        [maascurl_script(), "login", "lab", sim.url + "/" + "x" * 200, sim.api_key, "--no-check"],
         env=env_for_subprocess(home),
         capture_output=True,
         timeout=60,
