@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from simulator import MaasSimulator
 from simulator_v3 import DEFAULT_PASSWORD, FIXTURES, V3Api, V3Simulator
 
 V3 = "/MAAS/a/v3"
@@ -696,7 +697,28 @@ def test_a_truncated_answer_closes_the_connection(v3: Client) -> None:
         v3("GET", "zones", token=v3.api.issue_token())
 
 
-# ---------------------------------------------------------------- standalone
+# ---------------------------------------------------------------- beside the v2 simulator
+
+
+def test_a_v2_simulator_without_v3_answers_404_under_maas_a() -> None:
+    with MaasSimulator() as sim:
+        assert request(sim.url, "GET", "/MAAS/a/openapi.json").status == 404
+        assert request(sim.url, "POST", f"{V3}/auth/login", form={}).status == 404
+
+
+def test_v3_mounted_beside_v2_shares_the_port_and_the_clock() -> None:
+    api = V3Api(machines=3)
+    with MaasSimulator(v3=api) as sim:
+        answer = request(sim.url, "GET", "/MAAS/a/openapi.json")
+        assert answer.status == 200 and answer.headers["X-MAAS-API-Hash"] is None
+        form = {"username": "admin", "password": sim.password}
+        token = request(sim.url, "POST", f"{V3}/auth/login", form=form).json()["access_token"]
+        assert request(sim.url, "GET", f"{V3}/machines", token=token).json()["total"] == 3
+        assert request(sim.url, "GET", "/MAAS/api/2.0/version/").status == 200  # v2 as before
+        sim.clock_offset = 601
+        assert request(sim.url, "GET", f"{V3}/machines", token=token).status == 401
+        assert api.requests[-1].path == f"{V3}/machines"
+        assert all(not r.path.startswith("/MAAS/a/") for r in sim.requests)
 
 
 def test_standalone_prints_its_url() -> None:
