@@ -69,7 +69,8 @@ path with its query string, ``headers`` any mapping, ``body`` bytes;
 ``delay``, ``truncate``, ``json()``).  Attributes and helpers:
 
 - ``requests``: a ``V3Request`` per request (method, path, query, headers,
-  body, received, user).
+  body, received, user); ``crashes``: tracebacks of requests the simulator
+  failed on (answered 500 with the envelope, as MAAS does).
 - Clock: ``now()`` = ``base_clock()`` + ``clock_offset``; ``advance(s)``.
   Tokens expire ``token_lifetime`` seconds after issue by that clock.
 - Users and tokens: ``add_user(name, password, admin=False) -> id``,
@@ -122,6 +123,7 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -490,6 +492,7 @@ class V3Api:
         self.base_clock: Callable[[], float] = time.time
         self.clock_offset = 0.0
         self.requests: list[V3Request] = []
+        self.crashes: list[str] = []  # tracebacks of requests that raised (answered 500)
         self.rng = random.Random(seed)
         self.key = hashlib.sha256(f"maas-v3-simulator:{seed}".encode()).hexdigest()
         self._key_generation = 0
@@ -569,11 +572,17 @@ class V3Api:
                 actions = {"GET": "get", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
                 if coll is not None and op.method in actions:
                     op.action, op.collection = actions[op.method], coll
-        # A view whose base has no list of its own is not modelled.
+        # A view whose base has no list of its own is not modelled; operations
+        # (3.8) have handlers of their own.
         for op in v3:
-            if op.collection is not None and op.collection.schema == "":
+            coll = op.collection
+            if coll is not None and (coll.schema == "" or coll.path.startswith("/operations")):
                 op.action = op.collection = op.view = None
-        self.collections = {k: c for k, c in self.collections.items() if c.schema}
+        self.collections = {
+            k: c
+            for k, c in self.collections.items()
+            if c.schema and not k.startswith("/operations")
+        }
 
     def _page_item_schema(self, op: Operation) -> str | None:
         schema = op.spec.get("responses", {}).get("200", {}).get("content", {})
@@ -1163,6 +1172,9 @@ class V3Api:
                 reply = self._respond(request)
             except V3Error as error:
                 reply = error.reply
+            except Exception:  # a simulator bug: MAAS's answer to its own, noted
+                self.crashes.append(traceback.format_exc())
+                reply = V3Reply(500, compact(self.envelope(500)))
         reply.delay += delay
         return reply
 
