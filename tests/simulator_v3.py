@@ -23,18 +23,22 @@ in-memory state and driven by the OpenAPI documents in ``tests/fixtures/v3/``
 - Every operation the document marks as secured needs ``Authorization: Bearer
   JWT``: none gives 401 ``NotAuthenticatedViolation``, a token that does not
   verify (signature, ``exp``, ``aud``) 401 ``InvalidTokenViolation``, one that
-  does not decode or names another issuer 400.  Writes need an admin (403).
+  does not decode or names another issuer 400.  Writes (and listing users)
+  need an admin, else 403 ``MissingPermissionViolation``; ``/users/me...``,
+  ``/auth/...``, operations and ``:dismiss`` are for every user.
 - Collections, found in the document by shape (a GET answering a page, POST
   beside it, GET/PUT/PATCH/DELETE on ``.../{id}``): pages ``?page=N&size=M``
   (size 1-1000, default 20; newest id first) answer ``{items, total, next,
   kind}`` with ``next`` = ``/MAAS/a/v3/PATH?page=N+1&size=M`` plus the
-  operation's filters, absent on the last page.  POST/PUT bodies must be JSON
+  operation's filters, absent on the last page (a page below 1 is MAAS's 500:
+  PostgreSQL refuses a negative OFFSET).  POST/PUT bodies must be JSON
   and are validated against the request schema (required fields, types,
   enums, bounds, formats) -> 422.  Single objects carry an ``ETag`` (bare
   sha256 hex); DELETE (and a PUT whose operation declares it) honours
   ``If-Match`` -> 412 ``EtagPreconditionViolation``; unknown ids -> 404; a
   second object with the same name (username, vid, cidr, key) -> 409; the
-  default zone, fabric, VLANs, domain, pool and package repositories -> 400.
+  default zone, fabric, VLANs, domain, pool and package repositories -> 400;
+  creating under a parent that does not exist -> 404.
   Seeded: zones, resource pools, fabrics with VLANs, a subnet, spaces, tags,
   domains, package repositories, users, notifications (``only_active``,
   ``:dismiss``), SSH keys of the admin, events (``system_id`` filter) and
@@ -66,7 +70,8 @@ password=DEFAULT_PASSWORD)`` is the dispatcher, with no sockets:
 ``api.handle(method, target, headers, body) -> V3Reply`` (``target`` is the
 path with its query string, ``headers`` any mapping, ``body`` bytes;
 ``V3Reply`` has ``status``, ``body``, ``content_type``, ``headers``,
-``delay``, ``truncate``, ``json()``).  Attributes and helpers:
+``cookies`` (Set-Cookie values), ``delay``, ``truncate``, ``json()``).
+Attributes and helpers:
 
 - ``requests``: a ``V3Request`` per request (method, path, query, headers,
   body, received, user); ``crashes``: tracebacks of requests the simulator
@@ -99,7 +104,7 @@ Mounting beside the v2 simulator: ``MaasSimulator(v3=V3Api(...))`` (or
 ``sim.mount_v3(api)``) routes every ``/MAAS/a/...`` request to ``api.handle``
 and shares the v2 simulator's clock (``api.base_clock = sim.now``).  Without
 it, the v2 simulator answers 404 under ``/MAAS/a/``, as a 3.4 region (no v3)
-does.
+does.  ``python tests/simulator.py --v3 3.7.3`` runs the pair standalone.
 
 Standard library only.  Run it standalone with:
 
