@@ -9,6 +9,10 @@ Faults (error statuses, slow answers, truncated bodies) can be queued.
 Standard library only.  Run it standalone with:
 
     python tests/simulator.py [--port N] [--machines N] [--https-cert C --https-key K]
+
+Under /MAAS/a/ it answers 404, as a region without the v3 API (3.4) does,
+unless a v3 API (tests/simulator_v3.py's V3Api) is mounted there:
+MaasSimulator(v3=V3Api()) or sim.mount_v3(api); --v3 VERSION standalone.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any, ClassVar
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 API_PREFIX = "/MAAS/api/2.0/"
+V3_MOUNT = "/MAAS/a/"  # where MAAS 3.5+ serves its v3 API (see mount_v3)
 TIMESTAMP_THRESHOLD = 300
 OAUTH_REQUIRED = (
     "oauth_consumer_key",
@@ -106,6 +111,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     truncate: int | None = None
+    bare: bool = False  # not from the region's Django: none of its headers
+    cookies: list[str] = field(default_factory=list)  # Set-Cookie values
 
 
 class ApiError(Exception):
@@ -412,8 +419,12 @@ class _Handler(BaseHTTPRequestHandler):
             "Vary": "Authorization",
             "X-Frame-Options": "DENY",
         }
+        if reply.bare:
+            base = {"Content-Type": reply.content_type} if reply.content_type else {}
         for name, value in {**base, **reply.headers}.items():
             self.send_header(name, value)
+        for cookie in reply.cookies:
+            self.send_header("Set-Cookie", cookie)
         if reply.status not in (204, 304):
             self.send_header("Content-Length", str(len(reply.body)))
         if self.close_connection or reply.truncate is not None:
@@ -443,7 +454,11 @@ class MaasSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         boot_images_dir: Path | None = None,
+        v3: Any = None,
     ) -> None:
+        self.v3: Any = None  # a mounted V3Api (tests/simulator_v3.py), see mount_v3
+        if v3 is not None:
+            self.mount_v3(v3)
         self.describe_bytes = (FIXTURES / "describe.json").read_bytes()
         describe = json.loads(self.describe_bytes)
         self.api_hash: str = describe["hash"]
@@ -533,6 +548,11 @@ class MaasSimulator:
 
     def now(self) -> float:
         return time.time() + self.clock_offset
+
+    def mount_v3(self, api: Any) -> None:
+        """Answer /MAAS/a/... with API (a V3Api), on this simulator's clock."""
+        api.base_clock = self.now
+        self.v3 = api
 
     def add_user(self, username: str, *, admin: bool = False) -> str:
         """Create a user (if new) with a fresh API key and return the key."""
@@ -645,6 +665,18 @@ class MaasSimulator:
         self, method: str, target: str, headers: dict[str, str], body: bytes, client_port: int = 0
     ) -> Reply:
         parsed = urllib.parse.urlsplit(target)
+        if self.v3 is not None and parsed.path.startswith(V3_MOUNT):
+            answer = self.v3.handle(method, target, headers, body)
+            return Reply(
+                answer.status,
+                answer.body,
+                answer.content_type or "",
+                dict(answer.headers),
+                answer.delay,
+                answer.truncate,
+                bare=True,
+                cookies=list(answer.cookies),
+            )
         content_type = headers.get("content-type", "")
         request = RecordedRequest(
             method=method,
@@ -2130,6 +2162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rack-sync-seconds", type=float, default=0.0, help="racks sync an upload after this long"
     )
+    parser.add_argument("--v3", metavar="VERSION", help="serve the v3 API too (3.7.3 or 3.8.0a1)")
     args = parser.parse_args(argv)
     context = None
     if args.https_cert:
@@ -2148,6 +2181,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.racks is not None:
         sim.rack_sync.set_racks(args.racks)
     sim.rack_sync.sync_seconds = args.rack_sync_seconds
+    if args.v3:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from simulator_v3 import V3Api
+
+        sim.mount_v3(V3Api(args.v3, machines=args.machines))
     sim.start()
     print(f"url={sim.url}", flush=True)
     print(f"api_key={sim.api_key}", flush=True)
