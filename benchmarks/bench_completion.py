@@ -57,7 +57,7 @@ def prepare(tmp: Path) -> None:
     config.write_text(CONFIG)
     config.chmod(0o600)
     os.environ["MAASCURL_CACHE_DIR"] = str(tmp / "cache")
-    from maascurl.apidesc import save_cache
+    from maascurl.api.apidesc import save_cache
 
     save_cache(API_ROOT, (REPO / "tests" / "fixtures" / "describe.json").read_bytes())
 

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 PYTHON_SNIPPET = """
 import sys
-from maascurl.jsoncolor import write_json
+from maascurl.show.jsoncolor import write_json
 with open(sys.argv[1], "rb") as f:
     body = f.read()
 if not write_json(body, sys.stdout, color=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maascurl.shellcomplete import script
+from maascurl.cli.shellcomplete import script
 
 REPO = Path(__file__).resolve().parent.parent
 

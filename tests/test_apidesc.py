@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from maascurl import apidesc
-from maascurl.apidesc import ApiDescription, Param, parse_params, summary_of
-from maascurl.completion import complete_item, complete_path
+from maascurl.api import apidesc
+from maascurl.api.apidesc import ApiDescription, Param, parse_params, summary_of
+from maascurl.api.completion import complete_item, complete_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "describe.json"
 ROOT = "http://127.0.0.1:5240/MAAS/api/2.0/"
@@ -356,7 +356,7 @@ def test_light_imports(cache_env: Path) -> None:
     apidesc.save_cache(ROOT, FIXTURE.read_bytes())
     code = (
         "import sys\n"
-        "from maascurl import apidesc, completion\n"
+        "from maascurl.api import apidesc, completion\n"
         f"desc = apidesc.load_cached({ROOT!r})\n"
         "assert desc is not None\n"
         "assert completion.complete_item(desc, 'GET', 'machines/', 'op=list_al', [])\n"

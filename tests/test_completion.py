@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import complete, env_for_subprocess, values
 
-from maascurl.apidesc import save_cache
+from maascurl.api.apidesc import save_cache
 from maascurl.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent

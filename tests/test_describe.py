@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from maascurl.apidesc import ApiDescription
-from maascurl.describe import (
+from maascurl.api.apidesc import ApiDescription
+from maascurl.api.describe import (
     DescribeError,
     describe_data,
     index_data,

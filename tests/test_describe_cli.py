@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import Run
 from simulator import MaasSimulator
 
-from maascurl.apidesc import cache_file, cached_hash
+from maascurl.api.apidesc import cache_file, cached_hash
 
 
 def _closed_port() -> int:

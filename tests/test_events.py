@@ -15,7 +15,7 @@ import pytest
 from conftest import Run, Spawn, env_for_subprocess, on_terminal
 from simulator import MaasSimulator
 
-from maascurl import events
+from maascurl.jobs import events
 
 
 @pytest.fixture

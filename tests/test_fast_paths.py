@@ -30,9 +30,9 @@ from conftest import Run, env_for_subprocess
 from conftest import on_terminal as run_on_terminal
 from simulator import MaasSimulator
 
-from maascurl import output
-from maascurl.call import CallOptions, perform
-from maascurl.output import OutputOptions
+from maascurl.jobs.call import CallOptions, perform
+from maascurl.show import output
+from maascurl.show.output import OutputOptions
 
 HEAVY = ("httpx", "httpcore", "oauthlib", "rich", "pygments")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -88,7 +88,7 @@ def on_pty(env: dict[str, str], *args: str) -> tuple[bytes, set[str], int, str]:
 
 
 def test_httpx_still_falls_back_when_its_cli_module_is_missing() -> None:
-    """maascurl._httpx relies on httpx importing `main` from `._main` under
+    """maascurl.wire._httpx relies on httpx importing `main` from `._main` under
     try/except ImportError; an httpx release that changes this must fail here."""
     spec = importlib.util.find_spec("httpx")
     assert spec is not None and spec.origin is not None
@@ -117,8 +117,8 @@ def test_importing_httpx_through_maascurl_leaves_out_click_rich_and_pygments(
 ) -> None:
     script = f"""
 import json, sys
-import maascurl._httpx
-from maascurl._httpx import httpx
+import maascurl.wire._httpx
+from maascurl.wire._httpx import httpx
 with httpx.Client() as client:
     status = client.get({sim.api_root + "version/"!r}).status_code
 print(json.dumps({{
@@ -164,7 +164,7 @@ def test_piped_get_imports_the_http_stack_but_no_pretty_printer(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["username"] == "admin"
     assert {"httpx", "oauthlib"} <= top_level(names)
-    assert "maascurl.jsoncolor" not in names
+    assert "maascurl.show.jsoncolor" not in names
     assert top_level(names).isdisjoint({"rich", "pygments"})
 
 
@@ -173,7 +173,7 @@ def test_terminal_get_pretty_prints_without_rich(
 ) -> None:
     out, names, status, err = on_pty(pty_env(home), "get", "users", "op=whoami", "--no-pager")
     assert status == 0, err
-    assert "maascurl.jsoncolor" in names
+    assert "maascurl.show.jsoncolor" in names
     assert top_level(names).isdisjoint({"rich", "pygments"})
     assert json.loads(ANSI.sub("", out.decode()))["username"] == "admin"
 
@@ -294,7 +294,7 @@ def test_socket_reads_are_widened_and_httpcore_still_uses_the_setting() -> None:
     reading through READ_NUM_BYTES would silently undo that, and fails here."""
     import httpcore
 
-    import maascurl.client  # noqa: F401
+    import maascurl.wire.client  # noqa: F401
 
     assert httpcore.HTTP11Connection.READ_NUM_BYTES == 256 * 1024
     readers = [
@@ -417,6 +417,6 @@ def test_tab_over_recorded_ids_imports_no_http_stack(
     )
     names, done = imports_of(env)
     assert "nospace,machines/abc001/" in done.stdout.splitlines()
-    assert "maascurl.listings" in names  # the measurement itself works
+    assert "maascurl.api.listings" in names  # the measurement itself works
     assert top_level(names).isdisjoint(HEAVY), sorted(top_level(names) & set(HEAVY))
     assert sim.requests == []

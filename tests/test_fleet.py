@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulator import MaasSimulator, set_status
 
-from maascurl import fleet
-from maascurl.batch import EachTemplate, LineError, batch_request
-from maascurl.call import CallOptions, Session
 from maascurl.errors import MaascurlError
+from maascurl.jobs import fleet
+from maascurl.jobs.batch import EachTemplate, LineError, batch_request
+from maascurl.jobs.call import CallOptions, Session
 
 ROOT = "/MAAS/api/2.0/"
 
@@ -814,7 +814,7 @@ def test_tab_completes_the_fleet_options_and_their_files(home: Path) -> None:
 
 
 def test_a_changed_api_hash_refreshes_the_cache_once(api: MaasSimulator, run: Run) -> None:
-    from maascurl.apidesc import cache_file, cached_hash
+    from maascurl.api.apidesc import cache_file, cached_hash
 
     path = cache_file(api.api_root)
     head, _, body = path.read_bytes().partition(b"\n")

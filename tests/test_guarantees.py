@@ -24,10 +24,10 @@ import pytest
 from conftest import Run, env_for_subprocess, maascurl_script
 from simulator import MaasSimulator, parse_multipart
 
-from maascurl import client
-from maascurl._httpx import httpx
-from maascurl.multipart import MultipartBody
-from maascurl.request import FilePart
+from maascurl.wire import client
+from maascurl.wire._httpx import httpx
+from maascurl.wire.multipart import MultipartBody
+from maascurl.wire.request import FilePart
 
 API = "/MAAS/api/2.0/"
 

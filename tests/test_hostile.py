@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from simulator import MaasSimulator
 
 from maascurl import errors
-from maascurl.config import check_profile_name, normalise_url, parse_api_key
-from maascurl.request import Item, build_request, parse_item, resolve_path
+from maascurl.profiles.config import check_profile_name, normalise_url, parse_api_key
+from maascurl.wire.request import Item, build_request, parse_item, resolve_path
 
 ROOT = "http://127.0.0.1:5240/MAAS/api/2.0/"
 SEPARATORS = ("==", "=", "=@", "@=", "@", ":")

@@ -19,8 +19,8 @@ from conftest import Run, Spawn, env_for_subprocess, values
 from simulator import MaasSimulator, RackSync, Reply
 from test_completion import cached  # noqa: F401 (a fixture)
 
-from maascurl import racksync, upload
-from maascurl.racksync import Image, rack_state
+from maascurl.jobs import racksync, upload
+from maascurl.jobs.racksync import Image, rack_state
 
 FAST = ("--interval", "0.02", "--wait-timeout", "20")  # a bug must not hang the suite
 UPLOAD = ("upload-image", "custom/rhel9", "amd64/generic")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maascurl.jsoncolor import DEFAULT_PALETTE, Palette, write_json
+from maascurl.show.jsoncolor import DEFAULT_PALETTE, Palette, write_json
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 UNSAFE_CHARS = [chr(c) for c in range(0x7F, 0xA0)]

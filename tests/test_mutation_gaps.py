@@ -17,7 +17,7 @@ from conftest import Run
 from simulator import MaasSimulator
 from test_guarantees import scripted, use_server
 
-from maascurl.apidesc import ApiDescription
+from maascurl.api.apidesc import ApiDescription
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,9 +105,9 @@ def test_a_raw_body_region_is_sent_exactly_and_again_on_a_retry(
     """request.RawBody.chunks sends the region [offset, offset + length) of its file, and
     sends it again whole when a 503 with Retry-After is retried (mutant: "a raw body's
     offset ignored")."""
-    from maascurl.call import CallOptions, Session, Target
-    from maascurl.config import Profile, Transport
-    from maascurl.request import RawBody, RequestSpec
+    from maascurl.jobs.call import CallOptions, Session, Target
+    from maascurl.profiles.config import Profile, Transport
+    from maascurl.wire.request import RawBody, RequestSpec
 
     data = bytes(range(256)) * 40
     image = tmp_path / "root.tgz"
@@ -127,7 +127,7 @@ def test_a_raw_body_region_is_sent_exactly_and_again_on_a_retry(
 def test_completion_marks_required_fields() -> None:
     """completion.complete_item labels a required field "required: " in its help, and an
     optional one not (mutant: "required fields not marked")."""
-    from maascurl.completion import complete_item
+    from maascurl.api.completion import complete_item
 
     desc = fixture_description()
     found = dict(complete_item(desc, "get", "maas/", "", ["op=get_config"]))
@@ -139,7 +139,7 @@ def test_completion_marks_required_fields() -> None:
 def test_completion_help_is_one_short_sentence() -> None:
     """completion.short_help keeps a menu line to its first sentence and WIDTH characters
     (mutant: "long help not shortened")."""
-    from maascurl.completion import short_help
+    from maascurl.api.completion import short_help
 
     assert short_help("Deploy a machine.  It must be allocated first.") == "Deploy a machine."
     long = short_help("Word " * 40, width=30)
@@ -149,7 +149,7 @@ def test_completion_help_is_one_short_sentence() -> None:
 def test_describe_lists_methods_in_http_order() -> None:
     """describe.resource_data groups operations by method in the order GET, POST, PUT,
     DELETE, not alphabetically (mutant: "methods listed alphabetically")."""
-    from maascurl.describe import resource_data
+    from maascurl.api.describe import resource_data
 
     desc = fixture_description()
     methods = list(resource_data(desc, "machines/abc123/")["operations"])
@@ -174,7 +174,7 @@ def test_completion_offers_what_is_still_to_give() -> None:
     """completion.complete_item offers "op=" only until an op is chosen, and a field that
     is not repeatable only until it is given (mutants: "op= offered when an op is chosen",
     "a field already given offered again")."""
-    from maascurl.completion import complete_item
+    from maascurl.api.completion import complete_item
 
     desc = fixture_description()
     path = "machines/abc123/"
@@ -188,7 +188,7 @@ def test_completion_offers_what_is_still_to_give() -> None:
 def test_completion_of_an_op_given_as_a_path_suffix() -> None:
     """completion.complete_path completes "machines/op-li" to the ops of machines/, as MAAS
     reads "machines/op-NAME" (mutant: "op-NAME suffixes not completed")."""
-    from maascurl.completion import complete_path
+    from maascurl.api.completion import complete_path
 
     desc = fixture_description()
     paths = [path for path, _ in complete_path(desc, "machines/op-list_a")]
@@ -202,7 +202,7 @@ def test_zsh_and_fish_candidates_keep_to_their_protocol_lines() -> None:
     from click.shell_completion import CompletionItem
 
     from maascurl.cli import cli
-    from maascurl.shellcomplete import MaascurlFishComplete, MaascurlZshComplete
+    from maascurl.cli.shellcomplete import MaascurlFishComplete, MaascurlZshComplete
 
     item = CompletionItem("Accept:application/json", help="A header.\n  Sent as given.")
     zsh = MaascurlZshComplete(cli, {}, "maascurl", "_MAASCURL_COMPLETE")

@@ -50,7 +50,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_holds_the_package_and_the_data_files_only(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     package = {n for n in names if n.startswith("maascurl/")}
-    assert {"maascurl/__init__.py", "maascurl/cli.py", "maascurl/py.typed"} <= package
+    assert {"maascurl/__init__.py", "maascurl/cli/__init__.py", "maascurl/py.typed"} <= package
     assert all(n.endswith((".py", "py.typed")) for n in package)
     data = {n.removeprefix(DATA) for n in names if n.startswith(DATA)}
     assert data == set(DATA_FILES)

@@ -17,7 +17,7 @@ from click.testing import Result
 from conftest import Run, env_for_subprocess, maascurl_script
 from simulator import ACCOUNTS_AUTHENTICATE, CSRF_FAILURE, MaasSimulator
 
-from maascurl.password import REFUSED
+from maascurl.profiles.password import REFUSED
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -402,7 +402,7 @@ def test_a_file_that_changes_while_read_is_refused(
     sim: MaasSimulator, run: Run, home: Path, cli_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Immutable reads cannot see another writer, so a change meanwhile must be noticed."""
-    from maascurl import profile_import
+    from maascurl.profiles import profile_import
 
     query = profile_import._query
 

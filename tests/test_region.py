@@ -21,10 +21,11 @@ import pytest
 from conftest import Run, complete, env_for_subprocess
 from simulator import MaasSimulator, RecordedRequest, load_routes
 
-from maascurl import client, listings, request
-from maascurl.apidesc import cache_file
-from maascurl.multipart import MultipartBody
-from maascurl.request import build_request
+from maascurl.api import listings
+from maascurl.api.apidesc import cache_file
+from maascurl.wire import client, request
+from maascurl.wire.multipart import MultipartBody
+from maascurl.wire.request import build_request
 
 ROOT = "/MAAS/api/2.0/"
 API_ROOT = "http://127.0.0.1:9/MAAS/api/2.0/"

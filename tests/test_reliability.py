@@ -26,8 +26,8 @@ import pytest
 from conftest import Run, env_for_subprocess, maascurl_script, wait_for
 from simulator import MaasSimulator, RecordedRequest
 
-from maascurl import login as login_module
-from maascurl.auth import MaasAuth
+from maascurl.profiles import login as login_module
+from maascurl.wire.auth import MaasAuth
 
 SKEW_WARNING = re.compile(
     r"^maascurl: warning: this machine's clock is (\d+) s behind the MAAS server; corrected$"

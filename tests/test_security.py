@@ -27,8 +27,8 @@ from conftest import Run, env_for_subprocess, maascurl_script, wait_for
 from hostile import API_KEY, HostileServer, endless, gzip_bomb, reply
 from simulator import MaasSimulator
 
-from maascurl import output
-from maascurl.apidesc import save_cache
+from maascurl.api.apidesc import save_cache
+from maascurl.show import output
 
 SECRET = API_KEY.split(":")[2]
 MB = 1024 * 1024
@@ -335,7 +335,7 @@ def test_login_does_not_print_a_hostile_user_name(hostile: HostileServer, run: R
 def test_describe_shows_markup_and_escapes_as_text(hostile: HostileServer, run: Run) -> None:
     from rich.console import Console
 
-    from maascurl.describe import index_data, render_rich, visible
+    from maascurl.api.describe import index_data, render_rich, visible
 
     summary = "[link=https://evil.example]Click[/link] \x1b]52;c;eA==\x07 here."
     desc = save_cache(hostile.api_root, evil_describe(summary))
@@ -407,10 +407,10 @@ def test_stacked_or_unexpected_encodings_are_refused(
 
 def test_a_gzip_body_decodes_in_bounded_steps(hostile: HostileServer, run: Run) -> None:
     """A 2 KB raw chunk must never become one multi-megabyte chunk in memory."""
-    from maascurl.bounded import DECODE_STEP
-    from maascurl.call import CallOptions, Session, Target
-    from maascurl.config import environment_profile
-    from maascurl.request import build_request
+    from maascurl.jobs.call import CallOptions, Session, Target
+    from maascurl.profiles.config import environment_profile
+    from maascurl.wire.bounded import DECODE_STEP
+    from maascurl.wire.request import build_request
 
     size = 40 * MB
     hostile.answer(reply(200, gzip_bomb(size), {"Content-Encoding": "gzip"}))
@@ -447,7 +447,7 @@ def test_a_gzip_bomb_as_an_error_body_is_capped(hostile: HostileServer, run: Run
 def test_a_huge_description_is_refused_at_login(
     hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maascurl import login
+    from maascurl.profiles import login
 
     monkeypatch.setattr(login, "DESCRIBE_LIMIT", 1000)
     hostile.answer(reply(200, WHOAMI), reply(200, evil_describe("x" * 2000)))
@@ -640,7 +640,7 @@ def test_a_profile_saved_insecure_warns_on_every_request(run: Run) -> None:
 def test_plain_http_from_the_environment_is_warned_about(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from maascurl.call import CallOptions, Session, resolve_target
+    from maascurl.jobs.call import CallOptions, Session, resolve_target
 
     monkeypatch.setenv("MAAS_API_URL", "http://maas.example:5240/MAAS")
     monkeypatch.setenv("MAAS_API_KEY", API_KEY)
@@ -691,8 +691,8 @@ def test_ca_bundles_from_the_environment_are_trusted(
 def test_system_trust_store_is_used() -> None:
     import ssl
 
-    from maascurl.client import _verify
-    from maascurl.config import Transport
+    from maascurl.profiles.config import Transport
+    from maascurl.wire.client import _verify
 
     context = _verify(Transport(), "https")
     assert isinstance(context, ssl.SSLContext)
@@ -758,7 +758,8 @@ def test_login_writes_through_a_symlinked_config(run: Run, home: Path, tmp_path:
 def test_cache_dirs_are_private_under_umask_000(
     home: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
-    from maascurl import listings, state
+    from maascurl.api import listings
+    from maascurl.profiles import state
 
     cache = home / "deep" / "cache"
     monkeypatch.setenv("MAASCURL_CACHE_DIR", str(cache))
@@ -788,7 +789,7 @@ def test_a_damaged_clock_offset_is_ignored(api: MaasSimulator, run: Run, home: P
 def test_a_describe_cache_with_wrong_types_is_refetched(
     api: MaasSimulator, run: Run, home: Path
 ) -> None:
-    from maascurl.apidesc import cache_file, load_cached
+    from maascurl.api.apidesc import cache_file, load_cached
 
     path = cache_file(api.url + "/api/2.0/")
     head, _, body = path.read_bytes().partition(b"\n")
@@ -856,7 +857,7 @@ def test_a_config_owned_by_another_user_runs_no_key_command(
 def test_a_stale_description_refresh_is_capped(
     hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maascurl import login
+    from maascurl.profiles import login
 
     monkeypatch.setattr(login, "DESCRIBE_LIMIT", MB)
     save_cache(hostile.api_root, evil_describe("Evil."))
@@ -881,7 +882,7 @@ def test_password_login_refuses_urls_with_control_characters(run: Run) -> None:
 def test_a_damaged_describe_cache_is_replaced_by_the_next_request(
     api: MaasSimulator, run: Run
 ) -> None:
-    from maascurl.apidesc import cache_file, load_cached
+    from maascurl.api.apidesc import cache_file, load_cached
 
     root = api.url + "/api/2.0/"
     path = cache_file(root)
@@ -898,8 +899,8 @@ def test_a_damaged_describe_cache_is_replaced_by_the_next_request(
 def test_a_recheck_of_the_description_is_capped(
     hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maascurl import login
-    from maascurl.apidesc import cache_file
+    from maascurl.api.apidesc import cache_file
+    from maascurl.profiles import login
 
     monkeypatch.setattr(login, "DESCRIBE_LIMIT", MB)
     save_cache(hostile.api_root, evil_describe("Evil."))
@@ -943,7 +944,7 @@ def test_a_deeply_nested_listing_is_not_recorded_and_breaks_nothing(
 def test_a_listing_of_other_objects_feeds_no_ids_to_tab(hostile: HostileServer, run: Run) -> None:
     """One entry without the collection's ID field: the body is not that listing, and
     none of it is offered at TAB (a whole listing is, as the first answer shows)."""
-    from maascurl.listings import load_ids
+    from maascurl.api.listings import load_ids
 
     read = {"doc": "Read.", "method": "GET", "name": "read", "op": None, "restful": True}
     rows = [

@@ -15,8 +15,8 @@ import pytest
 from conftest import Run, env_for_subprocess, on_terminal, values
 from simulator import MaasSimulator
 
-from maascurl import fields, table
-from maascurl.fields import Column, Listing, View
+from maascurl.show import fields, table
+from maascurl.show.fields import Column, Listing, View
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RECIPE = ("get", "machines", "-t", "--fields", "hostname,system_id,status_name")

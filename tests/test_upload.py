@@ -22,8 +22,9 @@ from click.testing import CliRunner
 from conftest import Run, Spawn, complete, env_for_subprocess, maascurl_script, stderr_on_terminal
 from simulator import BootImages, MaasSimulator, RecordedRequest
 
-from maascurl import progress, upload
 from maascurl.cli import cli
+from maascurl.jobs import upload
+from maascurl.show import progress
 
 MAASCURL = maascurl_script()
 CHUNK = 64 * 1024
@@ -392,7 +393,7 @@ def test_no_bar_and_no_rich_for_a_short_transfer_on_a_terminal(
     _, terminal, status = stderr_on_terminal(argv, env)
     assert status == 0
     assert b" rich" not in terminal  # importtime lines name every module imported
-    assert b"maascurl.progress" in terminal  # the measurement itself works
+    assert b"maascurl.show.progress" in terminal  # the measurement itself works
 
 
 # ---------------------------------------------------------------- completion
@@ -400,7 +401,7 @@ def test_no_bar_and_no_rich_for_a_short_transfer_on_a_terminal(
 
 def test_help_gives_the_real_connect_timeout() -> None:
 
-    from maascurl.client import DEFAULT_TIMEOUT
+    from maascurl.wire.client import DEFAULT_TIMEOUT
 
     connect, read = DEFAULT_TIMEOUT
     shown = CliRunner().invoke(cli, ["upload-image", "--help"], terminal_width=200).output
@@ -435,8 +436,8 @@ def test_client_sockets_send_without_nagle_delay() -> None:
     """The last small segment of each chunk must not wait for a delayed ACK."""
     import socket
 
-    from maascurl.client import open_client
-    from maascurl.config import Transport
+    from maascurl.profiles.config import Transport
+    from maascurl.wire.client import open_client
 
     with open_client(Transport(), "http", None) as client:
         options = client._transport._pool._socket_options  # type: ignore[attr-defined]
@@ -512,8 +513,8 @@ def test_ordinary_requests_do_not_import_the_upload_modules(
     argv = [sys.executable, "-X", "importtime", "-m", "maascurl", "get", "users", "op=whoami"]
     done = subprocess.run(argv, env=env_for_subprocess(home), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "maascurl.call" in done.stderr  # the measurement itself works
-    assert "maascurl.upload" not in done.stderr and "maascurl.progress" not in done.stderr
+    assert "maascurl.jobs.call" in done.stderr  # the measurement itself works
+    assert "maascurl.jobs.upload" not in done.stderr and "maascurl.show.progress" not in done.stderr
 
 
 def test_the_same_bytes_as_another_filetype_are_a_new_upload(

@@ -18,8 +18,8 @@ from conftest import Run, Spawn, complete, env_for_subprocess, stderr_on_termina
 from simulator import MaasSimulator, Reply
 from test_completion import PROBE, cached  # noqa: F401 (a fixture)
 
-from maascurl import wait
 from maascurl.errors import UsageError
+from maascurl.jobs import wait
 
 FAST = ("--interval", "0.02", "--wait-timeout", "20")  # a bug must not hang the suite
 
@@ -425,7 +425,7 @@ def test_state_lines_show_server_text_escaped_and_once(timed: MaasSimulator, run
 
 
 def test_live_view_of_one_machine_shows_host_state_time_and_event() -> None:
-    from maascurl.waitview import render_one
+    from maascurl.show.waitview import render_one
 
     watch = wait.Watch("machines/abc", "u", wait.ACTIONS["deploy"], 0.0)
     hostile = {"hostname": "web\x1b[2J01", "status_name": "Deploying"}
@@ -437,7 +437,7 @@ def test_live_view_of_one_machine_shows_host_state_time_and_event() -> None:
 
 
 def test_live_view_of_a_fleet_counts_states_and_names_the_slowest() -> None:
-    from maascurl.waitview import render_fleet
+    from maascurl.show.waitview import render_fleet
 
     watches = []
     for i, state in enumerate(["Deployed", "Deploying", "Deploying", "Failed deployment"]):
@@ -452,7 +452,7 @@ def test_live_view_of_a_fleet_counts_states_and_names_the_slowest() -> None:
 
 
 def test_live_view_of_a_fleet_names_the_machines_longest_in_their_state() -> None:
-    from maascurl.waitview import SLOWEST, render_fleet
+    from maascurl.show.waitview import SLOWEST, render_fleet
 
     watches = []
     for i in range(SLOWEST + 3):  # m0 has been Deploying longest, m7 the least
@@ -512,8 +512,8 @@ def test_quiet_keeps_only_the_error(timed: MaasSimulator, run: Run) -> None:
 
 def start_fleet(sim: MaasSimulator, count: int, session: object) -> list[wait.Watch]:
     """Deploy COUNT machines (signed POSTs through SESSION); a Watch for each answer."""
-    from maascurl.call import Session
-    from maascurl.request import RequestSpec
+    from maascurl.jobs.call import Session
+    from maascurl.wire.request import RequestSpec
 
     assert isinstance(session, Session)
     sim.set_fleet(count)
@@ -535,8 +535,8 @@ def start_fleet(sim: MaasSimulator, count: int, session: object) -> list[wait.Wa
 def test_a_fleet_is_polled_with_one_listing_per_round(
     timed: MaasSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maascurl.call import CallOptions, Session, resolve_target
-    from maascurl.waitview import PlainView
+    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.show.waitview import PlainView
 
     monkeypatch.setattr(wait, "LISTING_CHUNK", 10)  # 25 machines: 3 listings a round
     rounds = []
@@ -572,8 +572,8 @@ def test_a_fleet_is_polled_with_one_listing_per_round(
 
 def test_a_state_change_brings_the_poll_interval_back_to_interval(timed: MaasSimulator) -> None:
     """Backing off while nothing moves, then --interval again once something does."""
-    from maascurl.call import CallOptions, Session, resolve_target
-    from maascurl.waitview import PlainView
+    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.show.waitview import PlainView
 
     machine = next(m for m in timed.machines if m["system_id"] == "abc001")
     machine["power_state"] = "unknown"
@@ -601,8 +601,8 @@ def test_a_state_change_brings_the_poll_interval_back_to_interval(timed: MaasSim
 
 
 def test_a_machine_gone_from_the_listing_ends_its_wait(timed: MaasSimulator) -> None:
-    from maascurl.call import CallOptions, Session, resolve_target
-    from maascurl.waitview import PlainView
+    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.show.waitview import PlainView
 
     options = CallOptions()
     with Session(resolve_target(options, "machines"), options) as session:
@@ -626,8 +626,8 @@ def test_wait_with_output_file_saves_the_final_object(
 
 def test_wait_for_is_there_for_other_commands(timed: MaasSimulator) -> None:
     """What an image upload uses to wait for the image to sync: a Condition on any path."""
-    from maascurl.call import CallOptions, Session, resolve_target
-    from maascurl.request import RequestSpec
+    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.wire.request import RequestSpec
 
     timed.timed.import_seconds = 0.2
     options = CallOptions()

@@ -16,7 +16,7 @@ import pytest
 from conftest import Run, Spawn, env_for_subprocess, read_terminal, stderr_on_terminal
 from simulator import MaasSimulator, make_reply
 
-from maascurl import wait
+from maascurl.jobs import wait
 
 FAST = ("--interval", "0.05", "--wait-timeout", "30")
 

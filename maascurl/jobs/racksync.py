@@ -37,8 +37,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from maascurl.errors import HTTPStatusError, Interrupted, MaascurlError, TimedOut, note
-from maascurl.termsafe import safe_line
-from maascurl.wait import (
+from maascurl.jobs.wait import (
     MINUTE,
     Condition,
     Goal,
@@ -51,10 +50,11 @@ from maascurl.wait import (
     transient,
     wait_all,
 )
+from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
-    from maascurl.call import Session
-    from maascurl.wait import WaitOptions
+    from maascurl.jobs.call import Session
+    from maascurl.jobs.wait import WaitOptions
 
 SYNC_TIMEOUT = 30 * MINUTE
 SYNCED, DISCONNECTED = "synced", "disconnected"
@@ -194,7 +194,7 @@ def not_syncable(resource: Any) -> str | None:
     A resource created without its content (size and sha256 only) is synced
     by no rack until its upload completes: waiting could only time out.
     """
-    from maascurl.upload import newest_file
+    from maascurl.jobs.upload import newest_file
 
     if not isinstance(resource, dict) or not isinstance(resource.get("name"), str):
         return "--wait: the answer is not a boot resource; there is no sync to wait for"

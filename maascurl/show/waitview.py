@@ -23,7 +23,7 @@ from maascurl.termsafe import safe_line
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from maascurl.wait import Watch
+    from maascurl.jobs.wait import Watch
 
 SLOWEST = 5  # machines named in the fleet view
 
@@ -210,7 +210,7 @@ def _fleet_state(watch: Watch) -> str:
 
 def live_wanted() -> bool:
     """A live view only on a terminal, and not after --no-progress."""
-    from maascurl import progress
+    from maascurl.show import progress
 
     return progress.allowed()
 

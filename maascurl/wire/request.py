@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 from maascurl.errors import MaascurlError, UsageError
 
 if TYPE_CHECKING:
-    from maascurl.apidesc import ApiDescription
+    from maascurl.api.apidesc import ApiDescription
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
 
@@ -216,7 +216,7 @@ def resolve_path(
     if segments and segments[-1].startswith("op-") and len(segments[-1]) > 3:
         path_op = segments.pop()[3:]
     if desc is not None and desc.match("/".join(segments)) is None:
-        from maascurl.checks import from_cli_name
+        from maascurl.api.checks import from_cli_name
 
         segments = from_cli_name(desc, segments) or segments
     relative = "/".join(quote(s, safe=_SEGMENT_SAFE) for s in segments)

@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 
-from maascurl._httpx import httpx
 from maascurl.errors import TimedOut
+from maascurl.wire._httpx import httpx
 
 ACCEPT_ENCODING = "gzip"
 DECODE_STEP = 256 * 1024

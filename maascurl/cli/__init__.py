@@ -18,8 +18,8 @@ from maascurl import __version__
 from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
 
 if TYPE_CHECKING:
-    from maascurl.config import Transport
-    from maascurl.fleet import FleetOptions
+    from maascurl.jobs.fleet import FleetOptions
+    from maascurl.profiles.config import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,7 +56,7 @@ write
 
 
 def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from maascurl.config import load_config
+    from maascurl.profiles.config import load_config
 
     try:
         names = load_config().profiles
@@ -66,8 +66,8 @@ def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: s
 
 
 def _completion_description(ctx: click.Context) -> Any:
-    from maascurl.apidesc import load_cached
-    from maascurl.config import select_profile
+    from maascurl.api.apidesc import load_cached
+    from maascurl.profiles.config import select_profile
 
     try:
         profile = select_profile(ctx.params.get("profile"))
@@ -79,7 +79,7 @@ def _completion_description(ctx: click.Context) -> Any:
 def _complete_path(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    from maascurl.completion import complete_path
+    from maascurl.api.completion import complete_path
 
     found = complete_path(_completion_description(ctx), incomplete, _known_ids(ctx))
     # No space after "machines/": the user usually goes on typing the path.
@@ -91,8 +91,8 @@ def _complete_path(
 
 def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | None:
     """IDs seen in listings that passed through (read from the cache, never fetched)."""
-    from maascurl.config import select_profile
-    from maascurl.listings import load_ids
+    from maascurl.api.listings import load_ids
+    from maascurl.profiles.config import select_profile
 
     try:
         api_root = select_profile(ctx.params.get("profile")).api_root
@@ -104,7 +104,7 @@ def _known_ids(ctx: click.Context) -> Callable[[str], list[tuple[str, str]]] | N
 def _complete_items(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    from maascurl.completion import complete_item
+    from maascurl.api.completion import complete_item
 
     method = (ctx.command.name or "get").upper()
     path = ctx.params.get("path") or ""
@@ -121,7 +121,7 @@ def _complete_items(
 def _complete_fields(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    from maascurl.fields import complete_fields, op_of
+    from maascurl.show.fields import complete_fields, op_of
 
     # While an option's value is being typed Click has not parsed the
     # arguments yet: PATH and ITEMs are still in ctx.args.
@@ -185,7 +185,7 @@ class MaascurlGroup(click.Group):
         kwargs["standalone_mode"] = False
         if "_MAASCURL_COMPLETE" in os.environ:
             # A TAB press: use maascurl's own bash/zsh/fish glue (imports only click).
-            import maascurl.shellcomplete  # noqa: F401
+            import maascurl.cli.shellcomplete  # noqa: F401
         try:
             code = super().main(*args, **kwargs)
         except MaascurlError as exc:
@@ -256,7 +256,7 @@ def progress_option(func: F) -> F:
 
 def _take_transport(options: dict[str, Any]) -> Transport:
     """A request command's connection options out of OPTIONS; --no-progress and -q set."""
-    from maascurl.config import Transport
+    from maascurl.profiles.config import Transport
 
     _set_progress(options.pop("progress"))
     if options["quiet"]:
@@ -267,9 +267,9 @@ def _take_transport(options: dict[str, Any]) -> Transport:
 
 
 def _set_progress(show: bool) -> None:
-    if show and "maascurl.progress" not in sys.modules:
+    if show and "maascurl.show.progress" not in sys.modules:
         return  # not loaded yet: its default (on) holds, and nothing is imported
-    from maascurl import progress
+    from maascurl.show import progress
 
     progress.enabled = show
 
@@ -459,7 +459,7 @@ def fleet_options(func: F) -> F:
 
 
 def _fleet_settings(options: dict[str, Any]) -> FleetOptions:
-    from maascurl.fleet import DEFAULT_JOBS, FleetOptions
+    from maascurl.jobs.fleet import DEFAULT_JOBS, FleetOptions
 
     jobs = options.pop("jobs")
     return FleetOptions(
@@ -509,9 +509,9 @@ def _method_command(method: str) -> click.Command:
     )
     @fleet_options
     def command(path: str, items: tuple[str, ...], each: str | None, **options: Any) -> int:
-        from maascurl.call import CallOptions, perform
-        from maascurl.fields import make_view
-        from maascurl.output import OutputOptions
+        from maascurl.jobs.call import CallOptions, perform
+        from maascurl.show.fields import make_view
+        from maascurl.show.output import OutputOptions
 
         if each is None:
             _refuse_without_each(options)
@@ -524,7 +524,7 @@ def _method_command(method: str) -> click.Command:
         wait = _wait_settings(options)
         call_options = CallOptions(output=output, transport=transport, wait=wait, **options)
         if each is not None:
-            from maascurl.fleet import run_each
+            from maascurl.jobs.fleet import run_each
 
             if output.view is not None:
                 # A fleet run writes each body as one line of JSON Lines (pipe it to jq).
@@ -532,7 +532,7 @@ def _method_command(method: str) -> click.Command:
                     "--format, -t, --fields and --sort cannot be used with --each"
                 )
             if wait is not None:
-                from maascurl.fleetwait import run_each_waiting
+                from maascurl.jobs.fleetwait import run_each_waiting
 
                 return run_each_waiting(method, path, list(items), each, call_options, fleet)
             return run_each(method, path, list(items), each, call_options, fleet)
@@ -562,7 +562,7 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, float):
             return value
-        from maascurl.wait import parse_duration
+        from maascurl.jobs.wait import parse_duration
 
         try:
             return parse_duration(str(value))
@@ -618,7 +618,7 @@ def _wait_settings(options: dict[str, Any], wanted: bool | None = None) -> Any:
         if timeout is not None or interval is not None:
             raise click.UsageError("--wait-timeout and --interval need --wait")
         return None
-    from maascurl.wait import DEFAULT_INTERVAL, WaitOptions
+    from maascurl.jobs.wait import DEFAULT_INTERVAL, WaitOptions
 
     return WaitOptions(timeout=timeout, interval=interval or DEFAULT_INTERVAL)
 
@@ -626,7 +626,7 @@ def _wait_settings(options: dict[str, Any], wanted: bool | None = None) -> Any:
 def _complete_condition(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    from maascurl.wait import complete_condition
+    from maascurl.jobs.wait import complete_condition
 
     return [
         CompletionItem(value, type="nospace" if value.endswith(("=", ",")) else "plain")
@@ -665,9 +665,9 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
     (refused, timed out, 5xx) are tolerated until --wait-timeout; a 4xx ends
     the wait.
     """
-    from maascurl.call import CallOptions
-    from maascurl.output import OutputOptions
-    from maascurl.wait import run_wait
+    from maascurl.jobs.call import CallOptions
+    from maascurl.jobs.wait import run_wait
+    from maascurl.show.output import OutputOptions
 
     settings = _wait_settings(options, wanted=True)
     if options["body"] is not None:
@@ -681,7 +681,7 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
 def _complete_event_filters(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    from maascurl.completion import complete_item
+    from maascurl.api.completion import complete_item
 
     items = ["op=query", *(ctx.params.get("filters") or ())]
     found = complete_item(_completion_description(ctx), "GET", "events", incomplete, items)
@@ -742,9 +742,9 @@ def events(
     of JSON (JSON Lines); on a terminal, one readable line. Each event is
     printed once, in order. Ctrl-C ends following with exit status 0.
     """
-    from maascurl.call import CallOptions
-    from maascurl.config import Transport
-    from maascurl.events import run_events
+    from maascurl.jobs.call import CallOptions
+    from maascurl.jobs.events import run_events
+    from maascurl.profiles.config import Transport
 
     options = CallOptions(
         profile=profile, verbose=verbose, transport=Transport(insecure=insecure, cacert=cacert)
@@ -779,16 +779,16 @@ def batch(file: str, **options: Any) -> int:
       post machines/def456 op=release -p lab   # another region
       put  machines/abc123 description='spare'
     """
-    from maascurl.call import CallOptions
-    from maascurl.fleet import run_batch
-    from maascurl.output import OutputOptions
+    from maascurl.jobs.call import CallOptions
+    from maascurl.jobs.fleet import run_batch
+    from maascurl.show.output import OutputOptions
 
     fleet = _fleet_settings(options)
     transport = _take_transport(options)
     wait = _wait_settings(options)
     call_options = CallOptions(output=OutputOptions(), transport=transport, wait=wait, **options)
     if wait is not None:
-        from maascurl.fleetwait import run_batch_waiting
+        from maascurl.jobs.fleetwait import run_batch_waiting
 
         return run_batch_waiting(file, call_options, fleet)
     return run_batch(file, call_options, fleet)
@@ -807,13 +807,13 @@ wait_options(cli.commands["batch"], flag=True)  # its POST lines may start somet
 def _complete_architectures(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[str]:
-    from maascurl.upload import ARCHITECTURES
+    from maascurl.jobs.upload import ARCHITECTURES
 
     return [arch for arch in ARCHITECTURES if arch.startswith(incomplete)]
 
 
 def _complete_filetypes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from maascurl.upload import FILETYPES
+    from maascurl.jobs.upload import FILETYPES
 
     return [kind for kind in FILETYPES if kind.startswith(incomplete)]
 
@@ -905,11 +905,11 @@ def upload_image(
     connected rack controller reports the image synced (MAAS 3.5 and later serve
     images from the regions, so their racks report synced at once).
     """
-    from maascurl.call import CallOptions
-    from maascurl.config import Transport
-    from maascurl.output import OutputOptions
-    from maascurl.upload import FILETYPES, ImageUpload, checked_filetype
-    from maascurl.upload import upload_image as run_upload
+    from maascurl.jobs.call import CallOptions
+    from maascurl.jobs.upload import FILETYPES, ImageUpload, checked_filetype
+    from maascurl.jobs.upload import upload_image as run_upload
+    from maascurl.profiles.config import Transport
+    from maascurl.show.output import OutputOptions
 
     _set_progress(progress)
     wait = _wait_settings(transport)
@@ -1009,13 +1009,13 @@ def login(
         if api_key_file is not None:
             raise click.UsageError("--username logs in with a password; drop --api-key-file")
         _refuse_with_password(username, api_key, api_key_command, no_check)
-        from maascurl.password import password_login
+        from maascurl.profiles.password import password_login
 
         password_login(
             profile, url, username or "", password_source, insecure, cacert, login_timeout
         )
         return
-    from maascurl.login import login as do_login
+    from maascurl.profiles.login import login as do_login
 
     do_login(
         profile,
@@ -1044,7 +1044,7 @@ def _refuse_with_password(
 @click.argument("profile", shell_complete=_complete_profiles)
 def logout(profile: str) -> None:
     """Forget PROFILE and its API key."""
-    from maascurl.login import logout as do_logout
+    from maascurl.profiles.login import logout as do_logout
 
     do_logout(profile)
 
@@ -1058,7 +1058,7 @@ def profile() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def profile_list(as_json: bool) -> None:
     """List profiles: name, URL and which one is the default."""
-    from maascurl.login import list_profiles
+    from maascurl.profiles.login import list_profiles
 
     list_profiles(as_json)
 
@@ -1068,7 +1068,7 @@ def profile_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def profile_show(name: str, as_json: bool) -> None:
     """Show a profile's settings (the API key redacted)."""
-    from maascurl.login import show_profile
+    from maascurl.profiles.login import show_profile
 
     show_profile(name, as_json)
 
@@ -1077,7 +1077,7 @@ def profile_show(name: str, as_json: bool) -> None:
 @click.argument("name", shell_complete=_complete_profiles)
 def profile_default(name: str) -> None:
     """Make NAME the default profile."""
-    from maascurl.login import set_default
+    from maascurl.profiles.login import set_default
 
     set_default(name)
 
@@ -1096,7 +1096,7 @@ def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
     cached, so TAB completion works at once. Existing names are skipped unless
     --force.
     """
-    from maascurl.profile_import import import_profiles
+    from maascurl.profiles.profile_import import import_profiles
 
     import_profiles(file, force, dry_run)
 
@@ -1106,7 +1106,7 @@ def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
 @click.option("--all", "all_profiles", is_flag=True, help="Refresh every profile.")
 def refresh(profile: str | None, all_profiles: bool) -> None:
     """Fetch the server's API description again (used for help, checks and TAB)."""
-    from maascurl.login import refresh as do_refresh
+    from maascurl.profiles.login import refresh as do_refresh
 
     do_refresh(profile, all_profiles)
 
@@ -1143,7 +1143,7 @@ def describe(
       maascurl describe machines             # its operations by method
       maascurl describe machines/abc deploy  # method, URL, parameters and full text
     """
-    from maascurl.describe import show
+    from maascurl.api.describe import show
 
     show(profile, path, op, method, as_json)
 
@@ -1164,7 +1164,7 @@ def completion(shell: str) -> None:
             (~/.zshrc: fpath=(~/.zfunc $fpath) before autoload -U compinit && compinit)
       fish: maascurl completion fish > ~/.config/fish/completions/maascurl.fish
     """
-    from maascurl.shellcomplete import script
+    from maascurl.cli.shellcomplete import script
 
     click.echo(script(shell), nl=False)
 

@@ -19,9 +19,9 @@ from maascurl.errors import HTTPStatusError, MaascurlError, note, redact_secrets
 from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
-    from maascurl._httpx import httpx
-    from maascurl.fields import View
-    from maascurl.request import RequestSpec
+    from maascurl.show.fields import View
+    from maascurl.wire._httpx import httpx
+    from maascurl.wire.request import RequestSpec
 
 ERROR_BODY_LIMIT = 64 * 1024
 # Read past the limit, redact, then cut: a secret across the limit is not half shown.
@@ -77,7 +77,7 @@ def write_response(response: httpx.Response, options: OutputOptions) -> None:
 
 def _keep_error_body(response: httpx.Response) -> None:
     """Read an error's body for writing, up to KEPT_ERROR_LIMIT: a hostile one may be endless."""
-    from maascurl.bounded import read_capped
+    from maascurl.wire.bounded import read_capped
 
     body, more = read_capped(response, KEPT_ERROR_LIMIT)
     if more:
@@ -90,7 +90,7 @@ def write_body(response: httpx.Response, options: OutputOptions) -> None:
         save_body(response, options.output)
         return
     if options.view is not None:
-        from maascurl.table import write_view
+        from maascurl.show.table import write_view
 
         write_view(response, options)
         return
@@ -141,7 +141,7 @@ def write_head(response: httpx.Response, out: TextIO) -> None:
 
 def head_lines(response: httpx.Response) -> list[str]:
     """The status line and headers as they may be shown: redacted, controls made visible."""
-    from maascurl.auth import redact_authorization
+    from maascurl.wire.auth import redact_authorization
 
     lines = [f"{response.http_version} {response.status_code} {response.reason_phrase}"]
     for name, value in raw_headers(response.headers):
@@ -170,7 +170,7 @@ def _show_whole(body: bytes, response: httpx.Response, options: OutputOptions) -
     with pager_stream(options.pager) as out:
         color = use_color(sys.stdout)
         if kind == "json":
-            from maascurl.jsoncolor import write_json
+            from maascurl.show.jsoncolor import write_json
 
             if write_json(body, out, color=color):
                 return
@@ -418,7 +418,7 @@ def _cleanup_on_signals() -> Iterator[Callable[[], None]]:
 
 def _tracked(response: httpx.Response, path: str) -> Iterator[bytes]:
     """The body's chunks, drawn as a progress bar on a terminal's stderr (progress.py)."""
-    from maascurl.progress import track
+    from maascurl.show.progress import track
 
     length = response.headers.get("Content-Length", "")
     total = int(length) if length.isdigit() and "Content-Encoding" not in response.headers else None
@@ -452,8 +452,8 @@ def status_error(response: httpx.Response) -> HTTPStatusError:
 
 def _read_limited(response: httpx.Response) -> bytes:
     """The start of an error body, secrets redacted *before* it is cut to the limit."""
-    from maascurl._httpx import httpx
-    from maascurl.bounded import read_capped
+    from maascurl.wire._httpx import httpx
+    from maascurl.wire.bounded import read_capped
 
     try:
         body, _ = read_capped(response, ERROR_BODY_LIMIT + REDACT_MARGIN)
@@ -517,7 +517,7 @@ def describe_request(spec: RequestSpec, headers: Iterable[tuple[str, str]], out:
     """--offline: the request as it would be sent, secrets redacted."""
     from urllib.parse import urlencode, urlsplit
 
-    from maascurl.auth import redact_authorization
+    from maascurl.wire.auth import redact_authorization
 
     parts = urlsplit(spec.url)
     target = parts.path + (f"?{urlencode(spec.query)}" if spec.query else "")
@@ -553,7 +553,7 @@ def _field_text(value: str | bytes) -> str:
 
 
 def log_request(request: httpx.Request) -> None:
-    from maascurl.auth import redact_authorization
+    from maascurl.wire.auth import redact_authorization
 
     lines = [f"> {request.method} {request.url.raw_path.decode('ascii')} HTTP/1.1"]
     for name, value in raw_headers(request.headers):

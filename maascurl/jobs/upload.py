@@ -37,9 +37,9 @@ from maascurl.errors import (
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
-    from maascurl._httpx import httpx
-    from maascurl.call import CallOptions, Session, Target
-    from maascurl.request import RequestSpec
+    from maascurl.jobs.call import CallOptions, Session, Target
+    from maascurl.wire._httpx import httpx
+    from maascurl.wire.request import RequestSpec
 
 CHUNK_SIZE = 4 * 1024 * 1024  # what MAAS's own CLI sends per request
 # `post boot-resources content@=FILE` over this size goes the chunked way.
@@ -167,8 +167,8 @@ def checked_filetype(path: str, filetype: str | None) -> str:
 
 def upload_image(job: ImageUpload, options: CallOptions, target: Target | None = None) -> None:
     """Hash, create (or find the unfinished upload), send the chunks, verify, print."""
-    from maascurl.call import Session, resolve_target
-    from maascurl.output import write_response
+    from maascurl.jobs.call import Session, resolve_target
+    from maascurl.show.output import write_response
 
     if target is None:
         target = resolve_target(options, "boot-resources/")
@@ -200,7 +200,7 @@ def _wait_for_racks(session: Session, job: ImageUpload, options: CallOptions) ->
     """
     if options.wait is None:
         return None
-    from maascurl.racksync import wait_for_racks
+    from maascurl.jobs.racksync import wait_for_racks
 
     try:
         wait_for_racks(session, job.name, job.architecture, options.wait)
@@ -213,7 +213,7 @@ def hash_file(path: str) -> tuple[int, str, tuple[int, int]]:
     """(size, sha256, a stamp that changes when the file does); memory stays flat."""
     import hashlib
 
-    from maascurl.progress import Bar
+    from maascurl.show.progress import Bar
 
     digest = hashlib.sha256()
     buffer = bytearray(HASH_BLOCK)
@@ -261,7 +261,7 @@ class _Api:
             raise MaascurlError(f"{spec.url} answered with something that is not JSON") from None
 
     def get(self, path: str, query: list[tuple[str, str]] | None = None) -> Any:
-        from maascurl.request import RequestSpec
+        from maascurl.wire.request import RequestSpec
 
         return self.json(RequestSpec("GET", self.api_root + path, query=query or []))
 
@@ -331,7 +331,7 @@ def find_unfinished(api: _Api, job: ImageUpload, size: int, sha256: str) -> Unfi
 
 
 def create(api: _Api, job: ImageUpload, size: int, sha256: str) -> Unfinished:
-    from maascurl.request import RequestSpec
+    from maascurl.wire.request import RequestSpec
 
     spec = RequestSpec(
         "POST", api.api_root + "boot-resources/", fields=job.create_fields(size, sha256)
@@ -354,7 +354,7 @@ def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int) -> No
     the server how much it holds (where it can tell) and going on from there."""
     from urllib.parse import urljoin
 
-    from maascurl.progress import Bar
+    from maascurl.show.progress import Bar
 
     upload_uri = state.file.get("upload_uri")
     if not upload_uri:
@@ -389,7 +389,7 @@ def send_chunks(api: _Api, job: ImageUpload, state: Unfinished, size: int) -> No
 
 
 def put_chunk(api: _Api, url: str, path: str, offset: int, length: int) -> None:
-    from maascurl.request import RawBody, RequestSpec
+    from maascurl.wire.request import RawBody, RequestSpec
 
     body = RawBody(path=path, offset=offset, length=length)
     headers = [("Content-Type", "application/octet-stream")]
@@ -431,7 +431,7 @@ def _with_hint(exc: MaascurlError, hint: str) -> MaascurlError:
 
 def verify(api: _Api, state: Unfinished, size: int, sha256: str) -> httpx.Response:
     """Read the resource back: its newest file must be this image, stored whole."""
-    from maascurl.request import RequestSpec
+    from maascurl.wire.request import RequestSpec
 
     url = f"{api.api_root}boot-resources/{state.resource_id}/"
     response = api.send(RequestSpec("GET", url))

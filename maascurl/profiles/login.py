@@ -9,7 +9,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from maascurl.config import (
+from maascurl.errors import (
+    ConfigError,
+    HTTPStatusError,
+    MaascurlError,
+    UsageError,
+    redact_secrets,
+    warn,
+)
+from maascurl.profiles.config import (
     Config,
     Profile,
     Transport,
@@ -20,18 +28,10 @@ from maascurl.config import (
     normalise_url,
     update_config,
 )
-from maascurl.errors import (
-    ConfigError,
-    HTTPStatusError,
-    MaascurlError,
-    UsageError,
-    redact_secrets,
-    warn,
-)
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
-    from maascurl.auth import MaasAuth
+    from maascurl.wire.auth import MaasAuth
 
 
 def tell(message: str) -> None:
@@ -147,9 +147,9 @@ def _get(
     profile: Profile, path: str, auth: MaasAuth | None, limit: int, timeout: float | None = None
 ) -> bytes:
     """GET PATH under the profile's API root with its TLS settings: the body, or an error."""
-    from maascurl.bounded import read_capped
-    from maascurl.client import open_client, send, transport_errors
-    from maascurl.output import status_error
+    from maascurl.show.output import status_error
+    from maascurl.wire.bounded import read_capped
+    from maascurl.wire.client import open_client, send, transport_errors
 
     url = profile.api_root + path
     transport = Transport(retries=1, timeout=timeout).for_profile(profile)
@@ -164,7 +164,7 @@ def _get(
 
 
 def whoami(profile: Profile, timeout: float | None = None) -> str:
-    from maascurl.call import Target, make_auth
+    from maascurl.jobs.call import Target, make_auth
 
     # Signed as requests are: a skewed clock is corrected, said and remembered.
     auth = make_auth(Target(profile.api_root, profile), anonymous=False)
@@ -203,7 +203,7 @@ def fetch_description(profile: Profile, timeout: float | None = None) -> bytes:
 
 
 def _cache_description(profile: Profile, timeout: float | None = None) -> None:
-    from maascurl.apidesc import save_cache
+    from maascurl.api.apidesc import save_cache
 
     try:
         desc = save_cache(profile.api_root, fetch_description(profile, timeout))
@@ -299,8 +299,8 @@ def show_profile(name: str, as_json: bool) -> None:
 
 
 def refresh(name: str | None, all_profiles: bool) -> None:
-    from maascurl.apidesc import save_cache
-    from maascurl.config import select_profile
+    from maascurl.api.apidesc import save_cache
+    from maascurl.profiles.config import select_profile
 
     if all_profiles and name:
         raise UsageError("give either --profile or --all")

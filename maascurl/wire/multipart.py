@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 
 from maascurl.errors import MaascurlError
-from maascurl.request import FilePart
+from maascurl.wire.request import FilePart
 
 _CHUNK = 256 * 1024
 

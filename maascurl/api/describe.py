@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from maascurl.apidesc import API_PREFIX, Action, ApiDescription, Match
+from maascurl.api.apidesc import API_PREFIX, Action, ApiDescription, Match
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -266,16 +266,16 @@ def show(
     import json
     import sys
 
-    from maascurl.apidesc import load_cached, save_cache
-    from maascurl.config import select_profile
+    from maascurl.api.apidesc import load_cached, save_cache
     from maascurl.errors import MaascurlError, UsageError
+    from maascurl.profiles.config import select_profile
 
     if op is not None and op.startswith("op="):
         op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
     profile = select_profile(profile_name)
     desc = load_cached(profile.api_root)
     if desc is None:
-        from maascurl.login import fetch_description
+        from maascurl.profiles.login import fetch_description
 
         print("maascurl: fetching the server's API description", file=sys.stderr)
         try:

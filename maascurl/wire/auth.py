@@ -16,8 +16,8 @@ from collections.abc import Callable, Generator
 
 from oauthlib import oauth1
 
-from maascurl._httpx import httpx
-from maascurl.config import ApiKey
+from maascurl.profiles.config import ApiKey
+from maascurl.wire._httpx import httpx
 
 REDACTED = "<redacted>"
 AUTH_BODY_LIMIT = 64 * 1024
@@ -130,7 +130,7 @@ class MaasAuth(httpx.Auth):
 
 
 def _is_expired_timestamp(response: httpx.Response) -> bool:
-    from maascurl.bounded import read_capped
+    from maascurl.wire.bounded import read_capped
 
     # Only the start of a 401's body: a hostile one may be endless or a bomb.
     body, _ = read_capped(response, AUTH_BODY_LIMIT)

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
 from maascurl.errors import MaascurlError, UsageError
-from maascurl.request import METHODS, Item, checked_item, parse_header, parse_item
+from maascurl.wire.request import METHODS, Item, checked_item, parse_header, parse_item
 
 # {} or {NAME}: digits for a field, a key (with dots for nesting) for JSON.
 _PLACEHOLDER = re.compile(r"\\\{|\{([A-Za-z0-9_][A-Za-z0-9_.-]*)?\}")

@@ -20,9 +20,6 @@ from urllib.parse import urlencode
 import httpcore
 
 from maascurl import __version__
-from maascurl._httpx import httpx
-from maascurl.bounded import ACCEPT_ENCODING, DEADLINE, deadline_timeouts, guard_response
-from maascurl.config import Transport
 from maascurl.errors import (
     ConfigError,
     ConnectFailed,
@@ -32,9 +29,12 @@ from maascurl.errors import (
     note,
     warn,
 )
-from maascurl.multipart import MultipartBody
-from maascurl.request import RawBody, RequestSpec
+from maascurl.profiles.config import Transport
 from maascurl.termsafe import safe_line
+from maascurl.wire._httpx import httpx
+from maascurl.wire.bounded import ACCEPT_ENCODING, DEADLINE, deadline_timeouts, guard_response
+from maascurl.wire.multipart import MultipartBody
+from maascurl.wire.request import RawBody, RequestSpec
 
 USER_AGENT = f"maascurl/{__version__}"
 MAX_REDIRECTS = 10
@@ -137,7 +137,7 @@ def _tracked(body: MultipartBody, spec: RequestSpec, total: int) -> Iterable[byt
     """A multipart body with a big file is drawn as a progress bar (progress.py)."""
     if not spec.files:
         return body
-    from maascurl.progress import TrackedBody, wanted
+    from maascurl.show.progress import TrackedBody, wanted
 
     if not wanted(total):
         return body

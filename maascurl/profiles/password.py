@@ -21,16 +21,16 @@ import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from maascurl.config import (
+from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register_secret, warn
+from maascurl.profiles.config import (
     Profile,
     Transport,
     load_config,
 )
-from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register_secret, warn
-from maascurl.request import RawBody, RequestSpec
+from maascurl.wire.request import RawBody, RequestSpec
 
 if TYPE_CHECKING:
-    from maascurl.call import Session
+    from maascurl.jobs.call import Session
 
 CAPABILITY = "authenticate-api"
 AUTHENTICATE_PATH = "/accounts/authenticate/"  # under the MAAS root, not the API root
@@ -49,7 +49,7 @@ def password_login(
     timeout: float,
 ) -> None:
     """`login NAME URL --username USER`: trade the password for a key, then log in with it."""
-    from maascurl.login import check_and_save, new_profile
+    from maascurl.profiles.login import check_and_save, new_profile
 
     profile = new_profile(name, url, insecure, cacert)
     check_password_source(password_source)
@@ -95,7 +95,7 @@ def consumer_name() -> str:
 
 
 def _open_session(profile: Profile, timeout: float) -> Session:
-    from maascurl.call import CallOptions, Session, Target
+    from maascurl.jobs.call import CallOptions, Session, Target
 
     transport = Transport(
         insecure=profile.insecure, cacert=profile.cacert, timeout=timeout, retries=1
@@ -144,8 +144,8 @@ def authenticate(session: Session, profile: Profile, username: str, password: st
 
 def _read_answer(session: Session, spec: RequestSpec) -> bytes:
     """The body of a 200 answer to SPEC; anything else is an error with its exit code."""
-    from maascurl.bounded import read_capped
-    from maascurl.output import status_error
+    from maascurl.show.output import status_error
+    from maascurl.wire.bounded import read_capped
 
     response = session.send(spec)
     with session.errors(spec.url):
@@ -163,7 +163,7 @@ def _read_answer(session: Session, spec: RequestSpec) -> bytes:
 
 
 def _warn_cleartext(url: str) -> None:
-    from maascurl.login import is_cleartext
+    from maascurl.profiles.login import is_cleartext
 
     if is_cleartext(url):
         warn(f"{url} is plain http: the password travels in clear text; use https if you can")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from maascurl.errors import MaascurlError, is_quiet, note
-from maascurl.wait import (
+from maascurl.jobs.wait import (
     Pacer,
     Poller,
     WaitOptions,
@@ -37,9 +37,9 @@ from maascurl.wait import (
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from maascurl.call import CallOptions, Session
-    from maascurl.fleet import FleetOptions, Job, Result
-    from maascurl.waitview import View
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.jobs.fleet import FleetOptions, Job, Result
+    from maascurl.show.waitview import View
 
 # A boot-image upload's wait (the racks' sync, racksync.py) is one command's
 # own: a fleet line that creates one is reported, not taken as finished.
@@ -54,7 +54,7 @@ class FleetWaiter:
     """The fleet runner's hook, and one poller for the whole run (see above)."""
 
     def __init__(self, wait: WaitOptions, view: View | None = None) -> None:
-        from maascurl.waitview import PlainView
+        from maascurl.show.waitview import PlainView
 
         self.wait = wait
         self.view: View = view or PlainView()
@@ -183,7 +183,7 @@ def run_each_waiting(
     method: str, path: str, items: list[str], each: str, options: CallOptions, fleet: FleetOptions
 ) -> int:
     """`post PATH ITEM... --each FILE --wait`: the fleet run, with every action waited for."""
-    from maascurl.fleet import run_each
+    from maascurl.jobs.fleet import run_each
 
     def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
         return run_each(method, path, items, each, options, fleet, waiter.hook)
@@ -193,7 +193,7 @@ def run_each_waiting(
 
 def run_batch_waiting(name: str, options: CallOptions, fleet: FleetOptions) -> int:
     """`batch FILE --wait`: the lines that start something are waited for, all at once."""
-    from maascurl.fleet import run_batch
+    from maascurl.jobs.fleet import run_batch
 
     def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
         return run_batch(name, options, fleet, waiter.hook)
@@ -213,8 +213,8 @@ def _run_fleet_waiting(
     """
     from dataclasses import replace
 
-    from maascurl.fleet import shows_bar
-    from maascurl.waitview import FleetView
+    from maascurl.jobs.fleet import shows_bar
+    from maascurl.show.waitview import FleetView
 
     assert options.wait is not None
     waiter = FleetWaiter(options.wait)

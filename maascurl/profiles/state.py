@@ -16,7 +16,7 @@ MAX_OFFSET = 10 * 365 * 24 * 3600.0  # ten years: beyond that a clock is not ske
 
 
 def state_path() -> Path:
-    from maascurl.apidesc import cache_dir
+    from maascurl.api.apidesc import cache_dir
 
     return cache_dir() / "state.json"
 
@@ -48,7 +48,7 @@ def save_clock_offset(profile: str, offset: float) -> None:
 
     path = state_path()
     try:
-        from maascurl.config import make_private_dirs
+        from maascurl.profiles.config import make_private_dirs
 
         make_private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state.")

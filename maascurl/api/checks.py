@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from maascurl.errors import UsageError, warn
 
 if TYPE_CHECKING:
-    from maascurl.apidesc import Action, ApiDescription, Resource
-    from maascurl.request import RequestSpec
+    from maascurl.api.apidesc import Action, ApiDescription, Resource
+    from maascurl.wire.request import RequestSpec
 
 # Parameters MAAS reads from request.FILES (a file part, `name@=FILE`); every
 # other parameter is read from the form fields, where a file part is ignored.

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from maascurl.errors import MaascurlError, warn
-from maascurl.fields import (
+from maascurl.show.fields import (
     KEY_COLUMN,
     Column,
     Listing,
@@ -38,8 +38,8 @@ from maascurl.fields import (
 from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
-    from maascurl._httpx import httpx
-    from maascurl.output import OutputOptions
+    from maascurl.show.output import OutputOptions
+    from maascurl.wire._httpx import httpx
 
 GAP = "  "  # between table columns: the cell's right padding and the box's divider
 MIN_WIDTH = 1
@@ -49,7 +49,7 @@ DEFAULT_WIDTH = 80
 
 def write_view(response: httpx.Response, options: OutputOptions) -> None:
     """Write a 2xx JSON response as OPTIONS.view says."""
-    from maascurl.output import stdout_is_terminal
+    from maascurl.show.output import stdout_is_terminal
 
     view = options.view
     assert view is not None
@@ -186,7 +186,7 @@ def csv_text(listing: Listing, columns: Sequence[Column]) -> str:
 
 
 def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptions) -> None:
-    from maascurl.output import use_color
+    from maascurl.show.output import use_color
 
     if not columns:
         return  # an empty answer of unknown kind: nothing to show
@@ -371,7 +371,7 @@ def emit(
     unless it comes RENDERED (a table: its cells are safe already, and its
     own colour codes must stay).
     """
-    from maascurl.output import pager_stream, stdout_is_terminal, use_color
+    from maascurl.show.output import pager_stream, stdout_is_terminal, use_color
 
     if not stdout_is_terminal():
         sys.stdout.flush()
@@ -380,7 +380,7 @@ def emit(
         return
     with pager_stream(options.pager) as out:
         if color_json:
-            from maascurl.jsoncolor import write_json
+            from maascurl.show.jsoncolor import write_json
 
             if write_json(text.encode("utf-8"), out, color=use_color(sys.stdout)):
                 return

@@ -25,8 +25,8 @@ from maascurl.errors import MaascurlError, UsageError, note
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
-    from maascurl.call import CallOptions, Session
-    from maascurl.request import RequestSpec
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.wire.request import RequestSpec
 
 PAGE = 1000  # MAAS's MAX_EVENT_LOG_COUNT
 DEFAULT_INTERVAL = 2.0
@@ -38,7 +38,7 @@ def run_events(
     filters: list[str], lines: int, follow: bool, interval: float, options: CallOptions
 ) -> None:
     """Print the newest LINES events matching FILTERS, then (with FOLLOW) each new one."""
-    from maascurl.call import Session
+    from maascurl.jobs.call import Session
 
     base, target = _base_spec(filters, options)
     printer = Printer()
@@ -56,9 +56,9 @@ def run_events(
 
 
 def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, Any]:
-    from maascurl.apidesc import load_cached
-    from maascurl.call import check_against_description, resolve_target
-    from maascurl.request import build_request, parse_item
+    from maascurl.api.apidesc import load_cached
+    from maascurl.jobs.call import check_against_description, resolve_target
+    from maascurl.wire.request import build_request, parse_item
 
     for text in filters:
         item = parse_item(text)
@@ -78,7 +78,7 @@ def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, A
 def _page(session: Session, base: RequestSpec, extra: list[tuple[str, str]]) -> list[Any]:
     from dataclasses import replace
 
-    from maascurl.wait import parse_json
+    from maascurl.jobs.wait import parse_json
 
     spec = replace(base, query=[*base.query, *extra])
     answer = parse_json(session.read(spec).content, "events")
@@ -95,7 +95,7 @@ def _event_id(event: dict[str, Any]) -> int:
 def _follow(
     session: Session, base: RequestSpec, newest: int, interval: float, printer: Printer
 ) -> None:
-    from maascurl.wait import Pacer, transient
+    from maascurl.jobs.wait import Pacer, transient
 
     pacer = Pacer(interval)
     troubled = False
@@ -124,7 +124,7 @@ class Printer:
     """JSON Lines to a pipe; one readable line per event on a terminal."""
 
     def __init__(self) -> None:
-        from maascurl.output import use_color
+        from maascurl.show.output import use_color
 
         self.terminal = sys.stdout.isatty()
         self.color = use_color(sys.stdout)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from maascurl.apidesc import API_PREFIX, ApiDescription, Resource, first_sentence
-from maascurl.checks import wants_file_part
+from maascurl.api.apidesc import API_PREFIX, ApiDescription, Resource, first_sentence
+from maascurl.api.checks import wants_file_part
 
 Candidate = tuple[str, str]
 # (id, label) pairs last seen in the listing at a path such as "machines/".

@@ -12,18 +12,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from maascurl.config import Profile, Transport, select_profile
 from maascurl.errors import ConfigError, HTTPStatusError, UsageError, note, warn
-from maascurl.output import OutputOptions
-from maascurl.request import RequestSpec, build_request
+from maascurl.profiles.config import Profile, Transport, select_profile
+from maascurl.show.output import OutputOptions
+from maascurl.wire.request import RequestSpec, build_request
 
 if TYPE_CHECKING:
-    from maascurl._httpx import httpx
-    from maascurl.apidesc import ApiDescription
-    from maascurl.auth import MaasAuth
-    from maascurl.client import Pace
-    from maascurl.listings import ListingRecorder
-    from maascurl.wait import WaitOptions
+    from maascurl.api.apidesc import ApiDescription
+    from maascurl.api.listings import ListingRecorder
+    from maascurl.jobs.wait import WaitOptions
+    from maascurl.wire._httpx import httpx
+    from maascurl.wire.auth import MaasAuth
+    from maascurl.wire.client import Pace
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _api_root_from_url(url: str) -> str:
 
 def perform(method: str, path: str, items: list[str], options: CallOptions) -> None:
     target = resolve_target(options, path)
-    from maascurl.apidesc import load_cached
+    from maascurl.api.apidesc import load_cached
 
     desc = load_cached(target.api_root)
     spec = build_request(
@@ -89,7 +89,7 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
             _print_offline(spec, target, options)
             return
         if options.wait is not None:
-            from maascurl.wait import send_and_wait
+            from maascurl.jobs.wait import send_and_wait
 
             send_and_wait(spec, lazy.get(), options, options.wait)
             return
@@ -120,7 +120,7 @@ def _upload_in_chunks(spec: RequestSpec, target: Target, options: CallOptions) -
     """A big boot-resource create goes the way `upload-image` sends it (upload.py)."""
     if spec.method != "POST" or not spec.files:
         return False  # the common case decides without importing upload.py
-    from maascurl.upload import chunked_job, upload_image
+    from maascurl.jobs.upload import chunked_job, upload_image
 
     job = chunked_job(spec, target.api_root)
     if job is None:
@@ -136,7 +136,7 @@ def check_against_description(
     spec: RequestSpec, desc: ApiDescription, api_root: str, typed: str
 ) -> None:
     """Refuse an op the resource lacks; warn of likely typos in field names."""
-    from maascurl.checks import check
+    from maascurl.api.checks import check
 
     check(spec, desc, api_root, typed)
 
@@ -157,7 +157,7 @@ def checked(
     A MAAS upgrade adds ops that an older cached description does not know.
     Without OPEN_SESSION (--offline) nothing is fetched.
     """
-    from maascurl.checks import NotInDescription, check
+    from maascurl.api.checks import NotInDescription, check
 
     try:
         check(spec, desc, target.api_root, typed)
@@ -173,7 +173,7 @@ def checked(
 def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDescription | None:
     import time
 
-    from maascurl.apidesc import cache_file, save_cache
+    from maascurl.api.apidesc import cache_file, save_cache
 
     try:
         age = time.time() - cache_file(target.api_root).stat().st_mtime
@@ -183,8 +183,8 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
         return None
     session = open_session()
     response = session.send(RequestSpec("GET", target.api_root + "describe/"))
-    from maascurl.bounded import read_capped
-    from maascurl.login import DESCRIBE_LIMIT
+    from maascurl.profiles.login import DESCRIBE_LIMIT
+    from maascurl.wire.bounded import read_capped
 
     with session.errors(target.api_root):
         body, more = read_capped(response, DESCRIBE_LIMIT)  # a hostile one may be endless
@@ -201,8 +201,8 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
 def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
     if anonymous or target.profile is None or target.profile.anonymous:
         return None
-    from maascurl import state
-    from maascurl.auth import Clock, MaasAuth
+    from maascurl.profiles import state
+    from maascurl.wire.auth import Clock, MaasAuth
 
     key = target.profile.key()
 
@@ -217,8 +217,8 @@ def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
 
 
 def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:
-    from maascurl.client import open_client, to_httpx
-    from maascurl.output import describe_request, raw_headers
+    from maascurl.show.output import describe_request, raw_headers
+    from maascurl.wire.client import open_client, to_httpx
 
     auth = make_auth(target, options.anonymous)
     with open_client(Transport(), "http", None) as client:  # builds, never sends
@@ -240,8 +240,8 @@ class Session:
     """
 
     def __init__(self, target: Target, options: CallOptions) -> None:
-        from maascurl.client import open_client
-        from maascurl.output import log_request, log_response
+        from maascurl.show.output import log_request, log_response
+        from maascurl.wire.client import open_client
 
         self.target = target
         self.transport = options.transport.for_profile(target.profile)
@@ -267,14 +267,14 @@ class Session:
 
     def send(self, spec: RequestSpec) -> httpx.Response:
         """Send SPEC; return the streamed final response (the caller closes it)."""
-        from maascurl.client import send, to_httpx, transport_errors
+        from maascurl.wire.client import send, to_httpx, transport_errors
 
         with transport_errors(spec.url):
             return send(self.client, to_httpx(self.client, spec), self.transport, self.pace)
 
     def read(self, spec: RequestSpec) -> httpx.Response:
         """Send SPEC and read its whole answer; raise the server's error for anything but 2xx."""
-        from maascurl.output import status_error
+        from maascurl.show.output import status_error
 
         response = self.send(spec)
         with self.errors(spec.url):
@@ -289,7 +289,7 @@ class Session:
     @contextmanager
     def errors(self, url: str) -> Iterator[None]:
         """Map transport failures while a response body is being read."""
-        from maascurl.client import transport_errors
+        from maascurl.wire.client import transport_errors
 
         with transport_errors(url):
             yield
@@ -297,14 +297,14 @@ class Session:
 
 def _warn_transport(target: Target, transport: Transport, scheme: str) -> None:
     """Say when the key is not protected: TLS unchecked, or plain http from the environment."""
-    from maascurl.config import ENVIRONMENT_PROFILE
+    from maascurl.profiles.config import ENVIRONMENT_PROFILE
 
     profile = target.profile
     if transport.insecure and scheme == "https":
         saved = " (saved in the profile)" if profile is not None and profile.insecure else ""
         warn(f"TLS certificate verification is off (--insecure){saved}")
     if profile is not None and profile.name == ENVIRONMENT_PROFILE:
-        from maascurl.login import _warn_cleartext
+        from maascurl.profiles.login import _warn_cleartext
 
         _warn_cleartext(profile.url)  # `login` says it once for saved profiles
 
@@ -317,7 +317,7 @@ def _send_and_write(
     desc: ApiDescription | None,
     typed: str = "",
 ) -> None:
-    from maascurl.output import write_response
+    from maascurl.show.output import write_response
 
     response = session.send(spec)
     with session.errors(spec.url):
@@ -357,14 +357,14 @@ def _listing_recorder(
     # Only a plain listing (no op, no filter) stands for the whole collection.
     if desc is None or spec.method != "GET" or spec.query or response.status_code != 200:
         return None
-    from maascurl.listings import ListingRecorder
+    from maascurl.api.listings import ListingRecorder
 
     return ListingRecorder.attach(response, desc, target.api_root, spec)
 
 
 def _cache_is_damaged(api_root: str) -> bool:
     """A cache file that load_cached refused: replace it rather than ignore it forever."""
-    from maascurl.apidesc import cache_file
+    from maascurl.api.apidesc import cache_file
 
     return cache_file(api_root).exists()
 
@@ -376,9 +376,9 @@ def refresh_if_stale(
     server_hash = response.headers.get("X-MAAS-API-Hash")
     if not server_hash or (desc is not None and server_hash == desc.hash):
         return
-    from maascurl.apidesc import save_cache
-    from maascurl.bounded import read_capped
-    from maascurl.login import DESCRIBE_LIMIT
+    from maascurl.api.apidesc import save_cache
+    from maascurl.profiles.login import DESCRIBE_LIMIT
+    from maascurl.wire.bounded import read_capped
 
     try:
         with client.stream("GET", api_root + "describe/") as fresh:

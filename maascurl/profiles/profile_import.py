@@ -24,7 +24,8 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from maascurl.config import (
+from maascurl.errors import ConfigError, MaascurlError, note, warn
+from maascurl.profiles.config import (
     Config,
     Profile,
     check_profile_name,
@@ -34,7 +35,6 @@ from maascurl.config import (
     parse_api_key,
     update_config,
 )
-from maascurl.errors import ConfigError, MaascurlError, note, warn
 
 # Where the MAAS CLI (deb, then snap) and python-libmaas keep their profiles.
 SOURCES = ("~/.maascli.db", "~/snap/maas/current/.maascli.db", "~/.maas.db")
@@ -59,7 +59,7 @@ class Skipped(NamedTuple):
 
 
 def import_profiles(file: str | None, force: bool, dry_run: bool) -> None:
-    from maascurl.login import tell
+    from maascurl.profiles.login import tell
 
     path = source_path(file)
     found, skipped = read_profiles(path)
@@ -265,14 +265,14 @@ def _new_profile(item: Found, directory: Path, written: list[Path]) -> Profile:
 
 
 def _write_cacert(target: Path, pem: str) -> Path:
-    from maascurl.config import write_atomically
+    from maascurl.profiles.config import write_atomically
 
     write_atomically(target, pem if pem.endswith("\n") else pem + "\n")
     return target
 
 
 def _cache_description(item: Found) -> None:
-    from maascurl.apidesc import save_cache
+    from maascurl.api.apidesc import save_cache
 
     profile = Profile(item.name, item.url)
     if not isinstance(item.description, dict):
@@ -311,7 +311,7 @@ def _summary(item: Found, config: Config | None) -> str:
 
 
 def _show_plan(path: Path, found: list[Found], force: bool) -> None:
-    from maascurl.login import tell
+    from maascurl.profiles.login import tell
 
     existing = load_config().profiles
     for item in found:

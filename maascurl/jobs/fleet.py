@@ -35,8 +35,6 @@ from functools import partial
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from maascurl.batch import EachTemplate, LineError, LineRequest, Spool, batch_request
-from maascurl.call import CallOptions, LazySession, Session, Target, checked, resolve_target
 from maascurl.errors import (
     EXIT_INTERRUPTED,
     HTTPStatusError,
@@ -47,12 +45,14 @@ from maascurl.errors import (
     notes_about,
     redact_secrets,
 )
-from maascurl.request import RequestSpec, build_request
+from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, Spool, batch_request
+from maascurl.jobs.call import CallOptions, LazySession, Session, Target, checked, resolve_target
 from maascurl.termsafe import safe_line
+from maascurl.wire.request import RequestSpec, build_request
 
 if TYPE_CHECKING:
-    from maascurl._httpx import httpx
-    from maascurl.apidesc import ApiDescription
+    from maascurl.api.apidesc import ApiDescription
+    from maascurl.wire._httpx import httpx
 
 DEFAULT_JOBS = 4
 # Results held at once: enough to keep every worker busy behind one slow line.
@@ -197,7 +197,7 @@ class Planner:
         name = profile if profile is not None else self.options.profile
         if name in self._targets:
             return self._targets[name]
-        from maascurl.apidesc import load_cached
+        from maascurl.api.apidesc import load_cached
 
         target = resolve_target(replace(self.options, profile=name), path)
         found = (target, load_cached(target.api_root))
@@ -334,7 +334,7 @@ class Runner:
 
     def _refresh_descriptions(self) -> None:
         """As after a single call: a server whose API changed gets its cache refreshed."""
-        from maascurl.call import refresh_if_stale
+        from maascurl.jobs.call import refresh_if_stale
 
         for key, (job, response) in self._answers.items():
             if job.description is not None:
@@ -343,7 +343,7 @@ class Runner:
                 )
 
     def _session(self, target: Target) -> Session:
-        from maascurl.client import Pace
+        from maascurl.wire.client import Pace
 
         session = self._sessions.get(target.state_key)
         if session is None:
@@ -542,8 +542,8 @@ def _internal(exc: Exception) -> MaascurlError:
 
 def _save(body: bytes, path: str) -> None:
     """-o FILE: through output.save_body, complete or not at all."""
-    from maascurl._httpx import httpx
-    from maascurl.output import save_body
+    from maascurl.show.output import save_body
+    from maascurl.wire._httpx import httpx
 
     save_body(httpx.Response(200, content=body), path)
 
@@ -601,7 +601,7 @@ def shows_bar(options: CallOptions, out: IO[bytes]) -> bool:
 
     Not when the bodies go to the terminal the bar is on: they would tear it apart.
     """
-    from maascurl import progress
+    from maascurl.show import progress
 
     bodies_to_terminal = options.output.output is None and out.isatty()
     return progress.allowed() and not bodies_to_terminal
@@ -717,7 +717,7 @@ def _run(
 
 
 def _print_offline(jobs: Iterator[Job], options: CallOptions) -> None:
-    from maascurl.call import _print_offline as print_request
+    from maascurl.jobs.call import _print_offline as print_request
 
     for job in jobs:
         sys.stdout.write(f"# line {job.line}\n")

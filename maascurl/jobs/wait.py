@@ -64,10 +64,10 @@ from maascurl.errors import (
 if TYPE_CHECKING:
     import random
 
-    from maascurl._httpx import httpx
-    from maascurl.call import CallOptions, Session
-    from maascurl.request import RequestSpec
-    from maascurl.waitview import View
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.show.waitview import View
+    from maascurl.wire._httpx import httpx
+    from maascurl.wire.request import RequestSpec
 
 MINUTE = 60.0
 DEFAULT_INTERVAL = 5.0  # python-libmaas polls every 5 s too
@@ -470,7 +470,7 @@ def parse_json(body: bytes, where: str) -> Any:
 
 
 def get_spec(url: str, query: list[tuple[str, str]] | None = None) -> RequestSpec:
-    from maascurl.request import RequestSpec
+    from maascurl.wire.request import RequestSpec
 
     return RequestSpec("GET", url, list(query or ()))
 
@@ -713,7 +713,7 @@ def _wait_for_racks_then_write(
     session: Session, answer: httpx.Response, data: Any, options: CallOptions, wait: WaitOptions
 ) -> None:
     """The created resource goes to stdout once synced, or when the wait timed out."""
-    from maascurl.racksync import not_syncable, wait_for_racks
+    from maascurl.jobs.racksync import not_syncable, wait_for_racks
 
     reason = not_syncable(data)
     if reason is not None:
@@ -752,8 +752,8 @@ def run_wait(
     wait: WaitOptions,
 ) -> None:
     """`maascurl wait PATH FIELD=VALUE...`: poll GET PATH until every FIELD has a wanted value."""
-    from maascurl.call import Session, resolve_target
-    from maascurl.request import build_request
+    from maascurl.jobs.call import Session, resolve_target
+    from maascurl.wire.request import build_request
 
     condition = parse_condition(fields, fail_on)
     target = resolve_target(options, path)
@@ -761,7 +761,7 @@ def run_wait(
     goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)
     where = spec.url[len(target.api_root) :].rstrip("/") or path
     if options.offline:
-        from maascurl.call import _print_offline
+        from maascurl.jobs.call import _print_offline
 
         _print_offline(spec, target, options)
         return
@@ -831,7 +831,7 @@ def _finish(watch: Watch) -> None:
 
 def _write(response: httpx.Response, options: CallOptions) -> None:
     """The final object, written as a plain call writes its answer."""
-    from maascurl.output import write_response
+    from maascurl.show.output import write_response
 
     write_response(response, options.output)
 
@@ -839,7 +839,7 @@ def _write(response: httpx.Response, options: CallOptions) -> None:
 @contextmanager
 def _view_for(watches: list[Watch]) -> Iterator[View]:
     """The live view at a terminal, plain lines elsewhere; Ctrl-C says MAAS goes on."""
-    from maascurl.waitview import open_view
+    from maascurl.show.waitview import open_view
 
     with open_view(watches) as view:
         try:

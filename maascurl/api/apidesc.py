@@ -446,7 +446,7 @@ def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
         desc = ApiDescription.from_describe(doc)
     except (AttributeError, KeyError, TypeError, RecursionError) as exc:
         raise ValueError(f"the API description is malformed ({type(exc).__name__})") from None
-    from maascurl.config import make_private_dirs
+    from maascurl.profiles.config import make_private_dirs
 
     target = cache_file(api_root)
     make_private_dirs(target.parent)

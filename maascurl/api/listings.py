@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from maascurl._httpx import httpx
-    from maascurl.apidesc import ApiDescription
-    from maascurl.request import RequestSpec
+    from maascurl.api.apidesc import ApiDescription
+    from maascurl.wire._httpx import httpx
+    from maascurl.wire.request import RequestSpec
 
 RECORD_LIMIT = 2 * 1024 * 1024  # ~200 machines; parsing it costs ~20-50 ms
 MAX_IDS = 1000  # per listing path: TAB reads them all on every press
@@ -29,7 +29,7 @@ LABEL_FIELDS = ("hostname", "name", "fqdn", "username", "filename", "description
 
 
 def ids_file(api_root: str) -> Any:
-    from maascurl.apidesc import cache_file
+    from maascurl.api.apidesc import cache_file
 
     path = cache_file(api_root)
     return path.with_name(path.name.replace("describe-", "ids-", 1))
@@ -112,7 +112,7 @@ class ListingRecorder:
 
 def _tee(stream: Any, recorder: ListingRecorder) -> Any:
     """A response stream that hands every raw chunk to RECORDER as it passes."""
-    from maascurl._httpx import httpx  # only ever called while a request is sent
+    from maascurl.wire._httpx import httpx  # only ever called while a request is sent
 
     class Tee(httpx.SyncByteStream):
         def __iter__(self) -> Iterator[bytes]:
@@ -155,7 +155,7 @@ def _store(api_root: str, listing: str, rows: list[list[str]]) -> None:
     while len(paths) > MAX_PATHS:
         paths.pop(next(iter(paths)))
     try:
-        from maascurl.config import make_private_dirs
+        from maascurl.profiles.config import make_private_dirs
 
         make_private_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=".ids-", dir=target.parent)

@@ -1,0 +1,4 @@
+"""The API description: parsing, caching, fetching, checks, TAB candidates, listings, help.
+
+Imports only the wire and the ground floor. See ARCHITECTURE.md.
+"""
