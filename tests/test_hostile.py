@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from simulator import MaasSimulator
 
 from maascurl import errors
-from maascurl.profiles.config import check_profile_name, normalise_url, parse_api_key
+from maascurl.profiles.config import check_profile_name, normalise_url
 from maascurl.wire.request import Item, build_request, parse_item, resolve_path
+from maascurl.wire.settings import parse_api_key
 
 ROOT = "http://127.0.0.1:5240/MAAS/api/2.0/"
 SEPARATORS = ("==", "=", "=@", "@=", "@", ":")
@@ -384,7 +385,7 @@ def test_garbage_gzip_answer_is_a_clean_error(
 
 
 def test_garbage_gzip_error_answer_keeps_its_status(api: MaasSimulator, run: Run) -> None:
-    """output._read_limited: a 4xx stays exit 4 even when its text will not decode."""
+    """wire/status.py's _read_limited: a 4xx stays exit 4 even when its text will not decode."""
     headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain"}
     api.queue(404, b"not gzip at all", headers, path="machines/")
     result = run("get", "machines")

@@ -106,8 +106,9 @@ def test_a_raw_body_region_is_sent_exactly_and_again_on_a_retry(
     sends it again whole when a 503 with Retry-After is retried (mutant: "a raw body's
     offset ignored")."""
     from maascurl.jobs.call import CallOptions, Session, Target
-    from maascurl.profiles.config import Profile, Transport
+    from maascurl.profiles.config import Profile
     from maascurl.wire.request import RawBody, RequestSpec
+    from maascurl.wire.settings import Transport
 
     data = bytes(range(256)) * 40
     image = tmp_path / "root.tgz"

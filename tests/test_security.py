@@ -29,6 +29,7 @@ from simulator import MaasSimulator
 
 from maascurl.api.apidesc import save_cache
 from maascurl.show import output
+from maascurl.wire import status
 
 SECRET = API_KEY.split(":")[2]
 MB = 1024 * 1024
@@ -244,7 +245,7 @@ def test_a_wrong_secret_does_not_print_the_right_one(sim: MaasSimulator, run: Ru
 
 
 def test_secret_is_redacted_before_a_long_error_is_cut(hostile: HostileServer, run: Run) -> None:
-    body = b"a" * (output.ERROR_BODY_LIMIT - 4) + SECRET.encode()
+    body = b"a" * (status.ERROR_BODY_LIMIT - 4) + SECRET.encode()
     hostile.answer(reply(400, body, {"Content-Type": "text/plain"}))
     result = run("get", "machines")
     assert result.exit_code == 4
@@ -691,8 +692,8 @@ def test_ca_bundles_from_the_environment_are_trusted(
 def test_system_trust_store_is_used() -> None:
     import ssl
 
-    from maascurl.profiles.config import Transport
     from maascurl.wire.client import _verify
+    from maascurl.wire.settings import Transport
 
     context = _verify(Transport(), "https")
     assert isinstance(context, ssl.SSLContext)

@@ -436,8 +436,8 @@ def test_client_sockets_send_without_nagle_delay() -> None:
     """The last small segment of each chunk must not wait for a delayed ACK."""
     import socket
 
-    from maascurl.profiles.config import Transport
     from maascurl.wire.client import open_client
+    from maascurl.wire.settings import Transport
 
     with open_client(Transport(), "http", None) as client:
         options = client._transport._pool._socket_options  # type: ignore[attr-defined]

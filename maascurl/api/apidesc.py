@@ -36,6 +36,8 @@ _TYPE_RE = r"^\s*:type\s+([^:\s]+)\s*:(.*)$"
 _FLAG_RE = r"^(Required|Optional)\.\s*"
 # A sentence ends at ".", "!" or "?" before a capital, but not after "e.g." or "i.e.".
 _SENTENCE_END_RE = r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s+(?=[A-Z])"
+# The words of a handler's CamelCase name (ResourcePoolsHandler: Resource, Pools, Handler).
+_CAMELCASE = r"([A-Z]*[a-z0-9]+|[A-Z]+)(?:(?=[^a-z0-9])|\Z)"
 # Wording MAAS uses for parameters that may be given several times.
 _REPEAT_RE = (
     r"(?i)specified (multiple times|twice)|must be repeated|provide multiple|more than once"
@@ -187,6 +189,24 @@ class ApiDescription:
             return None
         return next(r.template for r in self.resources if r.template.rstrip("/") == found[0][:-1])
 
+    def from_cli_name(self, segments: list[str]) -> list[str] | None:
+        """The official `maas` CLI's names for a path: `resource-pools` -> resourcepools,
+        `machine/ID` -> machines/ID, when unambiguous."""
+        if not segments:
+            return None
+        found: list[list[str]] = []
+        for resource in self.resources:
+            template = [s for s in resource.template.split("/") if s]
+            holes = [i for i, s in enumerate(template) if s.startswith("{")]
+            if len(segments) != 1 + len(holes) or cli_name(resource.name) != segments[0]:
+                continue
+            filled = list(template)
+            for index, value in zip(holes, segments[1:], strict=True):
+                filled[index] = value
+            if filled not in found:
+                found.append(filled)
+        return found[0] if len(found) == 1 else None
+
     # Cache (de)serialisation: nested lists, far cheaper to load than the describe doc.
     def to_data(self) -> list[Any]:
         return [
@@ -197,6 +217,12 @@ class ApiDescription:
     @classmethod
     def from_data(cls, hash: str, rows: list[Any]) -> ApiDescription:
         return cls(hash, (_resource_from_row(row) for row in rows))
+
+
+def cli_name(handler: str) -> str:
+    """The official `maas` CLI's name for a handler: ResourcePoolsHandler -> resource-pools."""
+    parts = (part.lower() for part in re.findall(_CAMELCASE, handler))
+    return "-".join(part for part in parts if part != "handler")
 
 
 def _score(template: tuple[str | None, ...], segments: tuple[str, ...]) -> int | None:
@@ -446,7 +472,7 @@ def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
         desc = ApiDescription.from_describe(doc)
     except (AttributeError, KeyError, TypeError, RecursionError) as exc:
         raise ValueError(f"the API description is malformed ({type(exc).__name__})") from None
-    from maascurl.profiles.config import make_private_dirs
+    from maascurl.dirs import make_private_dirs
 
     target = cache_file(api_root)
     make_private_dirs(target.parent)

@@ -5,14 +5,12 @@ typo would otherwise reach the server as a different call); a field it does
 not document only draws a warning, and only when it looks like a typo of a
 documented one, because MAAS's docs leave many fields out.
 
-Also here: the official `maas` CLI's resource names (`resource-pools`,
-`machine/ID`), and which parameters MAAS reads as a file part. Stdlib only:
-TAB completion imports this module.
+Also here: which parameters MAAS reads as a file part. Stdlib only: TAB
+completion imports this module.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from maascurl.errors import UsageError, warn
@@ -40,8 +38,6 @@ FILE_PARAMS: dict[str, frozenset[str]] = {
 OPEN_ENDED_OPS = frozenset({"set_owner_data", "set_workload_annotations"})
 # Field prefixes MAAS expands itself: power_parameters_{name} on machines.
 OPEN_ENDED_PREFIXES = ("power_parameters_",)
-
-_CAMELCASE = r"([A-Z]*[a-z0-9]+|[A-Z]+)(?:(?=[^a-z0-9])|\Z)"
 
 
 class NotInDescription(UsageError):
@@ -125,30 +121,3 @@ def _warn_unknown_fields(spec: RequestSpec, name: str, action: Action) -> None:
                 f"{name} {label} does not document a field {unknown!r}; did you mean "
                 f"{close[0]!r}? sending it anyway"
             )
-
-
-# --- the official CLI's resource names ----------------------------------------
-
-
-def cli_name(handler: str) -> str:
-    """The official `maas` CLI's name for a handler: ResourcePoolsHandler -> resource-pools."""
-    parts = (part.lower() for part in re.findall(_CAMELCASE, handler))
-    return "-".join(part for part in parts if part != "handler")
-
-
-def from_cli_name(desc: ApiDescription, segments: list[str]) -> list[str] | None:
-    """`resource-pools` -> resourcepools, `machine/ID` -> machines/ID, when unambiguous."""
-    if not segments:
-        return None
-    found: list[list[str]] = []
-    for resource in desc.resources:
-        template = [s for s in resource.template.split("/") if s]
-        holes = [i for i, s in enumerate(template) if s.startswith("{")]
-        if len(segments) != 1 + len(holes) or cli_name(resource.name) != segments[0]:
-            continue
-        filled = list(template)
-        for index, value in zip(holes, segments[1:], strict=True):
-            filled[index] = value
-        if filled not in found:
-            found.append(filled)
-    return found[0] if len(found) == 1 else None

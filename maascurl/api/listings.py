@@ -155,7 +155,7 @@ def _store(api_root: str, listing: str, rows: list[list[str]]) -> None:
     while len(paths) > MAX_PATHS:
         paths.pop(next(iter(paths)))
     try:
-        from maascurl.profiles.config import make_private_dirs
+        from maascurl.dirs import make_private_dirs
 
         make_private_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=".ids-", dir=target.parent)

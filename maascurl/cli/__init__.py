@@ -19,7 +19,7 @@ from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, Maasc
 
 if TYPE_CHECKING:
     from maascurl.jobs.fleet import FleetOptions
-    from maascurl.profiles.config import Transport
+    from maascurl.wire.settings import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -256,7 +256,7 @@ def progress_option(func: F) -> F:
 
 def _take_transport(options: dict[str, Any]) -> Transport:
     """A request command's connection options out of OPTIONS; --no-progress and -q set."""
-    from maascurl.profiles.config import Transport
+    from maascurl.wire.settings import Transport
 
     _set_progress(options.pop("progress"))
     if options["quiet"]:
@@ -744,7 +744,7 @@ def events(
     """
     from maascurl.jobs.call import CallOptions
     from maascurl.jobs.events import run_events
-    from maascurl.profiles.config import Transport
+    from maascurl.wire.settings import Transport
 
     options = CallOptions(
         profile=profile, verbose=verbose, transport=Transport(insecure=insecure, cacert=cacert)
@@ -908,8 +908,8 @@ def upload_image(
     from maascurl.jobs.call import CallOptions
     from maascurl.jobs.upload import FILETYPES, ImageUpload, checked_filetype
     from maascurl.jobs.upload import upload_image as run_upload
-    from maascurl.profiles.config import Transport
     from maascurl.show.output import OutputOptions
+    from maascurl.wire.settings import Transport
 
     _set_progress(progress)
     wait = _wait_settings(transport)

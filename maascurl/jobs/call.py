@@ -7,15 +7,16 @@ imported here only once a request is really going to be built or sent.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from maascurl.errors import ConfigError, HTTPStatusError, UsageError, note, warn
-from maascurl.profiles.config import Profile, Transport, select_profile
+from maascurl.profiles.config import Profile, select_profile
 from maascurl.show.output import OutputOptions
 from maascurl.wire.request import RequestSpec, build_request
+from maascurl.wire.settings import Transport
 
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
@@ -270,11 +271,12 @@ class Session:
         from maascurl.wire.client import send, to_httpx, transport_errors
 
         with transport_errors(spec.url):
-            return send(self.client, to_httpx(self.client, spec), self.transport, self.pace)
+            request = to_httpx(self.client, spec, _track)
+            return send(self.client, request, self.transport, self.pace)
 
     def read(self, spec: RequestSpec) -> httpx.Response:
         """Send SPEC and read its whole answer; raise the server's error for anything but 2xx."""
-        from maascurl.show.output import status_error
+        from maascurl.wire.status import status_error
 
         response = self.send(spec)
         with self.errors(spec.url):
@@ -293,6 +295,13 @@ class Session:
 
         with transport_errors(url):
             yield
+
+
+def _track(body: Iterable[bytes], label: str, total: int) -> Iterable[bytes]:
+    """A multipart body with files, drawn as a bar (show/progress.py), imported only then."""
+    from maascurl.show.progress import tracked
+
+    return tracked(body, label, total)
 
 
 def _warn_transport(target: Target, transport: Transport, scheme: str) -> None:

@@ -12,32 +12,26 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
-from maascurl.errors import ConfigError, UsageError, register_secret, warn
+from maascurl.dirs import make_private_dirs
+from maascurl.errors import ConfigError, UsageError, warn
+from maascurl.wire.settings import ApiKey, parse_api_key
 
 ENV_PROFILE = "MAASCURL_PROFILE"
 ENV_URL, ENV_KEY, ENV_CACERT = "MAAS_API_URL", "MAAS_API_KEY", "MAAS_API_CACERT"
 ENVIRONMENT_PROFILE = "(environment)"
 
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_KEY_PART = re.compile(r"[A-Za-z0-9._~-]+")
 _HEADER = """\
 # maascurl profiles: written by `maascurl login`, safe to edit by hand.
 # Each [profiles.NAME] table holds url, api_key (consumer:token:secret) or
 # api_key_command, and optional insecure = true and cacert = "/path/ca.pem".
 # anonymous = true (instead of a key) sends every request unsigned.
 """
-
-
-class ApiKey(NamedTuple):
-    consumer_key: str
-    token_key: str
-    token_secret: str
 
 
 @dataclass
@@ -84,29 +78,6 @@ class Profile:
 
 
 @dataclass
-class Transport:
-    """How to reach a server: TLS, timeouts, retries and redirect policy."""
-
-    insecure: bool = False
-    cacert: str | None = None
-    timeout: float | None = None
-    retries: int = 3
-    max_time: float | None = None  # bounds the whole transfer, retries included
-    retry_max_wait: float = 30.0
-    follow_any: bool = False
-
-    def for_profile(self, profile: Profile | None) -> Transport:
-        """Options given on the command line win over those stored in the profile."""
-        if profile is None:
-            return self
-        return replace(
-            self,
-            insecure=self.insecure or profile.insecure,
-            cacert=self.cacert or profile.cacert,
-        )
-
-
-@dataclass
 class Config:
     path: Path
     default: str | None = None
@@ -126,15 +97,6 @@ def config_path() -> Path:
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("maascurl")) / "config.toml"
-
-
-def parse_api_key(text: str) -> ApiKey:
-    parts = text.strip().split(":")
-    if len(parts) != 3 or not all(_KEY_PART.fullmatch(part) for part in parts):
-        raise UsageError("an API key has the form consumer_key:token_key:token_secret")
-    for secret in parts[1:]:
-        register_secret(secret)
-    return ApiKey(*parts)
 
 
 def normalise_url(url: str) -> str:
@@ -278,18 +240,6 @@ def update_config(change: Callable[[Config], None], path: Path | None = None) ->
         change(config)
         write_atomically(path, render(config))
     return config
-
-
-def make_private_dirs(directory: Path) -> None:
-    """Create DIRECTORY and any missing parent with mode 0700, whatever the umask."""
-    missing: list[Path] = []
-    while not directory.exists() and directory != directory.parent:
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        # The umask can only narrow 0700, never widen it.
-        with suppress(FileExistsError):  # made by a parallel run
-            os.mkdir(path, 0o700)
 
 
 class _locked:

@@ -20,7 +20,6 @@ from maascurl.errors import (
 from maascurl.profiles.config import (
     Config,
     Profile,
-    Transport,
     check_profile_name,
     check_url_characters,
     config_path,
@@ -29,6 +28,7 @@ from maascurl.profiles.config import (
     update_config,
 )
 from maascurl.termsafe import safe_line
+from maascurl.wire.settings import Transport
 
 if TYPE_CHECKING:
     from maascurl.wire.auth import MaasAuth
@@ -147,9 +147,9 @@ def _get(
     profile: Profile, path: str, auth: MaasAuth | None, limit: int, timeout: float | None = None
 ) -> bytes:
     """GET PATH under the profile's API root with its TLS settings: the body, or an error."""
-    from maascurl.show.output import status_error
     from maascurl.wire.bounded import read_capped
     from maascurl.wire.client import open_client, send, transport_errors
+    from maascurl.wire.status import status_error
 
     url = profile.api_root + path
     transport = Transport(retries=1, timeout=timeout).for_profile(profile)

@@ -24,10 +24,10 @@ from urllib.parse import urlencode
 from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register_secret, warn
 from maascurl.profiles.config import (
     Profile,
-    Transport,
     load_config,
 )
 from maascurl.wire.request import RawBody, RequestSpec
+from maascurl.wire.settings import Transport
 
 if TYPE_CHECKING:
     from maascurl.jobs.call import Session
@@ -144,8 +144,8 @@ def authenticate(session: Session, profile: Profile, username: str, password: st
 
 def _read_answer(session: Session, spec: RequestSpec) -> bytes:
     """The body of a 200 answer to SPEC; anything else is an error with its exit code."""
-    from maascurl.show.output import status_error
     from maascurl.wire.bounded import read_capped
+    from maascurl.wire.status import status_error
 
     response = session.send(spec)
     with session.errors(spec.url):

@@ -32,9 +32,9 @@ from maascurl.profiles.config import (
     config_path,
     load_config,
     normalise_url,
-    parse_api_key,
     update_config,
 )
+from maascurl.wire.settings import parse_api_key
 
 # Where the MAAS CLI (deb, then snap) and python-libmaas keep their profiles.
 SOURCES = ("~/.maascli.db", "~/snap/maas/current/.maascli.db", "~/.maas.db")

@@ -48,7 +48,7 @@ def save_clock_offset(profile: str, offset: float) -> None:
 
     path = state_path()
     try:
-        from maascurl.profiles.config import make_private_dirs
+        from maascurl.dirs import make_private_dirs
 
         make_private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state.")

@@ -7,7 +7,6 @@ pretty-printed (fast path in `jsoncolor`), through a pager the way git does.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -15,17 +14,15 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, TextIO
 
-from maascurl.errors import HTTPStatusError, MaascurlError, note, redact_secrets
+from maascurl.errors import MaascurlError, note, redact_secrets
 from maascurl.termsafe import safe, safe_line
+from maascurl.wire.status import status_error
 
 if TYPE_CHECKING:
     from maascurl.show.fields import View
     from maascurl.wire._httpx import httpx
     from maascurl.wire.request import RequestSpec
 
-ERROR_BODY_LIMIT = 64 * 1024
-# Read past the limit, redact, then cut: a secret across the limit is not half shown.
-REDACT_MARGIN = 4096
 DEFAULT_PAGER = "less -FRX"
 PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
 # Pretty-printing holds the body and its parse: past this, a terminal gets it as it comes.
@@ -431,86 +428,6 @@ def _check_length(response: httpx.Response, written: int) -> None:
         return
     if expected.isdigit() and int(expected) != written:
         raise MaascurlError(f"download incomplete: got {written} of {expected} bytes")
-
-
-def status_error(response: httpx.Response) -> HTTPStatusError:
-    """An error whose message is the status line and the server's own text."""
-    status = f"{response.status_code} {safe_line(response.reason_phrase)}".strip()
-    if 300 <= response.status_code < 400:
-        location = response.headers.get("Location")
-        location = safe_line(location) if location is not None else None
-        where = f"redirected to {location}" if location else "redirect without a Location"
-        hint = "; --follow-any follows it without credentials" if location else ""
-        return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
-    text = error_text(_read_limited(response), response.headers.get("Content-Type", ""))
-    if text.startswith(f"{response.status_code} "):  # an HTML title repeating the status
-        text = text[len(str(response.status_code)) + 1 :]
-    # Redacted again after JSON decoding: escapes may have hidden a secret.
-    text = safe_line(redact_secrets(text))
-    return HTTPStatusError(response.status_code, f"{status}: {text}" if text else status)
-
-
-def _read_limited(response: httpx.Response) -> bytes:
-    """The start of an error body, secrets redacted *before* it is cut to the limit."""
-    from maascurl.wire._httpx import httpx
-    from maascurl.wire.bounded import read_capped
-
-    try:
-        body, _ = read_capped(response, ERROR_BODY_LIMIT + REDACT_MARGIN)
-    except httpx.DecodingError:
-        # The status is what matters: report it even when its text is garbled.
-        return b"(the error text could not be decoded)"
-    text = redact_secrets(body.decode("utf-8", errors="replace"))
-    return text.encode("utf-8")[:ERROR_BODY_LIMIT]
-
-
-def error_text(body: bytes, content_type: str) -> str:
-    """MAAS errors are plain text or JSON like {"field": ["message"]}: make one line."""
-    text = body.decode("utf-8", errors="replace").strip()
-    if "json" in content_type or text[:1] in ("{", "["):
-        try:
-            data = json.loads(text)
-            if isinstance(data, dict):
-                return _joined(
-                    _join_messages(value) if key == "__all__" else f"{key}: {_join_messages(value)}"
-                    for key, value in data.items()
-                )
-            return json.dumps(data, ensure_ascii=False)
-        except (ValueError, RecursionError):  # deep nesting is hostile, not a bug
-            return text
-    if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:512].lower():
-        return html_summary(text) or f"(an HTML page of {len(body)} bytes)"
-    return " ".join(text.split()) if "\n" in text else text
-
-
-def html_summary(page: str) -> str | None:
-    """An HTML error page's title or first heading (nginx: "400 The plain HTTP ...")."""
-    import html
-    import re
-
-    for tag in ("title", "h1", "h2"):
-        found = re.search(rf"<{tag}\b[^>]*>(.*?)</{tag}\s*>", page, re.IGNORECASE | re.DOTALL)
-        if found:
-            text = " ".join(html.unescape(re.sub(r"<[^>]*>", "", found.group(1))).split())
-            if text:
-                return text
-    return None
-
-
-def _joined(messages: Iterable[str]) -> str:
-    """Messages in one line: "a: x. b: y." rather than "a: x.; b: y."."""
-    line = ""
-    for message in messages:
-        if line:
-            line += " " if line.endswith((".", "!", "?")) else "; "
-        line += message
-    return line
-
-
-def _join_messages(value: object) -> str:
-    if isinstance(value, list):
-        return " ".join(str(item) for item in value)
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def describe_request(spec: RequestSpec, headers: Iterable[tuple[str, str]], out: TextIO) -> None:

@@ -128,3 +128,8 @@ class TrackedBody:
 
     def __iter__(self) -> Iterator[bytes]:
         return track(self.body, self.label, self.total)
+
+
+def tracked(body: Iterable[bytes], label: str, total: int) -> Iterable[bytes]:
+    """BODY, drawn as a bar while it is sent when one is wanted (wire/client.py's Tracker)."""
+    return TrackedBody(body, label, total) if wanted(total) else body

@@ -16,8 +16,8 @@ from collections.abc import Callable, Generator
 
 from oauthlib import oauth1
 
-from maascurl.profiles.config import ApiKey
 from maascurl.wire._httpx import httpx
+from maascurl.wire.settings import ApiKey
 
 REDACTED = "<redacted>"
 AUTH_BODY_LIMIT = 64 * 1024

@@ -29,12 +29,12 @@ from maascurl.errors import (
     note,
     warn,
 )
-from maascurl.profiles.config import Transport
 from maascurl.termsafe import safe_line
 from maascurl.wire._httpx import httpx
 from maascurl.wire.bounded import ACCEPT_ENCODING, DEADLINE, deadline_timeouts, guard_response
 from maascurl.wire.multipart import MultipartBody
 from maascurl.wire.request import RawBody, RequestSpec
+from maascurl.wire.settings import Transport
 
 USER_AGENT = f"maascurl/{__version__}"
 MAX_REDIRECTS = 10
@@ -114,7 +114,15 @@ def _no_delay_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
     return httpx.HTTPTransport(verify=verify, socket_options=[option])
 
 
-def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
+# Draws a request body while it is sent (show/progress.py's `tracked`): given
+# the chunks, a label and the total, it yields the same chunks. The wire draws
+# nothing itself; a caller that wants a bar passes one.
+Tracker = Callable[[Iterable[bytes], str, int], Iterable[bytes]]
+
+
+def to_httpx(
+    client: httpx.Client, spec: RequestSpec, track: Tracker | None = None
+) -> httpx.Request:
     headers = httpx.Headers(spec.headers)
     content: Iterable[bytes] | None = None
     if spec.body is not None:
@@ -126,23 +134,21 @@ def to_httpx(client: httpx.Client, spec: RequestSpec) -> httpx.Request:
         length = len(body)  # it encodes every field: once is enough
         headers["Content-Type"] = body.content_type
         headers["Content-Length"] = str(length)
-        content = _tracked(body, spec, length)
+        content = _tracked(body, spec, length, track)
     # Encoded here, not by httpx, whose QueryParams would group repeated names
     # and so change the order the user typed.
     url = f"{spec.url}?{urlencode(spec.query)}" if spec.query else spec.url
     return client.build_request(spec.method, url, headers=headers, content=content)
 
 
-def _tracked(body: MultipartBody, spec: RequestSpec, total: int) -> Iterable[bytes]:
-    """A multipart body with a big file is drawn as a progress bar (progress.py)."""
-    if not spec.files:
-        return body
-    from maascurl.show.progress import TrackedBody, wanted
-
-    if not wanted(total):
+def _tracked(
+    body: MultipartBody, spec: RequestSpec, total: int, track: Tracker | None
+) -> Iterable[bytes]:
+    """A multipart body with files, handed to TRACK to be drawn as it is sent."""
+    if not spec.files or track is None:
         return body
     names = ", ".join(part.filename for part in spec.files)
-    return TrackedBody(body, f"send {names}", total)
+    return track(body, f"send {names}", total)
 
 
 class _RawStream:

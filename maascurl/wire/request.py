@@ -2,6 +2,7 @@
 
 Pure Python: nothing here imports httpx, so `--offline`, validation and
 completion stay cheap. `client.py` turns a `RequestSpec` into an httpx request.
+The API description, when there is one, comes in as a `PathCatalog`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,27 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from maascurl.errors import MaascurlError, UsageError
 
-if TYPE_CHECKING:
-    from maascurl.api.apidesc import ApiDescription
-
 METHODS = ("GET", "POST", "PUT", "DELETE")
+
+
+class PathCatalog(Protocol):
+    """What resolving a PATH asks of the server's API description.
+
+    That is api/apidesc.py's ApiDescription, a floor above the wire: the caller
+    hands it in, and the wire knows it only by these three questions.
+    """
+
+    def match(self, relpath: str) -> object | None: ...
+
+    def canonical(self, relpath: str) -> str | None: ...
+
+    def from_cli_name(self, segments: list[str]) -> list[str] | None: ...
+
 
 # Characters a path segment may carry unencoded (RFC 3986 pchar minus '%').
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
@@ -201,7 +214,7 @@ def _require_utf8(text: str) -> None:
 
 
 def resolve_path(
-    api_root: str, path: str, desc: ApiDescription | None = None
+    api_root: str, path: str, desc: PathCatalog | None = None
 ) -> tuple[str, list[tuple[str, str]], str | None]:
     """Return (absolute URL, query items from a full URL, op from an `op-NAME` suffix)."""
     relative, query = _relative_path(api_root, path)
@@ -216,9 +229,7 @@ def resolve_path(
     if segments and segments[-1].startswith("op-") and len(segments[-1]) > 3:
         path_op = segments.pop()[3:]
     if desc is not None and desc.match("/".join(segments)) is None:
-        from maascurl.api.checks import from_cli_name
-
-        segments = from_cli_name(desc, segments) or segments
+        segments = desc.from_cli_name(segments) or segments
     relative = "/".join(quote(s, safe=_SEGMENT_SAFE) for s in segments)
     canonical = desc.canonical(relative) if desc is not None and relative else None
     if canonical is None:
@@ -274,7 +285,7 @@ def build_request(
     api_root: str,
     path: str,
     tokens: Sequence[str | Item],
-    desc: ApiDescription | None = None,
+    desc: PathCatalog | None = None,
     *,
     headers: Sequence[str | Item] = (),
     body: str | None = None,

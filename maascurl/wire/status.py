@@ -1,0 +1,103 @@
+"""What a non-2xx answer says: one error line, its exit code by the status.
+
+MAAS answers errors as plain text, JSON ({"field": ["message"]}) or, from a
+proxy, HTML; each becomes one line, the server's secrets redacted and its
+control characters made visible. Only the start of an error body is read:
+a hostile one may be endless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from maascurl.errors import HTTPStatusError, redact_secrets
+from maascurl.termsafe import safe_line
+
+if TYPE_CHECKING:
+    from maascurl.wire._httpx import httpx
+
+ERROR_BODY_LIMIT = 64 * 1024
+# Read past the limit, redact, then cut: a secret across the limit is not half shown.
+REDACT_MARGIN = 4096
+
+
+def status_error(response: httpx.Response) -> HTTPStatusError:
+    """An error whose message is the status line and the server's own text."""
+    status = f"{response.status_code} {safe_line(response.reason_phrase)}".strip()
+    if 300 <= response.status_code < 400:
+        location = response.headers.get("Location")
+        location = safe_line(location) if location is not None else None
+        where = f"redirected to {location}" if location else "redirect without a Location"
+        hint = "; --follow-any follows it without credentials" if location else ""
+        return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
+    text = error_text(_read_limited(response), response.headers.get("Content-Type", ""))
+    if text.startswith(f"{response.status_code} "):  # an HTML title repeating the status
+        text = text[len(str(response.status_code)) + 1 :]
+    # Redacted again after JSON decoding: escapes may have hidden a secret.
+    text = safe_line(redact_secrets(text))
+    return HTTPStatusError(response.status_code, f"{status}: {text}" if text else status)
+
+
+def _read_limited(response: httpx.Response) -> bytes:
+    """The start of an error body, secrets redacted *before* it is cut to the limit."""
+    from maascurl.wire._httpx import httpx
+    from maascurl.wire.bounded import read_capped
+
+    try:
+        body, _ = read_capped(response, ERROR_BODY_LIMIT + REDACT_MARGIN)
+    except httpx.DecodingError:
+        # The status is what matters: report it even when its text is garbled.
+        return b"(the error text could not be decoded)"
+    text = redact_secrets(body.decode("utf-8", errors="replace"))
+    return text.encode("utf-8")[:ERROR_BODY_LIMIT]
+
+
+def error_text(body: bytes, content_type: str) -> str:
+    """MAAS errors are plain text or JSON like {"field": ["message"]}: make one line."""
+    text = body.decode("utf-8", errors="replace").strip()
+    if "json" in content_type or text[:1] in ("{", "["):
+        try:
+            data = json.loads(text)
+            if isinstance(data, dict):
+                return _joined(
+                    _join_messages(value) if key == "__all__" else f"{key}: {_join_messages(value)}"
+                    for key, value in data.items()
+                )
+            return json.dumps(data, ensure_ascii=False)
+        except (ValueError, RecursionError):  # deep nesting is hostile, not a bug
+            return text
+    if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:512].lower():
+        return html_summary(text) or f"(an HTML page of {len(body)} bytes)"
+    return " ".join(text.split()) if "\n" in text else text
+
+
+def html_summary(page: str) -> str | None:
+    """An HTML error page's title or first heading (nginx: "400 The plain HTTP ...")."""
+    import html
+    import re
+
+    for tag in ("title", "h1", "h2"):
+        found = re.search(rf"<{tag}\b[^>]*>(.*?)</{tag}\s*>", page, re.IGNORECASE | re.DOTALL)
+        if found:
+            text = " ".join(html.unescape(re.sub(r"<[^>]*>", "", found.group(1))).split())
+            if text:
+                return text
+    return None
+
+
+def _joined(messages: Iterable[str]) -> str:
+    """Messages in one line: "a: x. b: y." rather than "a: x.; b: y."."""
+    line = ""
+    for message in messages:
+        if line:
+            line += " " if line.endswith((".", "!", "?")) else "; "
+        line += message
+    return line
+
+
+def _join_messages(value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
