@@ -31,8 +31,8 @@ from conftest import on_terminal as run_on_terminal
 from simulator import MaasSimulator
 
 from maascurl.jobs.call import CallOptions, perform
-from maascurl.show import output
-from maascurl.show.output import OutputOptions
+from maascurl.show import terminal
+from maascurl.show.terminal import OutputOptions
 
 HEAVY = ("httpx", "httpcore", "oauthlib", "rich", "pygments")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -385,7 +385,7 @@ def test_pager_cat_or_empty_means_no_pager(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PAGER", pager)
-    assert output.pager_command() is None  # written straight to the terminal
+    assert terminal.pager_command() is None  # written straight to the terminal
     out, _, status, err = on_pty(pty_env(home, PAGER=pager), "get", "users", "op=whoami")
     assert status == 0, err
     assert json.loads(ANSI.sub("", out.decode()))["username"] == "admin"

@@ -511,7 +511,7 @@ def _method_command(method: str) -> click.Command:
     def command(path: str, items: tuple[str, ...], each: str | None, **options: Any) -> int:
         from maascurl.jobs.call import CallOptions, perform
         from maascurl.show.fields import make_view
-        from maascurl.show.output import OutputOptions
+        from maascurl.show.terminal import OutputOptions
 
         if each is None:
             _refuse_without_each(options)
@@ -667,7 +667,7 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
     """
     from maascurl.jobs.call import CallOptions
     from maascurl.jobs.wait import run_wait
-    from maascurl.show.output import OutputOptions
+    from maascurl.show.terminal import OutputOptions
 
     settings = _wait_settings(options, wanted=True)
     if options["body"] is not None:
@@ -781,7 +781,7 @@ def batch(file: str, **options: Any) -> int:
     """
     from maascurl.jobs.call import CallOptions
     from maascurl.jobs.fleet import run_batch
-    from maascurl.show.output import OutputOptions
+    from maascurl.show.terminal import OutputOptions
 
     fleet = _fleet_settings(options)
     transport = _take_transport(options)
@@ -908,7 +908,7 @@ def upload_image(
     from maascurl.jobs.call import CallOptions
     from maascurl.jobs.upload import FILETYPES, ImageUpload, checked_filetype
     from maascurl.jobs.upload import upload_image as run_upload
-    from maascurl.show.output import OutputOptions
+    from maascurl.show.terminal import OutputOptions
     from maascurl.wire.settings import Transport
 
     _set_progress(progress)

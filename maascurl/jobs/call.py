@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from maascurl.errors import ConfigError, HTTPStatusError, UsageError, note, warn
 from maascurl.profiles.config import Profile, select_profile
-from maascurl.show.output import OutputOptions
+from maascurl.show.terminal import OutputOptions
 from maascurl.wire.request import RequestSpec, build_request
 from maascurl.wire.settings import Transport
 

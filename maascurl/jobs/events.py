@@ -124,7 +124,7 @@ class Printer:
     """JSON Lines to a pipe; one readable line per event on a terminal."""
 
     def __init__(self) -> None:
-        from maascurl.show.output import use_color
+        from maascurl.show.terminal import use_color
 
         self.terminal = sys.stdout.isatty()
         self.color = use_color(sys.stdout)

@@ -11,41 +11,21 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, TextIO
 
 from maascurl.errors import MaascurlError, note, redact_secrets
+from maascurl.show.terminal import OutputOptions, pager_stream, stdout_is_terminal, use_color
 from maascurl.termsafe import safe, safe_line
 from maascurl.wire.status import status_error
 
 if TYPE_CHECKING:
-    from maascurl.show.fields import View
     from maascurl.wire._httpx import httpx
     from maascurl.wire.request import RequestSpec
 
-DEFAULT_PAGER = "less -FRX"
 PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
 # Pretty-printing holds the body and its parse: past this, a terminal gets it as it comes.
 TERMINAL_LIMIT = 64 * 1024 * 1024
 KEPT_ERROR_LIMIT = 64 * 1024 * 1024  # an error body written with -i or --keep-error-body
-
-
-@dataclass
-class OutputOptions:
-    output: str | None = None
-    include: bool = False
-    pretty: bool | None = None  # None: pretty on a terminal only
-    pager: bool | None = None  # None: page on a terminal when a pager is set
-    keep_error_body: bool = False  # write an error's body as a success's would be
-    view: View | None = None  # --format, --fields, --sort: see table.py
-
-
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
-
-
-def use_color(stream: IO[str]) -> bool:
-    return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def write_response(response: httpx.Response, options: OutputOptions) -> None:
@@ -203,49 +183,6 @@ def body_kind(content_type: str, body: bytes) -> str:
         return "binary"
     stripped = body.lstrip()[:1]
     return "json" if stripped in (b"{", b"[") else "text"
-
-
-@contextmanager
-def pager_stream(enabled: bool | None) -> Iterator[TextIO]:
-    """Yield stdout, or the stdin of a pager when writing to a terminal."""
-    command = pager_command() if enabled is not False and stdout_is_terminal() else None
-    if not command:
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    import subprocess
-
-    env = dict(os.environ)
-    env.setdefault("LESS", "FRX")
-    process = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
-    assert process.stdin is not None
-    import io
-
-    stream = io.TextIOWrapper(process.stdin, encoding="utf-8", errors="replace")
-    try:
-        yield stream
-        stream.close()
-    except BrokenPipeError:
-        pass  # the user quit the pager
-    finally:
-        with suppress(BrokenPipeError):
-            stream.close()
-        process.wait()
-
-
-def pager_command() -> str | None:
-    """The pager to use, or None; a pager that is not installed means none."""
-    import shlex
-    import shutil
-
-    command = os.environ.get("MAASCURL_PAGER", os.environ.get("PAGER", DEFAULT_PAGER)).strip()
-    try:
-        program = shlex.split(command)[0] if command else ""
-    except ValueError:
-        return None
-    if program in ("", "cat") or shutil.which(program) is None:
-        return None
-    return command
 
 
 def save_body(response: httpx.Response, path: str) -> None:

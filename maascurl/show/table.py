@@ -35,10 +35,11 @@ from maascurl.show.fields import (
     selected,
     sort_listing,
 )
+from maascurl.show.terminal import pager_stream, stdout_is_terminal, use_color
 from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
-    from maascurl.show.output import OutputOptions
+    from maascurl.show.terminal import OutputOptions
     from maascurl.wire._httpx import httpx
 
 GAP = "  "  # between table columns: the cell's right padding and the box's divider
@@ -49,8 +50,6 @@ DEFAULT_WIDTH = 80
 
 def write_view(response: httpx.Response, options: OutputOptions) -> None:
     """Write a 2xx JSON response as OPTIONS.view says."""
-    from maascurl.show.output import stdout_is_terminal
-
     view = options.view
     assert view is not None
     data = parse_body(response.read())
@@ -186,8 +185,6 @@ def csv_text(listing: Listing, columns: Sequence[Column]) -> str:
 
 
 def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptions) -> None:
-    from maascurl.show.output import use_color
-
     if not columns:
         return  # an empty answer of unknown kind: nothing to show
     paths = [column.path for column in columns]
@@ -371,8 +368,6 @@ def emit(
     unless it comes RENDERED (a table: its cells are safe already, and its
     own colour codes must stay).
     """
-    from maascurl.show.output import pager_stream, stdout_is_terminal, use_color
-
     if not stdout_is_terminal():
         sys.stdout.flush()
         sys.stdout.buffer.write(text.encode("utf-8"))
