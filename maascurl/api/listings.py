@@ -75,10 +75,12 @@ class ListingRecorder:
     def attach(
         cls, response: httpx.Response, desc: ApiDescription, api_root: str, spec: RequestSpec
     ) -> ListingRecorder | None:
-        length = response.headers.get("Content-Length", "")
-        if response.headers.get("Content-Encoding", "identity") != "identity":
+        from maascurl.wire.bounded import declared_length, is_encoded
+
+        if is_encoded(response):
             return None
-        if length.isdigit() and int(length) > RECORD_LIMIT:
+        length = declared_length(response)
+        if length is not None and length > RECORD_LIMIT:
             return None  # a big listing streams untouched
         if "json" not in response.headers.get("Content-Type", ""):
             return None

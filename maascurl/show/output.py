@@ -353,17 +353,17 @@ def _cleanup_on_signals() -> Iterator[Callable[[], None]]:
 def _tracked(response: httpx.Response, path: str) -> Iterator[bytes]:
     """The body's chunks, drawn as a progress bar on a terminal's stderr (progress.py)."""
     from maascurl.show.progress import track
+    from maascurl.wire.bounded import declared_length
 
-    length = response.headers.get("Content-Length", "")
-    total = int(length) if length.isdigit() and "Content-Encoding" not in response.headers else None
+    total = declared_length(response)
     return track(response.iter_bytes(), f"save {os.path.basename(path)}", total)
 
 
 def _check_length(response: httpx.Response, written: int) -> None:
-    expected = response.headers.get("Content-Length")
-    if expected is None or response.headers.get("Content-Encoding", "identity") != "identity":
-        return
-    if expected.isdigit() and int(expected) != written:
+    from maascurl.wire.bounded import declared_length
+
+    expected = declared_length(response)
+    if expected is not None and expected != written:
         raise MaascurlError(f"download incomplete: got {written} of {expected} bytes")
 
 

@@ -38,11 +38,7 @@ class _PassThrough:
 
 def guard_response(response: httpx.Response) -> None:
     """A response hook: decode this response ourselves, within bounds and the deadline."""
-    codings = [
-        c.strip().lower()
-        for c in response.headers.get_list("Content-Encoding", split_commas=True)
-        if c.strip()
-    ]
+    codings = _codings(response)
     layers = [c for c in codings if c != "identity"]
     refused = None
     if len(layers) > 1 or any(c not in _ACCEPTED for c in layers):
@@ -50,6 +46,30 @@ def guard_response(response: httpx.Response) -> None:
     deadline = response.request.extensions.get(DEADLINE)
     response._decoder = _PassThrough()  # type: ignore[assignment]
     response.stream = GuardedStream(response, bool(layers) and refused is None, refused, deadline)
+
+
+def _codings(response: httpx.Response) -> list[str]:
+    return [
+        c.strip().lower()
+        for c in response.headers.get_list("Content-Encoding", split_commas=True)
+        if c.strip()
+    ]
+
+
+def is_encoded(response: httpx.Response) -> bool:
+    """Whether the body comes in a coding (gzip): what is read then is its decoding."""
+    return any(c != "identity" for c in _codings(response))
+
+
+def declared_length(response: httpx.Response) -> int | None:
+    """The body's length as the server declared it and as the bytes read will count.
+
+    None without a Content-Length that is a number, and for an encoded body,
+    whose decoding (what is read, see above) has another length. The one rule
+    for a download's progress bar and for telling that it ended early.
+    """
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() and not is_encoded(response) else None
 
 
 class GuardedStream(httpx.SyncByteStream):
