@@ -105,8 +105,9 @@ def test_a_raw_body_region_is_sent_exactly_and_again_on_a_retry(
     """request.RawBody.chunks sends the region [offset, offset + length) of its file, and
     sends it again whole when a 503 with Retry-After is retried (mutant: "a raw body's
     offset ignored")."""
-    from maascurl.jobs.call import CallOptions, Session, Target
+    from maascurl.jobs.call import CallOptions, Session
     from maascurl.profiles.config import Profile
+    from maascurl.profiles.target import Target
     from maascurl.wire.request import RawBody, RequestSpec
     from maascurl.wire.settings import Transport
 

@@ -26,7 +26,7 @@ import pytest
 from conftest import Run, env_for_subprocess, maascurl_script, wait_for
 from simulator import MaasSimulator, RecordedRequest
 
-from maascurl.profiles import login as login_module
+from maascurl.profiles import target as target_module
 from maascurl.wire.auth import MaasAuth
 
 SKEW_WARNING = re.compile(
@@ -93,7 +93,7 @@ def test_clock_skew_is_corrected_once_and_remembered(api: MaasSimulator, run: Ru
 
 
 def test_login_corrects_and_remembers_clock_skew(sim: MaasSimulator, run: Run) -> None:
-    """login.whoami signs through call.make_auth, so login learns the offset too."""
+    """login.whoami signs through target.make_auth, so login learns the offset too."""
     sim.clock_offset = 1000
     result = run("login", "skewed", sim.url, sim.api_key)
     assert result.exit_code == 0, result.stderr
@@ -571,8 +571,8 @@ def test_a_failing_api_key_command_is_a_clear_error(
     ],
 )
 def test_cleartext_warning(url: str, warned: bool, capsys: pytest.CaptureFixture[str]) -> None:
-    """login._warn_cleartext on its own, for hosts that tests must never contact."""
-    login_module._warn_cleartext(url)
+    """target.warn_cleartext on its own, for hosts that tests must never contact."""
+    target_module.warn_cleartext(url)
     err = capsys.readouterr().err
     assert ("clear text" in err) is warned
 

@@ -408,8 +408,9 @@ def test_stacked_or_unexpected_encodings_are_refused(
 
 def test_a_gzip_body_decodes_in_bounded_steps(hostile: HostileServer, run: Run) -> None:
     """A 2 KB raw chunk must never become one multi-megabyte chunk in memory."""
-    from maascurl.jobs.call import CallOptions, Session, Target
+    from maascurl.jobs.call import CallOptions, Session
     from maascurl.profiles.config import environment_profile
+    from maascurl.profiles.target import Target
     from maascurl.wire.bounded import DECODE_STEP
     from maascurl.wire.request import build_request
 
@@ -448,9 +449,9 @@ def test_a_gzip_bomb_as_an_error_body_is_capped(hostile: HostileServer, run: Run
 def test_a_huge_description_is_refused_at_login(
     hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maascurl.profiles import login
+    from maascurl.api import fetch
 
-    monkeypatch.setattr(login, "DESCRIBE_LIMIT", 1000)
+    monkeypatch.setattr(fetch, "DESCRIBE_LIMIT", 1000)
     hostile.answer(reply(200, WHOAMI), reply(200, evil_describe("x" * 2000)))
     result = run("login", "big", hostile.url, "-", input=API_KEY + "\n")
     assert result.exit_code == 0
@@ -641,14 +642,15 @@ def test_a_profile_saved_insecure_warns_on_every_request(run: Run) -> None:
 def test_plain_http_from_the_environment_is_warned_about(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.profiles.target import resolve_target
 
     monkeypatch.setenv("MAAS_API_URL", "http://maas.example:5240/MAAS")
     monkeypatch.setenv("MAAS_API_KEY", API_KEY)
-    Session(resolve_target(CallOptions(), "machines"), CallOptions()).close()  # sends nothing
+    Session(resolve_target(None, "machines"), CallOptions()).close()  # sends nothing
     assert "plain http" in capsys.readouterr().err
     monkeypatch.setenv("MAAS_API_URL", "http://127.0.0.1:5240/MAAS")
-    Session(resolve_target(CallOptions(), "machines"), CallOptions()).close()
+    Session(resolve_target(None, "machines"), CallOptions()).close()
     assert capsys.readouterr().err == ""
 
 
@@ -858,9 +860,9 @@ def test_a_config_owned_by_another_user_runs_no_key_command(
 def test_a_stale_description_refresh_is_capped(
     hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maascurl.profiles import login
+    from maascurl.api import fetch
 
-    monkeypatch.setattr(login, "DESCRIBE_LIMIT", MB)
+    monkeypatch.setattr(fetch, "DESCRIBE_LIMIT", MB)
     save_cache(hostile.api_root, evil_describe("Evil."))
     bomb = gzip.compress(b'{"hash": "h2", "resources": []' + b" " * (64 * MB) + b"}")
     hostile.answer(
@@ -900,10 +902,10 @@ def test_a_damaged_describe_cache_is_replaced_by_the_next_request(
 def test_a_recheck_of_the_description_is_capped(
     hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from maascurl.api import fetch
     from maascurl.api.apidesc import cache_file
-    from maascurl.profiles import login
 
-    monkeypatch.setattr(login, "DESCRIBE_LIMIT", MB)
+    monkeypatch.setattr(fetch, "DESCRIBE_LIMIT", MB)
     save_cache(hostile.api_root, evil_describe("Evil."))
     os.utime(cache_file(hostile.api_root), (0, 0))  # old enough to be fetched again
     bomb = gzip.compress(b'{"hash": "h2", "resources": []' + b" " * (64 * MB) + b"}")

@@ -535,7 +535,8 @@ def start_fleet(sim: MaasSimulator, count: int, session: object) -> list[wait.Wa
 def test_a_fleet_is_polled_with_one_listing_per_round(
     timed: MaasSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.profiles.target import resolve_target
     from maascurl.show.waitview import PlainView
 
     monkeypatch.setattr(wait, "LISTING_CHUNK", 10)  # 25 machines: 3 listings a round
@@ -549,7 +550,7 @@ def test_a_fleet_is_polled_with_one_listing_per_round(
     monkeypatch.setattr(wait.Poller, "round", counted)
     timed.timed.fail_share = 0.3
     options = CallOptions()
-    with Session(resolve_target(options, "machines"), options) as session:
+    with Session(resolve_target(options.profile, "machines"), options) as session:
         watches = start_fleet(timed, 75, session)
         assert len(watches) == 25
         timed.requests.clear()
@@ -572,7 +573,8 @@ def test_a_fleet_is_polled_with_one_listing_per_round(
 
 def test_a_state_change_brings_the_poll_interval_back_to_interval(timed: MaasSimulator) -> None:
     """Backing off while nothing moves, then --interval again once something does."""
-    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.profiles.target import resolve_target
     from maascurl.show.waitview import PlainView
 
     machine = next(m for m in timed.machines if m["system_id"] == "abc001")
@@ -588,7 +590,7 @@ def test_a_state_change_brings_the_poll_interval_back_to_interval(timed: MaasSim
                 machine["power_state"] = "on"
 
     options = CallOptions()
-    with Session(resolve_target(options, "machines"), options) as session:
+    with Session(resolve_target(options.profile, "machines"), options) as session:
         url = f"{timed.api_root}machines/abc001/"
         watch = wait.Watch("machines/abc001", url, wait.power_goal("on"), time.monotonic())
         wait.wait_all(session, [watch], 1.0, Recorder())
@@ -601,11 +603,12 @@ def test_a_state_change_brings_the_poll_interval_back_to_interval(timed: MaasSim
 
 
 def test_a_machine_gone_from_the_listing_ends_its_wait(timed: MaasSimulator) -> None:
-    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.profiles.target import resolve_target
     from maascurl.show.waitview import PlainView
 
     options = CallOptions()
-    with Session(resolve_target(options, "machines"), options) as session:
+    with Session(resolve_target(options.profile, "machines"), options) as session:
         watches = start_fleet(timed, 9, session)
         timed.timed.vanishing = {watches[0].key or ""}
         wait.wait_all(session, watches, 0.02, PlainView())
@@ -626,12 +629,13 @@ def test_wait_with_output_file_saves_the_final_object(
 
 def test_wait_for_is_there_for_other_commands(timed: MaasSimulator) -> None:
     """What an image upload uses to wait for the image to sync: a Condition on any path."""
-    from maascurl.jobs.call import CallOptions, Session, resolve_target
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.profiles.target import resolve_target
     from maascurl.wire.request import RequestSpec
 
     timed.timed.import_seconds = 0.2
     options = CallOptions()
-    with Session(resolve_target(options, "boot-resources"), options) as session:
+    with Session(resolve_target(options.profile, "boot-resources"), options) as session:
         start = RequestSpec("POST", f"{timed.api_root}boot-resources/", [("op", "import")])
         session.read(start)
         done = wait.Condition(done=(("", frozenset({"false"})),))

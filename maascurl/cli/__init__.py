@@ -1143,9 +1143,53 @@ def describe(
       maascurl describe machines             # its operations by method
       maascurl describe machines/abc deploy  # method, URL, parameters and full text
     """
-    from maascurl.api.describe import show
+    _show_description(profile, path, op, method, as_json)
 
-    show(profile, path, op, method, as_json)
+
+def _show_description(
+    profile_name: str | None, path: str | None, op: str | None, method: str | None, as_json: bool
+) -> None:
+    """`maascurl describe`: print help for the profile's server, fetching it if not cached."""
+    import json
+    import sys
+
+    from maascurl.api.apidesc import load_cached
+    from maascurl.api.describe import (
+        DescribeError,
+        describe_data,
+        render_plain,
+        render_rich,
+        visible,
+    )
+    from maascurl.errors import MaascurlError, UsageError
+    from maascurl.profiles.config import select_profile
+
+    if op is not None and op.startswith("op="):
+        op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
+    profile = select_profile(profile_name)
+    desc = load_cached(profile.api_root)
+    if desc is None:
+        from maascurl.profiles.login import fetch_profile_description
+
+        print("maascurl: fetching the server's API description", file=sys.stderr)
+        try:
+            desc = fetch_profile_description(profile)
+        except ValueError as exc:
+            raise MaascurlError(f"cannot use the server's API description: {exc}") from None
+    try:
+        data = describe_data(desc, path, op, method.upper() if method else None)
+    except DescribeError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    data = visible(data)  # the server's text, bound for a terminal or a pager
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        Console().print(render_rich(data))
+    else:
+        sys.stdout.write(render_plain(data))
 
 
 # --- shell completion --------------------------------------------------------

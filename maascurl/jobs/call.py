@@ -7,14 +7,14 @@ imported here only once a request is really going to be built or sent.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from maascurl.errors import ConfigError, HTTPStatusError, UsageError, note, warn
-from maascurl.profiles.config import Profile, select_profile
+from maascurl.errors import HTTPStatusError, note, warn
+from maascurl.profiles.target import Target, connecting, make_auth, resolve_target
 from maascurl.show.terminal import OutputOptions
+from maascurl.wire.connection import Connection
 from maascurl.wire.request import RequestSpec, build_request
 from maascurl.wire.settings import Transport
 
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from maascurl.api.listings import ListingRecorder
     from maascurl.jobs.wait import WaitOptions
     from maascurl.wire._httpx import httpx
-    from maascurl.wire.auth import MaasAuth
-    from maascurl.wire.client import Pace
 
 
 @dataclass
@@ -42,38 +40,8 @@ class CallOptions:
     wait: WaitOptions | None = None  # --wait: see wait.py
 
 
-@dataclass
-class Target:
-    """Where requests go: a profile's server, or a bare URL for anonymous calls."""
-
-    api_root: str
-    profile: Profile | None
-
-    @property
-    def state_key(self) -> str:
-        name = self.profile.name if self.profile else "(anonymous)"
-        return f"{name}@{self.api_root}"
-
-
-def resolve_target(options: CallOptions, path: str) -> Target:
-    try:
-        profile = select_profile(options.profile)
-    except ConfigError:
-        if options.anonymous and "://" in path and options.profile is None:
-            return Target(_api_root_from_url(path), None)
-        raise
-    return Target(profile.api_root, profile)
-
-
-def _api_root_from_url(url: str) -> str:
-    marker = url.find("/api/2.0/")
-    if marker < 0:
-        raise UsageError(f"cannot tell the API root of {url!r}: expected .../api/2.0/...")
-    return url[: marker + len("/api/2.0/")]
-
-
 def perform(method: str, path: str, items: list[str], options: CallOptions) -> None:
-    target = resolve_target(options, path)
+    target = resolve_target(options.profile, path, anonymous=options.anonymous)
     from maascurl.api.apidesc import load_cached
 
     desc = load_cached(target.api_root)
@@ -174,7 +142,9 @@ def checked(
 def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDescription | None:
     import time
 
-    from maascurl.api.apidesc import cache_file, save_cache
+    from maascurl.api.apidesc import cache_file
+    from maascurl.api.fetch import fetch_description
+    from maascurl.wire.connection import AnswerTooLarge
 
     try:
         age = time.time() - cache_file(target.api_root).stat().st_mtime
@@ -182,39 +152,12 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
         age = RECHECK_AFTER
     if age < RECHECK_AFTER:
         return None
-    session = open_session()
-    response = session.send(RequestSpec("GET", target.api_root + "describe/"))
-    from maascurl.profiles.login import DESCRIBE_LIMIT
-    from maascurl.wire.bounded import read_capped
-
-    with session.errors(target.api_root):
-        body, more = read_capped(response, DESCRIBE_LIMIT)  # a hostile one may be endless
-    if response.status_code != 200 or more:
-        return None
     try:
-        fresh = save_cache(target.api_root, body)
-    except ValueError:
-        return None
+        fresh = fetch_description(open_session(), target.api_root)
+    except (HTTPStatusError, AnswerTooLarge, ValueError):
+        return None  # the refusal stands, as checked against the cached description
     note("fetched the server's API description again to check this request")
     return fresh
-
-
-def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
-    if anonymous or target.profile is None or target.profile.anonymous:
-        return None
-    from maascurl.profiles import state
-    from maascurl.wire.auth import Clock, MaasAuth
-
-    key = target.profile.key()
-
-    def corrected(offset: float) -> None:
-        warn(f"this machine's clock is {offset:.0f} s behind the MAAS server; corrected")
-        state.save_clock_offset(target.state_key, offset)
-
-    def forgotten() -> None:
-        state.save_clock_offset(target.state_key, 0.0)
-
-    return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected, forgotten))
 
 
 def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:
@@ -230,73 +173,6 @@ def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> N
     describe_request(spec, headers, sys.stdout)
 
 
-class Session:
-    """A kept-alive connection pool to one target, shared by one request or thousands.
-
-    Every request sent through it is signed afresh (own nonce and timestamp)
-    and gets what a single call gets: timeouts, clock-skew recovery,
-    Retry-After retries and same-origin redirects. httpx's client is
-    thread-safe, so fleet runs send from several threads through one Session.
-    Errors come out as MaascurlError with maascurl's exit codes.
-    """
-
-    def __init__(self, target: Target, options: CallOptions) -> None:
-        from maascurl.show.output import log_request, log_response
-        from maascurl.wire.client import open_client
-
-        self.target = target
-        self.transport = options.transport.for_profile(target.profile)
-        hooks: dict[str, list[Callable[..., object]]] | None = None
-        if options.verbose:
-            hooks = {"request": [log_request], "response": [log_response]}
-        scheme = target.api_root.split(":", 1)[0]
-        _warn_transport(target, self.transport, scheme)
-        auth = make_auth(target, options.anonymous)
-        self.client = open_client(self.transport, scheme, auth, hooks)
-        # A fleet run gives its Sessions a Pace: Retry-After then slows every
-        # request to this server, not only the refused one.
-        self.pace: Pace | None = None
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.client.close()
-
-    def send(self, spec: RequestSpec) -> httpx.Response:
-        """Send SPEC; return the streamed final response (the caller closes it)."""
-        from maascurl.wire.client import send, to_httpx, transport_errors
-
-        with transport_errors(spec.url):
-            request = to_httpx(self.client, spec, _track)
-            return send(self.client, request, self.transport, self.pace)
-
-    def read(self, spec: RequestSpec) -> httpx.Response:
-        """Send SPEC and read its whole answer; raise the server's error for anything but 2xx."""
-        from maascurl.wire.status import status_error
-
-        response = self.send(spec)
-        with self.errors(spec.url):
-            try:
-                if not 200 <= response.status_code < 300:
-                    raise status_error(response)
-                response.read()
-            finally:
-                response.close()
-        return response
-
-    @contextmanager
-    def errors(self, url: str) -> Iterator[None]:
-        """Map transport failures while a response body is being read."""
-        from maascurl.wire.client import transport_errors
-
-        with transport_errors(url):
-            yield
-
-
 def _track(body: Iterable[bytes], label: str, total: int) -> Iterable[bytes]:
     """A multipart body with files, drawn as a bar (show/progress.py), imported only then."""
     from maascurl.show.progress import tracked
@@ -304,18 +180,22 @@ def _track(body: Iterable[bytes], label: str, total: int) -> Iterable[bytes]:
     return tracked(body, label, total)
 
 
-def _warn_transport(target: Target, transport: Transport, scheme: str) -> None:
-    """Say when the key is not protected: TLS unchecked, or plain http from the environment."""
-    from maascurl.profiles.config import ENVIRONMENT_PROFILE
+class Session(Connection):
+    """A Connection to TARGET for one call, or for thousands in a fleet run (wire/connection.py).
 
-    profile = target.profile
-    if transport.insecure and scheme == "https":
-        saved = " (saved in the profile)" if profile is not None and profile.insecure else ""
-        warn(f"TLS certificate verification is off (--insecure){saved}")
-    if profile is not None and profile.name == ENVIRONMENT_PROFILE:
-        from maascurl.profiles.login import _warn_cleartext
+    Signed with the profile's key (unless --anonymous), verbose with -v, and
+    warning when the key is not protected.
+    """
 
-        _warn_cleartext(profile.url)  # `login` says it once for saved profiles
+    def __init__(self, target: Target, options: CallOptions) -> None:
+        hooks: dict[str, list[Callable[..., object]]] | None = None
+        if options.verbose:
+            from maascurl.show.output import log_request, log_response
+
+            hooks = {"request": [log_request], "response": [log_response]}
+        transport, scheme, auth = connecting(target, options.transport, options.anonymous)
+        super().__init__(transport, scheme, auth, hooks, track=_track)
+        self.target = target
 
 
 def _send_and_write(
@@ -340,7 +220,7 @@ def _send_and_write(
         if recorder is not None:
             recorder.save()
         if desc is not None or _cache_is_damaged(target.api_root):
-            refresh_if_stale(session.client, response, target.api_root, desc)
+            refresh_if_stale(session, response, target.api_root, desc)
 
 
 def _with_path_hint(
@@ -379,23 +259,22 @@ def _cache_is_damaged(api_root: str) -> bool:
 
 
 def refresh_if_stale(
-    client: httpx.Client, response: httpx.Response, api_root: str, desc: ApiDescription | None
+    session: Session, response: httpx.Response, api_root: str, desc: ApiDescription | None
 ) -> None:
-    """Every MAAS answer names its API's hash: refresh the cache when it changed."""
+    """Every MAAS answer names its API's hash: refresh the cache when it changed.
+
+    Sent once, without retries: the user's call is done, and a refresh that
+    fails is only a note.
+    """
     server_hash = response.headers.get("X-MAAS-API-Hash")
     if not server_hash or (desc is not None and server_hash == desc.hash):
         return
-    from maascurl.api.apidesc import save_cache
-    from maascurl.profiles.login import DESCRIBE_LIMIT
-    from maascurl.wire.bounded import read_capped
+    from dataclasses import replace
+
+    from maascurl.api.fetch import fetch_description
 
     try:
-        with client.stream("GET", api_root + "describe/") as fresh:
-            fresh.raise_for_status()
-            body, more = read_capped(fresh, DESCRIBE_LIMIT)
-        if more:
-            raise ValueError("the API description is too large")
-        save_cache(api_root, body)
+        fetch_description(session, api_root, replace(session.transport, retries=0))
     except Exception:  # the user's call succeeded; a failed refresh is only a note
         warn("the server's API changed and the cached description is stale; run `maascurl refresh`")
         return

@@ -57,7 +57,8 @@ def run_events(
 
 def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, Any]:
     from maascurl.api.apidesc import load_cached
-    from maascurl.jobs.call import check_against_description, resolve_target
+    from maascurl.jobs.call import check_against_description
+    from maascurl.profiles.target import resolve_target
     from maascurl.wire.request import build_request, parse_item
 
     for text in filters:
@@ -67,7 +68,7 @@ def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, A
             raise UsageError(
                 f"expected a filter NAME=VALUE ({managed} are set by events): {text!r}"
             )
-    target = resolve_target(options, "events")
+    target = resolve_target(options.profile, "events", anonymous=options.anonymous)
     desc = load_cached(target.api_root)
     spec = build_request("GET", target.api_root, "events", ["op=query", *filters], desc)
     if desc is not None:

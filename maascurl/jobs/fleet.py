@@ -46,7 +46,8 @@ from maascurl.errors import (
     redact_secrets,
 )
 from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, Spool, batch_request
-from maascurl.jobs.call import CallOptions, LazySession, Session, Target, checked, resolve_target
+from maascurl.jobs.call import CallOptions, LazySession, Session, checked
+from maascurl.profiles.target import Target, resolve_target
 from maascurl.termsafe import safe_line
 from maascurl.wire.request import RequestSpec, build_request
 
@@ -199,7 +200,7 @@ class Planner:
             return self._targets[name]
         from maascurl.api.apidesc import load_cached
 
-        target = resolve_target(replace(self.options, profile=name), path)
+        target = resolve_target(name, path, anonymous=self.options.anonymous)
         found = (target, load_cached(target.api_root))
         if target.profile is not None:  # a bare URL (anonymous) is resolved per line
             self._targets[name] = found
@@ -339,7 +340,7 @@ class Runner:
         for key, (job, response) in self._answers.items():
             if job.description is not None:
                 refresh_if_stale(
-                    self._sessions[key].client, response, job.target.api_root, job.description
+                    self._sessions[key], response, job.target.api_root, job.description
                 )
 
     def _session(self, target: Target) -> Session:

@@ -37,7 +37,8 @@ from maascurl.errors import (
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
-    from maascurl.jobs.call import CallOptions, Session, Target
+    from maascurl.jobs.call import CallOptions, Session
+    from maascurl.profiles.target import Target
     from maascurl.wire._httpx import httpx
     from maascurl.wire.request import RequestSpec
 
@@ -167,11 +168,12 @@ def checked_filetype(path: str, filetype: str | None) -> str:
 
 def upload_image(job: ImageUpload, options: CallOptions, target: Target | None = None) -> None:
     """Hash, create (or find the unfinished upload), send the chunks, verify, print."""
-    from maascurl.jobs.call import Session, resolve_target
+    from maascurl.jobs.call import Session
+    from maascurl.profiles.target import resolve_target
     from maascurl.show.output import write_response
 
     if target is None:
-        target = resolve_target(options, "boot-resources/")
+        target = resolve_target(options.profile, "boot-resources/", anonymous=options.anonymous)
     size, sha256, stamp = hash_file(job.path)
     if size == 0:
         raise MaascurlError(f"{job.path} is empty")

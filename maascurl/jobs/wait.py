@@ -752,11 +752,12 @@ def run_wait(
     wait: WaitOptions,
 ) -> None:
     """`maascurl wait PATH FIELD=VALUE...`: poll GET PATH until every FIELD has a wanted value."""
-    from maascurl.jobs.call import Session, resolve_target
+    from maascurl.jobs.call import Session
+    from maascurl.profiles.target import resolve_target
     from maascurl.wire.request import build_request
 
     condition = parse_condition(fields, fail_on)
-    target = resolve_target(options, path)
+    target = resolve_target(options.profile, path, anonymous=options.anonymous)
     spec = build_request("GET", target.api_root, path, [], None, headers=options.headers)
     goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)
     where = spec.url[len(target.api_root) :].rstrip("/") or path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sys
@@ -27,11 +26,15 @@ from maascurl.profiles.config import (
     normalise_url,
     update_config,
 )
+from maascurl.profiles.target import Target, make_auth, warn_cleartext
 from maascurl.termsafe import safe_line
+from maascurl.wire.request import RequestSpec
 from maascurl.wire.settings import Transport
 
 if TYPE_CHECKING:
+    from maascurl.api.apidesc import ApiDescription
     from maascurl.wire.auth import MaasAuth
+    from maascurl.wire.connection import Connection
 
 
 def tell(message: str) -> None:
@@ -43,7 +46,6 @@ def tell(message: str) -> None:
 # it (and a key given in argv, visible to `ps`) waiting for minutes.
 LOGIN_TIMEOUT = 30.0
 WHOAMI_LIMIT = 1024 * 1024
-DESCRIBE_LIMIT = 32 * 1024 * 1024  # MAAS's own is about 1 MB
 
 
 def read_api_key(api_key: str | None, key_file: str | None = None) -> str:
@@ -94,7 +96,7 @@ def login(
             raise UsageError("no API key given: consumer_key:token_key:token_secret")
     profile.key()  # validates the key (or runs the command) before anything is saved
     load_config()  # refuse early, before any network work, when the config is unreadable
-    _warn_cleartext(profile.url)
+    warn_cleartext(profile.url)
     if no_check:  # it contacts nothing: the server may be unreachable for now
         save_profile(profile)
         tell("the server was not contacted; `maascurl refresh` caches its API description")
@@ -119,57 +121,21 @@ def check_and_save(profile: Profile, timeout: float) -> None:
     save_profile(profile)
 
 
-def is_cleartext(url: str) -> bool:
-    """Plain http to another host: what is sent can be read on the way."""
-    parts = urlsplit(url)
-    return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
+def _connection(profile: Profile, auth: MaasAuth | None, timeout: float | None) -> Connection:
+    """A connection to the profile's server with its TLS settings and one retry."""
+    from maascurl.wire.connection import Connection
 
-
-def _warn_cleartext(url: str) -> None:
-    if not is_cleartext(url):
-        return
-    warn(
-        f"{url} is plain http: the API key's signature travels in clear text; "
-        "use https if the server offers it"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _get(
-    profile: Profile, path: str, auth: MaasAuth | None, limit: int, timeout: float | None = None
-) -> bytes:
-    """GET PATH under the profile's API root with its TLS settings: the body, or an error."""
-    from maascurl.wire.bounded import read_capped
-    from maascurl.wire.client import open_client, send, transport_errors
-    from maascurl.wire.status import status_error
-
-    url = profile.api_root + path
     transport = Transport(retries=1, timeout=timeout).for_profile(profile)
-    with transport_errors(url), open_client(transport, urlsplit(url).scheme, auth) as client:
-        response = send(client, client.build_request("GET", url), transport)
-        if response.status_code != 200:
-            raise status_error(response)
-        body, more = read_capped(response, limit)
-    if more:
-        raise MaascurlError(f"{url} answered with more than {limit // 2**20} MB")
-    return body
+    return Connection(transport, urlsplit(profile.api_root).scheme, auth)
 
 
 def whoami(profile: Profile, timeout: float | None = None) -> str:
-    from maascurl.jobs.call import Target, make_auth
-
     # Signed as requests are: a skewed clock is corrected, said and remembered.
     auth = make_auth(Target(profile.api_root, profile), anonymous=False)
+    whoami = RequestSpec("GET", profile.api_root + "users/?op=whoami")
     try:
-        body = _get(profile, "users/?op=whoami", auth, WHOAMI_LIMIT, timeout)
+        with _connection(profile, auth, timeout) as connection:
+            body = connection.read_capped(whoami, WHOAMI_LIMIT)
     except HTTPStatusError as error:
         if error.status == 401:
             error.args = (f"the server refused the API key: {error}",)
@@ -198,15 +164,17 @@ def _redirect_hint(profile: Profile, message: str) -> str:
     return f"{message}; log in with that URL: maascurl login {profile.name} {root}"
 
 
-def fetch_description(profile: Profile, timeout: float | None = None) -> bytes:
-    return _get(profile, "describe/", None, DESCRIBE_LIMIT, timeout)
+def fetch_profile_description(profile: Profile, timeout: float | None = None) -> ApiDescription:
+    """The server's API description, fetched unsigned (api/fetch.py) and cached."""
+    from maascurl.api.fetch import fetch_description
+
+    with _connection(profile, None, timeout) as connection:
+        return fetch_description(connection, profile.api_root)
 
 
 def _cache_description(profile: Profile, timeout: float | None = None) -> None:
-    from maascurl.api.apidesc import save_cache
-
     try:
-        desc = save_cache(profile.api_root, fetch_description(profile, timeout))
+        desc = fetch_profile_description(profile, timeout)
     except (MaascurlError, ValueError) as exc:
         warn(f"could not cache the API description ({exc}); run `maascurl refresh` later")
         return
@@ -299,7 +267,6 @@ def show_profile(name: str, as_json: bool) -> None:
 
 
 def refresh(name: str | None, all_profiles: bool) -> None:
-    from maascurl.api.apidesc import save_cache
     from maascurl.profiles.config import select_profile
 
     if all_profiles and name:
@@ -314,7 +281,7 @@ def refresh(name: str | None, all_profiles: bool) -> None:
     failed = 0
     for profile in profiles:
         try:
-            desc = save_cache(profile.api_root, fetch_description(profile))
+            desc = fetch_profile_description(profile)
         except (MaascurlError, ValueError) as exc:
             failed += 1
             message = safe_line(redact_secrets(f"{profile.name}: {exc}"))

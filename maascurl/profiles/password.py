@@ -26,11 +26,12 @@ from maascurl.profiles.config import (
     Profile,
     load_config,
 )
+from maascurl.profiles.target import Target, connecting, is_cleartext
 from maascurl.wire.request import RawBody, RequestSpec
 from maascurl.wire.settings import Transport
 
 if TYPE_CHECKING:
-    from maascurl.jobs.call import Session
+    from maascurl.wire.connection import Connection
 
 CAPABILITY = "authenticate-api"
 AUTHENTICATE_PATH = "/accounts/authenticate/"  # under the MAAS root, not the API root
@@ -94,17 +95,17 @@ def consumer_name() -> str:
     return f"maascurl@{socket.gethostname()}"
 
 
-def _open_session(profile: Profile, timeout: float) -> Session:
-    from maascurl.jobs.call import CallOptions, Session, Target
+def _open_session(profile: Profile, timeout: float) -> Connection:
+    from maascurl.wire.connection import Connection
 
     transport = Transport(
         insecure=profile.insecure, cacert=profile.cacert, timeout=timeout, retries=1
     )
-    options = CallOptions(anonymous=True, transport=transport)  # nothing to sign with yet
-    return Session(Target(profile.api_root, profile), options)
+    target = Target(profile.api_root, profile)
+    return Connection(*connecting(target, transport, anonymous=True))  # nothing to sign with yet
 
 
-def check_capability(session: Session, profile: Profile) -> None:
+def check_capability(session: Connection, profile: Profile) -> None:
     url = profile.api_root + "version/"
     body = _read_answer(session, RequestSpec("GET", url))
     try:
@@ -122,7 +123,7 @@ def check_capability(session: Session, profile: Profile) -> None:
         )
 
 
-def authenticate(session: Session, profile: Profile, username: str, password: str) -> str:
+def authenticate(session: Connection, profile: Profile, username: str, password: str) -> str:
     """POST the credentials to MAAS; return the API key it answers with."""
     form = {"username": username, "password": password, "consumer": consumer_name()}
     spec = RequestSpec(
@@ -142,28 +143,16 @@ def authenticate(session: Session, profile: Profile, username: str, password: st
     return ":".join(parts)
 
 
-def _read_answer(session: Session, spec: RequestSpec) -> bytes:
+def _read_answer(session: Connection, spec: RequestSpec) -> bytes:
     """The body of a 200 answer to SPEC; anything else is an error with its exit code."""
-    from maascurl.wire.bounded import read_capped
-    from maascurl.wire.status import status_error
-
-    response = session.send(spec)
-    with session.errors(spec.url):
-        try:
-            if response.status_code == 403 and spec.method == "POST":
-                raise HTTPStatusError(403, REFUSED)
-            if response.status_code != 200:
-                raise status_error(response)
-            body, more = read_capped(response, ANSWER_LIMIT)
-        finally:
-            response.close()
-    if more:
-        raise MaascurlError(f"{spec.url} answered with more than {ANSWER_LIMIT // 2**20} MB")
-    return body
+    try:
+        return session.read_capped(spec, ANSWER_LIMIT)
+    except HTTPStatusError as error:
+        if error.status == 403 and spec.method == "POST":
+            raise HTTPStatusError(403, REFUSED) from None
+        raise
 
 
 def _warn_cleartext(url: str) -> None:
-    from maascurl.profiles.login import is_cleartext
-
     if is_cleartext(url):
         warn(f"{url} is plain http: the password travels in clear text; use https if you can")

@@ -1,0 +1,115 @@
+"""Where requests go and how they are signed: a profile's server, its key and clock.
+
+A Target is a profile's API root (or a bare URL, for anonymous calls); the
+auth signs with the profile's key and the clock offset remembered for it
+(state.py). Login checks a key with the same signing a call uses, so both
+build it here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from maascurl.errors import ConfigError, UsageError, warn
+from maascurl.profiles.config import ENVIRONMENT_PROFILE, Profile, select_profile
+
+if TYPE_CHECKING:
+    from maascurl.wire.auth import MaasAuth
+    from maascurl.wire.settings import Transport
+
+
+@dataclass
+class Target:
+    """Where requests go: a profile's server, or a bare URL for anonymous calls."""
+
+    api_root: str
+    profile: Profile | None
+
+    @property
+    def state_key(self) -> str:
+        name = self.profile.name if self.profile else "(anonymous)"
+        return f"{name}@{self.api_root}"
+
+
+def resolve_target(profile: str | None, path: str, *, anonymous: bool = False) -> Target:
+    """The chosen PROFILE's server; with ANONYMOUS and no profile at all, PATH's own (a URL)."""
+    try:
+        chosen = select_profile(profile)
+    except ConfigError:
+        if anonymous and "://" in path and profile is None:
+            return Target(_api_root_from_url(path), None)
+        raise
+    return Target(chosen.api_root, chosen)
+
+
+def _api_root_from_url(url: str) -> str:
+    marker = url.find("/api/2.0/")
+    if marker < 0:
+        raise UsageError(f"cannot tell the API root of {url!r}: expected .../api/2.0/...")
+    return url[: marker + len("/api/2.0/")]
+
+
+def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
+    if anonymous or target.profile is None or target.profile.anonymous:
+        return None
+    from maascurl.profiles import state
+    from maascurl.wire.auth import Clock, MaasAuth
+
+    key = target.profile.key()
+
+    def corrected(offset: float) -> None:
+        warn(f"this machine's clock is {offset:.0f} s behind the MAAS server; corrected")
+        state.save_clock_offset(target.state_key, offset)
+
+    def forgotten() -> None:
+        state.save_clock_offset(target.state_key, 0.0)
+
+    return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected, forgotten))
+
+
+def connecting(
+    target: Target, transport: Transport, anonymous: bool
+) -> tuple[Transport, str, MaasAuth | None]:
+    """The transport (the command line's over the profile's), scheme and auth for TARGET,
+    as wire/connection.py's Connection takes them; says when the key is not protected."""
+    transport = transport.for_profile(target.profile)
+    scheme = target.api_root.split(":", 1)[0]
+    warn_transport(target, transport, scheme)
+    return transport, scheme, make_auth(target, anonymous)
+
+
+def warn_transport(target: Target, transport: Transport, scheme: str) -> None:
+    """Say when the key is not protected: TLS unchecked, or plain http from the environment."""
+    profile = target.profile
+    if transport.insecure and scheme == "https":
+        saved = " (saved in the profile)" if profile is not None and profile.insecure else ""
+        warn(f"TLS certificate verification is off (--insecure){saved}")
+    if profile is not None and profile.name == ENVIRONMENT_PROFILE:
+        warn_cleartext(profile.url)  # `login` says it once for saved profiles
+
+
+def is_cleartext(url: str) -> bool:
+    """Plain http to another host: what is sent can be read on the way."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
+
+
+def warn_cleartext(url: str) -> None:
+    if not is_cleartext(url):
+        return
+    warn(
+        f"{url} is plain http: the API key's signature travels in clear text; "
+        "use https if the server offers it"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
