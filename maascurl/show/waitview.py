@@ -23,9 +23,45 @@ from maascurl.termsafe import safe_line
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from maascurl.jobs.wait import Watch
-
 SLOWEST = 5  # machines named in the fleet view
+
+
+class Seen(Protocol):
+    """What was last seen of a waited-for object (jobs/wait.py's Observation)."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+class Watch(Protocol):
+    """What a view reads of a waited-for object: jobs/wait.py's Watch, a floor above
+    this one, which hands its watches in."""
+
+    @property
+    def where(self) -> str: ...
+
+    @property
+    def hostname(self) -> str: ...
+
+    @property
+    def seen(self) -> Seen | None: ...
+
+    @property
+    def error(self) -> Exception | None: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def started(self) -> float: ...
+
+    @property
+    def changed_at(self) -> float: ...
+
+    def elapsed(self, now: float) -> float: ...
 
 
 class View(Protocol):
@@ -86,16 +122,36 @@ class PlainView:
             print(f"maascurl: {line}", file=sys.stderr, flush=True)
 
 
-class LiveView(PlainView):
-    """A rich Live display on stderr, redrawn a few times a second."""
+class DrawnView(PlainView):
+    """A view drawn from the watches themselves with rich: no line per state change,
+    the newest trouble with the server under the drawing."""
 
     def __init__(self, watches: Sequence[Watch]) -> None:
         super().__init__()
+        self.watches = watches  # a fleet's list grows while it is drawn
+        self.trouble_text = ""
+
+    def changed(self, watch: Watch) -> None:
+        pass  # render() shows the states
+
+    def trouble(self, where: str, text: str) -> None:
+        self.trouble_text = f"{where}: {safe_line(text)}; still waiting"
+
+    def recovered(self, where: str) -> None:
+        self.trouble_text = ""
+
+    def render(self) -> RenderableType:
+        return render_fleet(list(self.watches), self.trouble_text, time.monotonic())
+
+
+class LiveView(DrawnView):
+    """A rich Live display on stderr, redrawn a few times a second."""
+
+    def __init__(self, watches: Sequence[Watch]) -> None:
+        super().__init__(watches)
         from rich.console import Console
         from rich.live import Live
 
-        self.watches = watches
-        self.trouble_text = ""
         self.console = Console(stderr=True)
         self.live = Live(
             _Renderable(self), console=self.console, refresh_per_second=4, transient=True
@@ -112,23 +168,14 @@ class LiveView(PlainView):
             if watch.seen is not None and watch.error is None:
                 PlainView.changed(self, watch)
 
-    def changed(self, watch: Watch) -> None:
-        pass  # the display is redrawn from the watches themselves
-
-    def trouble(self, where: str, text: str) -> None:
-        self.trouble_text = f"{where}: {safe_line(text)}; still waiting"
-
-    def recovered(self, where: str) -> None:
-        self.trouble_text = ""
-
     def render(self) -> RenderableType:
         if len(self.watches) == 1:
             return render_one(self.watches[0], self.trouble_text, time.monotonic())
-        return render_fleet(self.watches, self.trouble_text, time.monotonic())
+        return super().render()
 
 
 class _Renderable:
-    def __init__(self, view: LiveView) -> None:
+    def __init__(self, view: DrawnView) -> None:
         self.view = view
 
     def __rich__(self) -> RenderableType:
@@ -181,25 +228,8 @@ def render_fleet(watches: Sequence[Watch], trouble: str, now: float) -> Renderab
     return Group(*parts)
 
 
-class FleetView(PlainView):
+class FleetView(DrawnView):
     """--each --wait at a terminal: drawn under the fleet's progress bar, no lines."""
-
-    def __init__(self, watches: list[Watch]) -> None:
-        super().__init__()
-        self.watches = watches
-        self.trouble_text = ""
-
-    def changed(self, watch: Watch) -> None:
-        pass  # render() shows the states
-
-    def trouble(self, where: str, text: str) -> None:
-        self.trouble_text = f"{where}: {safe_line(text)}; still waiting"
-
-    def recovered(self, where: str) -> None:
-        self.trouble_text = ""
-
-    def render(self) -> RenderableType:
-        return render_fleet(list(self.watches), self.trouble_text, time.monotonic())
 
 
 def _fleet_state(watch: Watch) -> str:
