@@ -9,16 +9,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
 
 from maascurl import __version__
-from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
+from maascurl.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError, note
 
 if TYPE_CHECKING:
+    from maascurl.jobs.call import Checked, Session, Step
     from maascurl.jobs.fleet import FleetOptions
+    from maascurl.jobs.upload import AfterUpload, ImageUpload
+    from maascurl.jobs.wait import WaitOptions
     from maascurl.wire.settings import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -522,7 +526,7 @@ def _method_command(method: str) -> click.Command:
         output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
         transport = _take_transport(options)
         wait = _wait_settings(options)
-        call_options = CallOptions(output=output, transport=transport, wait=wait, **options)
+        call_options = CallOptions(output=output, transport=transport, **options)
         if each is not None:
             from maascurl.jobs.fleet import run_each
 
@@ -534,9 +538,9 @@ def _method_command(method: str) -> click.Command:
             if wait is not None:
                 from maascurl.jobs.fleetwait import run_each_waiting
 
-                return run_each_waiting(method, path, list(items), each, call_options, fleet)
+                return run_each_waiting(method, path, list(items), each, call_options, fleet, wait)
             return run_each(method, path, list(items), each, call_options, fleet)
-        perform(method, path, list(items), call_options)
+        perform(method, path, list(items), call_options, _steps(wait))
         return 0
 
     command.help = (
@@ -545,6 +549,59 @@ def _method_command(method: str) -> click.Command:
         "or a full URL on the profile's server; the trailing slash MAAS needs is added."
     )
     return command
+
+
+def _steps(wait: WaitOptions | None) -> list[Step]:
+    """What one call of a request command may turn into: a chunked upload, a --wait."""
+    steps: list[Step] = [partial(_chunked_upload, wait)]
+    if wait is not None:
+        steps.append(partial(_waiting, wait))
+    return steps
+
+
+def _chunked_upload(wait: WaitOptions | None, call: Checked) -> bool:
+    """A big boot-resource create goes the way `upload-image` sends it (jobs/upload.py)."""
+    spec = call.spec
+    if spec.method != "POST" or not spec.files:
+        return False  # the common case decides without importing upload.py
+    from maascurl.jobs.upload import chunked_job, upload_image
+
+    job = chunked_job(spec, call.target.api_root)
+    if job is None:
+        return False
+    if call.options.offline:
+        note("sent for real, this upload goes in chunks, as `maascurl upload-image` sends it")
+        return False
+    upload_image(job, call.options, call.target, then=_racks_synced(job, wait))
+    return True
+
+
+def _racks_synced(job: ImageUpload, wait: WaitOptions | None) -> AfterUpload | None:
+    """--wait after an upload: until the racks hold the image (jobs/racksync.py)."""
+    if wait is None:
+        return None
+
+    def then(session: Session) -> None:
+        from maascurl.jobs.racksync import wait_for_racks
+
+        wait_for_racks(session, job.name, job.architecture, wait)
+
+    return then
+
+
+def _waiting(wait: WaitOptions, call: Checked) -> bool:
+    """--wait: send, then poll until what the request started has ended (jobs/wait.py)."""
+    if call.options.offline:
+        return False
+    from maascurl.jobs.wait import image_create, send_and_wait
+
+    if image_create(call.spec, call.spec.url[len(call.target.api_root) :]):
+        from maascurl.jobs.racksync import create_and_wait
+
+        create_and_wait(call.spec, call.session(), call.options, wait)  # the racks' sync
+    else:
+        send_and_wait(call.spec, call.session(), call.options, wait)
+    return True
 
 
 for _method in ("GET", "POST", "PUT", "DELETE"):
@@ -786,11 +843,11 @@ def batch(file: str, **options: Any) -> int:
     fleet = _fleet_settings(options)
     transport = _take_transport(options)
     wait = _wait_settings(options)
-    call_options = CallOptions(output=OutputOptions(), transport=transport, wait=wait, **options)
+    call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
     if wait is not None:
         from maascurl.jobs.fleetwait import run_batch_waiting
 
-        return run_batch_waiting(file, call_options, fleet)
+        return run_batch_waiting(file, call_options, fleet, wait)
     return run_batch(file, call_options, fleet)
 
 
@@ -928,9 +985,8 @@ def upload_image(
         profile=profile,
         transport=Transport(**transport),
         output=OutputOptions(pretty=pretty, pager=False),
-        wait=wait,
     )
-    run_upload(job, options)
+    run_upload(job, options, then=_racks_synced(job, wait))
 
 
 wait_options(cli.commands["upload-image"])  # --wait-timeout and --interval, for --wait

@@ -1,13 +1,15 @@
 """One API call from start to finish: profile, request, checks, send, output.
 
 The Click layer hands over plain values; heavy modules (httpx, oauthlib) are
-imported here only once a request is really going to be built or sent.
+imported here only once a request is really going to be built or sent. What
+is built on one call (--wait, a chunked upload) is not imported here: the
+command layer hands it in as a Step (see perform).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,7 +23,6 @@ from maascurl.wire.settings import Transport
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
     from maascurl.api.listings import ListingRecorder
-    from maascurl.jobs.wait import WaitOptions
     from maascurl.wire._httpx import httpx
 
 
@@ -37,10 +38,32 @@ class CallOptions:
     body: str | None = None  # --body FILE or -
     no_check: bool = False
     quiet: bool = False
-    wait: WaitOptions | None = None  # --wait: see wait.py
 
 
-def perform(method: str, path: str, items: list[str], options: CallOptions) -> None:
+@dataclass
+class Checked:
+    """One request built and checked, on its way: what a Step sees."""
+
+    spec: RequestSpec
+    target: Target
+    options: CallOptions
+    lazy: LazySession
+
+    def session(self) -> Session:
+        return self.lazy.get()
+
+
+# Work the command layer puts in place of sending a call's request and writing
+# its answer (--wait; a big boot-image upload in chunks, jobs/upload.py): it
+# returns True when it did the call's work, False to leave it to the next step
+# and finally to perform() itself. A step sees --offline and decides.
+Step = Callable[[Checked], bool]
+
+
+def perform(
+    method: str, path: str, items: list[str], options: CallOptions, steps: Sequence[Step] = ()
+) -> None:
+    """One call: build and check the request, then let STEPS take it over or send it."""
     target = resolve_target(options.profile, path, anonymous=options.anonymous)
     from maascurl.api.apidesc import load_cached
 
@@ -52,15 +75,11 @@ def perform(method: str, path: str, items: list[str], options: CallOptions) -> N
     try:
         if desc is not None and not options.no_check:
             desc = checked(spec, desc, target, lazy.get if not options.offline else None, path)
-        if _upload_in_chunks(spec, target, options):
-            return
+        for step in steps:
+            if step(Checked(spec, target, options, lazy)):
+                return
         if options.offline:
-            _print_offline(spec, target, options)
-            return
-        if options.wait is not None:
-            from maascurl.jobs.wait import send_and_wait
-
-            send_and_wait(spec, lazy.get(), options, options.wait)
+            print_offline(spec, target, options)
             return
         _send_and_write(spec, lazy.get(), target, options, desc, path)
     finally:
@@ -83,22 +102,6 @@ class LazySession:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
-
-
-def _upload_in_chunks(spec: RequestSpec, target: Target, options: CallOptions) -> bool:
-    """A big boot-resource create goes the way `upload-image` sends it (upload.py)."""
-    if spec.method != "POST" or not spec.files:
-        return False  # the common case decides without importing upload.py
-    from maascurl.jobs.upload import chunked_job, upload_image
-
-    job = chunked_job(spec, target.api_root)
-    if job is None:
-        return False
-    if options.offline:
-        note("sent for real, this upload goes in chunks, as `maascurl upload-image` sends it")
-        return False
-    upload_image(job, options, target)
-    return True
 
 
 def check_against_description(
@@ -160,7 +163,7 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
     return fresh
 
 
-def _print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:
+def print_offline(spec: RequestSpec, target: Target, options: CallOptions) -> None:
     from maascurl.show.output import describe_request, raw_headers
     from maascurl.wire.client import open_client, to_httpx
 

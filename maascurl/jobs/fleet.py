@@ -718,7 +718,7 @@ def _run(
 
 
 def _print_offline(jobs: Iterator[Job], options: CallOptions) -> None:
-    from maascurl.jobs.call import _print_offline as print_request
+    from maascurl.jobs.call import print_offline as print_request
 
     for job in jobs:
         sys.stdout.write(f"# line {job.line}\n")

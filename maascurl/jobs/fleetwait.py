@@ -180,7 +180,13 @@ class FleetWaiter:
 
 
 def run_each_waiting(
-    method: str, path: str, items: list[str], each: str, options: CallOptions, fleet: FleetOptions
+    method: str,
+    path: str,
+    items: list[str],
+    each: str,
+    options: CallOptions,
+    fleet: FleetOptions,
+    wait: WaitOptions,
 ) -> int:
     """`post PATH ITEM... --each FILE --wait`: the fleet run, with every action waited for."""
     from maascurl.jobs.fleet import run_each
@@ -188,21 +194,26 @@ def run_each_waiting(
     def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
         return run_each(method, path, items, each, options, fleet, waiter.hook)
 
-    return _run_fleet_waiting(run, options, fleet)
+    return _run_fleet_waiting(run, options, fleet, wait)
 
 
-def run_batch_waiting(name: str, options: CallOptions, fleet: FleetOptions) -> int:
+def run_batch_waiting(
+    name: str, options: CallOptions, fleet: FleetOptions, wait: WaitOptions
+) -> int:
     """`batch FILE --wait`: the lines that start something are waited for, all at once."""
     from maascurl.jobs.fleet import run_batch
 
     def run(fleet: FleetOptions, waiter: FleetWaiter) -> int:
         return run_batch(name, options, fleet, waiter.hook)
 
-    return _run_fleet_waiting(run, options, fleet)
+    return _run_fleet_waiting(run, options, fleet, wait)
 
 
 def _run_fleet_waiting(
-    run: Callable[[FleetOptions, FleetWaiter], int], options: CallOptions, fleet: FleetOptions
+    run: Callable[[FleetOptions, FleetWaiter], int],
+    options: CallOptions,
+    fleet: FleetOptions,
+    wait: WaitOptions,
 ) -> int:
     """A fleet run whose hook is a FleetWaiter.
 
@@ -216,8 +227,7 @@ def _run_fleet_waiting(
     from maascurl.jobs.fleet import shows_bar
     from maascurl.show.waitview import FleetView
 
-    assert options.wait is not None
-    waiter = FleetWaiter(options.wait)
+    waiter = FleetWaiter(wait)
     fleet = replace(fleet, window=FLEET_WINDOW)
     if shows_bar(options, sys.stdout.buffer):  # the states go under the fleet's progress bar
         view = FleetView(waiter.watches)

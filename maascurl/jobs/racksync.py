@@ -43,18 +43,21 @@ from maascurl.jobs.wait import (
     Goal,
     Pacer,
     Watch,
-    _view_for,
     format_duration,
     get_spec,
+    json_or_none,
     parse_json,
     transient,
+    view_for,
     wait_all,
+    write_final,
 )
 from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
-    from maascurl.jobs.call import Session
+    from maascurl.jobs.call import CallOptions, Session
     from maascurl.jobs.wait import WaitOptions
+    from maascurl.wire.request import RequestSpec
 
 SYNC_TIMEOUT = 30 * MINUTE
 SYNCED, DISCONNECTED = "synced", "disconnected"
@@ -127,13 +130,34 @@ def wait_for_racks(session: Session, name: str, architecture: str, wait: WaitOpt
     watches = [_watch(api_root, r, goal, image, started) for r in racks if isinstance(r, dict)]
     try:
         polled: list[Watch] = list(watches)
-        with _view_for(polled) as view:  # a rack may have it already:
+        with view_for(polled) as view:  # a rack may have it already:
             wait_all(session, polled, wait.interval, view, read_first=True)
     except Interrupted:
         behind = ", ".join(_name(w) for w in watches if not w.finished)
         racks_text = f" ({behind})" if behind else ""
         raise Interrupted(f"interrupted; the image sync goes on in MAAS{racks_text}") from None
     _settle(watches, time.monotonic() - started)
+
+
+def create_and_wait(
+    spec: RequestSpec, session: Session, options: CallOptions, wait: WaitOptions
+) -> None:
+    """`post boot-resources ... --wait`: send SPEC, wait for the racks' sync, write the resource.
+
+    The created resource goes to stdout once synced, or when the wait timed out.
+    """
+    answer = session.read(spec)
+    data = json_or_none(answer.content)
+    reason = not_syncable(data)
+    if reason is not None:
+        write_final(answer, options)  # it was created: say what was made
+        raise MaascurlError(reason)
+    try:
+        wait_for_racks(session, data["name"], str(data.get("architecture", "")), wait)
+    except TimedOut:
+        write_final(answer, options)
+        raise
+    write_final(answer, options)
 
 
 def _list_racks(session: Session, interval: float, deadline: float) -> bytes:

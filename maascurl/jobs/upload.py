@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -166,8 +167,19 @@ def checked_filetype(path: str, filetype: str | None) -> str:
 # --------------------------------------------------------------- the run
 
 
-def upload_image(job: ImageUpload, options: CallOptions, target: Target | None = None) -> None:
-    """Hash, create (or find the unfinished upload), send the chunks, verify, print."""
+# Work after the upload, before the resource is printed (--wait: the racks'
+# sync, jobs/racksync.py, handed in by the command layer). A TimedOut it
+# raises still prints the resource, which was uploaded, then ends the command.
+AfterUpload = Callable[["Session"], None]
+
+
+def upload_image(
+    job: ImageUpload,
+    options: CallOptions,
+    target: Target | None = None,
+    then: AfterUpload | None = None,
+) -> None:
+    """Hash, create (or find the unfinished upload), send the chunks, verify, THEN, print."""
     from maascurl.jobs.call import Session
     from maascurl.profiles.target import resolve_target
     from maascurl.show.output import write_response
@@ -187,25 +199,19 @@ def upload_image(job: ImageUpload, options: CallOptions, target: Target | None =
             if _stamp(job.path) != stamp:
                 raise MaascurlError(f"{job.path} changed while it was being uploaded")
         final = verify(api, state, size, sha256)
-        late = _wait_for_racks(session, job, options)
+        late = _then(then, session)
         with session.errors(str(final.request.url)):
             write_response(final, options.output)
         if late is not None:
             raise late
 
 
-def _wait_for_racks(session: Session, job: ImageUpload, options: CallOptions) -> TimedOut | None:
-    """--wait: until the rack controllers have synced the image (racksync.py).
-
-    A timeout still prints the uploaded resource (the upload itself worked),
-    then exits 7; so it is handed back rather than raised here.
-    """
-    if options.wait is None:
+def _then(then: AfterUpload | None, session: Session) -> TimedOut | None:
+    """Run THEN; a timeout is handed back, to be raised once the resource is printed."""
+    if then is None:
         return None
-    from maascurl.jobs.racksync import wait_for_racks
-
     try:
-        wait_for_racks(session, job.name, job.architecture, options.wait)
+        then(session)
     except TimedOut as late:
         return late
     return None

@@ -669,16 +669,16 @@ class WaitOptions:
 def send_and_wait(
     spec: RequestSpec, session: Session, options: CallOptions, wait: WaitOptions
 ) -> None:
-    """Send SPEC; when it started something, wait for it to end and write the final object."""
+    """Send SPEC; when it started something, wait for it to end and write the final object.
+
+    A boot-image upload (image_create) is waited for by jobs/racksync.py instead.
+    """
     relpath = spec.url[len(session.target.api_root) :]
     answer = session.read(spec)
     data = json_or_none(answer.content)
-    if image_create(spec, relpath):  # a boot-image upload: the racks' sync (racksync.py)
-        _wait_for_racks_then_write(session, answer, data, options, wait)
-        return
     goal = goal_to_wait_for(spec, relpath, data, wait)
     if goal is None:
-        _write(answer, options)
+        write_final(answer, options)
         return
     where = relpath.rstrip("/") or "the API root"
     if goal.poll is not None:
@@ -709,24 +709,6 @@ def image_create(spec: RequestSpec, relpath: str) -> bool:
     return spec.method == "POST" and not spec.op and relpath.strip("/") == "boot-resources"
 
 
-def _wait_for_racks_then_write(
-    session: Session, answer: httpx.Response, data: Any, options: CallOptions, wait: WaitOptions
-) -> None:
-    """The created resource goes to stdout once synced, or when the wait timed out."""
-    from maascurl.jobs.racksync import not_syncable, wait_for_racks
-
-    reason = not_syncable(data)
-    if reason is not None:
-        _write(answer, options)  # it was created: say what was made
-        raise MaascurlError(reason)
-    try:
-        wait_for_racks(session, data["name"], str(data.get("architecture", "")), wait)
-    except TimedOut:
-        _write(answer, options)
-        raise
-    _write(answer, options)
-
-
 def _wait_for_poll(
     session: Session, goal: Goal, where: str, options: CallOptions, wait: WaitOptions
 ) -> None:
@@ -734,14 +716,14 @@ def _wait_for_poll(
     api_root = session.target.api_root
     assert goal.poll is not None
     watch = Watch(where, api_root + goal.poll, goal, time.monotonic())
-    with _view_for([watch]) as view:
+    with view_for([watch]) as view:
         wait_all(session, [watch], wait.interval, view)
     _finish(watch)
     final = watch.response
     if goal.final is not None:
         final = read_final(session, goal)
     if final is not None:
-        _write(final, options)
+        write_final(final, options)
 
 
 def run_wait(
@@ -762,9 +744,9 @@ def run_wait(
     goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)
     where = spec.url[len(target.api_root) :].rstrip("/") or path
     if options.offline:
-        from maascurl.jobs.call import _print_offline
+        from maascurl.jobs.call import print_offline
 
-        _print_offline(spec, target, options)
+        print_offline(spec, target, options)
         return
     with Session(target, options) as session:
         watch = Watch(where, _full_url(spec), goal, time.monotonic(), headers=tuple(spec.headers))
@@ -794,7 +776,7 @@ def wait_for(
         Goal(condition, timeout),
         time.monotonic(),
     )
-    with _view_for([watch]) as view:
+    with view_for([watch]) as view:
         wait_all(session, [watch], interval, view, read_first=True)
     _finish(watch)
     return watch.data
@@ -810,7 +792,7 @@ def _wait_and_write(
     session: Session, watch: Watch, options: CallOptions, wait: WaitOptions, data: Any = _MISSING
 ) -> None:
     """Judge the first answer (DATA, else a first poll), poll until the end, write the object."""
-    with _view_for([watch]) as view:
+    with view_for([watch]) as view:
         # A transient failure of that first poll is waited out too.
         first_poll = data is _MISSING
         if not first_poll:
@@ -821,7 +803,7 @@ def _wait_and_write(
     # A failure state or a timeout still read the object: it goes to stdout
     # as the last word; a deleted machine (4xx) leaves stdout empty.
     if watch.response is not None and isinstance(watch.error, (type(None), FailedState, TimedOut)):
-        _write(watch.response, options)
+        write_final(watch.response, options)
     _finish(watch)
 
 
@@ -830,7 +812,7 @@ def _finish(watch: Watch) -> None:
         raise watch.error
 
 
-def _write(response: httpx.Response, options: CallOptions) -> None:
+def write_final(response: httpx.Response, options: CallOptions) -> None:
     """The final object, written as a plain call writes its answer."""
     from maascurl.show.output import write_response
 
@@ -838,7 +820,7 @@ def _write(response: httpx.Response, options: CallOptions) -> None:
 
 
 @contextmanager
-def _view_for(watches: list[Watch]) -> Iterator[View]:
+def view_for(watches: list[Watch]) -> Iterator[View]:
     """The live view at a terminal, plain lines elsewhere; Ctrl-C says MAAS goes on."""
     from maascurl.show.waitview import open_view
 
