@@ -3,7 +3,7 @@
 
 Usage: python scripts/make_completions.py
 
-Run it after changing maascurl/shellcomplete.py; tests/test_completion.py fails
+Run it after changing maascurl/cli/shellcomplete.py; tests/test_completion.py fails
 while a shipped file differs from the command's output.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from maascurl.cli import cli
 from maascurl.cli.shellcomplete import script
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ def main() -> None:
     out = REPO / "completions"
     out.mkdir(exist_ok=True)
     for shell, name in FILES.items():
-        (out / name).write_text(script(shell), encoding="utf-8")
+        (out / name).write_text(script(shell, cli), encoding="utf-8")
         print(f"wrote completions/{name}")
 
 

@@ -118,3 +118,46 @@ def test_ctrl_c_while_waiting_for_the_server(env: dict[str, str], sim: MaasSimul
     assert stdout == b""
     assert b"Traceback" not in stderr
     assert stderr.strip().endswith(b"maascurl: error: interrupted")
+
+
+# --- the group loads a command's module only when it is needed (cli/__init__.py)
+
+
+def test_every_command_is_where_the_group_says_with_its_own_summary() -> None:
+    """COMMANDS lists each command without importing it: its module and summary must agree
+    with the command itself, at any width `maascurl --help` or a TAB menu gives it."""
+    import click
+
+    from maascurl.cli import COMMANDS, cli
+
+    ctx = click.Context(cli)
+    assert cli.list_commands(ctx) == sorted(COMMANDS)
+    for name, entry in COMMANDS.items():
+        stand_in = click.Command(name, help=entry.help or None, short_help=entry.short_help or None)
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+        assert command.callback is not None and command.callback.__module__ == entry.module
+        for limit in (20, 45, 80):
+            assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit), name
+
+
+def test_listing_the_commands_imports_none_of_them(env: dict[str, str]) -> None:
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from maascurl.cli import cli\n"
+        "listed = CliRunner().invoke(cli, ['--help']).output\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('maascurl.') and\n"
+        "                m.split('.')[1] not in ('cli', 'errors', 'termsafe'))\n"
+        "commands = sorted(m for m in sys.modules if m.startswith('maascurl.cli.'))\n"
+        "print(loaded, commands, 'upload-image  Upload FILE as boot image' in listed)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "[]",
+        "['maascurl.cli.complete',",
+        "'maascurl.cli.group',",
+        "'maascurl.cli.options']",
+        "True",
+    ]

@@ -168,6 +168,36 @@ def test_piped_get_imports_the_http_stack_but_no_pretty_printer(
     assert top_level(names).isdisjoint({"rich", "pygments"})
 
 
+def test_a_single_call_imports_no_fleet_and_one_command_group(
+    sim: MaasSimulator, profile: str, home: Path, tmp_path: Path
+) -> None:
+    """The fleet's modules come with --each (or batch) only; of the command line's
+    modules, only the group that runs (cli/requests.py)."""
+    names, done = imports_of(env_for_subprocess(home), "get", "users", "op=whoami")
+    assert done.returncode == 0, done.stderr
+    assert "maascurl.cli.requests" in names and "maascurl.jobs.call" in names
+    assert {"maascurl.jobs.fleet", "maascurl.jobs.batch", "maascurl.jobs.wait"}.isdisjoint(names)
+    assert {"maascurl.cli.work", "maascurl.cli.profiles", "maascurl.cli.help"}.isdisjoint(names)
+    lines = tmp_path / "users.txt"
+    lines.write_text("whoami\n")
+    names, done = imports_of(
+        env_for_subprocess(home), "get", "users", "op={}", "--each", str(lines)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "maascurl.jobs.fleet" in names
+
+
+def test_tab_over_command_names_imports_no_command_module(home: Path) -> None:
+    env = env_for_subprocess(home)
+    env.update(_MAASCURL_COMPLETE="bash_complete", COMP_WORDS="maascurl ", COMP_CWORD="1")
+    names, done = imports_of(env)
+    assert "plain,upload-image" in done.stdout.splitlines()
+    assert "maascurl.cli.shellcomplete" in names  # the measurement itself works
+    commands = {"requests", "work", "profiles", "help"}
+    assert {f"maascurl.cli.{name}" for name in commands}.isdisjoint(names)
+    assert top_level(names).isdisjoint(HEAVY), sorted(top_level(names) & set(HEAVY))
+
+
 def test_terminal_get_pretty_prints_without_rich(
     sim: MaasSimulator, profile: str, home: Path
 ) -> None:

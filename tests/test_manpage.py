@@ -24,7 +24,10 @@ def _plain(roff: str) -> str:
 def _commands(
     group: click.Group, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # loads each command's module (cli/__init__.py)
+        command = group.get_command(ctx, name)
+        assert command is not None
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))

@@ -399,12 +399,13 @@ def test_no_bar_and_no_rich_for_a_short_transfer_on_a_terminal(
 # ---------------------------------------------------------------- completion
 
 
-def test_help_gives_the_real_connect_timeout() -> None:
-
+@pytest.mark.parametrize("command", ["upload-image", "get", "wait"])
+def test_help_gives_the_real_connect_timeout(command: str) -> None:
+    """One --timeout option (cli/options.py) for every command, with the client's numbers."""
     from maascurl.wire.client import DEFAULT_TIMEOUT
 
     connect, read = DEFAULT_TIMEOUT
-    shown = CliRunner().invoke(cli, ["upload-image", "--help"], terminal_width=200).output
+    shown = CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output
     assert f"{connect:g} s connect, {read:g} s read" in " ".join(shown.split())
 
 

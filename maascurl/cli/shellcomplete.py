@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import click
 from click.shell_completion import (
     BashComplete,
     CompletionItem,
@@ -239,14 +240,16 @@ class _MaascurlComplete(ShellComplete):
         completion does not know that, so the value is completed here as the
         request commands' own option would complete it.
         """
-        import click
-
         group = self.cli
-        if not args or not isinstance(group, click.Group) or "get" not in group.commands:
+        if not args or not isinstance(group, click.Group):
             return None
-        if any(word in group.commands or word.lower() in group.commands for word in args):
+        names = group.list_commands(click.Context(group))
+        if "get" not in names:
+            return None
+        if any(word in names or word.lower() in names for word in args):
             return None  # the method is there: Click resolves the rest
-        command = group.commands["get"]
+        command = group.get_command(click.Context(group), "get")
+        assert command is not None
         param = next((p for p in command.params if args[-1] in p.opts), None)
         if not isinstance(param, click.Option) or param.is_flag or param.count:
             return None
@@ -259,7 +262,6 @@ class _MaascurlComplete(ShellComplete):
         whatever it starts with, but its completion offers option names for
         any word starting with '-'; ask the option, as the parser would.
         """
-        import click
         from click.shell_completion import _resolve_context
 
         option, eq, value = incomplete.partition("=")
@@ -342,11 +344,9 @@ def register() -> None:
         add_completion_class(cls, name)
 
 
-def script(shell: str, prog_name: str = "maascurl") -> str:
-    """The completion script for SHELL (bash, zsh or fish)."""
-    from maascurl.cli import cli
-
-    return SHELLS[shell](cli, {}, prog_name, COMPLETE_VAR).source()
+def script(shell: str, group: click.Command, prog_name: str = "maascurl") -> str:
+    """The completion script for SHELL (bash, zsh or fish) of GROUP (the maascurl group)."""
+    return SHELLS[shell](group, {}, prog_name, COMPLETE_VAR).source()
 
 
 register()

@@ -1,0 +1,105 @@
+"""Help and completion commands: `describe` (help from the server's API description)
+and `completion` (the TAB completion script for a shell).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from maascurl.cli.complete import complete_describe_op, complete_path
+from maascurl.cli.options import CONTEXT_SETTINGS, profile_option
+
+if TYPE_CHECKING:
+    from maascurl.api.apidesc import ApiDescription
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("path", required=False, shell_complete=complete_path)
+@click.argument("op", required=False, shell_complete=complete_describe_op)
+@click.option(
+    "-m",
+    "--method",
+    type=click.Choice(["get", "post", "put", "delete"], case_sensitive=False),
+    help="Pick the method when an op name exists for more than one (e.g. read vs update).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@profile_option
+def describe(
+    path: str | None, op: str | None, method: str | None, as_json: bool, profile: str | None
+) -> None:
+    """Help from the server's own API description.
+
+    \b
+      maascurl describe                      # every resource, one line each
+      maascurl describe machines             # its operations by method
+      maascurl describe machines/abc deploy  # method, URL, parameters and full text
+    """
+    import json
+
+    from maascurl.api.describe import DescribeError, describe_data, visible
+    from maascurl.errors import UsageError
+
+    if op is not None and op.startswith("op="):
+        op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
+    desc = _description(profile)
+    try:
+        data = describe_data(desc, path, op, method.upper() if method else None)
+    except DescribeError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    _print(visible(data))  # the server's text, bound for a terminal or a pager
+
+
+def _description(profile_name: str | None) -> ApiDescription:
+    """The profile's cached API description, fetched (and cached) when there is none."""
+    from maascurl.api.apidesc import load_cached
+    from maascurl.errors import MaascurlError
+    from maascurl.profiles.config import select_profile
+
+    profile = select_profile(profile_name)
+    desc = load_cached(profile.api_root)
+    if desc is not None:
+        return desc
+    from maascurl.profiles.login import fetch_profile_description
+
+    print("maascurl: fetching the server's API description", file=sys.stderr)
+    try:
+        return fetch_profile_description(profile)
+    except ValueError as exc:
+        raise MaascurlError(f"cannot use the server's API description: {exc}") from None
+
+
+def _print(data: Any) -> None:
+    """Panels and tables on a terminal (rich), stable plain text elsewhere."""
+    from maascurl.api.describe import render_plain, render_rich
+
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        Console().print(render_rich(data))
+    else:
+        sys.stdout.write(render_plain(data))
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the TAB completion script for SHELL (bash, zsh or fish).
+
+    \b
+    Install it once:
+      bash: maascurl completion bash > ~/.local/share/bash-completion/completions/maascurl
+            (without the bash-completion package, source that file from ~/.bashrc)
+      zsh:  maascurl completion zsh > ~/.zfunc/_maascurl
+            (~/.zshrc: fpath=(~/.zfunc $fpath) before autoload -U compinit && compinit)
+      fish: maascurl completion fish > ~/.config/fish/completions/maascurl.fish
+    """
+    from maascurl.cli.shellcomplete import script
+
+    group = click.get_current_context().find_root().command  # the maascurl group
+    click.echo(script(shell, group), nl=False)

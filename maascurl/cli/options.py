@@ -1,0 +1,346 @@
+"""Options and help texts shared by the commands, each defined once.
+
+A command takes its options from here as decorators (request_options,
+format_options, fleet_options, wait_options, and the single ones they are
+made of), so that one option reads the same in every command's --help: a
+copy that drifts is how `upload-image --help` once went stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from maascurl.cli.complete import complete_fields, complete_profiles
+from maascurl.errors import MaascurlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+Decorator = Callable[[Any], Any]
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+ITEM_HELP = """\
+ITEM is one of: name=value (query parameter for GET and DELETE, form field for
+POST and PUT; op=NAME always goes first in the query string), name=@FILE (the
+file's content as that value: what key, comment, user_data and most MAAS
+parameters want; name=\\@x is the literal @x), name==value (always a query
+parameter), name@=FILE or name@FILE (a file part, for the few parameters that
+want one: scripts' script, files' file, boot-sources' keyring_data,
+boot-resources' content) and Header:value (no '=' in the value; use -H for
+that). FILE may be - for stdin and starts with ~ for home. The earliest
+separator in an ITEM wins, and a backslash escapes one (a\\=b=c has the name
+a=b)."""
+
+FORMAT_HELP = """\
+--format table (-t), tsv and csv show an object a row: default columns for
+common resources, or the --fields given; json and jsonl keep only the --fields
+given. TSV has no header unless --header, and escapes backslash, tab, newline
+and carriage return as \\\\, \\t, \\n and \\r (as jq's @tsv).
+
+\b
+Instead of the jq recipe
+  maas $PROFILE machines read | jq -r '(["hostname","system_id","status"]
+    | (., map(length*"-"))), (.[] | [.hostname, .system_id, .status_name])
+    | @tsv' | column -t
+write
+  maascurl get machines -t --fields hostname,system_id,status_name"""
+
+FLEET_HELP = """\
+With --each FILE (- for stdin) the request is sent once per non-empty line,
+with placeholders in PATH, the ITEMs and -o filled from the line: {} is the
+whole line, {1}, {2}... its tab-separated fields; on a line that is a JSON
+object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
+brace). Every line is checked before the first request goes out. Bodies are
+printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
+failure as one stderr line naming its input line; the exit status is that of
+the first failed line. Ctrl-C sends nothing more and waits for the requests in
+flight (a second one stops waiting); --offline prints every request."""
+
+WAIT_TIMEOUT_HELP = (
+    "How long to wait before giving up with exit 7 (default by action: 30m for deploy, "
+    "commission, test, rescue_mode and release, 10m for abort and exit_rescue_mode, 5m for "
+    "power_on/power_off, 60m for an image import, 30m for the racks' sync of an uploaded "
+    "boot image; 30m for `wait`). --timeout bounds each "
+    "HTTP request instead."
+)
+INTERVAL_HELP = "Time between polls (default 5s), growing gently to 4x while nothing changes."
+
+# The parsed options that make up each of the values the work layer takes (values.py).
+OUTPUT_OPTIONS = ("output", "include", "pretty", "pager", "keep_error_body")
+FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
+TRANSPORT_OPTIONS = (
+    "insecure",
+    "cacert",
+    "timeout",
+    "max_time",
+    "retries",
+    "retry_max_wait",
+    "follow_any",
+)
+FLEET_OPTIONS = ("jobs", "report", "fail_fast")
+
+
+def apply(func: F, options: Sequence[Decorator]) -> F:
+    """FUNC with OPTIONS, in their order in --help."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """90, 90s, 15m, 1h (seconds when no unit is given)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        from maascurl.jobs.wait import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except MaascurlError:
+            self.fail(f"{value!r} is not a duration (e.g. 90, 90s, 15m, 1h)", param, ctx)
+
+
+# --- single options ------------------------------------------------------------
+
+profile_option = click.option(
+    "-p",
+    "--profile",
+    metavar="NAME",
+    shell_complete=complete_profiles,
+    help="Profile to use (default: $MAASCURL_PROFILE, $MAAS_API_URL, the default profile).",
+)
+progress_option = click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="Draw a progress bar on stderr for long transfers when it is a terminal.",
+)
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, help="Print request and response headers to stderr."
+)
+pretty_option = click.option(
+    "--pretty/--no-pretty",
+    default=None,
+    help="Pretty-print JSON (default: only on a terminal). NO_COLOR turns colour off.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    # tests/test_upload.py checks these numbers against wire/client.py's DEFAULT_TIMEOUT.
+    help="Bound connecting (with the TLS handshake) and each read, not the whole "
+    "transfer (default: 5 s connect, 300 s read).",
+)
+
+
+def tls_options(func: F) -> F:
+    return apply(
+        func,
+        [
+            click.option(
+                "-k", "--insecure", is_flag=True, help="Do not verify the server's TLS certificate."
+            ),
+            click.option(
+                "--cacert",
+                type=click.Path(exists=True, dir_okay=False),
+                help="Verify the server's TLS certificate with this CA file.",
+            ),
+        ],
+    )
+
+
+def retry_options(func: F) -> F:
+    return apply(
+        func,
+        [
+            click.option(
+                "--retries",
+                type=click.IntRange(min=0),
+                metavar="N",
+                default=3,
+                show_default=True,
+                help="Retries of answers with Retry-After (503, 409, 429), of GET/DELETE "
+                "connects, and of an upload's chunk whose connection broke.",
+            ),
+            click.option(
+                "--retry-max-wait",
+                type=click.FloatRange(min=0),
+                default=30.0,
+                show_default=True,
+                metavar="SECONDS",
+                help="Longest wait between retries, whatever Retry-After says.",
+            ),
+        ],
+    )
+
+
+# --- the options of the request commands ----------------------------------------
+
+
+def request_options(func: F) -> F:
+    return apply(
+        func,
+        [
+            click.option("--anonymous", is_flag=True, help="Send the request unsigned."),
+            click.option(
+                "-H",
+                "--request-header",
+                "headers",
+                multiple=True,
+                metavar="'NAME: VALUE'",
+                help="Send this header (repeatable); the value may hold any character.",
+            ),
+            click.option(
+                "--body",
+                metavar="FILE",
+                help="Send FILE (- for stdin) as the body itself, with the Content-Type "
+                "of a header item (default application/octet-stream); no fields or files.",
+            ),
+            click.option(
+                "--keep-error-body",
+                "--fail-with-body",
+                "keep_error_body",
+                is_flag=True,
+                help="On an HTTP error, still write the body where -o (or stdout) says; "
+                "the exit status stays the error's.",
+            ),
+            click.option(
+                "--no-check",
+                is_flag=True,
+                help="Send without checking op and fields against the API description.",
+            ),
+            click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notes."),
+            click.option(
+                "-o",
+                "--output",
+                metavar="FILE",
+                help="Write the body to FILE, complete or not at all (-: stdout, raw).",
+            ),
+            click.option(
+                "-i",
+                "--include",
+                is_flag=True,
+                help="Print the status line, headers and body on stdout, for errors too.",
+            ),
+            verbose_option,
+            click.option(
+                "--offline",
+                is_flag=True,
+                help="Print the request that would be sent; send nothing.",
+            ),
+            pretty_option,
+            click.option(
+                "--pager/--no-pager",
+                default=None,
+                help="Page terminal output with $MAASCURL_PAGER, $PAGER or 'less -FRX'.",
+            ),
+            timeout_option,
+            click.option(
+                "--max-time",
+                type=click.FloatRange(min=0, min_open=True),
+                metavar="SECONDS",
+                help="Bound the whole transfer, retries and redirects included (default: none).",
+            ),
+            retry_options,
+            click.option(
+                "--follow-any",
+                is_flag=True,
+                help="Follow redirects to another origin too (without credentials or your "
+                "headers).",
+            ),
+            tls_options,
+            profile_option,
+            progress_option,
+        ],
+    )
+
+
+def format_options(func: F) -> F:
+    """--format, -t, --fields, --sort, --header: see show/fields.py and show/table.py."""
+    return apply(
+        func,
+        [
+            click.option(
+                "--format",
+                "format_",
+                type=click.Choice(["json", "jsonl", "table", "tsv", "csv"]),
+                help="json (default), jsonl (an object a line), table, tsv or csv.",
+            ),
+            click.option("-t", "table", is_flag=True, help="Show a table (--format table)."),
+            click.option(
+                "--fields",
+                metavar="A,B,...",
+                shell_complete=complete_fields,
+                help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name).",
+            ),
+            click.option(
+                "--sort",
+                metavar="FIELD",
+                shell_complete=complete_fields,
+                help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
+            ),
+            click.option("--header", is_flag=True, help="Start TSV with a header line."),
+        ],
+    )
+
+
+def fleet_options(func: F) -> F:
+    """-j, --report, --fail-fast: for --each and batch (jobs/fleet.py)."""
+    return apply(
+        func,
+        [
+            click.option(
+                "-j",
+                "--jobs",
+                type=click.IntRange(1, 20),  # httpx keeps up to 20 idle connections per pool
+                metavar="N",
+                help="Requests in flight at once (default 4: a MAAS region serves the API from a "
+                "few worker processes, 4 by default, and the rest of its users need them too).",
+            ),
+            click.option(
+                "--report",
+                type=click.Path(dir_okay=False, writable=True),
+                metavar="FILE",
+                help="Write one JSON object per input line to FILE: line, method, URL, outcome, "
+                "status, seconds, error (never a key).",
+            ),
+            click.option(
+                "--fail-fast",
+                is_flag=True,
+                help="Send nothing more after the first failed request.",
+            ),
+        ],
+    )
+
+
+WAIT_FLAG_HELP = (
+    "After an action that starts something (deploy, commission, release, "
+    "abort, test, rescue_mode, exit_rescue_mode, power_on, power_off; "
+    "boot-resources op=import; a boot-resources upload: until the rack controllers "
+    "have synced it), poll until it ends and write the final object; "
+    "exit 8 if MAAS ended it in a failure state. With --each, every machine is "
+    "waited for at once, with one listing per poll round."
+)
+
+
+def wait_options(command: F, *, flag: str | None = None) -> F:
+    """--wait-timeout and --interval; with FLAG (its help), the --wait flag itself first.
+
+    COMMAND may be a function still to be decorated or a Command already
+    made (Click appends to its params, in order).
+    """
+    options = [
+        click.option("--wait-timeout", type=Duration(), metavar="DURATION", help=WAIT_TIMEOUT_HELP),
+        click.option("--interval", type=Duration(), metavar="DURATION", help=INTERVAL_HELP),
+    ]
+    if flag is not None:
+        options.insert(0, click.option("--wait", is_flag=True, help=flag))
+    if not isinstance(command, click.Command):
+        return apply(command, options)
+    for option in options:
+        command = option(command)
+    return command

@@ -1,0 +1,173 @@
+"""The request commands: `get`, `post`, `put` and `delete` PATH [ITEM...].
+
+One request goes through jobs/call.py's perform; with --each, one per input
+line through jobs/fleet.py. What is built on one call is composed here, as
+perform's steps: a big boot-image create is sent in chunks (jobs/upload.py),
+and with --wait the request is waited for (jobs/wait.py; a boot image: its
+racks' sync, jobs/racksync.py).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from maascurl.cli.complete import complete_items, complete_path
+from maascurl.cli.options import (
+    CONTEXT_SETTINGS,
+    FLEET_HELP,
+    FORMAT_HELP,
+    ITEM_HELP,
+    WAIT_FLAG_HELP,
+    fleet_options,
+    format_options,
+    request_options,
+    wait_options,
+)
+from maascurl.cli.values import (
+    fleet_settings,
+    refuse_with_fleet,
+    refuse_without_each,
+    take_fleet,
+    take_output,
+    take_transport,
+    take_wait,
+)
+from maascurl.errors import EXIT_CODES_HELP, note
+
+if TYPE_CHECKING:
+    from maascurl.jobs.call import CallOptions, Checked, Session, Step
+    from maascurl.jobs.fleet import FleetOptions
+    from maascurl.jobs.upload import AfterUpload, ImageUpload
+    from maascurl.jobs.wait import WaitOptions
+
+
+def method_command(method: str) -> click.Command:
+    @click.command(
+        name=method.lower(),
+        context_settings=CONTEXT_SETTINGS,
+        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{FLEET_HELP}\n\n{EXIT_CODES_HELP}",
+        short_help=f"Send a {method} request.",
+    )
+    @click.argument("path", shell_complete=complete_path)
+    @click.argument("items", nargs=-1, shell_complete=complete_items)
+    @request_options
+    @format_options
+    @click.option(
+        "--each",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        metavar="FILE",
+        help="Send the request once per line of FILE (- for stdin), filling {} placeholders.",
+    )
+    @fleet_options
+    def command(path: str, items: tuple[str, ...], each: str | None, **options: Any) -> int:
+        from maascurl.jobs.call import CallOptions, perform
+
+        given = take_fleet(options)
+        if each is None:
+            refuse_without_each(given)
+        else:
+            refuse_with_fleet(options, "--each")
+        output = take_output(options, formats=True)
+        transport = take_transport(options)
+        wait = take_wait(options)
+        call_options = CallOptions(output=output, transport=transport, **options)
+        if each is not None:
+            fleet = fleet_settings(given)
+            return _each(method, path, list(items), each, call_options, fleet, wait)
+        perform(method, path, list(items), call_options, steps(wait))
+        return 0
+
+    command.help = (
+        f"Send a {method} request to PATH on the profile's MAAS server.\n\n"
+        "PATH is relative to the API root (machines, machines/abc123, /MAAS/api/2.0/machines/) "
+        "or a full URL on the profile's server; the trailing slash MAAS needs is added."
+    )
+    return command
+
+
+def _each(
+    method: str,
+    path: str,
+    items: list[str],
+    each: str,
+    options: CallOptions,
+    fleet: FleetOptions,
+    wait: WaitOptions | None,
+) -> int:
+    """--each FILE: the request once per line (jobs/fleet.py), waited for with --wait."""
+    if options.output.view is not None:
+        # A fleet run writes each body as one line of JSON Lines (pipe it to jq).
+        raise click.UsageError("--format, -t, --fields and --sort cannot be used with --each")
+    if wait is not None:
+        from maascurl.jobs.fleetwait import run_each_waiting
+
+        return run_each_waiting(method, path, items, each, options, fleet, wait)
+    from maascurl.jobs.fleet import run_each
+
+    return run_each(method, path, items, each, options, fleet)
+
+
+# --- what one call may turn into (jobs/call.py's Step) ----------------------------
+
+
+def steps(wait: WaitOptions | None) -> list[Step]:
+    """A big boot-image upload goes in chunks; with --wait, the call is waited for."""
+    found: list[Step] = [partial(_chunked_upload, wait)]
+    if wait is not None:
+        found.append(partial(_waiting, wait))
+    return found
+
+
+def _chunked_upload(wait: WaitOptions | None, call: Checked) -> bool:
+    """A big boot-resource create goes the way `upload-image` sends it (jobs/upload.py)."""
+    spec = call.spec
+    if spec.method != "POST" or not spec.files:
+        return False  # the common case decides without importing upload.py
+    from maascurl.jobs.upload import chunked_job, upload_image
+
+    job = chunked_job(spec, call.target.api_root)
+    if job is None:
+        return False
+    if call.options.offline:
+        note("sent for real, this upload goes in chunks, as `maascurl upload-image` sends it")
+        return False
+    upload_image(job, call.options, call.target, then=racks_synced(job, wait))
+    return True
+
+
+def racks_synced(job: ImageUpload, wait: WaitOptions | None) -> AfterUpload | None:
+    """--wait after an upload: until the rack controllers hold the image (jobs/racksync.py)."""
+    if wait is None:
+        return None
+
+    def then(session: Session) -> None:
+        from maascurl.jobs.racksync import wait_for_racks
+
+        wait_for_racks(session, job.name, job.architecture, wait)
+
+    return then
+
+
+def _waiting(wait: WaitOptions, call: Checked) -> bool:
+    """--wait: send, then poll until what the request started has ended (jobs/wait.py)."""
+    if call.options.offline:
+        return False
+    from maascurl.jobs.wait import image_create, send_and_wait
+
+    if image_create(call.spec, call.spec.url[len(call.target.api_root) :]):
+        from maascurl.jobs.racksync import create_and_wait
+
+        create_and_wait(call.spec, call.session(), call.options, wait)  # the racks' sync
+    else:
+        send_and_wait(call.spec, call.session(), call.options, wait)
+    return True
+
+
+get = method_command("GET")
+# Only a POST starts something worth waiting for: --wait is offered on post alone.
+post = wait_options(method_command("POST"), flag=WAIT_FLAG_HELP)
+put = method_command("PUT")
+delete = method_command("DELETE")
