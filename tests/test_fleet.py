@@ -21,6 +21,7 @@ from maascurl.errors import MaascurlError
 from maascurl.jobs import fleet
 from maascurl.jobs.batch import EachTemplate, LineError, batch_request
 from maascurl.jobs.call import CallOptions, Session
+from maascurl.show.terminal import OutputOptions
 
 ROOT = "/MAAS/api/2.0/"
 
@@ -702,6 +703,40 @@ def test_ctrl_c_in_the_middle(api: MaasSimulator, home: Path, tmp_path: Path) ->
     assert all(r["outcome"] == "not sent" for r in records[sent:])
     assert [b["system_id"] for b in bodies] == ids(sent)
     assert f"interrupted: 40 request(s): {sent} ok, 0 failed, {40 - sent} not sent" in text
+
+
+def test_each_line_is_planned_and_matched_once(
+    api: MaasSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checking pass builds and checks each line's request; the sending pass sends
+    those same requests (fleet.Plans) without building them again, and the description
+    is searched once per line although the path is matched three times."""
+    from maascurl.api.apidesc import ApiDescription
+    from maascurl.wire import request
+
+    built: list[str] = []
+    searched: list[tuple[str, ...]] = []
+    real_build, real_placed = fleet.build_request, ApiDescription._placed
+
+    def build(*args: object, **kwargs: object) -> request.RequestSpec:
+        built.append(str(args[2]))
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    def placed(self: ApiDescription, segments: tuple[str, ...]) -> object:
+        searched.append(segments)
+        return real_placed(self, segments)
+
+    monkeypatch.setattr(fleet, "build_request", build)
+    monkeypatch.setattr(ApiDescription, "_placed", placed)
+    source = tmp_path / "ids"
+    source.write_text("".join(f"{i}\n" for i in ids(5)))
+    options = CallOptions(output=OutputOptions(output=str(tmp_path / "{}.json")))
+    code = fleet.run_each("GET", "machines/{}", [], str(source), options, fleet.FleetOptions())
+    assert code == 0
+    assert built == [f"machines/{i}" for i in ids(5)]
+    assert searched == [("machines", i) for i in ids(5)]
+    assert sorted(machine_paths(api)) == [f"{ROOT}machines/{i}/" for i in ids(5)]
+    assert sorted(path.name for path in tmp_path.glob("*.json")) == [f"{i}.json" for i in ids(5)]
 
 
 # ---------------------------------------------------------------- the hook

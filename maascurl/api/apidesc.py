@@ -96,6 +96,10 @@ class Match(NamedTuple):
     op: str | None  # from an "/op-NAME" path suffix
 
 
+# A matched resource and its placeholders' values (ApiDescription.match).
+_Placed = tuple[Resource, tuple[tuple[str, str], ...]]
+
+
 def _split_path(relpath: str) -> tuple[tuple[str, ...], str | None]:
     """Segments of a user path relative to the API root, minus an op-NAME suffix.
 
@@ -130,6 +134,7 @@ class ApiDescription:
         for res in self.resources:
             segs = _template_segments(res.template)
             self._by_len.setdefault(len(segs), []).append((segs, res))
+        self._last: tuple[tuple[str, ...], _Placed | None] | None = None  # see match()
 
     @classmethod
     def from_describe(cls, doc: Mapping[str, Any]) -> ApiDescription:
@@ -144,6 +149,20 @@ class ApiDescription:
 
     def match(self, relpath: str) -> Match | None:
         segments, op = _split_path(relpath)
+        # A request's path is matched as it is built (wire/request.py asks twice)
+        # and again when it is checked (checks.py): the last answer is kept, so a
+        # fleet's line is matched once. One tuple, replaced whole: thread-safe.
+        last = self._last
+        if last is None or last[0] != segments:
+            last = self._last = (segments, self._placed(segments))
+        placed = last[1]
+        if placed is None:
+            return None
+        resource, values = placed
+        return Match(resource, dict(values), op)
+
+    def _placed(self, segments: tuple[str, ...]) -> _Placed | None:
+        """The resource whose template best fits SEGMENTS, and its placeholders' values."""
         best: tuple[int, tuple[str | None, ...], Resource] | None = None
         for segs, res in self._by_len.get(len(segments), ()):
             score = _score(segs, segments)
@@ -154,7 +173,7 @@ class ApiDescription:
         _, segs, res = best
         names = [s[1:-1] for s in res.template.split("/") if s.startswith("{")]
         values = [v for t, v in zip(segs, segments, strict=True) if t is None]
-        return Match(res, dict(zip(names, values, strict=True)), op)
+        return res, tuple(zip(names, values, strict=True))
 
     def canonical(self, relpath: str) -> str | None:
         """The relative path to send: trailing slash as in the template, no op-NAME suffix.

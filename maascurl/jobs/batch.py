@@ -1,9 +1,8 @@
 """Fleet input: the lines of `--each FILE` and `maascurl batch FILE`, as requests.
 
-Pure Python, no httpx. The input is copied to a private temporary file while
-it is read the first time, so a fleet run can check every line before it
-sends anything and then read the lines again to send them, with memory that
-stays flat however long the input is (stdin cannot be read twice).
+Pure Python, no httpx. The input is read once, a line at a time: a fleet
+run checks every line's request before it sends anything by keeping the
+checked requests (fleet.py's Plans), not the lines.
 
 An `--each` template fills its placeholders from each line:
 
@@ -29,7 +28,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
@@ -67,46 +65,27 @@ class LineError(MaascurlError):
 # --------------------------------------------------------------- reading
 
 
-class Spool:
-    """The input, read once and kept in a private temporary file to be read again."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        # Open for the whole run (both passes); close() ends it.
-        self._copy: IO[bytes] = tempfile.TemporaryFile(prefix="maascurl-fleet-")  # noqa: SIM115
-        self._read = False
-
-    def close(self) -> None:
-        self._copy.close()
-
-    def lines(self) -> Iterator[tuple[int, str]]:
-        """(line number, text) of every line that is not blank; the first call spools."""
-        if self._read:
-            self._copy.seek(0)
-            yield from _numbered(self._copy)
-            return
-        self._read = True
-        source = self._open()
-        try:
-            yield from _numbered(source, copy=self._copy)
-        finally:
-            if source is not sys.stdin.buffer:
-                source.close()
-        self._copy.flush()
-
-    def _open(self) -> IO[bytes]:
-        if self.name == "-":
-            return sys.stdin.buffer
-        try:
-            return open(os.path.expanduser(self.name), "rb")
-        except OSError as exc:
-            raise MaascurlError(f"cannot read {self.name}: {exc.strerror}") from None
+def input_lines(name: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line of NAME ('-': stdin) that is not blank."""
+    source = _open(name)
+    try:
+        yield from _numbered(source)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
 
 
-def _numbered(stream: IO[bytes], copy: IO[bytes] | None = None) -> Iterator[tuple[int, str]]:
+def _open(name: str) -> IO[bytes]:
+    if name == "-":
+        return sys.stdin.buffer
+    try:
+        return open(os.path.expanduser(name), "rb")
+    except OSError as exc:
+        raise MaascurlError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _numbered(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(stream, 1):
-        if copy is not None:
-            copy.write(raw)
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:

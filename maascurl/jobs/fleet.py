@@ -1,9 +1,10 @@
 """Fleet runs: one request per input line, many in flight, results in input order.
 
-`--each` and `maascurl batch` come here. A run has two passes over its input
-(see batch.Spool): the first builds and checks every line's request against
-the cached API description and sends nothing, so one bad line in 500 leaves
-the fleet untouched; the second sends. Memory stays flat: only the requests
+`--each` and `maascurl batch` come here. A run has two passes: the first
+reads the input once, builds and checks every line's request against the
+cached API description and sends nothing, so one bad line in 500 leaves the
+fleet untouched; the second sends the requests so planned (see Plans).
+Memory stays flat: the plans wait in a temporary file, and only the requests
 in a bounded window are held at any time.
 
 Requests go out from `jobs` worker threads through one `call.Session` (a
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -45,7 +47,7 @@ from maascurl.errors import (
     notes_about,
     redact_secrets,
 )
-from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, Spool, batch_request
+from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, batch_request, input_lines
 from maascurl.jobs.call import CallOptions, LazySession, Session, checked
 from maascurl.profiles.target import Target, resolve_target
 from maascurl.termsafe import safe_line
@@ -698,23 +700,55 @@ JobMaker = Callable[[Planner, Iterator[tuple[int, str]]], Iterator[Job]]
 def _run(
     name: str, make_jobs: JobMaker, options: CallOptions, fleet: FleetOptions, hook: Hook | None
 ) -> int:
-    spool = Spool(name)
     planner = Planner(options)
+    plans = Plans()
     try:
         with each_warning_once():
-            total = 0
-            for job in make_jobs(planner, spool.lines()):  # the checking pass: sends nothing
+            for job in make_jobs(planner, input_lines(name)):  # the checking pass: sends nothing
                 planner.check_output(job)
-                total += 1
+                plans.add(job)
             planner.close()
             if options.offline:
-                _print_offline(make_jobs(planner, spool.lines()), options)
+                _print_offline(plans.jobs(), options)
                 return 0
             runner = Runner(options, fleet, hook)
-            return runner.run(make_jobs(planner, spool.lines()), total)
+            return runner.run(plans.jobs(), plans.count)
     finally:
         planner.close()
-        spool.close()
+        plans.close()
+
+
+class Plans:
+    """The Jobs of the checking pass, kept in order for the sending pass.
+
+    Each line is planned (built and checked) once. The Jobs go to a private
+    temporary file, so memory stays flat however long the input; the targets
+    and descriptions they share stay in memory, once each. pickle is safe
+    here: the file has no name and only this process ever reads it.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="maascurl-fleet-")  # noqa: SIM115
+        self._shared: dict[str, tuple[Target, ApiDescription | None]] = {}
+        self.count = 0
+
+    def close(self) -> None:
+        self._file.close()
+
+    def add(self, job: Job) -> None:
+        key = job.target.state_key
+        self._shared[key] = (job.target, job.description)
+        pickle.dump((job.line, job.spec, key, job.output), self._file)
+        self.count += 1
+
+    def jobs(self) -> Iterator[Job]:
+        self._file.seek(0)
+        for _ in range(self.count):
+            line, spec, key, output = pickle.load(self._file)
+            target, description = self._shared[key]
+            yield Job(line, spec, target, output, description)
 
 
 def _print_offline(jobs: Iterator[Job], options: CallOptions) -> None:
