@@ -2,7 +2,7 @@
 
 The shell calls ``maascurl`` with ``_MAASCURL_COMPLETE=SHELL_complete`` and the
 words typed so far in ``COMP_WORDS``/``COMP_CWORD``; Click finds the parameter
-being completed and its ``shell_complete`` callback (see cli.py) answers. The
+being completed and its ``shell_complete`` callback (see complete.py) answers. The
 scripts here differ from Click's own ones where maascurl needs it:
 
 - Bash splits ``op=list_al`` into ``op``, ``=``, ``list_al`` (``=`` and ``:``

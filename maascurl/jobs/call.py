@@ -75,9 +75,9 @@ def perform(
     try:
         if desc is not None and not options.no_check:
             desc = checked(spec, desc, target, lazy.get if not options.offline else None, path)
-        for step in steps:
-            if step(Checked(spec, target, options, lazy)):
-                return
+        call = Checked(spec, target, options, lazy)
+        if any(step(call) for step in steps):  # in order, until one does the work
+            return
         if options.offline:
             print_offline(spec, target, options)
             return

@@ -382,7 +382,7 @@ class Runner:
                 self._lose_reader()
 
     def _lose_reader(self) -> None:
-        # As a single call does: send nothing more and end quietly (cli.py
+        # As a single call does: send nothing more and end quietly (cli/group.py
         # turns the BrokenPipeError raised at the end into status 0). The
         # report still gets every line, the unsent ones as "not sent".
         self.reader_gone = self.stopping = True

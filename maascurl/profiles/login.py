@@ -132,10 +132,10 @@ def _connection(profile: Profile, auth: MaasAuth | None, timeout: float | None) 
 def whoami(profile: Profile, timeout: float | None = None) -> str:
     # Signed as requests are: a skewed clock is corrected, said and remembered.
     auth = make_auth(Target(profile.api_root, profile), anonymous=False)
-    whoami = RequestSpec("GET", profile.api_root + "users/?op=whoami")
+    spec = RequestSpec("GET", profile.api_root + "users/?op=whoami")
     try:
         with _connection(profile, auth, timeout) as connection:
-            body = connection.read_capped(whoami, WHOAMI_LIMIT)
+            body = connection.read_capped(spec, WHOAMI_LIMIT)
     except HTTPStatusError as error:
         if error.status == 401:
             error.args = (f"the server refused the API key: {error}",)
