@@ -534,13 +534,18 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "a batch line's item may read stdin",
-            "elif _READS_STDIN.search(word):",
-            "elif False:",
+            'items = tuple(_refuse_stdin(parse_item(word), "a batch line") for word in rest[1:])',
+            "items = tuple(parse_item(word) for word in rest[1:])",
         ),
         M(
-            "an --each item may read stdin",
-            "if _READS_STDIN.search(item):",
-            "if False:",
+            "an --each item filled from a line may read stdin",
+            "return _refuse_stdin(checked_item(name, self.separator, value), ",
+            "return (lambda item, what: item)(checked_item(name, self.separator, value), ",
+        ),
+        M(
+            "an --each template's own item may read stdin",
+            "        if not self.value.names:\n            _refuse_stdin(",
+            "        if False:\n            _refuse_stdin(",
         ),
         M("field {0} taken as the last field", "if index < 1:", "if index < 0:"),
         M(
@@ -1383,7 +1388,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_wait_fleet.py::"
         "test_with_bodies_to_files_the_states_go_under_the_bar_on_a_shared_terminal",
     ],
-    "jobs/batch": ["tests/test_fleet.py"],
+    "jobs/batch": ["tests/test_fleet.py", "tests/test_each_data.py"],
     "jobs/fleetwait": [
         "tests/test_wait_fleet.py",
         "tests/test_imagewait.py::test_a_fleet_line_that_uploads_an_image_is_not_taken_as_waited_for",
