@@ -1038,7 +1038,8 @@ _templates = st.sampled_from(
 
 
 @settings(max_examples=300, deadline=None)
-@given(_templates, st.text(max_size=60), st.text(max_size=60))
+# The template's own text after {1} has no braces: a placeholder there would be filled too.
+@given(_templates, st.text(max_size=60).filter(lambda text: "{" not in text), st.text(max_size=60))
 def test_any_line_fills_a_template_or_is_a_usage_error(
     path: str, item_value: str, line: str
 ) -> None:
