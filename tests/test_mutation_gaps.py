@@ -91,7 +91,7 @@ def test_a_400_answer_exits_4(bare: MaasSimulator, run: Run) -> None:
 
 
 def test_anonymous_sends_no_authorization(api: MaasSimulator, run: Run) -> None:
-    """call.make_auth: --anonymous sends the request unsigned even with a profile chosen
+    """target.make_auth: --anonymous sends the request unsigned even with a profile chosen
     (mutant: "--anonymous still signs")."""
     result = run("get", "version", "--anonymous")
     assert result.exit_code == 0, result.stderr
@@ -218,8 +218,8 @@ def test_zsh_and_fish_candidates_keep_to_their_protocol_lines() -> None:
 
 
 def test_a_secret_echoed_in_a_redirect_is_redacted(api: MaasSimulator, run: Run) -> None:
-    """cli._fail redacts every error line: a Location or reason phrase that echoes the token
-    secret is not printed (mutant: "secrets not redacted from errors")."""
+    """cli/group.py's _fail redacts every error line: a Location or reason phrase that echoes
+    the token secret is not printed (mutant: "secrets not redacted from errors")."""
     secret = api.api_key.split(":")[2]
     target = f"http://127.0.0.1:1/elsewhere/?leak={secret}"
     api.queue(302, "", {"Location": target}, path="users/")

@@ -504,7 +504,7 @@ def test_key_never_shown_in_a_401(sim: MaasSimulator, run: Run) -> None:
 def test_key_never_shown_in_an_internal_error_traceback(
     api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """cli._internal_error redacts even MAASCURL_DEBUG's traceback."""
+    """cli/group.py's _internal_error redacts even MAASCURL_DEBUG's traceback."""
 
     def broken(self: MaasAuth, request: object) -> None:
         raise RuntimeError(f"bug while signing with {self.key!r}")
