@@ -18,6 +18,7 @@ import base64
 import email.parser
 import email.policy
 import email.utils
+import functools
 import hashlib
 import json
 import random
@@ -62,8 +63,34 @@ GENERIC_CONSUMER = "MAAS consumer"  # the name MAAS gives a token made without o
 SESSION_COOKIE, CSRF_COOKIE = "sessionid", "csrftoken"  # Django's default names
 CSRF_FAILURE = "<h1>Forbidden (403)</h1><p>CSRF verification failed. Request aborted.</p>"
 
-STATUS_NAMES = {0: "New", 4: "Ready", 6: "Deployed", 9: "Deploying", 10: "Allocated"}
-ALLOCATED_STATUSES = {6, 9, 10}
+# MAAS's node statuses and their labels (maasserver/enum.py, NODE_STATUS_CHOICES).
+NODE_STATUS = {
+    "New": 0,
+    "Commissioning": 1,
+    "Failed commissioning": 2,
+    "Missing": 3,
+    "Ready": 4,
+    "Reserved": 5,
+    "Deployed": 6,
+    "Retired": 7,
+    "Broken": 8,
+    "Deploying": 9,
+    "Allocated": 10,
+    "Failed deployment": 11,
+    "Releasing": 12,
+    "Releasing failed": 13,
+    "Disk erasing": 14,
+    "Failed disk erasing": 15,
+    "Rescue mode": 16,
+    "Entering rescue mode": 17,
+    "Failed to enter rescue mode": 18,
+    "Exiting rescue mode": 19,
+    "Failed to exit rescue mode": 20,
+    "Testing": 21,
+    "Failed testing": 22,
+}
+STATUS_NAMES = {code: name for name, code in NODE_STATUS.items()}
+ALLOCATED_STATUSES = {6, 9, 10}  # what op=list_allocated lists here (see machines_allocated)
 ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "glad", "hale")
 ANIMALS = ("otter", "heron", "lynx", "stoat", "finch", "koala", "moose", "quail")
 
@@ -248,6 +275,11 @@ def first(values: list[str]) -> str | None:
     return values[0] if values else None
 
 
+def is_true(value: str | None) -> bool:
+    """A boolean parameter as MAAS's StringBool validator reads it."""
+    return value is not None and value.strip().lower() in ("true", "1", "yes", "on", "t", "y")
+
+
 def make_key(seed: str, length: int) -> str:
     rnd = random.Random(seed)
     alphabet = string.ascii_letters + string.digits
@@ -277,6 +309,335 @@ def load_routes(describe: Json) -> list[Route]:
                 table.setdefault((action["method"], action["op"]), part["name"])
     # Literal paths win over templated ones.
     return sorted(routes.values(), key=lambda r: (r.template.count("{"), r.template))
+
+
+# ---------------------------------------------------------------- node listing filters
+#
+# GET machines/, nodes/ and devices/ read their query with MAAS 3.4's
+# ReadNodesForm, and op=allocate its form with AcquireNodeForm
+# (maasserver/node_constraint_filter_forms.py). Facts used: the names each
+# form knows, which of them are checked against existing objects, and how
+# values combine: the values of one name are alternatives (OR), except tags,
+# all of which a node must carry; different names must all match (AND).
+# A name neither form knows is a 400 {"name": ["No such constraint."]}.
+# Names the forms know that are about networking, storage or devices are
+# accepted but not applied here.
+
+FILTER_FIELDS = (  # FilterNodeForm, in its order (the order of its errors)
+    "arch",
+    "not_arch",
+    "tags",
+    "not_tags",
+    "fabrics",
+    "not_fabrics",
+    "fabric_classes",
+    "not_fabric_classes",
+    "subnets",
+    "not_subnets",
+    "link_speed",
+    "vlans",
+    "not_vlans",
+    "zone",
+    "not_in_zone",
+    "system_id",
+    "pool",
+    "not_in_pool",
+    "storage",
+    "interfaces",
+    "devices",
+    "cpu_count",
+    "cpu_speed",
+    "mem",
+    "pod",
+    "not_pod",
+    "pod_type",
+    "not_pod_type",
+    "owner",
+    "not_owner",
+    "power_state",
+    "not_power_state",
+)
+READ_FIELDS = (  # ReadNodesForm adds these
+    *FILTER_FIELDS,
+    "id",
+    "not_id",
+    "hostname",
+    "not_hostname",
+    "mac_address",
+    "domain",
+    "not_domain",
+    "agent_name",
+    "not_agent_name",
+    "status",
+    "not_status",
+    "simple_status",
+    "not_simple_status",
+)
+ACQUIRE_FIELDS = (*FILTER_FIELDS, "name")  # AcquireNodeForm adds the hostname as `name`
+# Parameters both forms let through without a complaint.
+IGNORED_FIELDS = frozenset(
+    ("comment", "bridge_all", "bridge_type", "bridge_stp", "bridge_fd", "dry_run", "verbose")
+) | {"op", "agent_name"}
+# status=: NODE_STATUS's attribute names in lower case (not the labels), an
+# optional leading "=" dropped.
+STATUS_FILTERS = {
+    "new": 0,
+    "commissioning": 1,
+    "failed_commissioning": 2,
+    "missing": 3,
+    "ready": 4,
+    "reserved": 5,
+    "deployed": 6,
+    "retired": 7,
+    "broken": 8,
+    "deploying": 9,
+    "allocated": 10,
+    "failed_deployment": 11,
+    "releasing": 12,
+    "failed_releasing": 13,
+    "disk_erasing": 14,
+    "failed_disk_erasing": 15,
+    "rescue_mode": 16,
+    "entering_rescue_mode": 17,
+    "failed_entering_rescue_mode": 18,
+    "exiting_rescue_mode": 19,
+    "failed_exiting_rescue_mode": 20,
+    "testing": 21,
+    "failed_testing": 22,
+}
+# simple_status=: MAAS's simplified statuses and the statuses each stands for.
+SIMPLE_STATUS_FILTERS = {
+    "allocated": {10},
+    "broken": {8},
+    "commissioning": {1},
+    "deployed": {6},
+    "deploying": {9},
+    "failed": {2, 11, 13, 15, 18, 20, 22},
+    "new": {0},
+    "ready": {4},
+    "releasing": {12, 14},
+    "rescue_mode": {16, 17, 19},
+    "testing": {21},
+    "other": {3, 5, 7},
+}
+POWER_STATES = ("on", "off", "unknown", "error")
+MAC_FIELD = re.compile(
+    r"^(?:[0-9a-fA-F]{1,2}:){5}[0-9a-fA-F]{1,2}$"
+    r"|^(?:[0-9a-fA-F]{1,2}-){5}[0-9a-fA-F]{1,2}$"
+    r"|^(?:[0-9a-fA-F]{3,4}.){2}[0-9a-fA-F]{3,4}$"
+)
+NUMBER_ERRORS = {
+    "cpu_count": "Invalid CPU count: number required.",
+    "cpu_speed": "Invalid CPU speed: number required.",
+    "mem": "Invalid memory: number of MiB required.",
+    "link_speed": "Invalid link speed: number required.",
+}
+
+
+def invalid_choice(value: str) -> str:
+    return f"Select a valid choice. {value} is not one of the available choices."
+
+
+class Known:
+    """What exists in the region, which a filter's names are checked against.
+
+    Each set is worked out only when a filter needs it (a fleet's polls by id
+    need none).
+    """
+
+    def __init__(self, sim: MaasSimulator) -> None:
+        self.sim = sim
+
+    def _of_machines(self, key: str) -> set[str]:
+        return {name for m in self.sim.machines if (name := _name(m, key)) is not None}
+
+    @functools.cached_property
+    def zones(self) -> set[str]:
+        return {z["name"] for z in self.sim.zones} | self._of_machines("zone")
+
+    @functools.cached_property
+    def pools(self) -> set[str]:
+        return {p["name"] for p in self.sim.pools} | self._of_machines("pool")
+
+    @functools.cached_property
+    def tags(self) -> set[str]:
+        return set(self.sim.tags) | {t for m in self.sim.machines for t in m["tag_names"]}
+
+    @functools.cached_property
+    def owners(self) -> set[str]:
+        return set(self.sim.users) | {m["owner"] for m in self.sim.machines if m["owner"]}
+
+    @functools.cached_property
+    def architectures(self) -> set[str]:
+        return set(USABLE_ARCHITECTURES) | {m["architecture"] for m in self.sim.machines}
+
+
+def _name(node: Json, key: str) -> str | None:
+    value = node.get(key)
+    return value.get("name") if isinstance(value, dict) else None
+
+
+def _macs(node: Json) -> set[str]:
+    interfaces = [*node.get("interface_set", []), node.get("boot_interface") or {}]
+    return {i["mac_address"].lower() for i in interfaces if i.get("mac_address")}
+
+
+def _mac(text: str) -> str:
+    """A MAC address as MAAS stores it: lower case, colons."""
+    digits = re.sub(r"[^0-9a-fA-F]", "", text).lower()
+    if len(digits) == 12 and not re.search(r"[:-]", text):
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return ":".join(part.zfill(2) for part in re.split(r"[:-]", text.lower()))
+
+
+# name -> (what of a node it reads, whether it excludes); the values of one
+# name match when any of them equals what the node has (tags: all of them).
+NodeTest = Callable[[Json, list[str]], bool]
+FILTER_TESTS: dict[str, tuple[NodeTest, bool]] = {
+    "id": (lambda n, v: n.get("system_id") in v, False),
+    "not_id": (lambda n, v: n.get("system_id") in v, True),
+    "system_id": (lambda n, v: n.get("system_id") in v, False),
+    "hostname": (lambda n, v: n.get("hostname") in v, False),
+    "not_hostname": (lambda n, v: n.get("hostname") in v, True),
+    "domain": (lambda n, v: _name(n, "domain") in v, False),
+    "not_domain": (lambda n, v: _name(n, "domain") in v, True),
+    "zone": (lambda n, v: _name(n, "zone") in v, False),
+    "not_in_zone": (lambda n, v: _name(n, "zone") in v, True),
+    "pool": (lambda n, v: _name(n, "pool") in v, False),
+    "not_in_pool": (lambda n, v: _name(n, "pool") in v, True),
+    "pod": (lambda n, v: _name(n, "pod") in v, False),
+    "not_pod": (lambda n, v: _name(n, "pod") in v, True),
+    "owner": (lambda n, v: n.get("owner") in v, False),
+    "not_owner": (lambda n, v: n.get("owner") in v, True),
+    "tags": (lambda n, v: set(v) <= set(n.get("tag_names", [])), False),
+    "not_tags": (lambda n, v: bool(set(v) & set(n.get("tag_names", []))), True),
+    "arch": (lambda n, v: n.get("architecture") in v, False),
+    "not_arch": (lambda n, v: n.get("architecture") in v, True),
+    "power_state": (lambda n, v: n.get("power_state") in v, False),
+    "not_power_state": (lambda n, v: n.get("power_state") in v, True),
+    "status": (lambda n, v: str(n.get("status")) in v, False),
+    "not_status": (lambda n, v: str(n.get("status")) in v, True),
+    "simple_status": (lambda n, v: str(n.get("status")) in v, False),
+    "not_simple_status": (lambda n, v: str(n.get("status")) in v, True),
+    "mac_address": (lambda n, v: bool(_macs(n) & set(v)), False),
+    "agent_name": (lambda n, v: n.get("agent_name", "") in v, False),
+    "not_agent_name": (lambda n, v: n.get("agent_name", "") in v, True),
+    "cpu_count": (lambda n, v: n.get("cpu_count", 0) >= min(map(float, v)), False),
+    "cpu_speed": (lambda n, v: n.get("cpu_speed", 0) >= min(map(float, v)), False),
+    "mem": (lambda n, v: n.get("memory", 0) >= min(map(float, v)), False),
+    "name": (lambda n, v: any(_name_matches(n, name) for name in v), False),
+}
+
+
+def _name_matches(node: Json, name: str) -> bool:
+    """op=allocate's name=: a hostname, or hostname.domain."""
+    hostname, _, domain = name.partition(".")
+    return node.get("hostname") == hostname and (not domain or _name(node, "domain") == domain)
+
+
+@dataclass
+class NodeFilter:
+    """A node listing's query, checked and turned into a test, as MAAS's form does."""
+
+    values: dict[str, list[str]]  # name -> values, cleaned
+    input: list[tuple[str, list[str]]]  # the names and values as given (op=allocate's message)
+
+    @classmethod
+    def parse(
+        cls, pairs: list[tuple[str, str]], known: Known, fields: tuple[str, ...] = READ_FIELDS
+    ) -> NodeFilter:
+        given: dict[str, list[str]] = {}
+        for key, value in pairs:
+            given.setdefault(key, []).append(value)
+        errors: dict[str, list[str]] = {}
+        values: dict[str, list[str]] = {}
+        for name in fields:
+            if name not in given:
+                continue
+            try:
+                values[name] = cls.clean(name, given[name], known)
+            except ValueError as error:
+                errors[name] = [str(error)]
+        for name in given:
+            if name not in fields and name not in IGNORED_FIELDS:
+                errors[name] = ["No such constraint."]
+        if errors:
+            raise ApiError(400, errors)
+        inputs = [(k, v) for k, v in given.items() if k != "op"]
+        return cls({k: v for k, v in values.items() if v}, inputs)
+
+    @staticmethod
+    def clean(name: str, values: list[str], known: Known) -> list[str]:
+        """The values MAAS's form would filter with; ValueError with its message if bad."""
+        if name in ("status", "not_status", "simple_status", "not_simple_status"):
+            simple = "simple" in name
+            codes: list[int] = []
+            for value in (v.removeprefix("=") for v in values):
+                if value not in (SIMPLE_STATUS_FILTERS if simple else STATUS_FILTERS):
+                    raise ValueError(invalid_choice(value))
+                codes += SIMPLE_STATUS_FILTERS[value] if simple else [STATUS_FILTERS[value]]
+            return [str(code) for code in codes]
+        if name in ("power_state", "not_power_state"):
+            cleaned = [v.removeprefix("=") for v in values]
+            for value in cleaned:
+                if value not in POWER_STATES:
+                    raise ValueError(invalid_choice(value))
+            return cleaned
+        if name in NUMBER_ERRORS:
+            try:
+                return [str(float(v)) for v in values]
+            except ValueError:
+                raise ValueError(NUMBER_ERRORS[name]) from None
+        if name == "mac_address":
+            for value in values:
+                if not MAC_FIELD.match(value):
+                    raise ValueError(f"'{value}' is not a valid MAC address.")
+            return [_mac(v) for v in values]
+        if name in ("zone", "not_in_zone", "pool", "not_in_pool"):
+            kind, existing = ("zone", known.zones) if "zone" in name else ("pool", known.pools)
+            missing = sorted(set(values) - existing)
+            if missing:
+                raise ValueError(f"No such {kind}(s): {', '.join(missing)}.")
+            return values
+        if name in ("tags", "not_tags"):
+            tags = [t for v in values for t in re.findall(r"[^\s,]+", v)]
+            missing = sorted(set(tags) - known.tags)
+            if name == "tags" and missing:
+                raise ValueError(f"No such tag(s): {', '.join(repr(t) for t in missing)}.")
+            return tags
+        if name == "owner":
+            missing = sorted(set(values) - known.owners)
+            if missing:
+                raise ValueError(f"No such owner: '{missing[0]}'.")
+            return values
+        if name in ("arch", "not_arch"):
+            arches: list[str] = []
+            for value in values:
+                found = [a for a in sorted(known.architectures) if a.split("/")[0] == value]
+                if value in known.architectures:
+                    arches.append(value)
+                elif found:
+                    arches.extend(found)  # a bare architecture stands for all its subarchitectures
+                else:
+                    raise ValueError("Architecture not recognised.")
+            return arches
+        return values
+
+    def test(self) -> Callable[[Json], bool]:
+        checks = [(FILTER_TESTS[k], v) for k, v in self.values.items() if k in FILTER_TESTS]
+
+        def matches(node: Json) -> bool:
+            return all(test(node, values) != excludes for (test, excludes), values in checks)
+
+        return matches
+
+    def apply(self, nodes: list[Json]) -> list[Json]:
+        matches = self.test()
+        return [node for node in nodes if matches(node)]
+
+    def described(self) -> str:
+        """MAAS's `describe_constraints` of the form: sorted `name=v1,v2` pairs."""
+        return " ".join(f"{k}={','.join(self.values[k])}" for k in sorted(self.values))
 
 
 # ---------------------------------------------------------------- fleet
@@ -467,7 +828,10 @@ class MaasSimulator:
         self.machines: list[Json] = []
         self._machines_json: bytes | None = None  # cached unfiltered listing
         self.sshkeys: list[Json] = []
-        self.tags: dict[str, Json] = {}
+        self.tags: dict[str, Json] = {t["name"]: t for t in self.fixture("tags.json")}
+        self.zones: list[Json] = self.fixture("zones.json")
+        self.pools: list[Json] = self.fixture("resource_pools.json")
+        self.devices: list[Json] = self.fixture("devices.json")
         self.dhcp_snippets: list[Json] = []
         self.files: dict[str, Json] = {}
         self.events: list[Json] = self.fixture("events.json")["events"]
@@ -716,11 +1080,13 @@ class MaasSimulator:
 
     @staticmethod
     def pick_op(request: RecordedRequest, path_op: str | None) -> str | None:
-        # MAAS looks at the query string first, then the form body.
+        # MAAS (OperationsResource.dispatch): the query string's op, else the
+        # form's, else the path's; Django's QueryDict.get gives a name's last
+        # value, and an empty op counts as none.
         for pairs in (request.query, request.form):
-            for key, value in pairs:
-                if key == "op":
-                    return value
+            ops = [value for key, value in pairs if key == "op"]
+            if ops and ops[-1]:
+                return ops[-1]
         return path_op
 
     def take_fault(self, path: str) -> Reply | None:
@@ -877,6 +1243,10 @@ class MaasSimulator:
             ),
             ("AnonFilesHandler", "GET", "get_by_key"): self.file_get_by_key,
             ("NodesHandler", "GET", None): self.machines_read,
+            ("DevicesHandler", "GET", None): self.devices_read,
+            ("ZonesHandler", "GET", None): lambda c: make_reply(200, self.zones),
+            ("ResourcePoolsHandler", "GET", None): lambda c: make_reply(200, self.pools),
+            ("TagsHandler", "GET", None): lambda c: make_reply(200, list(self.tags.values())),
             ("MachineHandler", "GET", None): lambda c: make_reply(200, self.machine(c)),
             ("MachineHandler", "PUT", None): self.machine_update,
             ("MachineHandler", "DELETE", None): self.machine_delete,
@@ -902,9 +1272,6 @@ class MaasSimulator:
         }
 
     LIST_FIXTURES: ClassVar[dict[str, str]] = {
-        "TagsHandler": "tags.json",
-        "ZonesHandler": "zones.json",
-        "ResourcePoolsHandler": "resource_pools.json",
         "SubnetsHandler": "subnets.json",
         "VlansHandler": "vlans.json",
         "DomainsHandler": "domains.json",
@@ -955,23 +1322,28 @@ class MaasSimulator:
 
     # machines
 
+    def is_admin(self, user: str | None) -> bool:
+        return bool(self.users.get(user or "", {}).get("is_superuser"))
+
+    def visible(self, user: str | None) -> list[Json]:
+        """The machines USER may see: an admin all, others the free ones and their own."""
+        if self.is_admin(user):
+            return self.machines
+        return [m for m in self.machines if m["owner"] in (None, user)]
+
     def machines_read(self, call: Call) -> Reply:
-        if not [k for k, _ in call.request.query if k != "op"]:
+        """GET machines/ (and nodes/): the visible machines, filtered as MAAS's form does."""
+        machines = self.visible(call.user)
+        if machines is self.machines and not [k for k, _ in call.request.query if k != "op"]:
             if self._machines_json is None:
                 self._machines_json = make_reply(200, self.machines).body
             return Reply(200, self._machines_json, JSON_TYPE)
-        machines = self.machines
-        hostnames, ids = call.query("hostname"), call.query("id") + call.query("system_id")
-        zones, pools = call.query("zone"), call.query("pool")
-        if hostnames:
-            machines = [m for m in machines if m["hostname"] in hostnames or m["fqdn"] in hostnames]
-        if ids:
-            machines = [m for m in machines if m["system_id"] in ids]
-        if zones:
-            machines = [m for m in machines if m["zone"]["name"] in zones]
-        if pools:
-            machines = [m for m in machines if m["pool"]["name"] in pools]
-        return make_reply(200, machines)
+        return make_reply(200, NodeFilter.parse(call.request.query, Known(self)).apply(machines))
+
+    def devices_read(self, call: Call) -> Reply:
+        return make_reply(
+            200, NodeFilter.parse(call.request.query, Known(self)).apply(self.devices)
+        )
 
     def machines_allocated(self, call: Call) -> Reply:
         mine = [
@@ -982,23 +1354,34 @@ class MaasSimulator:
         return make_reply(200, mine)
 
     def machines_allocate(self, call: Call) -> Reply:
-        wanted: dict[str, Callable[[Json, str], bool]] = {
-            "name": lambda m, v: v in (m["hostname"], m["fqdn"]),
-            "system_id": lambda m, v: v == m["system_id"],
-            "zone": lambda m, v: v == m["zone"]["name"],
-            "pool": lambda m, v: v == m["pool"]["name"],
-            "tags": lambda m, v: v in m["tag_names"],
-        }
-        for machine in self.machines:
-            if machine["status"] != 4:
-                continue
-            if all(
-                test(machine, value) for key, test in wanted.items() for value in call.fields(key)
-            ):
+        """op=allocate: the cheapest free Ready machine matching AcquireNodeForm's filters.
+
+        MAAS orders candidates by cpu_count + memory / 1024 (its "cost"); the
+        409 texts are those of MachinesHandler.allocate.
+        """
+        wanted = NodeFilter.parse(call.request.form, Known(self), ACQUIRE_FIELDS)
+        matches = wanted.test()
+        candidates = [
+            m
+            for m in self.visible(call.user)
+            if m["status"] == 4 and m["owner"] is None and not m.get("locked") and matches(m)
+        ]
+        if candidates:
+            machine = min(candidates, key=lambda m: m["cpu_count"] + m["memory"] / 1024)
+            if not is_true(call.field("dry_run")):
                 set_status(machine, 10, call.user)
-                return make_reply(200, machine)
-        constraints = ", ".join(f"{k}={v}" for k, v in call.request.form if k != "op")
-        raise ApiError(409, f"No available machine matches constraints: [{constraints}]")
+            return make_reply(200, machine)
+        system_id = call.fields("system_id")[-1:]
+        if not wanted.described():
+            message = "No machine available."
+        elif system_id:
+            message = f"No machine with system ID {system_id[0]} available."
+        else:
+            message = (
+                f"No available machine matches constraints: {wanted.input} "
+                f'(resolved to "{wanted.described()}")'
+            )
+        raise ApiError(409, message)
 
     def machines_power_parameters(self, call: Call) -> Reply:
         """A dict keyed by system ID, as MAAS answers; for admins only."""
@@ -1215,31 +1598,6 @@ class MaasSimulator:
 # (maasserver/models/eventtype.py) and `events op=query` paging
 # (maasserver/api/events.py).
 
-NODE_STATUS = {
-    "New": 0,
-    "Commissioning": 1,
-    "Failed commissioning": 2,
-    "Missing": 3,
-    "Ready": 4,
-    "Reserved": 5,
-    "Deployed": 6,
-    "Retired": 7,
-    "Broken": 8,
-    "Deploying": 9,
-    "Allocated": 10,
-    "Failed deployment": 11,
-    "Releasing": 12,
-    "Releasing failed": 13,
-    "Disk erasing": 14,
-    "Failed disk erasing": 15,
-    "Rescue mode": 16,
-    "Entering rescue mode": 17,
-    "Failed to enter rescue mode": 18,
-    "Exiting rescue mode": 19,
-    "Failed to exit rescue mode": 20,
-    "Testing": 21,
-    "Failed testing": 22,
-}
 EVENT_LEVELS = {"AUDIT": 0, "DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 MAX_EVENT_LOG_COUNT = 1000
 DEFAULT_EVENT_LOG_LIMIT = 100

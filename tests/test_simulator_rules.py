@@ -1,0 +1,167 @@
+"""The simulator follows MAAS's rules where a script would notice: listing filters,
+machine states and their transitions, locks, VLAN routes, deterministic data.
+
+Plain HTTP with a signed header (test_simulator.call), not maascurl.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from simulator import MaasSimulator
+from test_simulator import call
+
+
+@pytest.fixture
+def sim() -> Iterator[MaasSimulator]:
+    with MaasSimulator() as server:
+        yield server
+
+
+def ids(sim: MaasSimulator, path: str, api_key: str | None = None) -> list[str]:
+    response = call(sim, "GET", path, api_key)
+    assert response.status_code == 200, response.text
+    return [node["system_id"] for node in response.json()]
+
+
+def machine(sim: MaasSimulator, system_id: str) -> dict[str, object]:
+    return next(m for m in sim.machines if m["system_id"] == system_id)
+
+
+# ---------------------------------------------------------------- listing filters
+
+
+def test_status_filter_takes_maas_lower_case_names(sim: MaasSimulator) -> None:
+    # The default fleet: abc000 Ready, abc001 Allocated, abc002 Deployed.
+    assert ids(sim, "machines/?status=deployed") == ["abc002"]
+    assert ids(sim, "machines/?status=ready") == ["abc000"]
+    assert ids(sim, "machines/?status=allocated") == ["abc001"]
+    assert ids(sim, "machines/?status==ready") == ["abc000"]  # a leading "=" is dropped
+    assert ids(sim, "machines/?not_status=ready") == ["abc001", "abc002"]
+    label = call(sim, "GET", "machines/?status=Deployed")
+    assert label.status_code == 400
+    assert label.json() == {
+        "status": ["Select a valid choice. Deployed is not one of the available choices."]
+    }
+
+
+def test_values_of_one_name_are_alternatives_names_must_all_match(sim: MaasSimulator) -> None:
+    assert ids(sim, "machines/?status=ready&status=deployed") == ["abc000", "abc002"]
+    both = "machines/?hostname=amber-otter&hostname=calm-otter&status=deployed"
+    assert ids(sim, both) == ["abc002"]  # calm-otter is abc002
+    assert ids(sim, "machines/?id=abc000&id=abc001&status=allocated") == ["abc001"]
+    assert ids(sim, "machines/?id=abc000&hostname=brisk-otter") == []
+
+
+def test_hostname_is_the_short_name_not_the_fqdn(sim: MaasSimulator) -> None:
+    assert ids(sim, "machines/?hostname=brisk-otter") == ["abc001"]
+    assert ids(sim, "machines/?hostname=brisk-otter.maas") == []
+    assert ids(sim, "machines/?domain=maas") == ["abc000", "abc001", "abc002"]
+    assert ids(sim, "machines/?not_domain=maas") == []
+
+
+def test_zone_pool_and_owner_must_exist(sim: MaasSimulator) -> None:
+    assert ids(sim, "machines/?zone=zone-north") == ["abc000", "abc001", "abc002"]
+    assert ids(sim, "machines/?zone=default") == []
+    assert ids(sim, "machines/?pool=default&owner=admin") == ["abc001"]
+    assert ids(sim, "machines/?not_owner=admin") == ["abc000", "abc002"]
+    cases = {
+        "zone=nowhere&zone=elsewhere": {"zone": ["No such zone(s): elsewhere, nowhere."]},
+        "not_in_zone=nowhere": {"not_in_zone": ["No such zone(s): nowhere."]},
+        "pool=web": {"pool": ["No such pool(s): web."]},
+        "owner=zed": {"owner": ["No such owner: 'zed'."]},
+    }
+    for query, errors in cases.items():
+        response = call(sim, "GET", f"machines/?{query}")
+        assert (response.status_code, response.json()) == (400, errors), query
+
+
+def test_a_node_must_carry_every_tag_asked_for(sim: MaasSimulator) -> None:
+    sim.tags["fast"] = {"name": "fast"}
+    machine(sim, "abc002")["tag_names"] = ["virtual", "fast"]
+    sim.changed()
+    assert ids(sim, "machines/?tags=virtual") == ["abc000", "abc002"]
+    assert ids(sim, "machines/?tags=virtual&tags=fast") == ["abc002"]
+    assert ids(sim, "machines/?tags=virtual,fast") == ["abc002"]  # MAAS's older comma form
+    assert ids(sim, "machines/?not_tags=fast") == ["abc000", "abc001"]
+    unknown = call(sim, "GET", "machines/?tags=virtual&tags=gpu")
+    assert unknown.status_code == 400
+    assert unknown.json() == {"tags": ["No such tag(s): 'gpu'."]}
+
+
+def test_mac_address_architecture_power_state_and_numbers(sim: MaasSimulator) -> None:
+    mac = machine(sim, "abc001")["interface_set"][0]["mac_address"]  # type: ignore[index]
+    assert ids(sim, f"machines/?mac_address={mac.upper()}") == ["abc001"]
+    bad = call(sim, "GET", "machines/?mac_address=00:11")
+    assert bad.json() == {"mac_address": ["'00:11' is not a valid MAC address."]}
+    assert ids(sim, "machines/?arch=i386") == ["abc000", "abc001", "abc002"]  # i386/*
+    assert ids(sim, "machines/?arch=amd64/generic") == []
+    arch = call(sim, "GET", "machines/?arch=sparc")
+    assert arch.json() == {"arch": ["Architecture not recognised."]}
+    machine(sim, "abc002")["power_state"] = "on"
+    assert ids(sim, "machines/?power_state=on") == ["abc002"]
+    assert ids(sim, "machines/?cpu_count=7&mem=8192") == ["abc000", "abc001", "abc002"]
+    assert ids(sim, "machines/?cpu_count=8") == []
+    count = call(sim, "GET", "machines/?cpu_count=many")
+    assert count.json() == {"cpu_count": ["Invalid CPU count: number required."]}
+
+
+def test_simple_status_groups_statuses(sim: MaasSimulator) -> None:
+    machine(sim, "abc000").update(status=11, status_name="Failed deployment")
+    machine(sim, "abc001").update(status=2, status_name="Failed commissioning")
+    assert ids(sim, "machines/?simple_status=failed") == ["abc000", "abc001"]
+    assert ids(sim, "machines/?not_simple_status=failed") == ["abc002"]
+
+
+def test_an_unknown_filter_is_refused_as_maas_does(sim: MaasSimulator) -> None:
+    response = call(sim, "GET", "machines/?hostnme=amber-otter&status=ready")
+    assert response.status_code == 400
+    assert response.json() == {"hostnme": ["No such constraint."]}
+    # op and the parameters MAAS ignores are no filters
+    assert ids(sim, "machines/?op=&comment=x") == ["abc000", "abc001", "abc002"]
+    assert ids(sim, "machines/?agent_name=juju") == []  # no machine was allocated with one
+
+
+def test_nodes_and_devices_take_the_same_filters(sim: MaasSimulator) -> None:
+    assert ids(sim, "nodes/?status=deployed") == ["abc002"]
+    assert ids(sim, "devices/") == ["kas8m6"]
+    assert ids(sim, "devices/?hostname=moral-buck&owner=admin") == ["kas8m6"]
+    assert ids(sim, "devices/?mac_address=00:00:00:00:00:00") == ["kas8m6"]
+    assert ids(sim, "devices/?zone=zone-north") == []
+    assert call(sim, "GET", "devices/?status=sold").status_code == 400
+
+
+def test_others_see_free_machines_and_their_own(sim: MaasSimulator) -> None:
+    bob = sim.add_user("bob")
+    assert ids(sim, "machines/", bob) == ["abc000"]  # abc001 is admin's, abc002 user2's
+    machine(sim, "abc002")["owner"] = "bob"
+    assert ids(sim, "machines/?status=deployed", bob) == ["abc002"]
+
+
+def test_allocate_takes_the_acquire_filters_and_says_what_it_could_not_match(
+    sim: MaasSimulator,
+) -> None:
+    none = call(
+        sim, "POST", "machines/?op=allocate", data={"zone": "zone-north", "cpu_count": "64"}
+    )
+    assert none.status_code == 409
+    assert none.text == (
+        "No available machine matches constraints: [('zone', ['zone-north']), "
+        "('cpu_count', ['64'])] (resolved to \"cpu_count=64.0 zone=zone-north\")"
+    )
+    named = call(sim, "POST", "machines/?op=allocate", data={"system_id": "abc002"})
+    assert named.text == "No machine with system ID abc002 available."
+    status = call(sim, "POST", "machines/?op=allocate", data={"status": "ready"})
+    assert (status.status_code, status.json()) == (400, {"status": ["No such constraint."]})
+    dry = call(sim, "POST", "machines/?op=allocate", data={"name": "amber-otter", "dry_run": "1"})
+    assert (dry.json()["system_id"], dry.json()["status_name"]) == ("abc000", "Ready")
+    got = call(sim, "POST", "machines/?op=allocate", data={"name": "amber-otter.maas"})
+    assert (got.json()["status_name"], got.json()["owner"]) == ("Allocated", "admin")
+    empty = call(sim, "POST", "machines/?op=allocate", data={"comment": "any"})
+    assert (empty.status_code, empty.text) == (409, "No machine available.")
