@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 API_PREFIX = "/MAAS/api/2.0/"
@@ -294,8 +294,58 @@ def template_regex(template: str) -> re.Pattern[str]:
     return re.compile(pattern + r"\Z")
 
 
+class Undescribed(NamedTuple):
+    path: str  # relative to the API root, as the description writes paths
+    handler: str | None  # the handler MAAS routes it to
+    methods: tuple[str, ...]  # what the simulator serves there (nothing: not served)
+    why: str
+
+
+# Paths MAAS 3.4 serves that its API description (describe/) lacks: its URL
+# table (maasserver/urls_api.py) checked against the committed description,
+# and the resource_uri and upload_uri values in MAAS's answers (the samples
+# under tests/fixtures and the shared fixtures). A client must send these as
+# typed. (reservedips/{id}/, also handed out as resource_uri in the samples,
+# is MAAS 3.6's, not 3.4's.)
+UNDESCRIBED_ROUTES: tuple[Undescribed, ...] = (
+    Undescribed(
+        "vlans/{vlan_id}/",
+        "VlanHandler",
+        ("GET", "PUT", "DELETE"),
+        "every VLAN's resource_uri; the VLAN by its id, as fabrics/{fabric_id}/vlans/{vid}/",
+    ),
+    Undescribed(
+        "boot-resources/{id}/upload/{file_id}/",
+        "BootResourceFileUploadHandler",
+        ("PUT",),
+        "upload_uri of a boot resource file not yet complete; its chunks (see BootImages)",
+    ),
+    Undescribed(
+        "nodes/{system_id}/volume-groups/{id}/",
+        "VolumeGroupHandler",
+        ("GET", "PUT", "DELETE"),
+        "the same handler as the described nodes/{system_id}/volume-group/{id}/",
+    ),
+    Undescribed(
+        "commissioning-results/",
+        "NodeResultsHandler",
+        ("GET",),
+        "the older name of the described installation-results/",
+    ),
+    Undescribed("virtual-machines/", "VirtualMachinesHandler", ("GET",), "hidden from describe"),
+    Undescribed("virtual-machines/{id}", "VirtualMachineHandler", ("GET",), "hidden from describe"),
+    Undescribed(
+        "openapi.yaml",
+        None,
+        (),
+        "MAAS's OpenAPI document (anonymous); not served: it is MAAS's documentation prose",
+    ),
+)
+
+
 def load_routes(describe: Json) -> list[Route]:
     routes: dict[str, Route] = {}
+    described: dict[str, Route] = {}  # handler name -> a route it serves
     for resource in describe["resources"]:
         for kind in ("anon", "auth"):
             part = resource[kind]
@@ -307,6 +357,18 @@ def load_routes(describe: Json) -> list[Route]:
             table = route.anon if kind == "anon" else route.auth
             for action in part["actions"]:
                 table.setdefault((action["method"], action["op"]), part["name"])
+            described.setdefault(part["name"], route)
+    for extra in UNDESCRIBED_ROUTES:
+        if extra.handler is None or not extra.methods:
+            continue
+        path = API_PREFIX + extra.path
+        route = routes.setdefault(path, Route(path, template_regex(path)))
+        twin = described.get(extra.handler)
+        if twin is not None:  # the actions of the described route of the same handler
+            route.anon.update({k: v for k, v in twin.anon.items() if v == extra.handler})
+            route.auth.update({k: v for k, v in twin.auth.items() if v == extra.handler})
+        else:
+            route.auth.update({(method, None): extra.handler for method in extra.methods})
     # Literal paths win over templated ones.
     return sorted(routes.values(), key=lambda r: (r.template.count("{"), r.template))
 
@@ -863,6 +925,8 @@ class MaasSimulator:
         self._handlers.update(self.boot_images.handlers())
         self.rack_sync = RackSync(self)  # see "rack controllers syncing boot images"
         self._handlers.update(self.rack_sync.handlers())
+        self.fabrics = Fabrics(self)  # see "fabrics and VLANs"
+        self._handlers.update(self.fabrics.handlers())
 
     # ---- public API
 
@@ -1269,11 +1333,12 @@ class MaasSimulator:
             ("FilesHandler", "GET", "get_by_key"): self.file_get_by_key,
             ("FileHandler", "GET", None): self.file_read,
             ("FileHandler", "DELETE", None): self.file_delete,
+            ("VirtualMachinesHandler", "GET", None): lambda c: make_reply(200, []),
+            ("VirtualMachineHandler", "GET", None): self.virtual_machine_read,
         }
 
     LIST_FIXTURES: ClassVar[dict[str, str]] = {
         "SubnetsHandler": "subnets.json",
-        "VlansHandler": "vlans.json",
         "DomainsHandler": "domains.json",
         "InterfacesHandler": "interfaces.json",
         "BlockDevicesHandler": "block_devices.json",
@@ -1295,6 +1360,9 @@ class MaasSimulator:
     def new_id(self) -> int:
         self._next_id += 1
         return self._next_id
+
+    def virtual_machine_read(self, call: Call) -> Reply:
+        raise ApiError(404, "No VirtualMachine matches the given query.")  # none are composed
 
     # users and account
 
@@ -2467,6 +2535,197 @@ class RackSync:
     def add_image(images: dict[tuple[str, str], set[str]], name: str, architecture: str) -> None:
         arch, _, subarch = architecture.partition("/")
         images.setdefault((name, arch), set()).add(subarch or "generic")
+
+
+# ---------------------------------------------------------------- fabrics and VLANs
+#
+# MAAS 3.4's maasserver/api/fabrics.py and vlans.py: a VLAN is reached by its
+# fabric and VID (fabrics/{fabric_id}/vlans/{vid}/, in the description) or by
+# its id (vlans/{vlan_id}/, its resource_uri, not in the description). A
+# fabric's default VLAN is its first (lowest id) and is always named
+# "untagged"; another VLAN without a name is named after its VID. A VLAN's
+# description is stored but not shown, as in MAAS.
+
+NO_FABRIC = "No Fabric matches the given query."
+NO_VLAN = "No VLAN matches the given query."
+NO_VLAN_ID = "VLAN with specified ID does not exist."
+VID_RANGE = "VLAN tag (VID) out of range (0-4094; 0 for untagged.)"
+
+
+class Fabrics:
+    """Fabrics and their VLANs, seeded from the fixture of fabrics/."""
+
+    def __init__(self, sim: MaasSimulator) -> None:
+        self.sim = sim
+        self.fabrics: list[Json] = []
+        self.vlans: dict[int, Json] = {}  # id -> the VLAN as stored (raw name, description)
+        for fabric in sim.fixture("fabrics.json"):
+            vlans = fabric.pop("vlans")
+            self.fabrics.append(fabric)
+            for vlan in vlans:
+                stored = {**vlan, "description": ""}
+                if stored["vid"] == 0 or stored["name"] == str(stored["vid"]):
+                    stored["name"] = None  # the fixture shows generated names
+                self.vlans[vlan["id"]] = stored
+
+    def handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
+        return {
+            ("FabricsHandler", "GET", None): lambda c: make_reply(
+                200, [self.fabric_json(f) for f in self.fabrics]
+            ),
+            ("FabricHandler", "GET", None): lambda c: make_reply(
+                200, self.fabric_json(self.fabric(c.params["id"]))
+            ),
+            ("VlansHandler", "GET", None): self.vlans_read,
+            ("VlansHandler", "POST", None): self.vlan_create,
+            ("VlanHandler", "GET", None): lambda c: make_reply(200, self.vlan_json(self.vlan(c))),
+            ("VlanHandler", "PUT", None): self.vlan_update,
+            ("VlanHandler", "DELETE", None): self.vlan_delete,
+        }
+
+    # ---- lookups
+
+    def fabric(self, specifier: str) -> Json:
+        """A fabric by id or name (MAAS's specifiers, reduced to these two)."""
+        for fabric in self.fabrics:
+            if specifier in (str(fabric["id"]), fabric["name"]):
+                return fabric
+        raise ApiError(404, NO_FABRIC)
+
+    def of_fabric(self, fabric: Json) -> list[Json]:
+        return sorted(
+            (v for v in self.vlans.values() if v["fabric_id"] == fabric["id"]),
+            key=lambda v: v["id"],
+        )
+
+    def vlan(self, call: Call) -> Json:
+        vlan_id = call.params.get("vlan_id")
+        if vlan_id is not None:
+            # (an id that is not a number fails MAAS's own lookup, most likely a 500)
+            vlan = self.vlans.get(int(vlan_id)) if vlan_id.isdigit() else None
+            if vlan is None:
+                raise ApiError(404, NO_VLAN_ID)
+            return vlan
+        vlans = self.of_fabric(self.fabric(call.params["fabric_id"]))
+        specifier = call.params["vid"]
+        if specifier.isdigit() or specifier == "untagged":
+            vid = 0 if specifier == "untagged" else int(specifier)
+            if vid > 4094:
+                raise ApiError(400, VID_RANGE)
+            found = [v for v in vlans if v["vid"] == vid]
+        else:
+            found = [v for v in vlans if self.name_of(v) == specifier]
+        if not found:
+            raise ApiError(404, NO_VLAN)
+        return found[0]
+
+    def is_default(self, vlan: Json) -> bool:
+        ids = [v["id"] for v in self.vlans.values() if v["fabric_id"] == vlan["fabric_id"]]
+        return vlan["id"] == min(ids)
+
+    def name_of(self, vlan: Json) -> str:
+        if self.is_default(vlan):
+            return "untagged"
+        return str(vlan["name"]) if vlan["name"] is not None else str(vlan["vid"])
+
+    # ---- JSON as MAAS writes it
+
+    def vlan_json(self, vlan: Json) -> Json:
+        fabric = next(f for f in self.fabrics if f["id"] == vlan["fabric_id"])
+        shown = {k: v for k, v in vlan.items() if k != "description"}
+        shown.update(name=self.name_of(vlan), fabric=fabric["name"])
+        shown["resource_uri"] = f"{API_PREFIX}vlans/{vlan['id']}/"
+        return shown
+
+    def fabric_json(self, fabric: Json) -> Json:
+        return {**fabric, "vlans": [self.vlan_json(v) for v in self.of_fabric(fabric)]}
+
+    # ---- handlers
+
+    def vlans_read(self, call: Call) -> Reply:
+        fabric = self.fabric(call.params["fabric_id"])
+        return make_reply(200, [self.vlan_json(v) for v in self.of_fabric(fabric)])
+
+    def require_admin(self, call: Call) -> None:
+        if not self.sim.is_admin(call.user):
+            raise ApiError(403, "")  # Django's PermissionDenied(): no text
+
+    def vlan_update(self, call: Call) -> Reply:
+        vlan = self.vlan(call)
+        self.require_admin(call)
+        changes = self.checked(call, vlan)
+        vlan.update(changes)
+        return make_reply(200, self.vlan_json(vlan))
+
+    def vlan_create(self, call: Call) -> Reply:
+        fabric = self.fabric(call.params["fabric_id"])
+        self.require_admin(call)
+        text = call.field("vid")
+        if not text:
+            raise ApiError(400, {"vid": ["This field is required."]})
+        if not text.lstrip("-").isdigit():
+            raise ApiError(400, {"vid": ["Enter a whole number."]})
+        vid = int(text)
+        if not 0 <= vid <= 4094:
+            raise ApiError(400, {"vid": ["VID must be between 0 and 4094."]})
+        if any(v["vid"] == vid for v in self.of_fabric(fabric)):
+            message = "A VLAN with the specified VID already exists in the destination fabric."
+            raise ApiError(400, {"__all__": [message]})
+        vlan_id = max(self.vlans, default=5000) + 1
+        vlan: Json = {
+            "vid": vid,
+            "mtu": 1500,
+            "dhcp_on": False,
+            "external_dhcp": None,
+            "relay_vlan": None,
+            "fabric": fabric["name"],
+            "secondary_rack": None,
+            "fabric_id": fabric["id"],
+            "name": None,
+            "primary_rack": None,
+            "id": vlan_id,
+            "space": "undefined",
+            "description": "",
+        }
+        vlan.update(self.checked(call, vlan))
+        self.vlans[vlan_id] = vlan
+        return make_reply(200, self.vlan_json(vlan))
+
+    def checked(self, call: Call, vlan: Json) -> Json:
+        """The fields of a VLAN form, checked as MAAS's VLANForm and VLAN.clean do."""
+        changes: Json = {}
+        errors: dict[str, list[str]] = {}
+        for key, value in call.request.form:
+            if key == "name":
+                changes[key] = value or None
+            elif key == "description":
+                changes[key] = value
+            elif key == "mtu":
+                if not value.strip().lstrip("-").isdigit():
+                    errors[key] = ["Enter a whole number."]
+                elif not 552 <= int(value) <= 65535:
+                    errors[key] = ["MTU must be between 552 and 65535."]
+                else:
+                    changes[key] = int(value)
+            elif key == "dhcp_on":
+                changes[key] = is_true(value)
+            elif key in ("primary_rack", "secondary_rack"):
+                changes[key] = value or None
+            elif key == "space":
+                changes[key] = "undefined" if value in ("", "undefined") else value
+        if errors:
+            raise ApiError(400, errors)
+        return changes
+
+    def vlan_delete(self, call: Call) -> Reply:
+        vlan = self.vlan(call)
+        self.require_admin(call)
+        if self.is_default(vlan):
+            raise ApiError(
+                400, "This VLAN is the default VLAN in the fabric, it cannot be deleted."
+            )
+        del self.vlans[vlan["id"]]
+        return Reply(204)
 
 
 # ---------------------------------------------------------------- standalone

@@ -165,3 +165,89 @@ def test_allocate_takes_the_acquire_filters_and_says_what_it_could_not_match(
     assert (got.json()["status_name"], got.json()["owner"]) == ("Allocated", "admin")
     empty = call(sim, "POST", "machines/?op=allocate", data={"comment": "any"})
     assert (empty.status_code, empty.text) == (409, "No machine available.")
+
+
+# ------------------------------------------------------- VLANs and other undescribed routes
+
+
+def test_a_vlan_is_served_at_its_resource_uri(sim: MaasSimulator) -> None:
+    """vlans/{id}/ is not in MAAS's API description, yet every VLAN's resource_uri."""
+    fabric = call(sim, "GET", "fabrics/2/").json()
+    tagged = fabric["vlans"][1]
+    assert tagged["resource_uri"] == "/MAAS/api/2.0/vlans/5006/"
+    by_id = call(sim, "GET", "vlans/5006/")
+    assert by_id.status_code == 200
+    assert by_id.json() == tagged
+    by_vid = call(sim, "GET", "fabrics/2/vlans/567/")
+    assert by_vid.json() == tagged
+    assert call(sim, "GET", "fabrics/fabric-2/vlans/untagged/").json()["id"] == 5005
+    assert [v["id"] for v in call(sim, "GET", "fabrics/2/vlans/").json()] == [5005, 5006]
+    missing = call(sim, "GET", "vlans/1/")
+    assert (missing.status_code, missing.text) == (404, "VLAN with specified ID does not exist.")
+    no_fabric = call(sim, "GET", "fabrics/99/vlans/")
+    assert (no_fabric.status_code, no_fabric.text) == (404, "No Fabric matches the given query.")
+    no_vid = call(sim, "GET", "fabrics/2/vlans/7/")
+    assert (no_vid.status_code, no_vid.text) == (404, "No VLAN matches the given query.")
+    # the id route is not described, and serves no op the description lacks
+    assert call(sim, "POST", "vlans/5006/").status_code == 400
+
+
+def test_a_vlan_is_updated_and_deleted_by_its_id(sim: MaasSimulator) -> None:
+    updated = call(sim, "PUT", "vlans/5006/", data={"mtu": "9000", "name": "storage"})
+    assert updated.status_code == 200
+    assert (updated.json()["mtu"], updated.json()["name"]) == (9000, "storage")
+    assert call(sim, "GET", "fabrics/2/vlans/storage/").json()["mtu"] == 9000
+    described = call(sim, "PUT", "vlans/5006/", data={"description": "backups"})
+    assert "description" not in described.json()  # stored, not shown, as in MAAS 3.4
+    too_big = call(sim, "PUT", "vlans/5006/", data={"mtu": "70000"})
+    assert too_big.status_code == 400
+    assert too_big.json() == {"mtu": ["MTU must be between 552 and 65535."]}
+    default = call(sim, "PUT", "vlans/5005/", data={"name": "main"})
+    assert default.json()["name"] == "untagged"  # a fabric's default VLAN keeps its name
+    refused = call(sim, "DELETE", "vlans/5005/")
+    assert (refused.status_code, refused.text) == (
+        400,
+        "This VLAN is the default VLAN in the fabric, it cannot be deleted.",
+    )
+    assert call(sim, "DELETE", "vlans/5006/").status_code == 204
+    assert call(sim, "GET", "vlans/5006/").status_code == 404
+    bob = sim.add_user("bob")
+    assert call(sim, "PUT", "vlans/5005/", bob, data={"mtu": "9000"}).status_code == 403
+
+
+def test_a_vlan_is_created_on_a_fabric(sim: MaasSimulator) -> None:
+    made = call(sim, "POST", "fabrics/2/vlans/", data={"vid": "100", "mtu": "9000"})
+    assert made.status_code == 200
+    vlan = made.json()
+    assert (vlan["vid"], vlan["name"], vlan["fabric"], vlan["mtu"]) == (
+        100,
+        "100",
+        "fabric-2",
+        9000,
+    )
+    assert call(sim, "GET", vlan["resource_uri"].removeprefix("/MAAS/api/2.0/")).json() == vlan
+    again = call(sim, "POST", "fabrics/2/vlans/", data={"vid": "100"})
+    assert again.json() == {
+        "__all__": ["A VLAN with the specified VID already exists in the destination fabric."]
+    }
+    assert call(sim, "POST", "fabrics/2/vlans/", data={}).json() == {
+        "vid": ["This field is required."]
+    }
+
+
+def test_undescribed_routes_are_listed_and_served(sim: MaasSimulator) -> None:
+    from simulator import UNDESCRIBED_ROUTES
+
+    described = {
+        part["path"]
+        for resource in call(sim, "GET", "describe/").json()["resources"]
+        for part in (resource["anon"], resource["auth"])
+        if part is not None
+    }
+    for route in UNDESCRIBED_ROUTES:
+        assert "/MAAS/api/2.0/" + route.path not in described
+    assert call(sim, "GET", "commissioning-results/").status_code == 200
+    assert call(sim, "GET", "virtual-machines/").json() == []
+    assert call(sim, "GET", "virtual-machines/3").status_code == 404
+    assert call(sim, "GET", "nodes/abc000/volume-groups/4/").status_code == 200
+    assert call(sim, "GET", "openapi.yaml").status_code == 404
