@@ -1314,8 +1314,6 @@ class MaasSimulator:
             ("MachineHandler", "GET", None): lambda c: make_reply(200, self.machine(c)),
             ("MachineHandler", "PUT", None): self.machine_update,
             ("MachineHandler", "DELETE", None): self.machine_delete,
-            ("MachineHandler", "POST", "deploy"): self.machine_deploy,
-            ("MachineHandler", "POST", "release"): self.machine_release,
             ("SSHKeysHandler", "GET", None): self.sshkeys_read,
             ("SSHKeysHandler", "POST", None): self.sshkey_create,
             ("SSHKeyHandler", "GET", None): lambda c: make_reply(
@@ -1437,7 +1435,7 @@ class MaasSimulator:
         if candidates:
             machine = min(candidates, key=lambda m: m["cpu_count"] + m["memory"] / 1024)
             if not is_true(call.field("dry_run")):
-                set_status(machine, 10, call.user)
+                self.timed.acquire(machine, call)
             return make_reply(200, machine)
         system_id = call.fields("system_id")[-1:]
         if not wanted.described():
@@ -1470,14 +1468,17 @@ class MaasSimulator:
         )
 
     def machine(self, call: Call) -> Json:
+        """The machine of the path, if the caller may see it (403 without text if not)."""
         system_id = call.params.get("system_id")
         for machine in self.machines:
             if machine["system_id"] == system_id:
+                self.timed.permit(machine, call.user, "view")
                 return machine
         raise ApiError(404, "No Machine matches the given query.")
 
     def machine_update(self, call: Call) -> Reply:
         machine = self.machine(call)
+        self.timed.permit(machine, call.user, "admin")
         for key, value in call.request.form:
             if key in machine and isinstance(machine[key], (str, type(None))):
                 machine[key] = value
@@ -1485,26 +1486,10 @@ class MaasSimulator:
         return make_reply(200, machine)
 
     def machine_delete(self, call: Call) -> Reply:
-        self.machines.remove(self.machine(call))
+        machine = self.machine(call)
+        self.timed.permit(machine, call.user, "admin")
+        self.machines.remove(machine)
         return Reply(204)
-
-    def machine_deploy(self, call: Call) -> Reply:
-        machine = self.machine(call)
-        set_status(machine, 9, call.user)
-        machine["osystem"] = call.field("osystem") or "ubuntu"
-        machine["distro_series"] = call.field("distro_series") or "jammy"
-        return make_reply(200, machine)
-
-    def machine_release(self, call: Call) -> Reply:
-        machine = self.machine(call)
-        if machine["status"] not in (4, *ALLOCATED_STATUSES):
-            # MAAS: NodeStateViolation (409) outside the releasable states.
-            raise ApiError(
-                409,
-                f"Machine cannot be released in its current state ('{machine['status_name']}').",
-            )
-        set_status(machine, 4, None)
-        return make_reply(200, machine)
 
     # ssh keys
 
@@ -1671,18 +1656,215 @@ MAX_EVENT_LOG_COUNT = 1000
 DEFAULT_EVENT_LOG_LIMIT = 100
 
 
+# The state rules, from MAAS 3.4's maasserver/node_status.py (which status may
+# follow which), maasserver/api/machines.py and nodes.py (what each op checks,
+# its permission and its 409 texts) and maasserver/models/node.py (what an
+# action does to a machine and which events it logs).
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    status: frozenset(following)
+    for status, following in {
+        "New": (
+            "Commissioning", "Testing", "Missing", "Ready", "Retired", "Broken",
+            "Entering rescue mode",
+        ),
+        "Commissioning": (
+            "Failed commissioning", "Ready", "Retired", "Missing", "New", "Broken", "Testing",
+        ),
+        "Failed commissioning": (
+            "Commissioning", "Missing", "Retired", "Broken", "Entering rescue mode", "Testing",
+        ),
+        "Ready": (
+            "Entering rescue mode", "Commissioning", "Allocated", "Reserved", "Retired",
+            "Missing", "Broken", "Testing",
+        ),
+        "Reserved": (
+            "Ready", "Allocated", "Retired", "Missing", "Broken", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Allocated": (
+            "Ready", "Retired", "Missing", "Broken", "Deploying", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Releasing": (
+            "New", "Allocated", "Reserved", "Deployed", "Ready", "Broken", "Missing",
+            "Failed deployment", "Failed disk erasing", "Releasing failed",
+        ),
+        "Deploying": (
+            "Allocated", "Missing", "Broken", "Failed deployment", "Deployed", "Ready",
+            "Disk erasing", "Releasing",
+        ),
+        "Failed deployment": (
+            "Allocated", "Missing", "Broken", "Ready", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Deployed": (
+            "Allocated", "Missing", "Broken", "Ready", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Missing": (
+            "New", "Ready", "Allocated", "Commissioning", "Broken", "Entering rescue mode",
+            "Testing",
+        ),
+        "Retired": ("New", "Ready", "Missing", "Broken", "Entering rescue mode", "Testing"),
+        "Broken": (
+            "Commissioning", "Ready", "Disk erasing", "Releasing", "Entering rescue mode",
+            "Testing", "Deployed",
+        ),
+        "Releasing failed": ("Releasing", "Disk erasing", "Ready", "Broken", "Testing"),
+        "Disk erasing": ("Broken", "Disk erasing", "Failed disk erasing", "Ready", "Releasing"),
+        "Failed disk erasing": (
+            "Disk erasing", "Releasing", "Broken", "Allocated", "Ready", "Entering rescue mode",
+            "Testing",
+        ),
+        "Entering rescue mode": (
+            "Ready", "Broken", "Deployed", "Rescue mode", "Failed to enter rescue mode",
+            "Exiting rescue mode",
+        ),
+        "Failed to enter rescue mode": (
+            "Broken", "Entering rescue mode", "Exiting rescue mode", "Testing",
+        ),
+        "Rescue mode": ("Broken", "Exiting rescue mode", "Testing"),
+        "Exiting rescue mode": (
+            "New", "Broken", "Failed commissioning", "Ready", "Reserved", "Allocated",
+            "Failed deployment", "Deployed", "Missing", "Retired", "Releasing failed",
+            "Failed disk erasing", "Rescue mode", "Failed to enter rescue mode",
+            "Failed to exit rescue mode", "Failed testing",
+        ),
+        "Failed to exit rescue mode": ("Broken", "Exiting rescue mode", "Testing"),
+        "Testing": (
+            "Broken", "New", "Ready", "Reserved", "Allocated", "Deployed", "Commissioning",
+            "Failed deployment", "Missing", "Retired", "Releasing failed", "Failed disk erasing",
+            "Failed to enter rescue mode", "Failed to exit rescue mode", "Failed testing",
+        ),
+        "Failed testing": (
+            "Commissioning", "Broken", "Missing", "Entering rescue mode", "Testing", "Ready",
+            "Deployed",
+        ),
+    }.items()
+}  # fmt: skip
+RELEASABLE = frozenset(
+    {
+        "Allocated",
+        "Reserved",
+        "Broken",
+        "Deploying",
+        "Deployed",
+        "Failed deployment",
+        "Failed disk erasing",
+        "Releasing failed",
+    }
+)
+COMMISSIONABLE = frozenset(
+    {
+        "New",
+        "Failed commissioning",
+        "Ready",
+        "Broken",
+    }
+)
+TESTABLE = frozenset(
+    {
+        "Failed commissioning",
+        "New",
+        "Ready",
+        "Reserved",
+        "Allocated",
+        "Failed deployment",
+        "Deployed",
+        "Missing",
+        "Retired",
+        "Broken",
+        "Rescue mode",
+        "Releasing failed",
+        "Failed disk erasing",
+        "Failed to enter rescue mode",
+        "Failed to exit rescue mode",
+        "Failed testing",
+    }
+)
+# Statuses a passed test does not go back to (the machine becomes Ready).
+TEST_RESETS = frozenset(
+    {
+        "New",
+        "Commissioning",
+        "Failed deployment",
+        "Missing",
+        "Retired",
+        "Broken",
+        "Releasing failed",
+        "Failed disk erasing",
+        "Failed to enter rescue mode",
+        "Failed to exit rescue mode",
+        "Failed testing",
+    }
+)
+# Leaving these does not change a machine's previous status (MAAS's pre-save signal).
+KEEPS_PREVIOUS = frozenset(
+    {
+        "Rescue mode",
+        "Entering rescue mode",
+        "Failed to enter rescue mode",
+        "Exiting rescue mode",
+        "Failed to exit rescue mode",
+        "Testing",
+    }
+)
+# The event MAAS logs (DEBUG) when a user asks for an action; its description is
+# "(username)" or "(username) - comment" (Node._register_request_event).
+REQUESTED = {
+    "acquire": "User acquiring node",
+    "deploy": "User starting deployment",
+    "power_on": "User powering up node",
+    "power_off": "User powering down node",
+    "release": "User releasing node",
+    "erase": "User erasing disk",
+    "commission": "User starting node commissioning",
+    "test": "User starting node testing",
+    "rescue_mode": "User starting rescue mode",
+    "exit_rescue_mode": "User stopping rescue mode",
+    "lock": "User locking node",
+    "unlock": "User unlocking node",
+    "mark_broken": "User marking node broken",
+    "mark_fixed": "User marking node fixed",
+}
+# abort: status -> (the request event, the status event, where it ends; None:
+# the status before, Ready if that was Commissioning)
+ABORTS: dict[str, tuple[str, str, str | None]] = {
+    "Deploying": ("User aborting deployment", "Aborted deployment", "Allocated"),
+    "Commissioning": ("User aborting node commissioning", "Aborted commissioning", "New"),
+    "Testing": ("User aborting node testing", "Aborted testing", None),
+    "Disk erasing": ("User aborting disk erase", "Aborted disk erasing", "Failed disk erasing"),
+}
+MACHINE_OPS = (
+    "deploy",
+    "release",
+    "commission",
+    "test",
+    "rescue_mode",
+    "exit_rescue_mode",
+    "power_on",
+    "power_off",
+    "abort",
+    "lock",
+    "unlock",
+    "mark_broken",
+    "mark_fixed",
+)
+
+
 @dataclass
 class Lifecycle:
-    """One action: the status it shows while running, where it ends, what it logs."""
+    """An action that takes time: its status while running, its end, its events."""
 
     busy: str | None  # status while it runs (None: the status does not change)
-    done: str | None  # status on success (None: back to the status it had)
-    failed: str | None  # status on failure (None: the action cannot fail that way)
-    start_event: str
-    progress: tuple[str, str]  # (event type, description) half-way
-    done_event: str
-    fail_event: tuple[str, str]
-    power: str | None = None  # power_state on success
+    done: str | None  # status on success (None: back to the previous status)
+    failed: str | None  # status on failure (None: the action cannot fail)
+    start_event: str | None  # the INFO event as it starts
+    progress: tuple[str, str] | None  # a DEBUG (event type, description) half-way
+    done_event: tuple[str, str]  # (level, event type) at the end
+    fail_event: tuple[str, str] = ("", "")  # an ERROR (event type, description)
+    power: str | None = None  # power_state at the end
 
 
 LIFECYCLES = {
@@ -1692,7 +1874,7 @@ LIFECYCLES = {
         "Failed deployment",
         "Deploying",
         ("Node installation", "curtin running"),
-        "Deployed",
+        ("INFO", "Deployed"),
         ("Node installation failure", "Installation failed (refer to the installation log)"),
         "on",
     ),
@@ -1702,7 +1884,7 @@ LIFECYCLES = {
         "Failed commissioning",
         "Commissioning",
         ("Gathering information", "00-maas-01-cpuinfo"),
-        "Ready",
+        ("INFO", "Ready"),
         ("Node commissioning failure", "Commissioning failed, see the script results"),
         "off",
     ),
@@ -1712,8 +1894,18 @@ LIFECYCLES = {
         "Releasing failed",
         "Releasing",
         ("Powering off", ""),
-        "Released",
+        ("INFO", "Released"),
         ("Failed to power off node", "Power off timed out"),
+        "off",
+    ),
+    "erase": Lifecycle(
+        "Disk erasing",
+        "Ready",
+        "Failed disk erasing",
+        "Disk erasing",
+        ("Erasing disks", ""),
+        ("INFO", "Released"),
+        ("Failed disk erasing", "wipe-disks failed"),
         "off",
     ),
     "test": Lifecycle(
@@ -1722,7 +1914,7 @@ LIFECYCLES = {
         "Failed testing",
         "Testing",
         ("Running test", "smartctl-validate"),
-        "Ready",
+        ("INFO", "Ready"),
         ("Failed testing", "smartctl-validate failed"),
     ),
     "rescue_mode": Lifecycle(
@@ -1731,33 +1923,39 @@ LIFECYCLES = {
         "Failed to enter rescue mode",
         "Entering rescue mode",
         ("Loading ephemeral", ""),
-        "Rescue mode",
-        ("Node entering rescue mode failure", "Timed out"),
+        ("INFO", "Rescue mode"),
+        ("Failed to enter rescue mode", "Timed out"),
         "on",
     ),
     "exit_rescue_mode": Lifecycle(
         "Exiting rescue mode",
         None,
         "Failed to exit rescue mode",
-        "Exiting rescue mode",
+        None,
         ("Powering off", ""),
-        "Exited rescue mode",
-        ("Node exiting rescue mode failure", "Timed out"),
+        ("INFO", "Exited rescue mode"),
+        ("Failed exiting rescue mode", "Timed out"),
     ),
-    "power_on": Lifecycle(
-        None, None, None, "Powering on", ("Powering on", ""), "Node powered on", ("", ""), "on"
-    ),
+    "power_on": Lifecycle(None, None, None, None, None, ("DEBUG", "Node powered on"), power="on"),
     "power_off": Lifecycle(
-        None, None, None, "Powering off", ("Powering off", ""), "Node powered off", ("", ""), "off"
+        None, None, None, None, None, ("DEBUG", "Node powered off"), power="off"
     ),
 }
-# abort: in-progress status -> where aborting it ends (Node.abort_operation).
-ABORTED = {"Deploying": "Allocated", "Disk erasing": "Failed disk erasing"}
 
 
 def set_node_status(machine: Json, name: str) -> None:
     machine["status"] = NODE_STATUS[name]
     machine["status_name"] = name
+
+
+def conflict(message: str) -> ApiError:
+    """MAAS's NodeStateViolation: a 409 with its text."""
+    return ApiError(409, message)
+
+
+def denied() -> ApiError:
+    """Django's PermissionDenied() (and MAASAPIForbidden()): a 403 without text."""
+    return ApiError(403, "")
 
 
 class EventLog:
@@ -1767,11 +1965,27 @@ class EventLog:
         self.events = events  # the simulator's own list, seeded from events.json
         self.next_id = 1000
 
-    def log(self, machine: Json, level: str, kind: str, description: str = "") -> None:
+    def log(
+        self,
+        machine: Json,
+        level: str,
+        kind: str,
+        description: str = "",
+        *,
+        user: str | None = None,
+        status: bool | None = None,
+    ) -> None:
+        """Log an event of MACHINE: by USER (None: by MAAS itself, shown as "unknown").
+
+        STATUS says whether it becomes the machine's status_message; by
+        default every event but AUDIT ones does. (MAAS takes the newest event
+        of level INFO or above; the simulator's DEBUG progress events stand
+        for MAAS's INFO ones such as "Loading ephemeral".)
+        """
         self.next_id = max([self.next_id, *(int(e["id"]) for e in self.events)]) + 1
         created = time.strftime("%a, %d %b. %Y %H:%M:%S", time.gmtime())
         event = {
-            "username": machine.get("owner") or "unknown",
+            "username": user or "unknown",
             "node": machine["system_id"],
             "hostname": machine["hostname"],
             "id": self.next_id,
@@ -1781,7 +1995,7 @@ class EventLog:
             "description": description,
         }
         self.events.append(event)
-        if level != "AUDIT":  # status_message: the newest status event
+        if status if status is not None else level != "AUDIT":
             machine["status_message"] = f"{kind} - {description}" if description else kind
 
     def query(self, call: Call, machines: list[Json]) -> Reply:
@@ -1854,13 +2068,16 @@ class EventLog:
 
 
 class TimedActions:
-    """Machine actions that finish after `seconds`; a share of the machines fails.
+    """Machine actions with MAAS's rules; those that take time finish after `seconds`.
 
-    Off by default (`seconds` is None): deploy then stays in Deploying and
-    release ends at once, as the simulator always did. Tests set `seconds`,
-    and `fail_share` (0..1, machines picked by a stable hash of their system
-    id) or `failing` (system ids) for failures. State advances whenever a
-    request arrives, so nothing runs in the background.
+    Each op checks what MAAS checks (permission, lock, status) and answers
+    MAAS's errors, logs the events MAAS logs, and moves the machine through
+    MAAS's statuses. With `seconds` None (the default), busy statuses never
+    end, except release, which ends at once, and power changes, which are
+    immediate: what the simulator always did. Tests set `seconds`, and
+    `fail_share` (0..1, machines picked by a stable hash of their system id)
+    or `failing` (system ids) for failures. State advances whenever a request
+    arrives, so nothing runs in the background.
     """
 
     def __init__(self, sim: MaasSimulator) -> None:
@@ -1877,6 +2094,7 @@ class TimedActions:
         self.vanishing: set[str] = set()  # system ids deleted when their action would end
         self.get_faults: list[list[Any]] = []  # [path, count, reply]: for GETs only
         self.plans: dict[str, list[tuple[float, Callable[[], None]]]] = {}
+        self.previous: dict[str, str] = {}  # system id -> its previous status (MAAS keeps one)
 
     def queue_get(self, path: str, reply: Reply, count: int = 1) -> None:
         """Answer the next COUNT GETs of PATH (not other methods) with REPLY: a poll's trouble."""
@@ -1904,9 +2122,8 @@ class TimedActions:
             ("BootResourcesHandler", "GET", "is_importing"): lambda c: make_reply(
                 200, time.monotonic() < self.import_until
             ),
-            ("MachineHandler", "POST", "abort"): self.abort,
         }
-        for op in LIFECYCLES:
+        for op in MACHINE_OPS:
             table[("MachineHandler", "POST", op)] = partial_action(self, op)
         return table
 
@@ -1924,101 +2141,271 @@ class TimedActions:
         self.import_until = time.monotonic() + self.import_seconds
         return make_reply(200, "Import of boot resources started")
 
-    def act(self, call: Call, op: str) -> Reply:
-        if self.seconds is None:  # timed actions off: what the simulator always answered
-            if op in ("deploy", "release"):
-                original = self.sim.machine_deploy if op == "deploy" else self.sim.machine_release
-                return original(call)
-            return make_reply(200, self.sim.machine(call))
-        machine = self.sim.machine(call)
-        life = LIFECYCLES[op]
-        if op.startswith("power_") and machine["owner"] is None:
-            raise ApiError(409, "Can't start node: it hasn't been allocated.")
-        if op == "power_off" and machine.get("power_type") == "manual":
-            # MAAS cannot stop it and sends no power action: the answer is null
-            # (MachineHandler.power_off, src/maasserver/api/machines.py).
-            return make_reply(200, None)
-        if machine["status_name"] in BUSY_STATUSES and life.busy is not None:
-            raise ApiError(
-                409, f"Can't {op} a machine that is in the '{machine['status_name']}' state"
-            )
-        if op == "deploy":
-            machine["owner"] = machine["owner"] or call.user
-            machine["osystem"] = call.field("osystem") or "ubuntu"
-            machine["distro_series"] = call.field("distro_series") or "jammy"
-        if op == "release" and call.field("erase") in ("true", "1", "True"):
-            life = Lifecycle(
-                "Disk erasing",
-                "Ready",
-                "Failed disk erasing",
-                "Disk erasing",
-                ("Erasing disks", ""),
-                "Disks erased",
-                ("Failed disk erasing", "wipe-disks failed"),
-                "off",
-            )
-        self.start(machine, op, life)
-        return make_reply(200, machine)
+    # ---- the pieces every op uses
 
-    def start(self, machine: Json, op: str, life: Lifecycle) -> None:
+    def permit(self, machine: Json, user: str | None, perm: str) -> None:
+        """MAAS's permission check of an op: view, edit, lock or admin (403 without text).
+
+        A locked machine refuses edit and admin ops, whoever asks; edit and
+        lock need the machine free or the caller's (or an admin); admin needs
+        an admin.
+        """
+        admin = self.sim.is_admin(user)
+        if perm in ("edit", "admin") and machine.get("locked"):
+            raise denied()
+        if perm == "admin" and not admin:
+            raise denied()
+        if not admin and machine["owner"] not in (None, user):
+            raise denied()
+
+    def change(self, machine: Json, status: str, *, check: bool = False) -> None:
+        """Set a machine's status as Node.update_status and its save do."""
         before = machine["status_name"]
-        self.log.log(machine, "AUDIT", "Node", f"Started {op} of '{machine['hostname']}'.")
+        if check and status != before and status not in TRANSITIONS.get(before, ()):
+            raise conflict(f"Invalid transition: {before} -> {status}.")
+        if status != before and before not in KEEPS_PREVIOUS:
+            self.previous[machine["system_id"]] = before
+        set_node_status(machine, status)
+        if status in ("New", "Ready") and status != before:
+            machine["owner"] = None  # MAAS clears the owner on New and Ready
+            machine["osystem"], machine["distro_series"] = "", ""
+
+    def requested(self, machine: Json, call: Call, kind: str) -> None:
+        """The DEBUG event MAAS logs for a user's request (no status_message)."""
+        comment = call.field("comment")
+        who = f"({call.user})"
+        description = f"{who} - {comment}" if comment else who
+        self.log.log(machine, "DEBUG", kind, description, user=call.user, status=False)
+
+    def acquire(self, machine: Json, call: Call) -> None:
+        """Node.acquire: Ready -> Allocated to the caller."""
+        self.requested(machine, call, REQUESTED["acquire"])
+        self.change(machine, "Allocated")
+        machine["owner"] = call.user
+
+    def run(self, machine: Json, op: str, life: Lifecycle) -> None:
+        """Start LIFE on MACHINE: its busy status and events now, its end after `seconds`.
+
+        With `seconds` None a power change ends at once and a busy status stays.
+        """
+        system_id = machine["system_id"]
+        key = self.plan_key(machine, op)
+        self.plans.pop(key, None)  # a new action replaces what was under way
         if life.busy is not None:
-            set_node_status(machine, life.busy)
-        self.log.log(machine, "INFO", life.start_event)
-        seconds = self.seconds or 0.0
-        failing = self.fails(machine["system_id"]) and life.failed is not None
-        now = time.monotonic()
+            self.change(machine, life.busy)
+        if life.start_event is not None:
+            self.log.log(machine, "INFO", life.start_event)
+        failing = life.failed is not None and self.fails(system_id)
+        manual = machine.get("power_type") == "manual"
 
         def progress() -> None:
-            self.log.log(machine, "DEBUG", *life.progress)
+            if life.progress is not None:
+                self.log.log(machine, "DEBUG", *life.progress)
 
         def finish() -> None:
-            if machine["system_id"] in self.vanishing:
-                self.sim.machines.remove(machine)
+            if system_id in self.vanishing:
+                if machine in self.sim.machines:
+                    self.sim.machines.remove(machine)
                 return
             if failing:
-                set_node_status(machine, life.failed or before)
+                self.change(machine, life.failed or machine["status_name"])
                 self.log.log(machine, "ERROR", *life.fail_event)
                 return
-            set_node_status(machine, life.done or before)
-            if life.power is not None:
+            if life.done is not None:
+                self.change(machine, life.done)
+            elif life.busy is not None:
+                self.change(machine, self.back_from(machine, op))
+            if life.power is not None and not manual:  # MAAS cannot query a manual one
                 machine["power_state"] = life.power
-            if op == "release":
-                machine["owner"] = None
-            self.log.log(machine, "INFO", life.done_event)
+            level, kind = life.done_event
+            self.log.log(machine, level, kind)
 
-        self.plans[machine["system_id"]] = [(now + seconds / 2, progress), (now + seconds, finish)]
+        if self.seconds is None:
+            if life.busy is None:
+                finish()  # a power change: at once
+            return
+        now = time.monotonic()
+        self.plans[key] = [(now + self.seconds / 2, progress), (now + self.seconds, finish)]
 
-    def abort(self, call: Call) -> Reply:
+    @staticmethod
+    def plan_key(machine: Json, op: str) -> str:
+        """Power changes run beside a status change; a new status change replaces the old."""
+        return machine["system_id"] + (":power" if op.startswith("power_") else "")
+
+    def back_from(self, machine: Json, op: str) -> str:
+        """Where a test or rescue mode ends: the previous status (test: Ready after some)."""
+        previous = self.previous.get(machine["system_id"], "Ready")
+        if op == "test" and previous in TEST_RESETS:
+            return "Ready"
+        return previous
+
+    # ---- the ops
+
+    def act(self, call: Call, op: str) -> Reply:
         machine = self.sim.machine(call)
-        status = machine["status_name"]
-        if status not in ("Deploying", "Commissioning", "Testing", "Disk erasing"):
-            raise ApiError(
-                409,
-                f"Cannot abort in current state: node {machine['system_id']} is in state {status}.",
+        answer: Json = getattr(self, op)(call, machine)
+        return make_reply(200, answer)
+
+    def deploy(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        if machine["status_name"] == "Ready":
+            if machine["owner"] not in (None, call.user):
+                raise conflict("Can't allocate a machine belonging to another user.")
+            self.acquire(machine, call)
+        if "Deploying" not in TRANSITIONS.get(machine["status_name"], ()):
+            raise conflict(
+                f"Can't deploy a machine that is in the '{machine['status_name']}' state"
             )
+        machine["osystem"] = call.field("osystem") or "ubuntu"
+        machine["distro_series"] = call.field("distro_series") or "jammy"
+        return self.power_on(call, machine)
+
+    def power_on(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        if machine["owner"] is None:
+            raise conflict("Can't start node: it hasn't been allocated.")
+        if machine["status_name"] == "Allocated":  # MAAS: this start is a deployment
+            self.requested(machine, call, REQUESTED["deploy"])
+            self.run(machine, "deploy", LIFECYCLES["deploy"])
+            return machine
+        self.requested(machine, call, REQUESTED["power_on"])
+        if machine.get("power_type") != "manual":  # MAAS cannot power a manual machine
+            self.run(machine, "power_on", LIFECYCLES["power_on"])
+        return machine
+
+    def power_off(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        self.requested(machine, call, REQUESTED["power_off"])
+        if machine.get("power_type") == "manual":
+            # MAAS cannot stop it and sends no power action: the answer is null
+            # (NodeHandler.power_off returns None then).
+            return None
+        self.run(machine, "power_off", LIFECYCLES["power_off"])
+        return machine
+
+    def release(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        status = machine["status_name"]
+        if status in ("Releasing", "Ready"):
+            return machine  # MAAS: nothing to do, and no error
+        if status not in RELEASABLE:
+            raise conflict(f"Machine cannot be released in its current state ('{status}').")
+        erase = is_true(call.field("erase"))
+        op = "erase" if erase else "release"
+        self.requested(machine, call, REQUESTED[op])
+        self.run(machine, op, LIFECYCLES[op])
+        # MAAS: a machine that is off, or whose power it cannot query, is Ready at once.
+        off = machine.get("power_state") == "off" or machine.get("power_type") == "manual"
+        if self.seconds is None or (off and not erase):
+            self.run_out(machine, op)
+        return machine
+
+    def run_out(self, machine: Json, op: str) -> None:
+        """End a release at once: Ready, its power off unless MAAS cannot tell."""
+        self.plans.pop(self.plan_key(machine, op), None)
+        self.change(machine, "Ready")
+        if machine.get("power_type") != "manual":
+            machine["power_state"] = "off"
+        self.log.log(machine, "INFO", LIFECYCLES[op].done_event[1])
+
+    def commission(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        if machine["status_name"] not in COMMISSIONABLE:
+            message = "Commission is not available because of the current state of the node."
+            raise ApiError(400, {"__all__": [message]})
+        self.requested(machine, call, REQUESTED["commission"])
+        self.run(machine, "commission", LIFECYCLES["commission"])
+        return machine
+
+    def test(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        if machine["status_name"] not in TESTABLE:
+            message = "Test is not available because of the current state of the node."
+            raise ApiError(400, {"__all__": [message]})
+        self.requested(machine, call, REQUESTED["test"])
+        self.run(machine, "test", LIFECYCLES["test"])
+        return machine
+
+    def rescue_mode(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        self.change(machine, "Entering rescue mode", check=True)
+        self.requested(machine, call, REQUESTED["rescue_mode"])
+        self.run(machine, "rescue_mode", LIFECYCLES["rescue_mode"])
+        return machine
+
+    def exit_rescue_mode(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        self.change(machine, "Exiting rescue mode", check=True)
+        self.requested(machine, call, REQUESTED["exit_rescue_mode"])
+        self.run(machine, "exit_rescue_mode", LIFECYCLES["exit_rescue_mode"])
+        return machine
+
+    def abort(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        status = machine["status_name"]
+        if status not in ABORTS:
+            raise conflict(
+                f"Cannot abort in current state: node {machine['system_id']} is in state {status}."
+            )
+        request, event, ended = ABORTS[status]
         self.plans.pop(machine["system_id"], None)
-        ended = ABORTED.get(status, "Ready")
-        self.log.log(machine, "AUDIT", "Node", f"Aborted '{status}' on '{machine['hostname']}'.")
+        self.requested(machine, call, request)
+        self.log.log(machine, "INFO", event)
+        previous = self.previous.get(machine["system_id"], "Ready")
+        # testing ends back where it was (Ready after commissioning)
+        end = ended or ("Ready" if previous == "Commissioning" else previous)
+        if status == "Commissioning":
+            machine["owner"] = None
 
         def settle() -> None:  # MAAS sets the status once the power-off is done
-            set_node_status(machine, ended)
-            self.log.log(machine, "INFO", f"Aborted {status.lower()}")
+            self.change(machine, end)
 
         self.plans[machine["system_id"]] = [(time.monotonic() + (self.seconds or 0.0) / 2, settle)]
-        return make_reply(200, machine)
+        return machine
 
+    def lock(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "lock")
+        if machine.get("locked"):
+            raise conflict("Machine is already locked")
+        if machine["status_name"] not in ("Deployed", "Deploying"):
+            raise conflict("Can't lock, node is not deployed or deploying")
+        machine["locked"] = True
+        self.requested(machine, call, REQUESTED["lock"])
+        return machine
 
-BUSY_STATUSES = (
-    "Commissioning",
-    "Deploying",
-    "Releasing",
-    "Disk erasing",
-    "Entering rescue mode",
-    "Exiting rescue mode",
-    "Testing",
-)
+    def unlock(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "lock")
+        if not machine.get("locked"):
+            raise conflict("Machine is not locked")
+        machine["locked"] = False
+        self.requested(machine, call, REQUESTED["unlock"])
+        return machine
+
+    def mark_broken(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        if machine["owner"] != call.user:
+            raise denied()  # MAAS: only the machine's owner may mark it broken
+        self.requested(machine, call, REQUESTED["mark_broken"])
+        self.plans.pop(machine["system_id"], None)
+        before = machine["status_name"]
+        # (MAAS releases a releasable machine first, in the same request; the
+        # previous status it keeps is the one before, as far as its pre-save
+        # signal shows: mark_fixed brings a broken deployed machine back Deployed.)
+        self.change(machine, "Broken", check=True)
+        machine["owner"] = None
+        if before in RELEASABLE and machine.get("power_type") != "manual":
+            machine["power_state"] = "off"  # MAAS releases it first, which powers it off
+        return machine
+
+    def mark_fixed(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        if machine["status_name"] != "Broken":
+            raise conflict("Can't mark a non-broken node as 'Ready'.")
+        self.requested(machine, call, REQUESTED["mark_fixed"])
+        deployed = self.previous.get(machine["system_id"]) == "Deployed"
+        self.change(machine, "Deployed" if deployed else "Ready")
+        machine["osystem"], machine["distro_series"] = "", ""
+        return machine
 
 
 def partial_action(timed: TimedActions, op: str) -> Callable[[Call], Reply]:

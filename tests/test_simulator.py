@@ -437,7 +437,9 @@ def test_allocate_by_tag(sim: MaasSimulator) -> None:
 
 
 def test_other_documented_ops_answer(sim: MaasSimulator) -> None:
-    assert call(sim, "POST", "machines/abc000/?op=power_on").json()["system_id"] == "abc000"
+    assert call(sim, "POST", "machines/abc002/?op=power_on").json()["system_id"] == "abc002"
+    free = call(sim, "POST", "machines/abc000/?op=power_on")  # MAAS powers on owned machines
+    assert (free.status_code, free.text) == (409, "Can't start node: it hasn't been allocated.")
     assert call(sim, "GET", "tags/").json()[0]["name"] == "virtual"
     assert call(sim, "GET", "fabrics/").status_code == 200
 

@@ -7,8 +7,10 @@ Plain HTTP with a signed header (test_simulator.call), not maascurl.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,3 +253,212 @@ def test_undescribed_routes_are_listed_and_served(sim: MaasSimulator) -> None:
     assert call(sim, "GET", "virtual-machines/3").status_code == 404
     assert call(sim, "GET", "nodes/abc000/volume-groups/4/").status_code == 200
     assert call(sim, "GET", "openapi.yaml").status_code == 404
+
+
+# ---------------------------------------------------------------- machine states and locks
+
+
+def post(sim: MaasSimulator, path: str, api_key: str | None = None, **form: str) -> Any:
+    return call(sim, "POST", path, api_key, data=form)
+
+
+def settled(sim: MaasSimulator, system_id: str, *, busy: str) -> dict[str, Any]:
+    """The machine once it has left BUSY (state advances as requests arrive)."""
+    deadline = time.monotonic() + 10
+    while True:
+        got: dict[str, Any] = call(sim, "GET", f"machines/{system_id}/").json()
+        if got["status_name"] != busy or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
+
+
+def events_of(sim: MaasSimulator, system_id: str, level: str = "DEBUG") -> list[tuple[str, str]]:
+    query = f"events/?op=query&id={system_id}&level={level}"
+    answer = call(sim, "GET", query).json()["events"]
+    return [(e["type"], e["description"]) for e in reversed(answer)]
+
+
+def test_lock_only_a_deployed_machine_and_unlock_only_a_locked_one(sim: MaasSimulator) -> None:
+    ready = post(sim, "machines/abc000/?op=lock")
+    assert (ready.status_code, ready.text) == (409, "Can't lock, node is not deployed or deploying")
+    unlocked = post(sim, "machines/abc002/?op=unlock")
+    assert (unlocked.status_code, unlocked.text) == (409, "Machine is not locked")
+    locked = post(sim, "machines/abc002/?op=lock", comment="freeze")
+    assert (locked.status_code, locked.json()["locked"]) == (200, True)
+    again = post(sim, "machines/abc002/?op=lock")
+    assert (again.status_code, again.text) == (409, "Machine is already locked")
+    assert events_of(sim, "abc002")[-1] == ("User locking node", "(admin) - freeze")
+    assert post(sim, "machines/abc002/?op=unlock").json()["locked"] is False
+    assert events_of(sim, "abc002")[-1] == ("User unlocking node", "(admin)")
+
+
+def test_a_locked_machine_refuses_changes_without_a_word(sim: MaasSimulator) -> None:
+    """MAAS answers 403 with an empty body: the permission check refuses a locked machine."""
+    assert post(sim, "machines/abc002/?op=lock").status_code == 200
+    for op in ("release", "power_off", "abort", "mark_broken", "commission", "deploy"):
+        refused = post(sim, f"machines/abc002/?op={op}")
+        assert (refused.status_code, refused.text) == (403, ""), op
+    assert call(sim, "PUT", "machines/abc002/", data={"hostname": "x"}).status_code == 403
+    assert call(sim, "DELETE", "machines/abc002/").status_code == 403
+    assert call(sim, "GET", "machines/abc002/").json()["status_name"] == "Deployed"
+    assert post(sim, "machines/abc002/?op=unlock").status_code == 200
+    assert post(sim, "machines/abc002/?op=release").json()["status_name"] == "Ready"
+
+
+def test_others_cannot_touch_a_machine_they_do_not_own(sim: MaasSimulator) -> None:
+    bob = sim.add_user("bob")
+    assert call(sim, "GET", "machines/abc001/", bob).status_code == 403  # admin's
+    assert post(sim, "machines/abc001/?op=release", bob).status_code == 403
+    assert post(sim, "machines/abc002/?op=lock", bob).status_code == 403  # user2's
+    assert post(sim, "machines/abc000/?op=commission", bob).status_code == 403  # admins only
+    deployed = post(sim, "machines/abc000/?op=deploy", bob)  # a free machine: bob takes it
+    assert (deployed.status_code, deployed.json()["owner"]) == (200, "bob")
+    assert post(sim, "machines/abc000/?op=deploy").status_code == 409  # admin: it is deploying
+
+
+def test_deploy_acquires_a_ready_machine_and_refuses_other_states(sim: MaasSimulator) -> None:
+    sim.timed.seconds = 0.2
+    started = post(sim, "machines/abc000/?op=deploy", distro_series="noble")
+    body = started.json()
+    assert (body["status_name"], body["owner"], body["distro_series"]) == (
+        "Deploying",
+        "admin",
+        "noble",
+    )
+    busy = post(sim, "machines/abc000/?op=deploy")
+    assert (busy.status_code, busy.text) == (
+        409,
+        "Can't deploy a machine that is in the 'Deploying' state",
+    )
+    done = settled(sim, "abc000", busy="Deploying")
+    assert (done["status_name"], done["power_state"]) == ("Deployed", "on")
+    assert post(sim, "machines/abc000/?op=deploy").text == (
+        "Can't deploy a machine that is in the 'Deployed' state"
+    )
+    assert events_of(sim, "abc000") == [
+        ("User acquiring node", "(admin)"),
+        ("User starting deployment", "(admin)"),
+        ("Deploying", ""),
+        ("Node installation", "curtin running"),
+        ("Deployed", ""),
+    ]
+    assert events_of(sim, "abc000", "INFO") == [("Deploying", ""), ("Deployed", "")]
+
+
+def test_a_machine_marked_to_fail_ends_in_failed_deployment(sim: MaasSimulator) -> None:
+    sim.timed.seconds = 0.2
+    sim.timed.failing = {"abc001"}
+    assert post(sim, "machines/abc001/?op=deploy").json()["status_name"] == "Deploying"
+    failed = settled(sim, "abc001", busy="Deploying")
+    assert failed["status_name"] == "Failed deployment"
+    assert failed["status_message"] == (
+        "Node installation failure - Installation failed (refer to the installation log)"
+    )
+    assert post(sim, "machines/abc001/?op=deploy").status_code == 409
+    sim.timed.failing = set()  # (a machine marked to fail fails every action)
+    assert post(sim, "machines/abc001/?op=release").json()["status_name"] == "Releasing"
+    assert settled(sim, "abc001", busy="Releasing")["status_name"] == "Ready"
+
+
+def test_release_rules(sim: MaasSimulator) -> None:
+    sim.timed.seconds = 0.2
+    ready = post(sim, "machines/abc000/?op=release")
+    assert (ready.status_code, ready.json()["status_name"]) == (200, "Ready")  # nothing to do
+    releasing = post(sim, "machines/abc002/?op=release", comment="done")
+    assert (releasing.json()["status_name"], releasing.json()["owner"]) == ("Releasing", "user2")
+    released = settled(sim, "abc002", busy="Releasing")
+    assert (released["status_name"], released["owner"], released["power_state"]) == (
+        "Ready",
+        None,
+        "off",
+    )
+    assert events_of(sim, "abc002", "INFO") == [("Releasing", ""), ("Released", "")]
+    assert ("User releasing node", "(admin) - done") in events_of(sim, "abc002")
+    machine(sim, "abc001")["power_state"] = "off"  # MAAS finishes a release of one that is off
+    assert post(sim, "machines/abc001/?op=release").json()["status_name"] == "Ready"
+    machine(sim, "abc000")["status"], machine(sim, "abc000")["status_name"] = 0, "New"
+    new = post(sim, "machines/abc000/?op=release")
+    assert (new.status_code, new.text) == (
+        409,
+        "Machine cannot be released in its current state ('New').",
+    )
+
+
+def test_commission_and_test_follow_maas_availability(sim: MaasSimulator) -> None:
+    sim.timed.seconds = 0.2
+    refused = post(sim, "machines/abc001/?op=commission")  # Allocated
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "__all__": ["Commission is not available because of the current state of the node."]
+    }
+    assert post(sim, "machines/abc000/?op=commission").json()["status_name"] == "Commissioning"
+    assert settled(sim, "abc000", busy="Commissioning")["status_name"] == "Ready"
+    assert post(sim, "machines/abc002/?op=test").json()["status_name"] == "Testing"
+    assert settled(sim, "abc002", busy="Testing")["status_name"] == "Deployed"  # back
+
+
+def test_abort_ends_where_maas_ends_it(sim: MaasSimulator) -> None:
+    sim.timed.seconds = 30
+    nothing = post(sim, "machines/abc002/?op=abort")
+    assert (nothing.status_code, nothing.text) == (
+        409,
+        "Cannot abort in current state: node abc002 is in state Deployed.",
+    )
+    assert post(sim, "machines/abc000/?op=commission").json()["status_name"] == "Commissioning"
+    sim.timed.seconds = 0.2  # the power-off that ends an abort takes half of it
+    assert post(sim, "machines/abc000/?op=abort").json()["status_name"] == "Commissioning"
+    assert settled(sim, "abc000", busy="Commissioning")["status_name"] == "New"
+    assert ("Aborted commissioning", "") in events_of(sim, "abc000")
+
+
+def test_power_on_and_off(sim: MaasSimulator) -> None:
+    free = post(sim, "machines/abc000/?op=power_on")
+    assert (free.status_code, free.text) == (409, "Can't start node: it hasn't been allocated.")
+    assert post(sim, "machines/abc002/?op=power_off").json()["power_state"] == "off"
+    assert post(sim, "machines/abc002/?op=power_on").json()["power_state"] == "on"
+    # power_on on an allocated machine is a deployment in MAAS
+    assert post(sim, "machines/abc001/?op=power_on").json()["status_name"] == "Deploying"
+    machine(sim, "abc002")["power_type"] = "manual"
+    manual = post(sim, "machines/abc002/?op=power_off")
+    assert (manual.status_code, manual.json()) == (200, None)  # MAAS sends no power action
+    assert machine(sim, "abc002")["power_state"] == "on"
+    assert events_of(sim, "abc002")[-1] == ("User powering down node", "(admin)")
+
+
+def test_mark_broken_and_fixed(sim: MaasSimulator) -> None:
+    not_mine = post(sim, "machines/abc002/?op=mark_broken")  # user2's: not even an admin
+    assert (not_mine.status_code, not_mine.text) == (403, "")
+    broken = post(sim, "machines/abc001/?op=mark_broken", comment="fan")
+    assert (broken.json()["status_name"], broken.json()["owner"]) == ("Broken", None)
+    assert events_of(sim, "abc001")[-1] == ("User marking node broken", "(admin) - fan")
+    fixed = post(sim, "machines/abc001/?op=mark_fixed")
+    assert fixed.json()["status_name"] == "Ready"
+    again = post(sim, "machines/abc001/?op=mark_fixed")
+    assert (again.status_code, again.text) == (409, "Can't mark a non-broken node as 'Ready'.")
+    machine(sim, "abc002")["owner"] = "admin"
+    assert post(sim, "machines/abc002/?op=mark_broken").json()["status_name"] == "Broken"
+    assert post(sim, "machines/abc002/?op=mark_fixed").json()["status_name"] == "Deployed"
+
+
+def test_rescue_mode_goes_back_where_it_came_from(sim: MaasSimulator) -> None:
+    sim.timed.seconds = 0.2
+    assert post(sim, "machines/abc002/?op=rescue_mode").json()["status_name"] == (
+        "Entering rescue mode"
+    )
+    assert settled(sim, "abc002", busy="Entering rescue mode")["status_name"] == "Rescue mode"
+    again = post(sim, "machines/abc002/?op=rescue_mode")
+    assert (again.status_code, again.text) == (
+        409,
+        "Invalid transition: Rescue mode -> Entering rescue mode.",
+    )
+    assert post(sim, "machines/abc002/?op=exit_rescue_mode").status_code == 200
+    assert settled(sim, "abc002", busy="Exiting rescue mode")["status_name"] == "Deployed"
+
+
+def test_without_seconds_busy_states_stay_and_release_ends_at_once(sim: MaasSimulator) -> None:
+    """The suite's default: what the simulator always did."""
+    assert post(sim, "machines/abc001/?op=deploy").json()["status_name"] == "Deploying"
+    time.sleep(0.05)
+    assert call(sim, "GET", "machines/abc001/").json()["status_name"] == "Deploying"
+    released = post(sim, "machines/abc001/?op=release")
+    assert (released.json()["status_name"], released.json()["owner"]) == ("Ready", None)
