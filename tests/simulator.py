@@ -732,6 +732,50 @@ def clone_machine(template: Json, i: int, owner: str | None) -> Json:
     return machine
 
 
+def default_power_parameters(machine: Json) -> Json:
+    """Power parameters for the machine's power type, with the names MAAS's power
+    drivers give them (provisioningserver/drivers/power/ and pod/, MAAS 3.4)."""
+    n = int(hashlib.sha256(machine["system_id"].encode()).hexdigest()[:4], 16)
+    address = f"10.{n >> 8 & 255}.{n & 255}.2"
+    hostname, kind = machine["hostname"], machine.get("power_type", "")
+    if kind == "virsh":
+        return {
+            "power_address": "qemu+ssh://virsh@10.0.0.1/system",
+            "power_id": hostname,
+            "power_pass": "",
+        }
+    if kind == "ipmi":
+        return {
+            "power_driver": "LAN_2_0",
+            "power_boot_type": "auto",
+            "power_address": address,
+            "power_user": "maas",
+            "power_pass": f"ipmi-{n:04x}",
+            "k_g": "",
+            "cipher_suite_id": "3",
+            "privilege_level": "OPERATOR",
+            "workaround_flags": ["opensesspriv"],
+            "mac_address": "",
+        }
+    if kind == "redfish":
+        return {
+            "power_address": address,
+            "power_user": "admin",
+            "power_pass": f"redfish-{n:04x}",
+            "node_id": "1",
+        }
+    if kind == "lxd":
+        return {
+            "power_address": "10.0.0.1:8443",
+            "instance_name": hostname,
+            "project": "default",
+            "password": "",
+            "certificate": "",
+            "key": "",
+        }
+    return {}  # manual (and power types the simulator does not know)
+
+
 def set_status(machine: Json, status: int, owner: str | None) -> None:
     machine["status"] = status
     machine["status_name"] = STATUS_NAMES[status]
@@ -888,6 +932,7 @@ class MaasSimulator:
         self.passwords: dict[str, str] = {}  # username -> password, for accounts/authenticate
         self._consumer_names: dict[str, str] = {}  # token key -> its consumer's name
         self.machines: list[Json] = []
+        self.power_parameters: dict[str, Json] = {}  # system id -> what MAAS stores for it
         self._machines_json: bytes | None = None  # cached unfiltered listing
         self.sshkeys: list[Json] = []
         self.tags: dict[str, Json] = {t["name"]: t for t in self.fixture("tags.json")}
@@ -1035,6 +1080,7 @@ class MaasSimulator:
     def set_fleet(self, n: int) -> None:
         with self._lock:
             self._machines_json = None
+            self.power_parameters.clear()
             self.machines = [
                 clone_machine(self.machine_template, i, "admin" if i % 3 == 1 else "user2")
                 for i in range(n)
@@ -1297,6 +1343,7 @@ class MaasSimulator:
             ("MachinesHandler", "GET", "list_allocated"): self.machines_allocated,
             ("MachinesHandler", "POST", "allocate"): self.machines_allocate,
             ("MachinesHandler", "GET", "power_parameters"): self.machines_power_parameters,
+            ("MachineHandler", "GET", "power_parameters"): self.machine_power_parameters,
             ("MachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("NodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("AnonNodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
@@ -1450,22 +1497,31 @@ class MaasSimulator:
         raise ApiError(409, message)
 
     def machines_power_parameters(self, call: Call) -> Reply:
-        """A dict keyed by system ID, as MAAS answers; for admins only."""
-        if not self.users.get(call.user or "", {}).get("is_superuser"):
+        """A dict keyed by system ID (id= picks machines), as MAAS answers; for admins only."""
+        if not self.is_admin(call.user):
             raise ApiError(403, "This method is reserved for admin users.")
         ids = call.query("id")
         return make_reply(
             200,
             {
-                m["system_id"]: {
-                    "power_address": "qemu+ssh://virsh@10.0.0.1/system",
-                    "power_id": m["hostname"],
-                    "power_pass": "",
-                }
+                m["system_id"]: self.power_parameters_of(m)
                 for m in self.machines
                 if not ids or m["system_id"] in ids
             },
         )
+
+    def machine_power_parameters(self, call: Call) -> Reply:
+        """GET machines/{id}/ op=power_parameters: MAAS's admin_read permission (else 403)."""
+        machine = self.machine(call)
+        if not self.is_admin(call.user):
+            raise ApiError(403, "")
+        return make_reply(200, self.power_parameters_of(machine))
+
+    def power_parameters_of(self, machine: Json) -> Json:
+        system_id = machine["system_id"]
+        if system_id not in self.power_parameters:
+            self.power_parameters[system_id] = default_power_parameters(machine)
+        return self.power_parameters[system_id]
 
     def machine(self, call: Call) -> Json:
         """The machine of the path, if the caller may see it (403 without text if not)."""
@@ -1479,9 +1535,15 @@ class MaasSimulator:
     def machine_update(self, call: Call) -> Reply:
         machine = self.machine(call)
         self.timed.permit(machine, call.user, "admin")
+        params = dict(self.power_parameters_of(machine))
         for key, value in call.request.form:
-            if key in machine and isinstance(machine[key], (str, type(None))):
+            if key == "power_type" and value != machine["power_type"]:
+                params = default_power_parameters({**machine, "power_type": value})
+            if key.startswith("power_parameters_") and key != "power_parameters_skip_check":
+                params[key.removeprefix("power_parameters_")] = value
+            elif key in machine and isinstance(machine[key], (str, type(None))):
                 machine[key] = value
+        self.power_parameters[machine["system_id"]] = params
         machine["fqdn"] = f"{machine['hostname']}.{machine['domain']['name']}"
         return make_reply(200, machine)
 

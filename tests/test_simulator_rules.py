@@ -462,3 +462,39 @@ def test_without_seconds_busy_states_stay_and_release_ends_at_once(sim: MaasSimu
     assert call(sim, "GET", "machines/abc001/").json()["status_name"] == "Deploying"
     released = post(sim, "machines/abc001/?op=release")
     assert (released.json()["status_name"], released.json()["owner"]) == ("Ready", None)
+
+
+# ---------------------------------------------------------------- power parameters
+
+
+def test_power_parameters_of_one_machine_and_of_all(sim: MaasSimulator) -> None:
+    one = call(sim, "GET", "machines/abc001/?op=power_parameters")
+    assert one.status_code == 200
+    assert one.json() == {
+        "power_address": "qemu+ssh://virsh@10.0.0.1/system",
+        "power_id": "brisk-otter",
+        "power_pass": "",
+    }
+    every = call(sim, "GET", "machines/?op=power_parameters").json()
+    assert sorted(every) == ["abc000", "abc001", "abc002"]
+    assert every["abc001"] == one.json()
+    some = call(sim, "GET", "machines/?op=power_parameters&id=abc002&id=abc000").json()
+    assert sorted(some) == ["abc000", "abc002"]
+    bob = sim.add_user("bob")
+    mine = call(sim, "GET", "machines/abc000/?op=power_parameters", bob)
+    assert (mine.status_code, mine.text) == (403, "")
+    every_of_bob = call(sim, "GET", "machines/?op=power_parameters", bob)
+    assert (every_of_bob.status_code, every_of_bob.text) == (
+        403,
+        "This method is reserved for admin users.",
+    )
+
+
+def test_power_parameters_follow_the_power_type(sim: MaasSimulator) -> None:
+    form = {"power_type": "ipmi", "power_parameters_power_address": "10.9.9.9"}
+    assert call(sim, "PUT", "machines/abc000/", data=form).json()["power_type"] == "ipmi"
+    ipmi = call(sim, "GET", "machines/abc000/?op=power_parameters").json()
+    assert ipmi["power_address"] == "10.9.9.9"
+    assert (ipmi["power_driver"], ipmi["power_user"]) == ("LAN_2_0", "maas")
+    call(sim, "PUT", "machines/abc000/", data={"power_type": "manual"})
+    assert call(sim, "GET", "machines/abc000/?op=power_parameters").json() == {}
