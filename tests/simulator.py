@@ -710,11 +710,10 @@ def machine_hostname(i: int) -> str:
     return name if i < 64 else f"{name}-{i // 64}"
 
 
-def clone_machine(template: Json, i: int, owner: str | None) -> Json:
-    """Make machine number i from the template, with its own ids and addresses."""
+def copy_template(template: Json, i: int, system_id: str, hostname: str) -> Json:
+    """Machine number i from the template: its ids, MAC and IP addresses."""
     text = json.dumps(template)
     old_id, old_host = template["system_id"], template["hostname"]
-    system_id, hostname = f"abc{i:03x}", machine_hostname(i)
     text = text.replace(old_id, system_id).replace(old_host, hostname)
     macs = sorted(set(re.findall(r'"mac_address": "([0-9a-f:]{17})"', text)))
     for j, mac in enumerate(macs):
@@ -724,12 +723,124 @@ def clone_machine(template: Json, i: int, owner: str | None) -> Json:
     machine: Json = json.loads(text)
     n = i + 10
     machine["ip_addresses"] = [f"10.{20 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"]
+    return machine
+
+
+def clone_machine(template: Json, i: int, owner: str | None) -> Json:
+    """Machine number i of the default fleet: abc000 Ready, abc001 Allocated, abc002
+    Deployed, and so on."""
+    machine = copy_template(template, i, f"abc{i:03x}", machine_hostname(i))
     machine["tag_names"] = ["virtual"] if i % 2 == 0 else []
     status = (4, 10, 6)[i % 3]
     set_status(machine, status, owner if status != 4 else None)
     if status == 6:
         machine["osystem"], machine["distro_series"] = "ubuntu", "jammy"
     return machine
+
+
+# A seeded region (MaasSimulator(seed=...)): the same seed gives the same
+# machines, and the first N machines of a bigger fleet are those of a fleet of N.
+ZCHARS = "34678abcdefghkmnpqrstwxy"  # MAAS's system ids: six of these base-24 digits
+SEED_ZONES = ("default", "az1", "az2")
+SEED_POOLS = ("default", "web", "db")
+SEED_TAGS = ("virtual", "gpu", "ssd", "nvme")
+SEED_POWER_TYPES = ("virsh", "virsh", "virsh", "ipmi", "ipmi", "redfish", "lxd", "manual")
+SEED_STATUSES = (
+    *("Ready",) * 5,
+    *("Deployed",) * 4,
+    *("Allocated",) * 2,
+    "New",
+    "Broken",
+    "Failed deployment",
+)
+SEED_ADJECTIVES = (*ADJECTIVES, "keen", "lush", "mild", "neat", "prim", "rapt", "spry", "tidy")
+SEED_ANIMALS = (*ANIMALS, "bison", "crane", "egret", "gecko", "hyena", "ibex", "lemur", "mink")
+
+
+def znum(n: int) -> str:
+    digits = ""
+    while n:
+        n, digit = divmod(n, len(ZCHARS))
+        digits = ZCHARS[digit] + digits
+    return digits or ZCHARS[0]
+
+
+def seeded_zones() -> list[Json]:
+    return [
+        {"name": name, "description": "", "id": i + 1, "resource_uri": f"{API_PREFIX}zones/{name}/"}
+        for i, name in enumerate(SEED_ZONES)
+    ]
+
+
+def seeded_pools() -> list[Json]:
+    return [
+        {
+            "name": name,
+            "description": "Default pool" if name == "default" else "",
+            "id": i,
+            "resource_uri": f"{API_PREFIX}resourcepool/{i}/",
+        }
+        for i, name in enumerate(SEED_POOLS)
+    ]
+
+
+def seeded_tags() -> list[Json]:
+    return [
+        {
+            "name": name,
+            "definition": "",
+            "comment": "",
+            "kernel_opts": "",
+            "resource_uri": f"{API_PREFIX}tags/{name}/",
+        }
+        for name in SEED_TAGS
+    ]
+
+
+def seeded_fleet(template: Json, n: int, seed: int | str) -> list[Json]:
+    """N machines drawn from SEED: names, ids, zones, pools, tags, statuses, power."""
+    rnd = random.Random(f"maas-simulator:{seed}")
+    zones, pools = seeded_zones(), seeded_pools()
+    machines: list[Json] = []
+    ids: set[str] = set()
+    names: set[str] = set()
+    for i in range(n):
+        system_id = znum(rnd.randrange(24**5, 24**6))
+        while system_id in ids:
+            system_id = znum(rnd.randrange(24**5, 24**6))
+        name = f"{rnd.choice(SEED_ADJECTIVES)}-{rnd.choice(SEED_ANIMALS)}"
+        hostname, k = name, 1
+        while hostname in names:
+            k += 1
+            hostname = f"{name}-{k}"
+        ids.add(system_id)
+        names.add(hostname)
+        machine = copy_template(template, i, system_id, hostname)
+        status = rnd.choice(SEED_STATUSES)
+        owned = status in ("Deployed", "Allocated", "Failed deployment")
+        owner = rnd.choice(("admin", "admin", "admin", "user2")) if owned else None
+        set_status(machine, NODE_STATUS[status], owner)
+        machine.update(
+            zone=rnd.choice(zones),
+            pool=rnd.choice(pools),
+            tag_names=sorted(rnd.sample(SEED_TAGS, rnd.choice((0, 0, 1, 1, 2)))),
+            power_type=rnd.choice(SEED_POWER_TYPES),
+            architecture=rnd.choice(("amd64/generic",) * 5 + ("arm64/generic",)),
+            cpu_count=rnd.choice((2, 4, 8, 16, 32)),
+            memory=rnd.choice((4096, 8192, 16384, 32768, 65536)),
+        )
+        machine["power_state"] = "on" if status == "Deployed" else "off"
+        if machine["power_type"] == "manual":
+            machine["power_state"] = "unknown"  # MAAS cannot query it
+        if status == "Deployed":
+            machine["osystem"] = "ubuntu"
+            machine["distro_series"] = rnd.choice(("jammy", "jammy", "noble", "focal"))
+        if status == "Failed deployment":
+            machine["status_message"] = (
+                "Node installation failure - Installation failed (refer to the installation log)"
+            )
+        machines.append(machine)
+    return machines
 
 
 def default_power_parameters(machine: Json) -> Json:
@@ -906,6 +1017,7 @@ class MaasSimulator:
         self,
         *,
         machines: int = 3,
+        seed: int | str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -949,6 +1061,11 @@ class MaasSimulator:
         self.passwords["admin"] = self.password
         for key in self.fixture("sshkeys.json"):
             self.sshkeys.append({**key, "owner": "admin"})
+        self.seed = seed
+        if seed is not None:  # a seeded region: its own zones, pools, tags and user2
+            self.zones, self.pools = seeded_zones(), seeded_pools()
+            self.tags = {t["name"]: t for t in seeded_tags()}
+            self.add_user("user2")
         self.set_fleet(machines)
         self._ssl_context = ssl_context
         self.plain = ssl_context is None
@@ -1078,9 +1195,13 @@ class MaasSimulator:
                 self.in_flight -= 1
 
     def set_fleet(self, n: int) -> None:
+        """N machines: the default fleet, or with a seed, the seed's."""
         with self._lock:
             self._machines_json = None
             self.power_parameters.clear()
+            if self.seed is not None:
+                self.machines = seeded_fleet(self.machine_template, n, self.seed)
+                return
             self.machines = [
                 clone_machine(self.machine_template, i, "admin" if i % 3 == 1 else "user2")
                 for i in range(n)

@@ -498,3 +498,58 @@ def test_power_parameters_follow_the_power_type(sim: MaasSimulator) -> None:
     assert (ipmi["power_driver"], ipmi["power_user"]) == ("LAN_2_0", "maas")
     call(sim, "PUT", "machines/abc000/", data={"power_type": "manual"})
     assert call(sim, "GET", "machines/abc000/?op=power_parameters").json() == {}
+
+
+# ---------------------------------------------------------------- deterministic data
+
+
+def summary(sim: MaasSimulator) -> list[tuple[object, ...]]:
+    return [
+        (
+            m["system_id"],
+            m["hostname"],
+            m["zone"]["name"],
+            m["pool"]["name"],
+            tuple(m["tag_names"]),
+            m["status_name"],
+            m["owner"],
+            m["power_type"],
+            m["power_state"],
+        )
+        for m in call(sim, "GET", "machines/").json()
+    ]
+
+
+def test_the_same_seed_gives_the_same_region() -> None:
+    with MaasSimulator(seed=7, machines=40) as one, MaasSimulator(seed=7, machines=40) as two:
+        first, second = summary(one), summary(two)
+        assert first == second
+        assert len({row[0] for row in first}) == len({row[1] for row in first}) == 40
+        assert all(
+            len(row[0]) == 6 and set(row[0]) <= set("34678abcdefghkmnpqrstwxy") for row in first
+        )
+        assert {row[5] for row in first} >= {"Ready", "Deployed", "Allocated"}
+        assert len({row[2] for row in first}) > 1 and len({row[7] for row in first}) > 1
+        assert [z["name"] for z in call(one, "GET", "zones/").json()] == ["default", "az1", "az2"]
+        assert [p["name"] for p in call(one, "GET", "resourcepools/").json()] == [
+            "default",
+            "web",
+            "db",
+        ]
+        assert "gpu" in [t["name"] for t in call(one, "GET", "tags/").json()]
+        # the filters know the seeded names
+        deployed = [row[0] for row in first if row[5] == "Deployed" and row[2] == "az1"]
+        assert ids(one, "machines/?status=deployed&zone=az1") == deployed
+    with MaasSimulator(seed=8, machines=40) as other:
+        assert summary(other) != first
+    with MaasSimulator(seed=7, machines=5) as fewer:
+        assert summary(fewer) == first[:5]  # a bigger fleet only adds machines
+
+
+def test_without_a_seed_the_fleet_is_the_default_one() -> None:
+    with MaasSimulator() as sim:
+        assert [row[:2] for row in summary(sim)] == [
+            ("abc000", "amber-otter"),
+            ("abc001", "brisk-otter"),
+            ("abc002", "calm-otter"),
+        ]
