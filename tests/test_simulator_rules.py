@@ -6,6 +6,7 @@ Plain HTTP with a signed header (test_simulator.call), not maascurl.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -553,3 +554,39 @@ def test_without_a_seed_the_fleet_is_the_default_one() -> None:
             ("abc001", "brisk-otter"),
             ("abc002", "calm-otter"),
         ]
+
+
+# ---------------------------------------------------------------- the description it serves
+
+GENERATED_LINE = re.compile(
+    r"^ ?(?:[A-Z][\w -]*"  # an action's title, made from its name
+    r"|Runs the [\w-]+ operation on [\w -]+\."
+    r"|Operations on [\w -]+\."
+    r"|:param [\w-]+: (?:(?:Required|Optional)\.  )?Value for [\w-]+\."
+    r"|:type [\w-]+: [\w ]+"
+    r"|Accepted names:"
+    r"|:[\w-]+: Setting [\w-]+\."
+    r"|)$"
+)
+
+
+def test_the_description_carries_generated_text_and_says_so(sim: MaasSimulator) -> None:
+    served = call(sim, "GET", "describe/").json()
+    assert "generated" in served["doc"] and "not MAAS's documentation" in served["doc"]
+    texts: list[str] = []
+
+    def collect(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "doc" and item is not served["doc"]:
+                    texts.append(item)
+                else:
+                    collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(served)
+    assert len(texts) > 900
+    prose = {line for text in texts for line in text.split("\n") if not GENERATED_LINE.match(line)}
+    assert prose == set()
