@@ -1,14 +1,37 @@
-"""A fake MAAS region API server for tests and benchmarks.
+"""A simulated MAAS region API (v2) for tests, benchmarks and trying things offline.
 
 It speaks real HTTP/1.1 (keep-alive, Content-Length and chunked request
 bodies) on 127.0.0.1, routes requests with the resource paths of the
-committed describe document, checks 0-legged OAuth PLAINTEXT signatures the
-way MAAS does, and answers a useful subset of the API from in-memory state.
-Faults (error statuses, slow answers, truncated bodies) can be queued.
+committed describe document (and the paths MAAS serves beyond it,
+UNDESCRIBED_ROUTES), checks 0-legged OAuth PLAINTEXT signatures the way
+MAAS does, and answers a useful subset of the API from in-memory state with
+MAAS 3.4's rules: listing filters, machine statuses and their transitions,
+locks, permissions, events, power parameters, fabrics and VLANs. Faults
+(error statuses, slow answers, truncated bodies) can be queued.
+
+    MaasSimulator(machines=3, seed=None, action_seconds=None, fail_share=0.0,
+                  password=DEFAULT_PASSWORD, ssl_context=None, host="127.0.0.1",
+                  port=0, boot_images_dir=None)
+
+machines: how many; seed: None for the default fleet the test suite knows
+(abc000 Ready, abc001 Allocated, abc002 Deployed, ...), or any int or text
+for a region drawn from it, the same for the same seed. action_seconds: how
+long deploy, release, commission and the like take (None: they never end,
+except release; what the test suite expects); fail_share: the share of
+machines whose actions fail. The admin is DEFAULT_USER ("admin"), whose API
+key is `api_key` and whose password, for /MAAS/accounts/authenticate/, is
+DEFAULT_PASSWORD ("correct horse battery staple") unless `password` says
+otherwise.
 
 Standard library only.  Run it standalone with:
 
-    python tests/simulator.py [--port N] [--machines N] [--https-cert C --https-key K]
+    python tests/simulator.py [--port N] [--machines N] [--seed S]
+        [--action-seconds S] [--fail-share F] [--password P]
+        [--https-cert C --https-key K] [--boot-images-dir D]
+
+It prints url=, api_key=, username= and password= lines on stdout, and
+serves until Ctrl-C or SIGTERM; actions take 2 seconds unless
+--action-seconds says otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +46,7 @@ import hashlib
 import json
 import random
 import re
+import signal
 import socket
 import ssl
 import string
@@ -90,6 +114,12 @@ NODE_STATUS = {
     "Failed testing": 22,
 }
 STATUS_NAMES = {code: name for name, code in NODE_STATUS.items()}
+
+# The region's admin, who logs in with this password at /MAAS/accounts/authenticate/
+# (MaasSimulator(password=...) and --password choose another).
+DEFAULT_USER = "admin"
+DEFAULT_PASSWORD = "correct horse battery staple"
+STANDALONE_ACTION_SECONDS = 2.0  # run standalone, deployments and the like take this long
 ALLOCATED_STATUSES = {6, 9, 10}  # what op=list_allocated lists here (see machines_allocated)
 ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "glad", "hale")
 ANIMALS = ("otter", "heron", "lynx", "stoat", "finch", "koala", "moose", "quail")
@@ -1018,11 +1048,15 @@ class MaasSimulator:
         *,
         machines: int = 3,
         seed: int | str | None = None,
+        action_seconds: float | None = None,
+        fail_share: float = 0.0,
+        password: str = DEFAULT_PASSWORD,
         ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         boot_images_dir: Path | None = None,
     ) -> None:
+        """A region of MACHINES machines; see the module docstring for the others."""
         self.describe_bytes = (FIXTURES / "describe.json").read_bytes()
         describe = json.loads(self.describe_bytes)
         self.api_hash: str = describe["hash"]
@@ -1055,10 +1089,10 @@ class MaasSimulator:
         self.files: dict[str, Json] = {}
         self.events: list[Json] = self.fixture("events.json")["events"]
         self._next_id = 100
-        self.api_key = self.add_user("admin", admin=True)
-        self.users["admin"] = self.fixture("whoami.json")
-        self.password = "correct horse battery staple"
-        self.passwords["admin"] = self.password
+        self.api_key = self.add_user(DEFAULT_USER, admin=True)
+        self.users[DEFAULT_USER] = self.fixture("whoami.json")
+        self.password = password
+        self.passwords[DEFAULT_USER] = self.password
         for key in self.fixture("sshkeys.json"):
             self.sshkeys.append({**key, "owner": "admin"})
         self.seed = seed
@@ -1081,7 +1115,7 @@ class MaasSimulator:
         self.api_root = self.url + "/api/2.0/"
         self._thread: threading.Thread | None = None
         self._handlers = self._make_handlers()
-        self.timed = TimedActions(self)  # see "timed actions and events"
+        self.timed = TimedActions(self, action_seconds, fail_share)  # "timed actions and events"
         self._handlers.update(self.timed.handlers())
         self.boot_images = BootImages(self, boot_images_dir)
         self._handlers.update(self.boot_images.handlers())
@@ -2263,14 +2297,18 @@ class TimedActions:
     arrives, so nothing runs in the background.
     """
 
-    def __init__(self, sim: MaasSimulator) -> None:
+    def __init__(
+        self, sim: MaasSimulator, seconds: float | None = None, fail_share: float = 0.0
+    ) -> None:
         self.sim = sim
         self.log = EventLog(sim.events)
+        self.defaults = (seconds, fail_share)
         self.reset()
 
     def reset(self) -> None:
-        self.seconds: float | None = None
-        self.fail_share = 0.0
+        """Back to how the simulator was made: its action seconds, no faults, no plans."""
+        self.seconds: float | None = self.defaults[0]
+        self.fail_share = self.defaults[1]
         self.failing: set[str] = set()
         self.import_seconds = 0.0
         self.import_until = 0.0
@@ -3302,16 +3340,22 @@ class Fabrics:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a fake MAAS region API.")
+    """Serve a simulated region until Ctrl-C or SIGTERM; its URL and keys on stdout."""
+    parser = argparse.ArgumentParser(description="Serve a simulated MAAS region API.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0, help="0 (default): a free port")
     parser.add_argument("--machines", type=int, default=3)
-    parser.add_argument("--https-cert")
-    parser.add_argument("--https-key")
+    parser.add_argument("--seed", help="draw the region from this seed (same seed, same data)")
     parser.add_argument(
-        "--action-seconds", type=float, help="machine actions finish after this long (--wait)"
+        "--action-seconds",
+        type=float,
+        default=STANDALONE_ACTION_SECONDS,
+        help="machine actions finish after this long (default %(default)s)",
     )
     parser.add_argument("--fail-share", type=float, default=0.0, help="share of machines failing")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"{DEFAULT_USER}'s password")
+    parser.add_argument("--https-cert")
+    parser.add_argument("--https-key")
     parser.add_argument("--boot-images-dir", help="keep uploaded boot images here across runs")
     parser.add_argument("--racks", type=int, help="rack controllers (default: the fixture's one)")
     parser.add_argument(
@@ -3323,26 +3367,45 @@ def main(argv: list[str] | None = None) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.https_cert, args.https_key)
     images = Path(args.boot_images_dir) if args.boot_images_dir else None
-    sim = MaasSimulator(
-        machines=args.machines,
-        ssl_context=context,
-        host=args.host,
-        port=args.port,
-        boot_images_dir=images,
-    )
-    sim.timed.seconds, sim.timed.fail_share = args.action_seconds, args.fail_share
-    sim.timed.import_seconds = args.action_seconds or 0.0
+    try:
+        sim = MaasSimulator(
+            machines=args.machines,
+            seed=args.seed,
+            action_seconds=args.action_seconds,
+            fail_share=args.fail_share,
+            password=args.password,
+            ssl_context=context,
+            host=args.host,
+            port=args.port,
+            boot_images_dir=images,
+        )
+    except OSError as error:
+        parser.exit(1, f"cannot listen on {args.host}:{args.port}: {error.strerror or error}\n")
+    sim.timed.import_seconds = args.action_seconds
     if args.racks is not None:
         sim.rack_sync.set_racks(args.racks)
     sim.rack_sync.sync_seconds = args.rack_sync_seconds
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     sim.start()
-    print(f"url={sim.url}", flush=True)
-    print(f"api_key={sim.api_key}", flush=True)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        for line in (
+            f"url={sim.url}",
+            f"api_key={sim.api_key}",
+            f"username={DEFAULT_USER}",
+            f"password={sim.password}",
+        ):
+            print(line, flush=True)
+        print(
+            f"MAAS simulator at {sim.url} ({len(sim.machines)} machines); "
+            "Ctrl-C or SIGTERM stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        stopping.wait()
+    except BrokenPipeError:
+        pass  # whoever read our stdout has gone: stop as well
     finally:
         sim.stop()
 

@@ -7,16 +7,20 @@ Plain HTTP with a signed header (test_simulator.call), not maascurl.
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from conftest import Spawn
 from simulator import MaasSimulator
 from test_simulator import call
 
@@ -590,3 +594,68 @@ def test_the_description_carries_generated_text_and_says_so(sim: MaasSimulator) 
     assert len(texts) > 900
     prose = {line for text in texts for line in text.split("\n") if not GENERATED_LINE.match(line)}
     assert prose == set()
+
+
+# ---------------------------------------------------------------- standalone
+
+SIMULATOR = Path(__file__).resolve().parent / "simulator.py"
+
+
+def started(spawn: Spawn, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`python tests/simulator.py ARGS`, and the key=value lines it prints first."""
+    process = spawn(
+        [sys.executable, str(SIMULATOR), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    info = dict(process.stdout.readline().strip().split("=", 1) for _ in range(4))
+    return process, info
+
+
+def signed_get(url: str, api_key: str) -> httpx.Response:
+    consumer, token, secret = api_key.split(":")
+    header = (
+        f'OAuth oauth_version="1.0", oauth_signature_method="PLAINTEXT", '
+        f'oauth_consumer_key="{consumer}", oauth_token="{token}", '
+        f'oauth_signature="%26{secret}", oauth_nonce="{time.monotonic_ns()}", '
+        f'oauth_timestamp="{int(time.time())}"'
+    )
+    return httpx.get(url, headers={"Authorization": header})
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_standalone_serves_a_seeded_region_until_told_to_stop(
+    spawn: Spawn, signum: signal.Signals
+) -> None:
+    process, info = started(spawn, "--seed", "3", "--machines", "5", "--action-seconds", "0.2")
+    assert set(info) == {"url", "api_key", "username", "password"}
+    machines = signed_get(info["url"] + "/api/2.0/machines/", info["api_key"]).json()
+    with MaasSimulator(seed="3", machines=5) as same:
+        assert machines == call(same, "GET", "machines/").json()
+    login = httpx.post(
+        info["url"] + "/accounts/authenticate/",
+        data={"username": info["username"], "password": info["password"]},
+    )
+    assert login.status_code == 200 and set(login.json()) >= {"token_key", "token_secret"}
+    process.send_signal(signum)
+    assert process.wait(timeout=10) == 0
+    assert process.stderr is not None
+    assert "Ctrl-C or SIGTERM stops it" in process.stderr.read()
+
+
+def test_standalone_password_and_a_busy_port(spawn: Spawn) -> None:
+    process, info = started(spawn, "--password", "sandbox")
+    assert (info["username"], info["password"]) == ("admin", "sandbox")
+    port = info["url"].split(":")[2].split("/")[0]
+    busy = subprocess.run(
+        [sys.executable, str(SIMULATOR), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert busy.returncode == 1
+    assert busy.stderr.startswith(f"cannot listen on 127.0.0.1:{port}: ")
+    process.terminate()
+    assert process.wait(timeout=10) == 0
