@@ -120,7 +120,7 @@ STATUS_NAMES = {code: name for name, code in NODE_STATUS.items()}
 DEFAULT_USER = "admin"
 DEFAULT_PASSWORD = "correct horse battery staple"
 STANDALONE_ACTION_SECONDS = 2.0  # run standalone, deployments and the like take this long
-ALLOCATED_STATUSES = {6, 9, 10}  # what op=list_allocated lists here (see machines_allocated)
+ALLOCATED_STATUSES = {6, 9, 10}  # what op=list_allocated lists here (MAAS: 10 only)
 ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "glad", "hale")
 ANIMALS = ("otter", "heron", "lynx", "stoat", "finch", "koala", "moose", "quail")
 
@@ -1614,10 +1614,20 @@ class MaasSimulator:
         )
 
     def machines_allocated(self, call: Call) -> Reply:
+        """op=list_allocated: the caller's machines, id= picking some.
+
+        Not yet as MAAS: MAAS 3.4 lists the caller's machines in status
+        Allocated only, but the README's opening example releases the machines
+        this lists after deploying one, so Deploying and Deployed ones are
+        listed too until that example changes.
+        """
+        ids = call.query("id")
         mine = [
             m
             for m in self.machines
-            if m["owner"] == call.user and m["status"] in ALLOCATED_STATUSES
+            if m["owner"] == call.user
+            and m["status"] in ALLOCATED_STATUSES
+            and (not ids or m["system_id"] in ids)
         ]
         return make_reply(200, mine)
 
@@ -2121,7 +2131,7 @@ LIFECYCLES = {
         "Failed disk erasing",
         "Disk erasing",
         ("Erasing disks", ""),
-        ("INFO", "Released"),
+        ("INFO", "Disks erased"),
         ("Failed disk erasing", "wipe-disks failed"),
         "off",
     ),
@@ -2606,13 +2616,13 @@ class TimedActions:
         self.permit(machine, call.user, "edit")
         if machine["owner"] != call.user:
             raise denied()  # MAAS: only the machine's owner may mark it broken
-        self.requested(machine, call, REQUESTED["mark_broken"])
-        self.plans.pop(machine["system_id"], None)
         before = machine["status_name"]
         # (MAAS releases a releasable machine first, in the same request; the
         # previous status it keeps is the one before, as far as its pre-save
         # signal shows: mark_fixed brings a broken deployed machine back Deployed.)
         self.change(machine, "Broken", check=True)
+        self.plans.pop(machine["system_id"], None)
+        self.requested(machine, call, REQUESTED["mark_broken"])
         machine["owner"] = None
         if before in RELEASABLE and machine.get("power_type") != "manual":
             machine["power_state"] = "off"  # MAAS releases it first, which powers it off
