@@ -14,6 +14,12 @@ An `--each` template fills its placeholders from each line:
 
 Other braces are left as they are (`{"a": 1}` is no placeholder), and `\\{`
 is a literal brace.
+
+Input data is only data. Each template ITEM is split into name, separator
+and value before anything is filled in, and a filled value is taken
+literally: a line holding `@~/.ssh/id_ed25519` or `=x` sends those
+characters, never a file or a query parameter. Only a template that says so
+itself (`key=@{}`) reads a file, and never stdin, however it is spelt.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
 from maascurl.errors import MaascurlError, UsageError
-from maascurl.request import METHODS
+from maascurl.request import METHODS, Item, checked_item, parse_header, parse_item
 
 # {} or {NAME}: digits for a field, a key (with dots for nesting) for JSON.
 _PLACEHOLDER = re.compile(r"\\\{|\{([A-Za-z0-9_][A-Za-z0-9_.-]*)?\}")
-# name@-, name@=- and name=@- read stdin, which a fleet run reads its lines from.
-_READS_STDIN = re.compile(r"(@=?|=@)-$")
+# Separators whose value names a file to read.
+_FILE_SEPARATORS = ("@", "@=", "=@")
+# Names of stdin other than "-" (a filled file name is checked against these).
+_STDIN_NAMES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
 
 
 class LineRequest(NamedTuple):
@@ -42,10 +50,10 @@ class LineRequest(NamedTuple):
     line: int
     method: str
     path: str
-    items: tuple[str, ...]
+    items: tuple[str | Item, ...]  # an Item is already split: its value is data
     profile: str | None = None
     output: str | None = None
-    headers: tuple[str, ...] = ()  # -H values
+    headers: tuple[str | Item, ...] = ()  # -H values
 
 
 class LineError(MaascurlError):
@@ -179,6 +187,48 @@ class Template:
         return match is not None and match.group() != "\\{"
 
 
+class ItemTemplate:
+    """An ITEM or -H header of an `--each` template: split first, then filled as data."""
+
+    def __init__(self, text: str, *, header: bool = False) -> None:
+        try:
+            item = parse_header(text) if header else parse_item(text)
+        except UsageError as exc:
+            raise UsageError(
+                f"{exc}; with --each the template gives each item's name and separator, "
+                "and the line only values"
+            ) from None
+        self.separator = item.separator
+        self.name = Template(item.name)
+        self.value = Template(item.value)
+        if not self.value.names:
+            _refuse_stdin(item, "with --each, an item")
+
+    def fill(self, values: Values) -> Item:
+        name, value = self.name.fill(values), self.value.fill(values)
+        return _refuse_stdin(checked_item(name, self.separator, value), "with --each, an item")
+
+
+def _refuse_stdin(item: Item, what: str) -> Item:
+    """ITEM, unless it reads stdin: a fleet run reads its lines from there."""
+    if item.separator in _FILE_SEPARATORS and _is_stdin(item.value):
+        raise UsageError(f"{item.name}{item.separator}{item.value}: {what} cannot read stdin")
+    return item
+
+
+def _is_stdin(name: str) -> bool:
+    """Whether the file NAME (filled from input data) is stdin under any spelling."""
+    if name == "-":
+        return True
+    path = os.path.expanduser(name)
+    if path in _STDIN_NAMES or os.path.normpath(path) in _STDIN_NAMES:
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(0))
+    except (OSError, ValueError):  # no such file, a NUL, or stdin closed
+        return False
+
+
 class EachTemplate:
     """A request command's PATH, ITEMs and -o, to be filled from each line."""
 
@@ -193,13 +243,10 @@ class EachTemplate:
     ) -> None:
         self.method = method
         self.path = Template(path)
-        self.items = [Template(item) for item in items]
+        self.items = [ItemTemplate(item) for item in items]
         self.output = Template(output) if output is not None else None
         self.profile = profile
-        self.headers = [Template(header) for header in headers]
-        for item in items:
-            if _READS_STDIN.search(item):
-                raise UsageError(f"{item}: with --each, an item cannot read stdin")
+        self.headers = [ItemTemplate(header, header=True) for header in headers]
 
     def request(self, number: int, text: str) -> LineRequest:
         values = Values(text)
@@ -265,8 +312,6 @@ def _batch_request(number: int, text: str) -> LineRequest | None:
             profile = word[2:]
         elif word.startswith("-"):
             raise UsageError(f"unknown option {word!r}: a batch line takes only -p PROFILE")
-        elif _READS_STDIN.search(word):
-            raise UsageError(f"{word}: a batch line cannot read stdin")
         else:
             rest.append(word)
     method = words[0].upper()
@@ -274,4 +319,5 @@ def _batch_request(number: int, text: str) -> LineRequest | None:
         raise UsageError(f"unknown method {words[0]!r}; use one of get, post, put, delete")
     if not rest:
         raise UsageError(f"{words[0]} needs a PATH")
-    return LineRequest(number, method, rest[0], tuple(rest[1:]), profile)
+    items = tuple(_refuse_stdin(parse_item(word), "a batch line") for word in rest[1:])
+    return LineRequest(number, method, rest[0], items, profile)

@@ -133,12 +133,12 @@ def parse_item(token: str) -> Item:
             if token.startswith(separator, i):
                 name, value = "".join(name_chars), token[i + len(separator) :]
                 if separator == "=" and value.startswith("@"):
-                    return _checked_item(name, "=@", value[1:])
+                    return checked_item(name, "=@", value[1:])
                 if separator == "=" and value.startswith("\\@"):
                     value = value[1:]
                 if separator == ":" and "=" in value:
                     raise _ambiguous(token, name, value)
-                return _checked_item(name, separator, value)
+                return checked_item(name, separator, value)
         name_chars.append(char)
         i += 1
     raise UsageError(
@@ -162,10 +162,10 @@ def parse_header(text: str) -> Item:
     name, colon, value = text.partition(":")
     if not colon:
         raise UsageError(f"bad header {text!r}: expected 'Name: value'")
-    return _checked_item(name.strip(), ":", value)
+    return checked_item(name.strip(), ":", value)
 
 
-def _checked_item(name: str, separator: str, value: str) -> Item:
+def checked_item(name: str, separator: str, value: str) -> Item:
     if not name:
         raise UsageError(f"bad item {name + separator + value!r}: the name is empty")
     _require_utf8(name)
@@ -273,13 +273,17 @@ def build_request(
     method: str,
     api_root: str,
     path: str,
-    tokens: list[str],
+    tokens: Sequence[str | Item],
     desc: ApiDescription | None = None,
     *,
-    headers: Sequence[str] = (),
+    headers: Sequence[str | Item] = (),
     body: str | None = None,
 ) -> RequestSpec:
-    """The request for METHOD PATH ITEM...; HEADERS are -H values, BODY a --body source."""
+    """The request for METHOD PATH ITEM...; HEADERS are -H values, BODY a --body source.
+
+    A token or header that is already an Item (an `--each` template filled
+    from input data) is taken as it is: its value is never read as syntax.
+    """
     method = method.upper()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
@@ -287,9 +291,9 @@ def build_request(
     spec = RequestSpec(method, url, query=list(url_query))
     stdin = _StdinUse()
     for text in headers:
-        _add_item(spec, parse_header(text), stdin)
+        _add_item(spec, text if isinstance(text, Item) else parse_header(text), stdin)
     for token in tokens:
-        _add_item(spec, parse_item(token), stdin)
+        _add_item(spec, token if isinstance(token, Item) else parse_item(token), stdin)
     if body is not None:
         _set_body(spec, body, stdin)
     _refuse_type_clash(spec)

@@ -11,7 +11,7 @@ locks, permissions, events, power parameters, fabrics and VLANs. Faults
 
     MaasSimulator(machines=3, seed=None, action_seconds=None, fail_share=0.0,
                   password=DEFAULT_PASSWORD, ssl_context=None, host="127.0.0.1",
-                  port=0, boot_images_dir=None)
+                  port=0, boot_images_dir=None, v3=None)
 
 machines: how many; seed: None for the default fleet the test suite knows
 (abc000 Ready, abc001 Allocated, abc002 Deployed, ...), or any int or text
@@ -27,11 +27,15 @@ Standard library only.  Run it standalone with:
 
     python tests/simulator.py [--port N] [--machines N] [--seed S]
         [--action-seconds S] [--fail-share F] [--password P]
-        [--https-cert C --https-key K] [--boot-images-dir D]
+        [--https-cert C --https-key K] [--boot-images-dir D] [--v3 VERSION]
 
 It prints url=, api_key=, username= and password= lines on stdout, and
 serves until Ctrl-C or SIGTERM; actions take 2 seconds unless
 --action-seconds says otherwise.
+
+Under /MAAS/a/ it answers 404, as a region without the v3 API (3.4) does,
+unless a v3 API (tests/simulator_v3.py's V3Api) is mounted there:
+MaasSimulator(v3=V3Api()) or sim.mount_v3(api); --v3 VERSION standalone.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from typing import Any, ClassVar, NamedTuple
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 API_PREFIX = "/MAAS/api/2.0/"
+V3_MOUNT = "/MAAS/a/"  # where MAAS 3.5+ serves its v3 API (see mount_v3)
 TIMESTAMP_THRESHOLD = 300
 OAUTH_REQUIRED = (
     "oauth_consumer_key",
@@ -163,6 +168,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     truncate: int | None = None
+    bare: bool = False  # not from the region's Django: none of its headers
+    cookies: list[str] = field(default_factory=list)  # Set-Cookie values
 
 
 class ApiError(Exception):
@@ -1020,8 +1027,12 @@ class _Handler(BaseHTTPRequestHandler):
             "Vary": "Authorization",
             "X-Frame-Options": "DENY",
         }
+        if reply.bare:
+            base = {"Content-Type": reply.content_type} if reply.content_type else {}
         for name, value in {**base, **reply.headers}.items():
             self.send_header(name, value)
+        for cookie in reply.cookies:
+            self.send_header("Set-Cookie", cookie)
         if reply.status not in (204, 304):
             self.send_header("Content-Length", str(len(reply.body)))
         if self.close_connection or reply.truncate is not None:
@@ -1055,8 +1066,12 @@ class MaasSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         boot_images_dir: Path | None = None,
+        v3: Any = None,
     ) -> None:
         """A region of MACHINES machines; see the module docstring for the others."""
+        self.v3: Any = None  # a mounted V3Api (tests/simulator_v3.py), see mount_v3
+        if v3 is not None:
+            self.mount_v3(v3)
         self.describe_bytes = (FIXTURES / "describe.json").read_bytes()
         describe = json.loads(self.describe_bytes)
         self.api_hash: str = describe["hash"]
@@ -1157,6 +1172,11 @@ class MaasSimulator:
 
     def now(self) -> float:
         return time.time() + self.clock_offset
+
+    def mount_v3(self, api: Any) -> None:
+        """Answer /MAAS/a/... with API (a V3Api), on this simulator's clock."""
+        api.base_clock = self.now
+        self.v3 = api
 
     def add_user(self, username: str, *, admin: bool = False) -> str:
         """Create a user (if new) with a fresh API key and return the key."""
@@ -1274,6 +1294,18 @@ class MaasSimulator:
         self, method: str, target: str, headers: dict[str, str], body: bytes, client_port: int = 0
     ) -> Reply:
         parsed = urllib.parse.urlsplit(target)
+        if self.v3 is not None and parsed.path.startswith(V3_MOUNT):
+            answer = self.v3.handle(method, target, headers, body)
+            return Reply(
+                answer.status,
+                answer.body,
+                answer.content_type or "",
+                dict(answer.headers),
+                answer.delay,
+                answer.truncate,
+                bare=True,
+                cookies=list(answer.cookies),
+            )
         content_type = headers.get("content-type", "")
         request = RecordedRequest(
             method=method,
@@ -3371,6 +3403,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rack-sync-seconds", type=float, default=0.0, help="racks sync an upload after this long"
     )
+    parser.add_argument("--v3", metavar="VERSION", help="serve the v3 API too (3.7.3 or 3.8.0a1)")
     args = parser.parse_args(argv)
     context = None
     if args.https_cert:
@@ -3395,6 +3428,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.racks is not None:
         sim.rack_sync.set_racks(args.racks)
     sim.rack_sync.sync_seconds = args.rack_sync_seconds
+    if args.v3:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from simulator_v3 import V3Api
+
+        sim.mount_v3(V3Api(args.v3, machines=args.machines, password=args.password))
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -498,7 +498,9 @@ def test_a_file_part_cannot_read_stdin_per_line(api: MaasSimulator, run: Run) ->
     assert "cannot read stdin" in result.stderr
 
 
-@pytest.mark.parametrize("item", ["key@-", "key@=-", "key=@-"])
+@pytest.mark.parametrize(
+    "item", ["key@-", "key@=-", "key=@-", "key=@/dev/stdin", "key@/proc/self/fd/0"]
+)
 def test_a_batch_line_cannot_read_stdin(
     api: MaasSimulator, run: Run, tmp_path: Path, item: str
 ) -> None:
@@ -1014,7 +1016,9 @@ def test_any_line_fills_a_template_or_is_a_usage_error(
         assert exc.exit_code == 2
         return
     assert request.line == 7
-    assert all(isinstance(item, str) for item in request.items)
+    # Filled items are already split: the line's text is a value, never syntax.
+    assert [(item.name, item.separator) for item in request.items] == [("description", "=")]
+    assert request.items[0].value.endswith(f" {item_value}")
 
 
 @settings(max_examples=300, deadline=None)
