@@ -1763,13 +1763,17 @@ class MaasSimulator:
 
     def sshkey_create(self, call: Call) -> Reply:
         # MAAS's SSHKeyForm reads form fields only: a file part named "key" is ignored.
+        # The key is stored as sent, a trailing newline too (its form field does
+        # not strip); only the very same text is a duplicate (SSHKey.clean).
         text = call.field("key")
         if not text:
             raise ApiError(400, {"key": ["This field is required."]})
+        if any(k["key"] == text and k["owner"] == call.user for k in self.sshkeys):
+            raise ApiError(400, {"__all__": ["This key has already been added for this user."]})
         key_id = self.new_id()
         key = {
             "id": key_id,
-            "key": text.strip(),
+            "key": text,
             "keysource": None,
             "resource_uri": f"{API_PREFIX}account/prefs/sshkeys/{key_id}/",
             "owner": call.user,

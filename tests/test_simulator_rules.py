@@ -659,3 +659,16 @@ def test_standalone_password_and_a_busy_port(spawn: Spawn) -> None:
     assert busy.stderr.startswith(f"cannot listen on 127.0.0.1:{port}: ")
     process.terminate()
     assert process.wait(timeout=10) == 0
+
+
+def test_an_ssh_key_is_stored_as_sent(sim: MaasSimulator) -> None:
+    """MAAS keeps a key's trailing newline, so the same key without it is a second key."""
+    with_newline = call(sim, "POST", "account/prefs/sshkeys/", data={"key": "ssh-ed25519 AAAA a\n"})
+    assert with_newline.json()["key"] == "ssh-ed25519 AAAA a\n"
+    without = call(sim, "POST", "account/prefs/sshkeys/", data={"key": "ssh-ed25519 AAAA a"})
+    assert without.status_code == 201
+    again = call(sim, "POST", "account/prefs/sshkeys/", data={"key": "ssh-ed25519 AAAA a"})
+    assert (again.status_code, again.json()) == (
+        400,
+        {"__all__": ["This key has already been added for this user."]},
+    )
