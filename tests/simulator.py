@@ -1907,12 +1907,12 @@ class MaasSimulator:
 
 # ---------------------------------------------------------------- timed actions and events
 #
-# What maascurl's --wait, `wait` and `events --follow` need: machine actions
-# that take time and may fail, MAAS's event log with its paging, and image
-# imports. Facts from MAAS's source: status labels (maasserver/enum.py),
-# in-progress -> failure statuses (maasserver/node_status.py), event levels
-# (maasserver/models/eventtype.py) and `events op=query` paging
-# (maasserver/api/events.py).
+# Machine actions with MAAS's rules, that take time and may fail, MAAS's
+# event log with its paging, and image imports. Facts from MAAS's source:
+# status labels (maasserver/enum.py), transitions and in-progress -> failure
+# statuses (maasserver/node_status.py), event types and levels
+# (provisioningserver/events.py, maasserver/models/eventtype.py) and
+# `events op=query` paging (maasserver/api/events.py).
 
 EVENT_LEVELS = {"AUDIT": 0, "DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 MAX_EVENT_LOG_COUNT = 1000
