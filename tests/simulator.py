@@ -1,14 +1,37 @@
-"""A fake MAAS region API server for tests and benchmarks.
+"""A simulated MAAS region API (v2) for tests, benchmarks and trying things offline.
 
 It speaks real HTTP/1.1 (keep-alive, Content-Length and chunked request
 bodies) on 127.0.0.1, routes requests with the resource paths of the
-committed describe document, checks 0-legged OAuth PLAINTEXT signatures the
-way MAAS does, and answers a useful subset of the API from in-memory state.
-Faults (error statuses, slow answers, truncated bodies) can be queued.
+committed describe document (and the paths MAAS serves beyond it,
+UNDESCRIBED_ROUTES), checks 0-legged OAuth PLAINTEXT signatures the way
+MAAS does, and answers a useful subset of the API from in-memory state with
+MAAS 3.4's rules: listing filters, machine statuses and their transitions,
+locks, permissions, events, power parameters, fabrics and VLANs. Faults
+(error statuses, slow answers, truncated bodies) can be queued.
+
+    MaasSimulator(machines=3, seed=None, action_seconds=None, fail_share=0.0,
+                  password=DEFAULT_PASSWORD, ssl_context=None, host="127.0.0.1",
+                  port=0, boot_images_dir=None, v3=None)
+
+machines: how many; seed: None for the default fleet the test suite knows
+(abc000 Ready, abc001 Allocated, abc002 Deployed, ...), or any int or text
+for a region drawn from it, the same for the same seed. action_seconds: how
+long deploy, release, commission and the like take (None: they never end,
+except release; what the test suite expects); fail_share: the share of
+machines whose actions fail. The admin is DEFAULT_USER ("admin"), whose API
+key is `api_key` and whose password, for /MAAS/accounts/authenticate/, is
+DEFAULT_PASSWORD ("correct horse battery staple") unless `password` says
+otherwise.
 
 Standard library only.  Run it standalone with:
 
-    python tests/simulator.py [--port N] [--machines N] [--https-cert C --https-key K]
+    python tests/simulator.py [--port N] [--machines N] [--seed S]
+        [--action-seconds S] [--fail-share F] [--password P]
+        [--https-cert C --https-key K] [--boot-images-dir D] [--v3 VERSION]
+
+It prints url=, api_key=, username= and password= lines on stdout, and
+serves until Ctrl-C or SIGTERM; actions take 2 seconds unless
+--action-seconds says otherwise.
 
 Under /MAAS/a/ it answers 404, as a region without the v3 API (3.4) does,
 unless a v3 API (tests/simulator_v3.py's V3Api) is mounted there:
@@ -22,10 +45,12 @@ import base64
 import email.parser
 import email.policy
 import email.utils
+import functools
 import hashlib
 import json
 import random
 import re
+import signal
 import socket
 import ssl
 import string
@@ -39,7 +64,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 API_PREFIX = "/MAAS/api/2.0/"
@@ -67,8 +92,40 @@ GENERIC_CONSUMER = "MAAS consumer"  # the name MAAS gives a token made without o
 SESSION_COOKIE, CSRF_COOKIE = "sessionid", "csrftoken"  # Django's default names
 CSRF_FAILURE = "<h1>Forbidden (403)</h1><p>CSRF verification failed. Request aborted.</p>"
 
-STATUS_NAMES = {0: "New", 4: "Ready", 6: "Deployed", 9: "Deploying", 10: "Allocated"}
-ALLOCATED_STATUSES = {6, 9, 10}
+# MAAS's node statuses and their labels (maasserver/enum.py, NODE_STATUS_CHOICES).
+NODE_STATUS = {
+    "New": 0,
+    "Commissioning": 1,
+    "Failed commissioning": 2,
+    "Missing": 3,
+    "Ready": 4,
+    "Reserved": 5,
+    "Deployed": 6,
+    "Retired": 7,
+    "Broken": 8,
+    "Deploying": 9,
+    "Allocated": 10,
+    "Failed deployment": 11,
+    "Releasing": 12,
+    "Releasing failed": 13,
+    "Disk erasing": 14,
+    "Failed disk erasing": 15,
+    "Rescue mode": 16,
+    "Entering rescue mode": 17,
+    "Failed to enter rescue mode": 18,
+    "Exiting rescue mode": 19,
+    "Failed to exit rescue mode": 20,
+    "Testing": 21,
+    "Failed testing": 22,
+}
+STATUS_NAMES = {code: name for name, code in NODE_STATUS.items()}
+
+# The region's admin, who logs in with this password at /MAAS/accounts/authenticate/
+# (MaasSimulator(password=...) and --password choose another).
+DEFAULT_USER = "admin"
+DEFAULT_PASSWORD = "correct horse battery staple"
+STANDALONE_ACTION_SECONDS = 2.0  # run standalone, deployments and the like take this long
+ALLOCATED_STATUSES = {6, 9, 10}  # what op=list_allocated lists here (MAAS: 10 only)
 ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "glad", "hale")
 ANIMALS = ("otter", "heron", "lynx", "stoat", "finch", "koala", "moose", "quail")
 
@@ -255,6 +312,11 @@ def first(values: list[str]) -> str | None:
     return values[0] if values else None
 
 
+def is_true(value: str | None) -> bool:
+    """A boolean parameter as MAAS's StringBool validator reads it."""
+    return value is not None and value.strip().lower() in ("true", "1", "yes", "on", "t", "y")
+
+
 def make_key(seed: str, length: int) -> str:
     rnd = random.Random(seed)
     alphabet = string.ascii_letters + string.digits
@@ -269,8 +331,58 @@ def template_regex(template: str) -> re.Pattern[str]:
     return re.compile(pattern + r"\Z")
 
 
+class Undescribed(NamedTuple):
+    path: str  # relative to the API root, as the description writes paths
+    handler: str | None  # the handler MAAS routes it to
+    methods: tuple[str, ...]  # what the simulator serves there (nothing: not served)
+    why: str
+
+
+# Paths MAAS 3.4 serves that its API description (describe/) lacks: its URL
+# table (maasserver/urls_api.py) checked against the committed description,
+# and the resource_uri and upload_uri values in MAAS's answers (the samples
+# under tests/fixtures and the shared fixtures). A client must send these as
+# typed. (reservedips/{id}/, also handed out as resource_uri in the samples,
+# is MAAS 3.6's, not 3.4's.)
+UNDESCRIBED_ROUTES: tuple[Undescribed, ...] = (
+    Undescribed(
+        "vlans/{vlan_id}/",
+        "VlanHandler",
+        ("GET", "PUT", "DELETE"),
+        "every VLAN's resource_uri; the VLAN by its id, as fabrics/{fabric_id}/vlans/{vid}/",
+    ),
+    Undescribed(
+        "boot-resources/{id}/upload/{file_id}/",
+        "BootResourceFileUploadHandler",
+        ("PUT",),
+        "upload_uri of a boot resource file not yet complete; its chunks (see BootImages)",
+    ),
+    Undescribed(
+        "nodes/{system_id}/volume-groups/{id}/",
+        "VolumeGroupHandler",
+        ("GET", "PUT", "DELETE"),
+        "the same handler as the described nodes/{system_id}/volume-group/{id}/",
+    ),
+    Undescribed(
+        "commissioning-results/",
+        "NodeResultsHandler",
+        ("GET",),
+        "the older name of the described installation-results/",
+    ),
+    Undescribed("virtual-machines/", "VirtualMachinesHandler", ("GET",), "hidden from describe"),
+    Undescribed("virtual-machines/{id}", "VirtualMachineHandler", ("GET",), "hidden from describe"),
+    Undescribed(
+        "openapi.yaml",
+        None,
+        (),
+        "MAAS's OpenAPI document (anonymous); not served: it is MAAS's documentation prose",
+    ),
+)
+
+
 def load_routes(describe: Json) -> list[Route]:
     routes: dict[str, Route] = {}
+    described: dict[str, Route] = {}  # handler name -> a route it serves
     for resource in describe["resources"]:
         for kind in ("anon", "auth"):
             part = resource[kind]
@@ -282,8 +394,349 @@ def load_routes(describe: Json) -> list[Route]:
             table = route.anon if kind == "anon" else route.auth
             for action in part["actions"]:
                 table.setdefault((action["method"], action["op"]), part["name"])
+            described.setdefault(part["name"], route)
+    for extra in UNDESCRIBED_ROUTES:
+        if extra.handler is None or not extra.methods:
+            continue
+        path = API_PREFIX + extra.path
+        route = routes.setdefault(path, Route(path, template_regex(path)))
+        twin = described.get(extra.handler)
+        if twin is not None:  # the actions of the described route of the same handler
+            route.anon.update({k: v for k, v in twin.anon.items() if v == extra.handler})
+            route.auth.update({k: v for k, v in twin.auth.items() if v == extra.handler})
+        else:
+            route.auth.update({(method, None): extra.handler for method in extra.methods})
     # Literal paths win over templated ones.
     return sorted(routes.values(), key=lambda r: (r.template.count("{"), r.template))
+
+
+# ---------------------------------------------------------------- node listing filters
+#
+# GET machines/, nodes/ and devices/ read their query with MAAS 3.4's
+# ReadNodesForm, and op=allocate its form with AcquireNodeForm
+# (maasserver/node_constraint_filter_forms.py). Facts used: the names each
+# form knows, which of them are checked against existing objects, and how
+# values combine: the values of one name are alternatives (OR), except tags,
+# all of which a node must carry; different names must all match (AND).
+# A name neither form knows is a 400 {"name": ["No such constraint."]}.
+# Names the forms know that are about networking, storage or devices are
+# accepted but not applied here.
+
+FILTER_FIELDS = (  # FilterNodeForm, in its order (the order of its errors)
+    "arch",
+    "not_arch",
+    "tags",
+    "not_tags",
+    "fabrics",
+    "not_fabrics",
+    "fabric_classes",
+    "not_fabric_classes",
+    "subnets",
+    "not_subnets",
+    "link_speed",
+    "vlans",
+    "not_vlans",
+    "zone",
+    "not_in_zone",
+    "system_id",
+    "pool",
+    "not_in_pool",
+    "storage",
+    "interfaces",
+    "devices",
+    "cpu_count",
+    "cpu_speed",
+    "mem",
+    "pod",
+    "not_pod",
+    "pod_type",
+    "not_pod_type",
+    "owner",
+    "not_owner",
+    "power_state",
+    "not_power_state",
+)
+READ_FIELDS = (  # ReadNodesForm adds these
+    *FILTER_FIELDS,
+    "id",
+    "not_id",
+    "hostname",
+    "not_hostname",
+    "mac_address",
+    "domain",
+    "not_domain",
+    "agent_name",
+    "not_agent_name",
+    "status",
+    "not_status",
+    "simple_status",
+    "not_simple_status",
+)
+ACQUIRE_FIELDS = (*FILTER_FIELDS, "name")  # AcquireNodeForm adds the hostname as `name`
+# Parameters both forms let through without a complaint.
+IGNORED_FIELDS = frozenset(
+    ("comment", "bridge_all", "bridge_type", "bridge_stp", "bridge_fd", "dry_run", "verbose")
+) | {"op", "agent_name"}
+# status=: NODE_STATUS's attribute names in lower case (not the labels), an
+# optional leading "=" dropped.
+STATUS_FILTERS = {
+    "new": 0,
+    "commissioning": 1,
+    "failed_commissioning": 2,
+    "missing": 3,
+    "ready": 4,
+    "reserved": 5,
+    "deployed": 6,
+    "retired": 7,
+    "broken": 8,
+    "deploying": 9,
+    "allocated": 10,
+    "failed_deployment": 11,
+    "releasing": 12,
+    "failed_releasing": 13,
+    "disk_erasing": 14,
+    "failed_disk_erasing": 15,
+    "rescue_mode": 16,
+    "entering_rescue_mode": 17,
+    "failed_entering_rescue_mode": 18,
+    "exiting_rescue_mode": 19,
+    "failed_exiting_rescue_mode": 20,
+    "testing": 21,
+    "failed_testing": 22,
+}
+# simple_status=: MAAS's simplified statuses and the statuses each stands for.
+SIMPLE_STATUS_FILTERS = {
+    "allocated": {10},
+    "broken": {8},
+    "commissioning": {1},
+    "deployed": {6},
+    "deploying": {9},
+    "failed": {2, 11, 13, 15, 18, 20, 22},
+    "new": {0},
+    "ready": {4},
+    "releasing": {12, 14},
+    "rescue_mode": {16, 17, 19},
+    "testing": {21},
+    "other": {3, 5, 7},
+}
+POWER_STATES = ("on", "off", "unknown", "error")
+MAC_FIELD = re.compile(
+    r"^(?:[0-9a-fA-F]{1,2}:){5}[0-9a-fA-F]{1,2}$"
+    r"|^(?:[0-9a-fA-F]{1,2}-){5}[0-9a-fA-F]{1,2}$"
+    r"|^(?:[0-9a-fA-F]{3,4}.){2}[0-9a-fA-F]{3,4}$"
+)
+NUMBER_ERRORS = {
+    "cpu_count": "Invalid CPU count: number required.",
+    "cpu_speed": "Invalid CPU speed: number required.",
+    "mem": "Invalid memory: number of MiB required.",
+    "link_speed": "Invalid link speed: number required.",
+}
+
+
+def invalid_choice(value: str) -> str:
+    return f"Select a valid choice. {value} is not one of the available choices."
+
+
+class Known:
+    """What exists in the region, which a filter's names are checked against.
+
+    Each set is worked out only when a filter needs it (a fleet's polls by id
+    need none).
+    """
+
+    def __init__(self, sim: MaasSimulator) -> None:
+        self.sim = sim
+
+    def _of_machines(self, key: str) -> set[str]:
+        return {name for m in self.sim.machines if (name := _name(m, key)) is not None}
+
+    @functools.cached_property
+    def zones(self) -> set[str]:
+        return {z["name"] for z in self.sim.zones} | self._of_machines("zone")
+
+    @functools.cached_property
+    def pools(self) -> set[str]:
+        return {p["name"] for p in self.sim.pools} | self._of_machines("pool")
+
+    @functools.cached_property
+    def tags(self) -> set[str]:
+        return set(self.sim.tags) | {t for m in self.sim.machines for t in m["tag_names"]}
+
+    @functools.cached_property
+    def owners(self) -> set[str]:
+        return set(self.sim.users) | {m["owner"] for m in self.sim.machines if m["owner"]}
+
+    @functools.cached_property
+    def architectures(self) -> set[str]:
+        return set(USABLE_ARCHITECTURES) | {m["architecture"] for m in self.sim.machines}
+
+
+def _name(node: Json, key: str) -> str | None:
+    value = node.get(key)
+    return value.get("name") if isinstance(value, dict) else None
+
+
+def _macs(node: Json) -> set[str]:
+    interfaces = [*node.get("interface_set", []), node.get("boot_interface") or {}]
+    return {i["mac_address"].lower() for i in interfaces if i.get("mac_address")}
+
+
+def _mac(text: str) -> str:
+    """A MAC address as MAAS stores it: lower case, colons."""
+    digits = re.sub(r"[^0-9a-fA-F]", "", text).lower()
+    if len(digits) == 12 and not re.search(r"[:-]", text):
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return ":".join(part.zfill(2) for part in re.split(r"[:-]", text.lower()))
+
+
+# name -> (what of a node it reads, whether it excludes); the values of one
+# name match when any of them equals what the node has (tags: all of them).
+NodeTest = Callable[[Json, list[str]], bool]
+FILTER_TESTS: dict[str, tuple[NodeTest, bool]] = {
+    "id": (lambda n, v: n.get("system_id") in v, False),
+    "not_id": (lambda n, v: n.get("system_id") in v, True),
+    "system_id": (lambda n, v: n.get("system_id") in v, False),
+    "hostname": (lambda n, v: n.get("hostname") in v, False),
+    "not_hostname": (lambda n, v: n.get("hostname") in v, True),
+    "domain": (lambda n, v: _name(n, "domain") in v, False),
+    "not_domain": (lambda n, v: _name(n, "domain") in v, True),
+    "zone": (lambda n, v: _name(n, "zone") in v, False),
+    "not_in_zone": (lambda n, v: _name(n, "zone") in v, True),
+    "pool": (lambda n, v: _name(n, "pool") in v, False),
+    "not_in_pool": (lambda n, v: _name(n, "pool") in v, True),
+    "pod": (lambda n, v: _name(n, "pod") in v, False),
+    "not_pod": (lambda n, v: _name(n, "pod") in v, True),
+    "owner": (lambda n, v: n.get("owner") in v, False),
+    "not_owner": (lambda n, v: n.get("owner") in v, True),
+    "tags": (lambda n, v: set(v) <= set(n.get("tag_names", [])), False),
+    "not_tags": (lambda n, v: bool(set(v) & set(n.get("tag_names", []))), True),
+    "arch": (lambda n, v: n.get("architecture") in v, False),
+    "not_arch": (lambda n, v: n.get("architecture") in v, True),
+    "power_state": (lambda n, v: n.get("power_state") in v, False),
+    "not_power_state": (lambda n, v: n.get("power_state") in v, True),
+    "status": (lambda n, v: str(n.get("status")) in v, False),
+    "not_status": (lambda n, v: str(n.get("status")) in v, True),
+    "simple_status": (lambda n, v: str(n.get("status")) in v, False),
+    "not_simple_status": (lambda n, v: str(n.get("status")) in v, True),
+    "mac_address": (lambda n, v: bool(_macs(n) & set(v)), False),
+    "agent_name": (lambda n, v: n.get("agent_name", "") in v, False),
+    "not_agent_name": (lambda n, v: n.get("agent_name", "") in v, True),
+    "cpu_count": (lambda n, v: n.get("cpu_count", 0) >= min(map(float, v)), False),
+    "cpu_speed": (lambda n, v: n.get("cpu_speed", 0) >= min(map(float, v)), False),
+    "mem": (lambda n, v: n.get("memory", 0) >= min(map(float, v)), False),
+    "name": (lambda n, v: any(_name_matches(n, name) for name in v), False),
+}
+
+
+def _name_matches(node: Json, name: str) -> bool:
+    """op=allocate's name=: a hostname, or hostname.domain."""
+    hostname, _, domain = name.partition(".")
+    return node.get("hostname") == hostname and (not domain or _name(node, "domain") == domain)
+
+
+@dataclass
+class NodeFilter:
+    """A node listing's query, checked and turned into a test, as MAAS's form does."""
+
+    values: dict[str, list[str]]  # name -> values, cleaned
+    input: list[tuple[str, list[str]]]  # the names and values as given (op=allocate's message)
+
+    @classmethod
+    def parse(
+        cls, pairs: list[tuple[str, str]], known: Known, fields: tuple[str, ...] = READ_FIELDS
+    ) -> NodeFilter:
+        given: dict[str, list[str]] = {}
+        for key, value in pairs:
+            given.setdefault(key, []).append(value)
+        errors: dict[str, list[str]] = {}
+        values: dict[str, list[str]] = {}
+        for name in fields:
+            if name not in given:
+                continue
+            try:
+                values[name] = cls.clean(name, given[name], known)
+            except ValueError as error:
+                errors[name] = [str(error)]
+        for name in given:
+            if name not in fields and name not in IGNORED_FIELDS:
+                errors[name] = ["No such constraint."]
+        if errors:
+            raise ApiError(400, errors)
+        inputs = [(k, v) for k, v in given.items() if k != "op"]
+        return cls({k: v for k, v in values.items() if v}, inputs)
+
+    @staticmethod
+    def clean(name: str, values: list[str], known: Known) -> list[str]:
+        """The values MAAS's form would filter with; ValueError with its message if bad."""
+        if name in ("status", "not_status", "simple_status", "not_simple_status"):
+            simple = "simple" in name
+            codes: list[int] = []
+            for value in (v.removeprefix("=") for v in values):
+                if value not in (SIMPLE_STATUS_FILTERS if simple else STATUS_FILTERS):
+                    raise ValueError(invalid_choice(value))
+                codes += SIMPLE_STATUS_FILTERS[value] if simple else [STATUS_FILTERS[value]]
+            return [str(code) for code in codes]
+        if name in ("power_state", "not_power_state"):
+            cleaned = [v.removeprefix("=") for v in values]
+            for value in cleaned:
+                if value not in POWER_STATES:
+                    raise ValueError(invalid_choice(value))
+            return cleaned
+        if name in NUMBER_ERRORS:
+            try:
+                return [str(float(v)) for v in values]
+            except ValueError:
+                raise ValueError(NUMBER_ERRORS[name]) from None
+        if name == "mac_address":
+            for value in values:
+                if not MAC_FIELD.match(value):
+                    raise ValueError(f"'{value}' is not a valid MAC address.")
+            return [_mac(v) for v in values]
+        if name in ("zone", "not_in_zone", "pool", "not_in_pool"):
+            kind, existing = ("zone", known.zones) if "zone" in name else ("pool", known.pools)
+            missing = sorted(set(values) - existing)
+            if missing:
+                raise ValueError(f"No such {kind}(s): {', '.join(missing)}.")
+            return values
+        if name in ("tags", "not_tags"):
+            tags = [t for v in values for t in re.findall(r"[^\s,]+", v)]
+            missing = sorted(set(tags) - known.tags)
+            if name == "tags" and missing:
+                raise ValueError(f"No such tag(s): {', '.join(repr(t) for t in missing)}.")
+            return tags
+        if name == "owner":
+            missing = sorted(set(values) - known.owners)
+            if missing:
+                raise ValueError(f"No such owner: '{missing[0]}'.")
+            return values
+        if name in ("arch", "not_arch"):
+            arches: list[str] = []
+            for value in values:
+                found = [a for a in sorted(known.architectures) if a.split("/")[0] == value]
+                if value in known.architectures:
+                    arches.append(value)
+                elif found:
+                    arches.extend(found)  # a bare architecture stands for all its subarchitectures
+                else:
+                    raise ValueError("Architecture not recognised.")
+            return arches
+        return values
+
+    def test(self) -> Callable[[Json], bool]:
+        checks = [(FILTER_TESTS[k], v) for k, v in self.values.items() if k in FILTER_TESTS]
+
+        def matches(node: Json) -> bool:
+            return all(test(node, values) != excludes for (test, excludes), values in checks)
+
+        return matches
+
+    def apply(self, nodes: list[Json]) -> list[Json]:
+        matches = self.test()
+        return [node for node in nodes if matches(node)]
+
+    def described(self) -> str:
+        """MAAS's `describe_constraints` of the form: sorted `name=v1,v2` pairs."""
+        return " ".join(f"{k}={','.join(self.values[k])}" for k in sorted(self.values))
 
 
 # ---------------------------------------------------------------- fleet
@@ -294,11 +747,10 @@ def machine_hostname(i: int) -> str:
     return name if i < 64 else f"{name}-{i // 64}"
 
 
-def clone_machine(template: Json, i: int, owner: str | None) -> Json:
-    """Make machine number i from the template, with its own ids and addresses."""
+def copy_template(template: Json, i: int, system_id: str, hostname: str) -> Json:
+    """Machine number i from the template: its ids, MAC and IP addresses."""
     text = json.dumps(template)
     old_id, old_host = template["system_id"], template["hostname"]
-    system_id, hostname = f"abc{i:03x}", machine_hostname(i)
     text = text.replace(old_id, system_id).replace(old_host, hostname)
     macs = sorted(set(re.findall(r'"mac_address": "([0-9a-f:]{17})"', text)))
     for j, mac in enumerate(macs):
@@ -308,12 +760,168 @@ def clone_machine(template: Json, i: int, owner: str | None) -> Json:
     machine: Json = json.loads(text)
     n = i + 10
     machine["ip_addresses"] = [f"10.{20 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"]
+    return machine
+
+
+def clone_machine(template: Json, i: int, owner: str | None) -> Json:
+    """Machine number i of the default fleet: abc000 Ready, abc001 Allocated, abc002
+    Deployed, and so on."""
+    machine = copy_template(template, i, f"abc{i:03x}", machine_hostname(i))
     machine["tag_names"] = ["virtual"] if i % 2 == 0 else []
     status = (4, 10, 6)[i % 3]
     set_status(machine, status, owner if status != 4 else None)
     if status == 6:
         machine["osystem"], machine["distro_series"] = "ubuntu", "jammy"
     return machine
+
+
+# A seeded region (MaasSimulator(seed=...)): the same seed gives the same
+# machines, and the first N machines of a bigger fleet are those of a fleet of N.
+ZCHARS = "34678abcdefghkmnpqrstwxy"  # MAAS's system ids: six of these base-24 digits
+SEED_ZONES = ("default", "az1", "az2")
+SEED_POOLS = ("default", "web", "db")
+SEED_TAGS = ("virtual", "gpu", "ssd", "nvme")
+SEED_POWER_TYPES = ("virsh", "virsh", "virsh", "ipmi", "ipmi", "redfish", "lxd", "manual")
+SEED_STATUSES = (
+    *("Ready",) * 5,
+    *("Deployed",) * 4,
+    *("Allocated",) * 2,
+    "New",
+    "Broken",
+    "Failed deployment",
+)
+SEED_ADJECTIVES = (*ADJECTIVES, "keen", "lush", "mild", "neat", "prim", "rapt", "spry", "tidy")
+SEED_ANIMALS = (*ANIMALS, "bison", "crane", "egret", "gecko", "hyena", "ibex", "lemur", "mink")
+
+
+def znum(n: int) -> str:
+    digits = ""
+    while n:
+        n, digit = divmod(n, len(ZCHARS))
+        digits = ZCHARS[digit] + digits
+    return digits or ZCHARS[0]
+
+
+def seeded_zones() -> list[Json]:
+    return [
+        {"name": name, "description": "", "id": i + 1, "resource_uri": f"{API_PREFIX}zones/{name}/"}
+        for i, name in enumerate(SEED_ZONES)
+    ]
+
+
+def seeded_pools() -> list[Json]:
+    return [
+        {
+            "name": name,
+            "description": "Default pool" if name == "default" else "",
+            "id": i,
+            "resource_uri": f"{API_PREFIX}resourcepool/{i}/",
+        }
+        for i, name in enumerate(SEED_POOLS)
+    ]
+
+
+def seeded_tags() -> list[Json]:
+    return [
+        {
+            "name": name,
+            "definition": "",
+            "comment": "",
+            "kernel_opts": "",
+            "resource_uri": f"{API_PREFIX}tags/{name}/",
+        }
+        for name in SEED_TAGS
+    ]
+
+
+def seeded_fleet(template: Json, n: int, seed: int | str) -> list[Json]:
+    """N machines drawn from SEED: names, ids, zones, pools, tags, statuses, power."""
+    rnd = random.Random(f"maas-simulator:{seed}")
+    zones, pools = seeded_zones(), seeded_pools()
+    machines: list[Json] = []
+    ids: set[str] = set()
+    names: set[str] = set()
+    for i in range(n):
+        system_id = znum(rnd.randrange(24**5, 24**6))
+        while system_id in ids:
+            system_id = znum(rnd.randrange(24**5, 24**6))
+        name = f"{rnd.choice(SEED_ADJECTIVES)}-{rnd.choice(SEED_ANIMALS)}"
+        hostname, k = name, 1
+        while hostname in names:
+            k += 1
+            hostname = f"{name}-{k}"
+        ids.add(system_id)
+        names.add(hostname)
+        machine = copy_template(template, i, system_id, hostname)
+        status = rnd.choice(SEED_STATUSES)
+        owned = status in ("Deployed", "Allocated", "Failed deployment")
+        owner = rnd.choice(("admin", "admin", "admin", "user2")) if owned else None
+        set_status(machine, NODE_STATUS[status], owner)
+        machine.update(
+            zone=rnd.choice(zones),
+            pool=rnd.choice(pools),
+            tag_names=sorted(rnd.sample(SEED_TAGS, rnd.choice((0, 0, 1, 1, 2)))),
+            power_type=rnd.choice(SEED_POWER_TYPES),
+            architecture=rnd.choice(("amd64/generic",) * 5 + ("arm64/generic",)),
+            cpu_count=rnd.choice((2, 4, 8, 16, 32)),
+            memory=rnd.choice((4096, 8192, 16384, 32768, 65536)),
+        )
+        machine["power_state"] = "on" if status == "Deployed" else "off"
+        if machine["power_type"] == "manual":
+            machine["power_state"] = "unknown"  # MAAS cannot query it
+        if status == "Deployed":
+            machine["osystem"] = "ubuntu"
+            machine["distro_series"] = rnd.choice(("jammy", "jammy", "noble", "focal"))
+        if status == "Failed deployment":
+            machine["status_message"] = (
+                "Node installation failure - Installation failed (refer to the installation log)"
+            )
+        machines.append(machine)
+    return machines
+
+
+def default_power_parameters(machine: Json) -> Json:
+    """Power parameters for the machine's power type, with the names MAAS's power
+    drivers give them (provisioningserver/drivers/power/ and pod/, MAAS 3.4)."""
+    n = int(hashlib.sha256(machine["system_id"].encode()).hexdigest()[:4], 16)
+    address = f"10.{n >> 8 & 255}.{n & 255}.2"
+    hostname, kind = machine["hostname"], machine.get("power_type", "")
+    if kind == "virsh":
+        return {
+            "power_address": "qemu+ssh://virsh@10.0.0.1/system",
+            "power_id": hostname,
+            "power_pass": "",
+        }
+    if kind == "ipmi":
+        return {
+            "power_driver": "LAN_2_0",
+            "power_boot_type": "auto",
+            "power_address": address,
+            "power_user": "maas",
+            "power_pass": f"ipmi-{n:04x}",
+            "k_g": "",
+            "cipher_suite_id": "3",
+            "privilege_level": "OPERATOR",
+            "workaround_flags": ["opensesspriv"],
+            "mac_address": "",
+        }
+    if kind == "redfish":
+        return {
+            "power_address": address,
+            "power_user": "admin",
+            "power_pass": f"redfish-{n:04x}",
+            "node_id": "1",
+        }
+    if kind == "lxd":
+        return {
+            "power_address": "10.0.0.1:8443",
+            "instance_name": hostname,
+            "project": "default",
+            "password": "",
+            "certificate": "",
+            "key": "",
+        }
+    return {}  # manual (and power types the simulator does not know)
 
 
 def set_status(machine: Json, status: int, owner: str | None) -> None:
@@ -450,12 +1058,17 @@ class MaasSimulator:
         self,
         *,
         machines: int = 3,
+        seed: int | str | None = None,
+        action_seconds: float | None = None,
+        fail_share: float = 0.0,
+        password: str = DEFAULT_PASSWORD,
         ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         boot_images_dir: Path | None = None,
         v3: Any = None,
     ) -> None:
+        """A region of MACHINES machines; see the module docstring for the others."""
         self.v3: Any = None  # a mounted V3Api (tests/simulator_v3.py), see mount_v3
         if v3 is not None:
             self.mount_v3(v3)
@@ -480,19 +1093,28 @@ class MaasSimulator:
         self.passwords: dict[str, str] = {}  # username -> password, for accounts/authenticate
         self._consumer_names: dict[str, str] = {}  # token key -> its consumer's name
         self.machines: list[Json] = []
+        self.power_parameters: dict[str, Json] = {}  # system id -> what MAAS stores for it
         self._machines_json: bytes | None = None  # cached unfiltered listing
         self.sshkeys: list[Json] = []
-        self.tags: dict[str, Json] = {}
+        self.tags: dict[str, Json] = {t["name"]: t for t in self.fixture("tags.json")}
+        self.zones: list[Json] = self.fixture("zones.json")
+        self.pools: list[Json] = self.fixture("resource_pools.json")
+        self.devices: list[Json] = self.fixture("devices.json")
         self.dhcp_snippets: list[Json] = []
         self.files: dict[str, Json] = {}
         self.events: list[Json] = self.fixture("events.json")["events"]
         self._next_id = 100
-        self.api_key = self.add_user("admin", admin=True)
-        self.users["admin"] = self.fixture("whoami.json")
-        self.password = "correct horse battery staple"
-        self.passwords["admin"] = self.password
+        self.api_key = self.add_user(DEFAULT_USER, admin=True)
+        self.users[DEFAULT_USER] = self.fixture("whoami.json")
+        self.password = password
+        self.passwords[DEFAULT_USER] = self.password
         for key in self.fixture("sshkeys.json"):
             self.sshkeys.append({**key, "owner": "admin"})
+        self.seed = seed
+        if seed is not None:  # a seeded region: its own zones, pools, tags and user2
+            self.zones, self.pools = seeded_zones(), seeded_pools()
+            self.tags = {t["name"]: t for t in seeded_tags()}
+            self.add_user("user2")
         self.set_fleet(machines)
         self._ssl_context = ssl_context
         self.plain = ssl_context is None
@@ -508,12 +1130,14 @@ class MaasSimulator:
         self.api_root = self.url + "/api/2.0/"
         self._thread: threading.Thread | None = None
         self._handlers = self._make_handlers()
-        self.timed = TimedActions(self)  # see "timed actions and events"
+        self.timed = TimedActions(self, action_seconds, fail_share)  # "timed actions and events"
         self._handlers.update(self.timed.handlers())
         self.boot_images = BootImages(self, boot_images_dir)
         self._handlers.update(self.boot_images.handlers())
         self.rack_sync = RackSync(self)  # see "rack controllers syncing boot images"
         self._handlers.update(self.rack_sync.handlers())
+        self.fabrics = Fabrics(self)  # see "fabrics and VLANs"
+        self._handlers.update(self.fabrics.handlers())
 
     # ---- public API
 
@@ -625,8 +1249,13 @@ class MaasSimulator:
                 self.in_flight -= 1
 
     def set_fleet(self, n: int) -> None:
+        """N machines: the default fleet, or with a seed, the seed's."""
         with self._lock:
             self._machines_json = None
+            self.power_parameters.clear()
+            if self.seed is not None:
+                self.machines = seeded_fleet(self.machine_template, n, self.seed)
+                return
             self.machines = [
                 clone_machine(self.machine_template, i, "admin" if i % 3 == 1 else "user2")
                 for i in range(n)
@@ -748,11 +1377,13 @@ class MaasSimulator:
 
     @staticmethod
     def pick_op(request: RecordedRequest, path_op: str | None) -> str | None:
-        # MAAS looks at the query string first, then the form body.
+        # MAAS (OperationsResource.dispatch): the query string's op, else the
+        # form's, else the path's; Django's QueryDict.get gives a name's last
+        # value, and an empty op counts as none.
         for pairs in (request.query, request.form):
-            for key, value in pairs:
-                if key == "op":
-                    return value
+            ops = [value for key, value in pairs if key == "op"]
+            if ops and ops[-1]:
+                return ops[-1]
         return path_op
 
     def take_fault(self, path: str) -> Reply | None:
@@ -899,6 +1530,7 @@ class MaasSimulator:
             ("MachinesHandler", "GET", "list_allocated"): self.machines_allocated,
             ("MachinesHandler", "POST", "allocate"): self.machines_allocate,
             ("MachinesHandler", "GET", "power_parameters"): self.machines_power_parameters,
+            ("MachineHandler", "GET", "power_parameters"): self.machine_power_parameters,
             ("MachinesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("NodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
             ("AnonNodesHandler", "GET", "is_registered"): lambda c: make_reply(200, False),
@@ -909,11 +1541,13 @@ class MaasSimulator:
             ),
             ("AnonFilesHandler", "GET", "get_by_key"): self.file_get_by_key,
             ("NodesHandler", "GET", None): self.machines_read,
+            ("DevicesHandler", "GET", None): self.devices_read,
+            ("ZonesHandler", "GET", None): lambda c: make_reply(200, self.zones),
+            ("ResourcePoolsHandler", "GET", None): lambda c: make_reply(200, self.pools),
+            ("TagsHandler", "GET", None): lambda c: make_reply(200, list(self.tags.values())),
             ("MachineHandler", "GET", None): lambda c: make_reply(200, self.machine(c)),
             ("MachineHandler", "PUT", None): self.machine_update,
             ("MachineHandler", "DELETE", None): self.machine_delete,
-            ("MachineHandler", "POST", "deploy"): self.machine_deploy,
-            ("MachineHandler", "POST", "release"): self.machine_release,
             ("SSHKeysHandler", "GET", None): self.sshkeys_read,
             ("SSHKeysHandler", "POST", None): self.sshkey_create,
             ("SSHKeyHandler", "GET", None): lambda c: make_reply(
@@ -931,14 +1565,12 @@ class MaasSimulator:
             ("FilesHandler", "GET", "get_by_key"): self.file_get_by_key,
             ("FileHandler", "GET", None): self.file_read,
             ("FileHandler", "DELETE", None): self.file_delete,
+            ("VirtualMachinesHandler", "GET", None): lambda c: make_reply(200, []),
+            ("VirtualMachineHandler", "GET", None): self.virtual_machine_read,
         }
 
     LIST_FIXTURES: ClassVar[dict[str, str]] = {
-        "TagsHandler": "tags.json",
-        "ZonesHandler": "zones.json",
-        "ResourcePoolsHandler": "resource_pools.json",
         "SubnetsHandler": "subnets.json",
-        "VlansHandler": "vlans.json",
         "DomainsHandler": "domains.json",
         "InterfacesHandler": "interfaces.json",
         "BlockDevicesHandler": "block_devices.json",
@@ -960,6 +1592,9 @@ class MaasSimulator:
     def new_id(self) -> int:
         self._next_id += 1
         return self._next_id
+
+    def virtual_machine_read(self, call: Call) -> Reply:
+        raise ApiError(404, "No VirtualMachine matches the given query.")  # none are composed
 
     # users and account
 
@@ -987,105 +1622,133 @@ class MaasSimulator:
 
     # machines
 
+    def is_admin(self, user: str | None) -> bool:
+        return bool(self.users.get(user or "", {}).get("is_superuser"))
+
+    def visible(self, user: str | None) -> list[Json]:
+        """The machines USER may see: an admin all, others the free ones and their own."""
+        if self.is_admin(user):
+            return self.machines
+        return [m for m in self.machines if m["owner"] in (None, user)]
+
     def machines_read(self, call: Call) -> Reply:
-        if not [k for k, _ in call.request.query if k != "op"]:
+        """GET machines/ (and nodes/): the visible machines, filtered as MAAS's form does."""
+        machines = self.visible(call.user)
+        if machines is self.machines and not [k for k, _ in call.request.query if k != "op"]:
             if self._machines_json is None:
                 self._machines_json = make_reply(200, self.machines).body
             return Reply(200, self._machines_json, JSON_TYPE)
-        machines = self.machines
-        hostnames, ids = call.query("hostname"), call.query("id") + call.query("system_id")
-        zones, pools = call.query("zone"), call.query("pool")
-        if hostnames:
-            machines = [m for m in machines if m["hostname"] in hostnames or m["fqdn"] in hostnames]
-        if ids:
-            machines = [m for m in machines if m["system_id"] in ids]
-        if zones:
-            machines = [m for m in machines if m["zone"]["name"] in zones]
-        if pools:
-            machines = [m for m in machines if m["pool"]["name"] in pools]
-        return make_reply(200, machines)
+        return make_reply(200, NodeFilter.parse(call.request.query, Known(self)).apply(machines))
+
+    def devices_read(self, call: Call) -> Reply:
+        return make_reply(
+            200, NodeFilter.parse(call.request.query, Known(self)).apply(self.devices)
+        )
 
     def machines_allocated(self, call: Call) -> Reply:
+        """op=list_allocated: the caller's machines, id= picking some.
+
+        Not yet as MAAS: MAAS 3.4 lists the caller's machines in status
+        Allocated only, but the README's opening example releases the machines
+        this lists after deploying one, so Deploying and Deployed ones are
+        listed too until that example changes.
+        """
+        ids = call.query("id")
         mine = [
             m
             for m in self.machines
-            if m["owner"] == call.user and m["status"] in ALLOCATED_STATUSES
+            if m["owner"] == call.user
+            and m["status"] in ALLOCATED_STATUSES
+            and (not ids or m["system_id"] in ids)
         ]
         return make_reply(200, mine)
 
     def machines_allocate(self, call: Call) -> Reply:
-        wanted: dict[str, Callable[[Json, str], bool]] = {
-            "name": lambda m, v: v in (m["hostname"], m["fqdn"]),
-            "system_id": lambda m, v: v == m["system_id"],
-            "zone": lambda m, v: v == m["zone"]["name"],
-            "pool": lambda m, v: v == m["pool"]["name"],
-            "tags": lambda m, v: v in m["tag_names"],
-        }
-        for machine in self.machines:
-            if machine["status"] != 4:
-                continue
-            if all(
-                test(machine, value) for key, test in wanted.items() for value in call.fields(key)
-            ):
-                set_status(machine, 10, call.user)
-                return make_reply(200, machine)
-        constraints = ", ".join(f"{k}={v}" for k, v in call.request.form if k != "op")
-        raise ApiError(409, f"No available machine matches constraints: [{constraints}]")
+        """op=allocate: the cheapest free Ready machine matching AcquireNodeForm's filters.
+
+        MAAS orders candidates by cpu_count + memory / 1024 (its "cost"); the
+        409 texts are those of MachinesHandler.allocate.
+        """
+        wanted = NodeFilter.parse(call.request.form, Known(self), ACQUIRE_FIELDS)
+        matches = wanted.test()
+        candidates = [
+            m
+            for m in self.visible(call.user)
+            if m["status"] == 4 and m["owner"] is None and not m.get("locked") and matches(m)
+        ]
+        if candidates:
+            machine = min(candidates, key=lambda m: m["cpu_count"] + m["memory"] / 1024)
+            if not is_true(call.field("dry_run")):
+                self.timed.acquire(machine, call)
+            return make_reply(200, machine)
+        system_id = call.fields("system_id")[-1:]
+        if not wanted.described():
+            message = "No machine available."
+        elif system_id:
+            message = f"No machine with system ID {system_id[0]} available."
+        else:
+            message = (
+                f"No available machine matches constraints: {wanted.input} "
+                f'(resolved to "{wanted.described()}")'
+            )
+        raise ApiError(409, message)
 
     def machines_power_parameters(self, call: Call) -> Reply:
-        """A dict keyed by system ID, as MAAS answers; for admins only."""
-        if not self.users.get(call.user or "", {}).get("is_superuser"):
+        """A dict keyed by system ID (id= picks machines), as MAAS answers; for admins only."""
+        if not self.is_admin(call.user):
             raise ApiError(403, "This method is reserved for admin users.")
         ids = call.query("id")
         return make_reply(
             200,
             {
-                m["system_id"]: {
-                    "power_address": "qemu+ssh://virsh@10.0.0.1/system",
-                    "power_id": m["hostname"],
-                    "power_pass": "",
-                }
+                m["system_id"]: self.power_parameters_of(m)
                 for m in self.machines
                 if not ids or m["system_id"] in ids
             },
         )
 
+    def machine_power_parameters(self, call: Call) -> Reply:
+        """GET machines/{id}/ op=power_parameters: MAAS's admin_read permission (else 403)."""
+        machine = self.machine(call)
+        if not self.is_admin(call.user):
+            raise ApiError(403, "")
+        return make_reply(200, self.power_parameters_of(machine))
+
+    def power_parameters_of(self, machine: Json) -> Json:
+        system_id = machine["system_id"]
+        if system_id not in self.power_parameters:
+            self.power_parameters[system_id] = default_power_parameters(machine)
+        return self.power_parameters[system_id]
+
     def machine(self, call: Call) -> Json:
+        """The machine of the path, if the caller may see it (403 without text if not)."""
         system_id = call.params.get("system_id")
         for machine in self.machines:
             if machine["system_id"] == system_id:
+                self.timed.permit(machine, call.user, "view")
                 return machine
         raise ApiError(404, "No Machine matches the given query.")
 
     def machine_update(self, call: Call) -> Reply:
         machine = self.machine(call)
+        self.timed.permit(machine, call.user, "admin")
+        params = dict(self.power_parameters_of(machine))
         for key, value in call.request.form:
-            if key in machine and isinstance(machine[key], (str, type(None))):
+            if key == "power_type" and value != machine["power_type"]:
+                params = default_power_parameters({**machine, "power_type": value})
+            if key.startswith("power_parameters_") and key != "power_parameters_skip_check":
+                params[key.removeprefix("power_parameters_")] = value
+            elif key in machine and isinstance(machine[key], (str, type(None))):
                 machine[key] = value
+        self.power_parameters[machine["system_id"]] = params
         machine["fqdn"] = f"{machine['hostname']}.{machine['domain']['name']}"
         return make_reply(200, machine)
 
     def machine_delete(self, call: Call) -> Reply:
-        self.machines.remove(self.machine(call))
+        machine = self.machine(call)
+        self.timed.permit(machine, call.user, "admin")
+        self.machines.remove(machine)
         return Reply(204)
-
-    def machine_deploy(self, call: Call) -> Reply:
-        machine = self.machine(call)
-        set_status(machine, 9, call.user)
-        machine["osystem"] = call.field("osystem") or "ubuntu"
-        machine["distro_series"] = call.field("distro_series") or "jammy"
-        return make_reply(200, machine)
-
-    def machine_release(self, call: Call) -> Reply:
-        machine = self.machine(call)
-        if machine["status"] not in (4, *ALLOCATED_STATUSES):
-            # MAAS: NodeStateViolation (409) outside the releasable states.
-            raise ApiError(
-                409,
-                f"Machine cannot be released in its current state ('{machine['status_name']}').",
-            )
-        set_status(machine, 4, None)
-        return make_reply(200, machine)
 
     # ssh keys
 
@@ -1100,13 +1763,17 @@ class MaasSimulator:
 
     def sshkey_create(self, call: Call) -> Reply:
         # MAAS's SSHKeyForm reads form fields only: a file part named "key" is ignored.
+        # The key is stored as sent, a trailing newline too (its form field does
+        # not strip); only the very same text is a duplicate (SSHKey.clean).
         text = call.field("key")
         if not text:
             raise ApiError(400, {"key": ["This field is required."]})
+        if any(k["key"] == text and k["owner"] == call.user for k in self.sshkeys):
+            raise ApiError(400, {"__all__": ["This key has already been added for this user."]})
         key_id = self.new_id()
         key = {
             "id": key_id,
-            "key": text.strip(),
+            "key": text,
             "keysource": None,
             "resource_uri": f"{API_PREFIX}account/prefs/sshkeys/{key_id}/",
             "owner": call.user,
@@ -1240,55 +1907,227 @@ class MaasSimulator:
 
 # ---------------------------------------------------------------- timed actions and events
 #
-# What maascurl's --wait, `wait` and `events --follow` need: machine actions
-# that take time and may fail, MAAS's event log with its paging, and image
-# imports. Facts from MAAS's source: status labels (maasserver/enum.py),
-# in-progress -> failure statuses (maasserver/node_status.py), event levels
-# (maasserver/models/eventtype.py) and `events op=query` paging
-# (maasserver/api/events.py).
+# Machine actions with MAAS's rules, that take time and may fail, MAAS's
+# event log with its paging, and image imports. Facts from MAAS's source:
+# status labels (maasserver/enum.py), transitions and in-progress -> failure
+# statuses (maasserver/node_status.py), event types and levels
+# (provisioningserver/events.py, maasserver/models/eventtype.py) and
+# `events op=query` paging (maasserver/api/events.py).
 
-NODE_STATUS = {
-    "New": 0,
-    "Commissioning": 1,
-    "Failed commissioning": 2,
-    "Missing": 3,
-    "Ready": 4,
-    "Reserved": 5,
-    "Deployed": 6,
-    "Retired": 7,
-    "Broken": 8,
-    "Deploying": 9,
-    "Allocated": 10,
-    "Failed deployment": 11,
-    "Releasing": 12,
-    "Releasing failed": 13,
-    "Disk erasing": 14,
-    "Failed disk erasing": 15,
-    "Rescue mode": 16,
-    "Entering rescue mode": 17,
-    "Failed to enter rescue mode": 18,
-    "Exiting rescue mode": 19,
-    "Failed to exit rescue mode": 20,
-    "Testing": 21,
-    "Failed testing": 22,
-}
 EVENT_LEVELS = {"AUDIT": 0, "DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 MAX_EVENT_LOG_COUNT = 1000
 DEFAULT_EVENT_LOG_LIMIT = 100
 
 
+# The state rules, from MAAS 3.4's maasserver/node_status.py (which status may
+# follow which), maasserver/api/machines.py and nodes.py (what each op checks,
+# its permission and its 409 texts) and maasserver/models/node.py (what an
+# action does to a machine and which events it logs).
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    status: frozenset(following)
+    for status, following in {
+        "New": (
+            "Commissioning", "Testing", "Missing", "Ready", "Retired", "Broken",
+            "Entering rescue mode",
+        ),
+        "Commissioning": (
+            "Failed commissioning", "Ready", "Retired", "Missing", "New", "Broken", "Testing",
+        ),
+        "Failed commissioning": (
+            "Commissioning", "Missing", "Retired", "Broken", "Entering rescue mode", "Testing",
+        ),
+        "Ready": (
+            "Entering rescue mode", "Commissioning", "Allocated", "Reserved", "Retired",
+            "Missing", "Broken", "Testing",
+        ),
+        "Reserved": (
+            "Ready", "Allocated", "Retired", "Missing", "Broken", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Allocated": (
+            "Ready", "Retired", "Missing", "Broken", "Deploying", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Releasing": (
+            "New", "Allocated", "Reserved", "Deployed", "Ready", "Broken", "Missing",
+            "Failed deployment", "Failed disk erasing", "Releasing failed",
+        ),
+        "Deploying": (
+            "Allocated", "Missing", "Broken", "Failed deployment", "Deployed", "Ready",
+            "Disk erasing", "Releasing",
+        ),
+        "Failed deployment": (
+            "Allocated", "Missing", "Broken", "Ready", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Deployed": (
+            "Allocated", "Missing", "Broken", "Ready", "Disk erasing", "Releasing",
+            "Entering rescue mode", "Testing",
+        ),
+        "Missing": (
+            "New", "Ready", "Allocated", "Commissioning", "Broken", "Entering rescue mode",
+            "Testing",
+        ),
+        "Retired": ("New", "Ready", "Missing", "Broken", "Entering rescue mode", "Testing"),
+        "Broken": (
+            "Commissioning", "Ready", "Disk erasing", "Releasing", "Entering rescue mode",
+            "Testing", "Deployed",
+        ),
+        "Releasing failed": ("Releasing", "Disk erasing", "Ready", "Broken", "Testing"),
+        "Disk erasing": ("Broken", "Disk erasing", "Failed disk erasing", "Ready", "Releasing"),
+        "Failed disk erasing": (
+            "Disk erasing", "Releasing", "Broken", "Allocated", "Ready", "Entering rescue mode",
+            "Testing",
+        ),
+        "Entering rescue mode": (
+            "Ready", "Broken", "Deployed", "Rescue mode", "Failed to enter rescue mode",
+            "Exiting rescue mode",
+        ),
+        "Failed to enter rescue mode": (
+            "Broken", "Entering rescue mode", "Exiting rescue mode", "Testing",
+        ),
+        "Rescue mode": ("Broken", "Exiting rescue mode", "Testing"),
+        "Exiting rescue mode": (
+            "New", "Broken", "Failed commissioning", "Ready", "Reserved", "Allocated",
+            "Failed deployment", "Deployed", "Missing", "Retired", "Releasing failed",
+            "Failed disk erasing", "Rescue mode", "Failed to enter rescue mode",
+            "Failed to exit rescue mode", "Failed testing",
+        ),
+        "Failed to exit rescue mode": ("Broken", "Exiting rescue mode", "Testing"),
+        "Testing": (
+            "Broken", "New", "Ready", "Reserved", "Allocated", "Deployed", "Commissioning",
+            "Failed deployment", "Missing", "Retired", "Releasing failed", "Failed disk erasing",
+            "Failed to enter rescue mode", "Failed to exit rescue mode", "Failed testing",
+        ),
+        "Failed testing": (
+            "Commissioning", "Broken", "Missing", "Entering rescue mode", "Testing", "Ready",
+            "Deployed",
+        ),
+    }.items()
+}  # fmt: skip
+RELEASABLE = frozenset(
+    {
+        "Allocated",
+        "Reserved",
+        "Broken",
+        "Deploying",
+        "Deployed",
+        "Failed deployment",
+        "Failed disk erasing",
+        "Releasing failed",
+    }
+)
+COMMISSIONABLE = frozenset(
+    {
+        "New",
+        "Failed commissioning",
+        "Ready",
+        "Broken",
+    }
+)
+TESTABLE = frozenset(
+    {
+        "Failed commissioning",
+        "New",
+        "Ready",
+        "Reserved",
+        "Allocated",
+        "Failed deployment",
+        "Deployed",
+        "Missing",
+        "Retired",
+        "Broken",
+        "Rescue mode",
+        "Releasing failed",
+        "Failed disk erasing",
+        "Failed to enter rescue mode",
+        "Failed to exit rescue mode",
+        "Failed testing",
+    }
+)
+# Statuses a passed test does not go back to (the machine becomes Ready).
+TEST_RESETS = frozenset(
+    {
+        "New",
+        "Commissioning",
+        "Failed deployment",
+        "Missing",
+        "Retired",
+        "Broken",
+        "Releasing failed",
+        "Failed disk erasing",
+        "Failed to enter rescue mode",
+        "Failed to exit rescue mode",
+        "Failed testing",
+    }
+)
+# Leaving these does not change a machine's previous status (MAAS's pre-save signal).
+KEEPS_PREVIOUS = frozenset(
+    {
+        "Rescue mode",
+        "Entering rescue mode",
+        "Failed to enter rescue mode",
+        "Exiting rescue mode",
+        "Failed to exit rescue mode",
+        "Testing",
+    }
+)
+# The event MAAS logs (DEBUG) when a user asks for an action; its description is
+# "(username)" or "(username) - comment" (Node._register_request_event).
+REQUESTED = {
+    "acquire": "User acquiring node",
+    "deploy": "User starting deployment",
+    "power_on": "User powering up node",
+    "power_off": "User powering down node",
+    "release": "User releasing node",
+    "erase": "User erasing disk",
+    "commission": "User starting node commissioning",
+    "test": "User starting node testing",
+    "rescue_mode": "User starting rescue mode",
+    "exit_rescue_mode": "User stopping rescue mode",
+    "lock": "User locking node",
+    "unlock": "User unlocking node",
+    "mark_broken": "User marking node broken",
+    "mark_fixed": "User marking node fixed",
+}
+# abort: status -> (the request event, the status event, where it ends; None:
+# the status before, Ready if that was Commissioning)
+ABORTS: dict[str, tuple[str, str, str | None]] = {
+    "Deploying": ("User aborting deployment", "Aborted deployment", "Allocated"),
+    "Commissioning": ("User aborting node commissioning", "Aborted commissioning", "New"),
+    "Testing": ("User aborting node testing", "Aborted testing", None),
+    "Disk erasing": ("User aborting disk erase", "Aborted disk erasing", "Failed disk erasing"),
+}
+MACHINE_OPS = (
+    "deploy",
+    "release",
+    "commission",
+    "test",
+    "rescue_mode",
+    "exit_rescue_mode",
+    "power_on",
+    "power_off",
+    "abort",
+    "lock",
+    "unlock",
+    "mark_broken",
+    "mark_fixed",
+)
+
+
 @dataclass
 class Lifecycle:
-    """One action: the status it shows while running, where it ends, what it logs."""
+    """An action that takes time: its status while running, its end, its events."""
 
     busy: str | None  # status while it runs (None: the status does not change)
-    done: str | None  # status on success (None: back to the status it had)
-    failed: str | None  # status on failure (None: the action cannot fail that way)
-    start_event: str
-    progress: tuple[str, str]  # (event type, description) half-way
-    done_event: str
-    fail_event: tuple[str, str]
-    power: str | None = None  # power_state on success
+    done: str | None  # status on success (None: back to the previous status)
+    failed: str | None  # status on failure (None: the action cannot fail)
+    start_event: str | None  # the INFO event as it starts
+    progress: tuple[str, str] | None  # a DEBUG (event type, description) half-way
+    done_event: tuple[str, str]  # (level, event type) at the end
+    fail_event: tuple[str, str] = ("", "")  # an ERROR (event type, description)
+    power: str | None = None  # power_state at the end
 
 
 LIFECYCLES = {
@@ -1298,7 +2137,7 @@ LIFECYCLES = {
         "Failed deployment",
         "Deploying",
         ("Node installation", "curtin running"),
-        "Deployed",
+        ("INFO", "Deployed"),
         ("Node installation failure", "Installation failed (refer to the installation log)"),
         "on",
     ),
@@ -1308,7 +2147,7 @@ LIFECYCLES = {
         "Failed commissioning",
         "Commissioning",
         ("Gathering information", "00-maas-01-cpuinfo"),
-        "Ready",
+        ("INFO", "Ready"),
         ("Node commissioning failure", "Commissioning failed, see the script results"),
         "off",
     ),
@@ -1318,8 +2157,18 @@ LIFECYCLES = {
         "Releasing failed",
         "Releasing",
         ("Powering off", ""),
-        "Released",
+        ("INFO", "Released"),
         ("Failed to power off node", "Power off timed out"),
+        "off",
+    ),
+    "erase": Lifecycle(
+        "Disk erasing",
+        "Ready",
+        "Failed disk erasing",
+        "Disk erasing",
+        ("Erasing disks", ""),
+        ("INFO", "Disks erased"),
+        ("Failed disk erasing", "wipe-disks failed"),
         "off",
     ),
     "test": Lifecycle(
@@ -1328,7 +2177,7 @@ LIFECYCLES = {
         "Failed testing",
         "Testing",
         ("Running test", "smartctl-validate"),
-        "Ready",
+        ("INFO", "Ready"),
         ("Failed testing", "smartctl-validate failed"),
     ),
     "rescue_mode": Lifecycle(
@@ -1337,33 +2186,39 @@ LIFECYCLES = {
         "Failed to enter rescue mode",
         "Entering rescue mode",
         ("Loading ephemeral", ""),
-        "Rescue mode",
-        ("Node entering rescue mode failure", "Timed out"),
+        ("INFO", "Rescue mode"),
+        ("Failed to enter rescue mode", "Timed out"),
         "on",
     ),
     "exit_rescue_mode": Lifecycle(
         "Exiting rescue mode",
         None,
         "Failed to exit rescue mode",
-        "Exiting rescue mode",
+        None,
         ("Powering off", ""),
-        "Exited rescue mode",
-        ("Node exiting rescue mode failure", "Timed out"),
+        ("INFO", "Exited rescue mode"),
+        ("Failed exiting rescue mode", "Timed out"),
     ),
-    "power_on": Lifecycle(
-        None, None, None, "Powering on", ("Powering on", ""), "Node powered on", ("", ""), "on"
-    ),
+    "power_on": Lifecycle(None, None, None, None, None, ("DEBUG", "Node powered on"), power="on"),
     "power_off": Lifecycle(
-        None, None, None, "Powering off", ("Powering off", ""), "Node powered off", ("", ""), "off"
+        None, None, None, None, None, ("DEBUG", "Node powered off"), power="off"
     ),
 }
-# abort: in-progress status -> where aborting it ends (Node.abort_operation).
-ABORTED = {"Deploying": "Allocated", "Disk erasing": "Failed disk erasing"}
 
 
 def set_node_status(machine: Json, name: str) -> None:
     machine["status"] = NODE_STATUS[name]
     machine["status_name"] = name
+
+
+def conflict(message: str) -> ApiError:
+    """MAAS's NodeStateViolation: a 409 with its text."""
+    return ApiError(409, message)
+
+
+def denied() -> ApiError:
+    """Django's PermissionDenied() (and MAASAPIForbidden()): a 403 without text."""
+    return ApiError(403, "")
 
 
 class EventLog:
@@ -1373,11 +2228,27 @@ class EventLog:
         self.events = events  # the simulator's own list, seeded from events.json
         self.next_id = 1000
 
-    def log(self, machine: Json, level: str, kind: str, description: str = "") -> None:
+    def log(
+        self,
+        machine: Json,
+        level: str,
+        kind: str,
+        description: str = "",
+        *,
+        user: str | None = None,
+        status: bool | None = None,
+    ) -> None:
+        """Log an event of MACHINE: by USER (None: by MAAS itself, shown as "unknown").
+
+        STATUS says whether it becomes the machine's status_message; by
+        default every event but AUDIT ones does. (MAAS takes the newest event
+        of level INFO or above; the simulator's DEBUG progress events stand
+        for MAAS's INFO ones such as "Loading ephemeral".)
+        """
         self.next_id = max([self.next_id, *(int(e["id"]) for e in self.events)]) + 1
         created = time.strftime("%a, %d %b. %Y %H:%M:%S", time.gmtime())
         event = {
-            "username": machine.get("owner") or "unknown",
+            "username": user or "unknown",
             "node": machine["system_id"],
             "hostname": machine["hostname"],
             "id": self.next_id,
@@ -1387,7 +2258,7 @@ class EventLog:
             "description": description,
         }
         self.events.append(event)
-        if level != "AUDIT":  # status_message: the newest status event
+        if status if status is not None else level != "AUDIT":
             machine["status_message"] = f"{kind} - {description}" if description else kind
 
     def query(self, call: Call, machines: list[Json]) -> Reply:
@@ -1460,29 +2331,37 @@ class EventLog:
 
 
 class TimedActions:
-    """Machine actions that finish after `seconds`; a share of the machines fails.
+    """Machine actions with MAAS's rules; those that take time finish after `seconds`.
 
-    Off by default (`seconds` is None): deploy then stays in Deploying and
-    release ends at once, as the simulator always did. Tests set `seconds`,
-    and `fail_share` (0..1, machines picked by a stable hash of their system
-    id) or `failing` (system ids) for failures. State advances whenever a
-    request arrives, so nothing runs in the background.
+    Each op checks what MAAS checks (permission, lock, status) and answers
+    MAAS's errors, logs the events MAAS logs, and moves the machine through
+    MAAS's statuses. With `seconds` None (the default), busy statuses never
+    end, except release, which ends at once, and power changes, which are
+    immediate: what the simulator always did. Tests set `seconds`, and
+    `fail_share` (0..1, machines picked by a stable hash of their system id)
+    or `failing` (system ids) for failures. State advances whenever a request
+    arrives, so nothing runs in the background.
     """
 
-    def __init__(self, sim: MaasSimulator) -> None:
+    def __init__(
+        self, sim: MaasSimulator, seconds: float | None = None, fail_share: float = 0.0
+    ) -> None:
         self.sim = sim
         self.log = EventLog(sim.events)
+        self.defaults = (seconds, fail_share)
         self.reset()
 
     def reset(self) -> None:
-        self.seconds: float | None = None
-        self.fail_share = 0.0
+        """Back to how the simulator was made: its action seconds, no faults, no plans."""
+        self.seconds: float | None = self.defaults[0]
+        self.fail_share = self.defaults[1]
         self.failing: set[str] = set()
         self.import_seconds = 0.0
         self.import_until = 0.0
         self.vanishing: set[str] = set()  # system ids deleted when their action would end
         self.get_faults: list[list[Any]] = []  # [path, count, reply]: for GETs only
         self.plans: dict[str, list[tuple[float, Callable[[], None]]]] = {}
+        self.previous: dict[str, str] = {}  # system id -> its previous status (MAAS keeps one)
 
     def queue_get(self, path: str, reply: Reply, count: int = 1) -> None:
         """Answer the next COUNT GETs of PATH (not other methods) with REPLY: a poll's trouble."""
@@ -1510,9 +2389,8 @@ class TimedActions:
             ("BootResourcesHandler", "GET", "is_importing"): lambda c: make_reply(
                 200, time.monotonic() < self.import_until
             ),
-            ("MachineHandler", "POST", "abort"): self.abort,
         }
-        for op in LIFECYCLES:
+        for op in MACHINE_OPS:
             table[("MachineHandler", "POST", op)] = partial_action(self, op)
         return table
 
@@ -1530,101 +2408,271 @@ class TimedActions:
         self.import_until = time.monotonic() + self.import_seconds
         return make_reply(200, "Import of boot resources started")
 
-    def act(self, call: Call, op: str) -> Reply:
-        if self.seconds is None:  # timed actions off: what the simulator always answered
-            if op in ("deploy", "release"):
-                original = self.sim.machine_deploy if op == "deploy" else self.sim.machine_release
-                return original(call)
-            return make_reply(200, self.sim.machine(call))
-        machine = self.sim.machine(call)
-        life = LIFECYCLES[op]
-        if op.startswith("power_") and machine["owner"] is None:
-            raise ApiError(409, "Can't start node: it hasn't been allocated.")
-        if op == "power_off" and machine.get("power_type") == "manual":
-            # MAAS cannot stop it and sends no power action: the answer is null
-            # (MachineHandler.power_off, src/maasserver/api/machines.py).
-            return make_reply(200, None)
-        if machine["status_name"] in BUSY_STATUSES and life.busy is not None:
-            raise ApiError(
-                409, f"Can't {op} a machine that is in the '{machine['status_name']}' state"
-            )
-        if op == "deploy":
-            machine["owner"] = machine["owner"] or call.user
-            machine["osystem"] = call.field("osystem") or "ubuntu"
-            machine["distro_series"] = call.field("distro_series") or "jammy"
-        if op == "release" and call.field("erase") in ("true", "1", "True"):
-            life = Lifecycle(
-                "Disk erasing",
-                "Ready",
-                "Failed disk erasing",
-                "Disk erasing",
-                ("Erasing disks", ""),
-                "Disks erased",
-                ("Failed disk erasing", "wipe-disks failed"),
-                "off",
-            )
-        self.start(machine, op, life)
-        return make_reply(200, machine)
+    # ---- the pieces every op uses
 
-    def start(self, machine: Json, op: str, life: Lifecycle) -> None:
+    def permit(self, machine: Json, user: str | None, perm: str) -> None:
+        """MAAS's permission check of an op: view, edit, lock or admin (403 without text).
+
+        A locked machine refuses edit and admin ops, whoever asks; edit and
+        lock need the machine free or the caller's (or an admin); admin needs
+        an admin.
+        """
+        admin = self.sim.is_admin(user)
+        if perm in ("edit", "admin") and machine.get("locked"):
+            raise denied()
+        if perm == "admin" and not admin:
+            raise denied()
+        if not admin and machine["owner"] not in (None, user):
+            raise denied()
+
+    def change(self, machine: Json, status: str, *, check: bool = False) -> None:
+        """Set a machine's status as Node.update_status and its save do."""
         before = machine["status_name"]
-        self.log.log(machine, "AUDIT", "Node", f"Started {op} of '{machine['hostname']}'.")
+        if check and status != before and status not in TRANSITIONS.get(before, ()):
+            raise conflict(f"Invalid transition: {before} -> {status}.")
+        if status != before and before not in KEEPS_PREVIOUS:
+            self.previous[machine["system_id"]] = before
+        set_node_status(machine, status)
+        if status in ("New", "Ready") and status != before:
+            machine["owner"] = None  # MAAS clears the owner on New and Ready
+            machine["osystem"], machine["distro_series"] = "", ""
+
+    def requested(self, machine: Json, call: Call, kind: str) -> None:
+        """The DEBUG event MAAS logs for a user's request (no status_message)."""
+        comment = call.field("comment")
+        who = f"({call.user})"
+        description = f"{who} - {comment}" if comment else who
+        self.log.log(machine, "DEBUG", kind, description, user=call.user, status=False)
+
+    def acquire(self, machine: Json, call: Call) -> None:
+        """Node.acquire: Ready -> Allocated to the caller."""
+        self.requested(machine, call, REQUESTED["acquire"])
+        self.change(machine, "Allocated")
+        machine["owner"] = call.user
+
+    def run(self, machine: Json, op: str, life: Lifecycle) -> None:
+        """Start LIFE on MACHINE: its busy status and events now, its end after `seconds`.
+
+        With `seconds` None a power change ends at once and a busy status stays.
+        """
+        system_id = machine["system_id"]
+        key = self.plan_key(machine, op)
+        self.plans.pop(key, None)  # a new action replaces what was under way
         if life.busy is not None:
-            set_node_status(machine, life.busy)
-        self.log.log(machine, "INFO", life.start_event)
-        seconds = self.seconds or 0.0
-        failing = self.fails(machine["system_id"]) and life.failed is not None
-        now = time.monotonic()
+            self.change(machine, life.busy)
+        if life.start_event is not None:
+            self.log.log(machine, "INFO", life.start_event)
+        failing = life.failed is not None and self.fails(system_id)
+        manual = machine.get("power_type") == "manual"
 
         def progress() -> None:
-            self.log.log(machine, "DEBUG", *life.progress)
+            if life.progress is not None:
+                self.log.log(machine, "DEBUG", *life.progress)
 
         def finish() -> None:
-            if machine["system_id"] in self.vanishing:
-                self.sim.machines.remove(machine)
+            if system_id in self.vanishing:
+                if machine in self.sim.machines:
+                    self.sim.machines.remove(machine)
                 return
             if failing:
-                set_node_status(machine, life.failed or before)
+                self.change(machine, life.failed or machine["status_name"])
                 self.log.log(machine, "ERROR", *life.fail_event)
                 return
-            set_node_status(machine, life.done or before)
-            if life.power is not None:
+            if life.done is not None:
+                self.change(machine, life.done)
+            elif life.busy is not None:
+                self.change(machine, self.back_from(machine, op))
+            if life.power is not None and not manual:  # MAAS cannot query a manual one
                 machine["power_state"] = life.power
-            if op == "release":
-                machine["owner"] = None
-            self.log.log(machine, "INFO", life.done_event)
+            level, kind = life.done_event
+            self.log.log(machine, level, kind)
 
-        self.plans[machine["system_id"]] = [(now + seconds / 2, progress), (now + seconds, finish)]
+        if self.seconds is None:
+            if life.busy is None:
+                finish()  # a power change: at once
+            return
+        now = time.monotonic()
+        self.plans[key] = [(now + self.seconds / 2, progress), (now + self.seconds, finish)]
 
-    def abort(self, call: Call) -> Reply:
+    @staticmethod
+    def plan_key(machine: Json, op: str) -> str:
+        """Power changes run beside a status change; a new status change replaces the old."""
+        return machine["system_id"] + (":power" if op.startswith("power_") else "")
+
+    def back_from(self, machine: Json, op: str) -> str:
+        """Where a test or rescue mode ends: the previous status (test: Ready after some)."""
+        previous = self.previous.get(machine["system_id"], "Ready")
+        if op == "test" and previous in TEST_RESETS:
+            return "Ready"
+        return previous
+
+    # ---- the ops
+
+    def act(self, call: Call, op: str) -> Reply:
         machine = self.sim.machine(call)
-        status = machine["status_name"]
-        if status not in ("Deploying", "Commissioning", "Testing", "Disk erasing"):
-            raise ApiError(
-                409,
-                f"Cannot abort in current state: node {machine['system_id']} is in state {status}.",
+        answer: Json = getattr(self, op)(call, machine)
+        return make_reply(200, answer)
+
+    def deploy(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        if machine["status_name"] == "Ready":
+            if machine["owner"] not in (None, call.user):
+                raise conflict("Can't allocate a machine belonging to another user.")
+            self.acquire(machine, call)
+        if "Deploying" not in TRANSITIONS.get(machine["status_name"], ()):
+            raise conflict(
+                f"Can't deploy a machine that is in the '{machine['status_name']}' state"
             )
+        machine["osystem"] = call.field("osystem") or "ubuntu"
+        machine["distro_series"] = call.field("distro_series") or "jammy"
+        return self.power_on(call, machine)
+
+    def power_on(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        if machine["owner"] is None:
+            raise conflict("Can't start node: it hasn't been allocated.")
+        if machine["status_name"] == "Allocated":  # MAAS: this start is a deployment
+            self.requested(machine, call, REQUESTED["deploy"])
+            self.run(machine, "deploy", LIFECYCLES["deploy"])
+            return machine
+        self.requested(machine, call, REQUESTED["power_on"])
+        if machine.get("power_type") != "manual":  # MAAS cannot power a manual machine
+            self.run(machine, "power_on", LIFECYCLES["power_on"])
+        return machine
+
+    def power_off(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        self.requested(machine, call, REQUESTED["power_off"])
+        if machine.get("power_type") == "manual":
+            # MAAS cannot stop it and sends no power action: the answer is null
+            # (NodeHandler.power_off returns None then).
+            return None
+        self.run(machine, "power_off", LIFECYCLES["power_off"])
+        return machine
+
+    def release(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        status = machine["status_name"]
+        if status in ("Releasing", "Ready"):
+            return machine  # MAAS: nothing to do, and no error
+        if status not in RELEASABLE:
+            raise conflict(f"Machine cannot be released in its current state ('{status}').")
+        erase = is_true(call.field("erase"))
+        op = "erase" if erase else "release"
+        self.requested(machine, call, REQUESTED[op])
+        self.run(machine, op, LIFECYCLES[op])
+        # MAAS: a machine that is off, or whose power it cannot query, is Ready at once.
+        off = machine.get("power_state") == "off" or machine.get("power_type") == "manual"
+        if self.seconds is None or (off and not erase):
+            self.run_out(machine, op)
+        return machine
+
+    def run_out(self, machine: Json, op: str) -> None:
+        """End a release at once: Ready, its power off unless MAAS cannot tell."""
+        self.plans.pop(self.plan_key(machine, op), None)
+        self.change(machine, "Ready")
+        if machine.get("power_type") != "manual":
+            machine["power_state"] = "off"
+        self.log.log(machine, "INFO", LIFECYCLES[op].done_event[1])
+
+    def commission(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        if machine["status_name"] not in COMMISSIONABLE:
+            message = "Commission is not available because of the current state of the node."
+            raise ApiError(400, {"__all__": [message]})
+        self.requested(machine, call, REQUESTED["commission"])
+        self.run(machine, "commission", LIFECYCLES["commission"])
+        return machine
+
+    def test(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        if machine["status_name"] not in TESTABLE:
+            message = "Test is not available because of the current state of the node."
+            raise ApiError(400, {"__all__": [message]})
+        self.requested(machine, call, REQUESTED["test"])
+        self.run(machine, "test", LIFECYCLES["test"])
+        return machine
+
+    def rescue_mode(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        self.change(machine, "Entering rescue mode", check=True)
+        self.requested(machine, call, REQUESTED["rescue_mode"])
+        self.run(machine, "rescue_mode", LIFECYCLES["rescue_mode"])
+        return machine
+
+    def exit_rescue_mode(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        self.change(machine, "Exiting rescue mode", check=True)
+        self.requested(machine, call, REQUESTED["exit_rescue_mode"])
+        self.run(machine, "exit_rescue_mode", LIFECYCLES["exit_rescue_mode"])
+        return machine
+
+    def abort(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        status = machine["status_name"]
+        if status not in ABORTS:
+            raise conflict(
+                f"Cannot abort in current state: node {machine['system_id']} is in state {status}."
+            )
+        request, event, ended = ABORTS[status]
         self.plans.pop(machine["system_id"], None)
-        ended = ABORTED.get(status, "Ready")
-        self.log.log(machine, "AUDIT", "Node", f"Aborted '{status}' on '{machine['hostname']}'.")
+        self.requested(machine, call, request)
+        self.log.log(machine, "INFO", event)
+        previous = self.previous.get(machine["system_id"], "Ready")
+        # testing ends back where it was (Ready after commissioning)
+        end = ended or ("Ready" if previous == "Commissioning" else previous)
+        if status == "Commissioning":
+            machine["owner"] = None
 
         def settle() -> None:  # MAAS sets the status once the power-off is done
-            set_node_status(machine, ended)
-            self.log.log(machine, "INFO", f"Aborted {status.lower()}")
+            self.change(machine, end)
 
         self.plans[machine["system_id"]] = [(time.monotonic() + (self.seconds or 0.0) / 2, settle)]
-        return make_reply(200, machine)
+        return machine
 
+    def lock(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "lock")
+        if machine.get("locked"):
+            raise conflict("Machine is already locked")
+        if machine["status_name"] not in ("Deployed", "Deploying"):
+            raise conflict("Can't lock, node is not deployed or deploying")
+        machine["locked"] = True
+        self.requested(machine, call, REQUESTED["lock"])
+        return machine
 
-BUSY_STATUSES = (
-    "Commissioning",
-    "Deploying",
-    "Releasing",
-    "Disk erasing",
-    "Entering rescue mode",
-    "Exiting rescue mode",
-    "Testing",
-)
+    def unlock(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "lock")
+        if not machine.get("locked"):
+            raise conflict("Machine is not locked")
+        machine["locked"] = False
+        self.requested(machine, call, REQUESTED["unlock"])
+        return machine
+
+    def mark_broken(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "edit")
+        if machine["owner"] != call.user:
+            raise denied()  # MAAS: only the machine's owner may mark it broken
+        before = machine["status_name"]
+        # (MAAS releases a releasable machine first, in the same request; the
+        # previous status it keeps is the one before, as far as its pre-save
+        # signal shows: mark_fixed brings a broken deployed machine back Deployed.)
+        self.change(machine, "Broken", check=True)
+        self.plans.pop(machine["system_id"], None)
+        self.requested(machine, call, REQUESTED["mark_broken"])
+        machine["owner"] = None
+        if before in RELEASABLE and machine.get("power_type") != "manual":
+            machine["power_state"] = "off"  # MAAS releases it first, which powers it off
+        return machine
+
+    def mark_fixed(self, call: Call, machine: Json) -> Json:
+        self.permit(machine, call.user, "admin")
+        if machine["status_name"] != "Broken":
+            raise conflict("Can't mark a non-broken node as 'Ready'.")
+        self.requested(machine, call, REQUESTED["mark_fixed"])
+        deployed = self.previous.get(machine["system_id"]) == "Deployed"
+        self.change(machine, "Deployed" if deployed else "Ready")
+        machine["osystem"], machine["distro_series"] = "", ""
+        return machine
 
 
 def partial_action(timed: TimedActions, op: str) -> Callable[[Call], Reply]:
@@ -2143,20 +3191,217 @@ class RackSync:
         images.setdefault((name, arch), set()).add(subarch or "generic")
 
 
+# ---------------------------------------------------------------- fabrics and VLANs
+#
+# MAAS 3.4's maasserver/api/fabrics.py and vlans.py: a VLAN is reached by its
+# fabric and VID (fabrics/{fabric_id}/vlans/{vid}/, in the description) or by
+# its id (vlans/{vlan_id}/, its resource_uri, not in the description). A
+# fabric's default VLAN is its first (lowest id) and is always named
+# "untagged"; another VLAN without a name is named after its VID. A VLAN's
+# description is stored but not shown, as in MAAS.
+
+NO_FABRIC = "No Fabric matches the given query."
+NO_VLAN = "No VLAN matches the given query."
+NO_VLAN_ID = "VLAN with specified ID does not exist."
+VID_RANGE = "VLAN tag (VID) out of range (0-4094; 0 for untagged.)"
+
+
+class Fabrics:
+    """Fabrics and their VLANs, seeded from the fixture of fabrics/."""
+
+    def __init__(self, sim: MaasSimulator) -> None:
+        self.sim = sim
+        self.fabrics: list[Json] = []
+        self.vlans: dict[int, Json] = {}  # id -> the VLAN as stored (raw name, description)
+        for fabric in sim.fixture("fabrics.json"):
+            vlans = fabric.pop("vlans")
+            self.fabrics.append(fabric)
+            for vlan in vlans:
+                stored = {**vlan, "description": ""}
+                if stored["vid"] == 0 or stored["name"] == str(stored["vid"]):
+                    stored["name"] = None  # the fixture shows generated names
+                self.vlans[vlan["id"]] = stored
+
+    def handlers(self) -> dict[tuple[str, str, str | None], Callable[[Call], Reply]]:
+        return {
+            ("FabricsHandler", "GET", None): lambda c: make_reply(
+                200, [self.fabric_json(f) for f in self.fabrics]
+            ),
+            ("FabricHandler", "GET", None): lambda c: make_reply(
+                200, self.fabric_json(self.fabric(c.params["id"]))
+            ),
+            ("VlansHandler", "GET", None): self.vlans_read,
+            ("VlansHandler", "POST", None): self.vlan_create,
+            ("VlanHandler", "GET", None): lambda c: make_reply(200, self.vlan_json(self.vlan(c))),
+            ("VlanHandler", "PUT", None): self.vlan_update,
+            ("VlanHandler", "DELETE", None): self.vlan_delete,
+        }
+
+    # ---- lookups
+
+    def fabric(self, specifier: str) -> Json:
+        """A fabric by id or name (MAAS's specifiers, reduced to these two)."""
+        for fabric in self.fabrics:
+            if specifier in (str(fabric["id"]), fabric["name"]):
+                return fabric
+        raise ApiError(404, NO_FABRIC)
+
+    def of_fabric(self, fabric: Json) -> list[Json]:
+        return sorted(
+            (v for v in self.vlans.values() if v["fabric_id"] == fabric["id"]),
+            key=lambda v: v["id"],
+        )
+
+    def vlan(self, call: Call) -> Json:
+        vlan_id = call.params.get("vlan_id")
+        if vlan_id is not None:
+            # (an id that is not a number fails MAAS's own lookup, most likely a 500)
+            vlan = self.vlans.get(int(vlan_id)) if vlan_id.isdigit() else None
+            if vlan is None:
+                raise ApiError(404, NO_VLAN_ID)
+            return vlan
+        vlans = self.of_fabric(self.fabric(call.params["fabric_id"]))
+        specifier = call.params["vid"]
+        if specifier.isdigit() or specifier == "untagged":
+            vid = 0 if specifier == "untagged" else int(specifier)
+            if vid > 4094:
+                raise ApiError(400, VID_RANGE)
+            found = [v for v in vlans if v["vid"] == vid]
+        else:
+            found = [v for v in vlans if self.name_of(v) == specifier]
+        if not found:
+            raise ApiError(404, NO_VLAN)
+        return found[0]
+
+    def is_default(self, vlan: Json) -> bool:
+        ids = [v["id"] for v in self.vlans.values() if v["fabric_id"] == vlan["fabric_id"]]
+        return vlan["id"] == min(ids)
+
+    def name_of(self, vlan: Json) -> str:
+        if self.is_default(vlan):
+            return "untagged"
+        return str(vlan["name"]) if vlan["name"] is not None else str(vlan["vid"])
+
+    # ---- JSON as MAAS writes it
+
+    def vlan_json(self, vlan: Json) -> Json:
+        fabric = next(f for f in self.fabrics if f["id"] == vlan["fabric_id"])
+        shown = {k: v for k, v in vlan.items() if k != "description"}
+        shown.update(name=self.name_of(vlan), fabric=fabric["name"])
+        shown["resource_uri"] = f"{API_PREFIX}vlans/{vlan['id']}/"
+        return shown
+
+    def fabric_json(self, fabric: Json) -> Json:
+        return {**fabric, "vlans": [self.vlan_json(v) for v in self.of_fabric(fabric)]}
+
+    # ---- handlers
+
+    def vlans_read(self, call: Call) -> Reply:
+        fabric = self.fabric(call.params["fabric_id"])
+        return make_reply(200, [self.vlan_json(v) for v in self.of_fabric(fabric)])
+
+    def require_admin(self, call: Call) -> None:
+        if not self.sim.is_admin(call.user):
+            raise ApiError(403, "")  # Django's PermissionDenied(): no text
+
+    def vlan_update(self, call: Call) -> Reply:
+        vlan = self.vlan(call)
+        self.require_admin(call)
+        changes = self.checked(call, vlan)
+        vlan.update(changes)
+        return make_reply(200, self.vlan_json(vlan))
+
+    def vlan_create(self, call: Call) -> Reply:
+        fabric = self.fabric(call.params["fabric_id"])
+        self.require_admin(call)
+        text = call.field("vid")
+        if not text:
+            raise ApiError(400, {"vid": ["This field is required."]})
+        if not text.lstrip("-").isdigit():
+            raise ApiError(400, {"vid": ["Enter a whole number."]})
+        vid = int(text)
+        if not 0 <= vid <= 4094:
+            raise ApiError(400, {"vid": ["VID must be between 0 and 4094."]})
+        if any(v["vid"] == vid for v in self.of_fabric(fabric)):
+            message = "A VLAN with the specified VID already exists in the destination fabric."
+            raise ApiError(400, {"__all__": [message]})
+        vlan_id = max(self.vlans, default=5000) + 1
+        vlan: Json = {
+            "vid": vid,
+            "mtu": 1500,
+            "dhcp_on": False,
+            "external_dhcp": None,
+            "relay_vlan": None,
+            "fabric": fabric["name"],
+            "secondary_rack": None,
+            "fabric_id": fabric["id"],
+            "name": None,
+            "primary_rack": None,
+            "id": vlan_id,
+            "space": "undefined",
+            "description": "",
+        }
+        vlan.update(self.checked(call, vlan))
+        self.vlans[vlan_id] = vlan
+        return make_reply(200, self.vlan_json(vlan))
+
+    def checked(self, call: Call, vlan: Json) -> Json:
+        """The fields of a VLAN form, checked as MAAS's VLANForm and VLAN.clean do."""
+        changes: Json = {}
+        errors: dict[str, list[str]] = {}
+        for key, value in call.request.form:
+            if key == "name":
+                changes[key] = value or None
+            elif key == "description":
+                changes[key] = value
+            elif key == "mtu":
+                if not value.strip().lstrip("-").isdigit():
+                    errors[key] = ["Enter a whole number."]
+                elif not 552 <= int(value) <= 65535:
+                    errors[key] = ["MTU must be between 552 and 65535."]
+                else:
+                    changes[key] = int(value)
+            elif key == "dhcp_on":
+                changes[key] = is_true(value)
+            elif key in ("primary_rack", "secondary_rack"):
+                changes[key] = value or None
+            elif key == "space":
+                changes[key] = "undefined" if value in ("", "undefined") else value
+        if errors:
+            raise ApiError(400, errors)
+        return changes
+
+    def vlan_delete(self, call: Call) -> Reply:
+        vlan = self.vlan(call)
+        self.require_admin(call)
+        if self.is_default(vlan):
+            raise ApiError(
+                400, "This VLAN is the default VLAN in the fabric, it cannot be deleted."
+            )
+        del self.vlans[vlan["id"]]
+        return Reply(204)
+
+
 # ---------------------------------------------------------------- standalone
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a fake MAAS region API.")
+    """Serve a simulated region until Ctrl-C or SIGTERM; its URL and keys on stdout."""
+    parser = argparse.ArgumentParser(description="Serve a simulated MAAS region API.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0, help="0 (default): a free port")
     parser.add_argument("--machines", type=int, default=3)
-    parser.add_argument("--https-cert")
-    parser.add_argument("--https-key")
+    parser.add_argument("--seed", help="draw the region from this seed (same seed, same data)")
     parser.add_argument(
-        "--action-seconds", type=float, help="machine actions finish after this long (--wait)"
+        "--action-seconds",
+        type=float,
+        default=STANDALONE_ACTION_SECONDS,
+        help="machine actions finish after this long (default %(default)s)",
     )
     parser.add_argument("--fail-share", type=float, default=0.0, help="share of machines failing")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"{DEFAULT_USER}'s password")
+    parser.add_argument("--https-cert")
+    parser.add_argument("--https-key")
     parser.add_argument("--boot-images-dir", help="keep uploaded boot images here across runs")
     parser.add_argument("--racks", type=int, help="rack controllers (default: the fixture's one)")
     parser.add_argument(
@@ -2169,15 +3414,21 @@ def main(argv: list[str] | None = None) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.https_cert, args.https_key)
     images = Path(args.boot_images_dir) if args.boot_images_dir else None
-    sim = MaasSimulator(
-        machines=args.machines,
-        ssl_context=context,
-        host=args.host,
-        port=args.port,
-        boot_images_dir=images,
-    )
-    sim.timed.seconds, sim.timed.fail_share = args.action_seconds, args.fail_share
-    sim.timed.import_seconds = args.action_seconds or 0.0
+    try:
+        sim = MaasSimulator(
+            machines=args.machines,
+            seed=args.seed,
+            action_seconds=args.action_seconds,
+            fail_share=args.fail_share,
+            password=args.password,
+            ssl_context=context,
+            host=args.host,
+            port=args.port,
+            boot_images_dir=images,
+        )
+    except OSError as error:
+        parser.exit(1, f"cannot listen on {args.host}:{args.port}: {error.strerror or error}\n")
+    sim.timed.import_seconds = args.action_seconds
     if args.racks is not None:
         sim.rack_sync.set_racks(args.racks)
     sim.rack_sync.sync_seconds = args.rack_sync_seconds
@@ -2185,15 +3436,28 @@ def main(argv: list[str] | None = None) -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from simulator_v3 import V3Api
 
-        sim.mount_v3(V3Api(args.v3, machines=args.machines))
+        sim.mount_v3(V3Api(args.v3, machines=args.machines, password=args.password))
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     sim.start()
-    print(f"url={sim.url}", flush=True)
-    print(f"api_key={sim.api_key}", flush=True)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        for line in (
+            f"url={sim.url}",
+            f"api_key={sim.api_key}",
+            f"username={DEFAULT_USER}",
+            f"password={sim.password}",
+        ):
+            print(line, flush=True)
+        print(
+            f"MAAS simulator at {sim.url} ({len(sim.machines)} machines); "
+            "Ctrl-C or SIGTERM stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        stopping.wait()
+    except BrokenPipeError:
+        pass  # whoever read our stdout has gone: stop as well
     finally:
         sim.stop()
 

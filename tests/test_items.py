@@ -223,7 +223,7 @@ def test_earliest_separator_wins_for_a_header(api: MaasSimulator, run: Run) -> N
 
 
 def test_backslash_escapes_a_separator(bare: MaasSimulator, run: Run) -> None:
-    ok(run("get", "machines", "a\\=b=c", "x\\:y==z", "p\\@q=r", "back\\\\slash=1"))
+    ok(run("get", "zones", "a\\=b=c", "x\\:y==z", "p\\@q=r", "back\\\\slash=1"))
     assert only(bare).query == [("a=b", "c"), ("x:y", "z"), ("p@q", "r"), ("back\\slash", "1")]
 
 
@@ -260,9 +260,9 @@ def test_repeated_names_are_all_sent_in_order(api: MaasSimulator, run: Run) -> N
 
 
 def test_interleaved_query_names_keep_the_typed_order(api: MaasSimulator, run: Run) -> None:
-    offline = run("get", "machines", "a=1", "b=2", "a=3", "--offline")
-    assert offline.stdout.startswith("GET /MAAS/api/2.0/machines/?a=1&b=2&a=3 HTTP/1.1\n")
-    assert run("get", "machines", "a=1", "b=2", "a=3").exit_code == 0
+    offline = run("get", "zones", "a=1", "b=2", "a=3", "--offline")
+    assert offline.stdout.startswith("GET /MAAS/api/2.0/zones/?a=1&b=2&a=3 HTTP/1.1\n")
+    assert run("get", "zones", "a=1", "b=2", "a=3").exit_code == 0
     assert only(api).query == [("a", "1"), ("b", "2"), ("a", "3")]
 
 

@@ -265,13 +265,13 @@ def test_urlencoded_repeated_fields(sim: MaasSimulator) -> None:
 
 
 def test_query_keeps_repeated_keys(sim: MaasSimulator) -> None:
-    response = call(sim, "GET", "machines/?hostname=amber-otter&hostname=brisk-otter&zone=z")
+    response = call(sim, "GET", "machines/?hostname=amber-otter&hostname=brisk-otter&zone=default")
     assert sim.requests[-1].query == [
         ("hostname", "amber-otter"),
         ("hostname", "brisk-otter"),
-        ("zone", "z"),
+        ("zone", "default"),
     ]
-    assert response.json() == []
+    assert response.json() == []  # both are in zone-north
 
 
 def test_multipart_base64_parts_like_the_maas_cli(sim: MaasSimulator) -> None:
@@ -304,7 +304,8 @@ def test_multipart_base64_parts_like_the_maas_cli(sim: MaasSimulator) -> None:
         ("comment", "héllo wörld"),
     ]
     assert recorded.files == [("user_data", "user_data", b"#!/bin/sh\necho hi\n")]
-    assert response.status_code == 409  # no machine is called foo
+    assert response.status_code == 400  # MAAS checks the tags exist
+    assert response.json() == {"tags": ["No such tag(s): 'a', 'b'."]}
 
 
 def test_multipart_from_httpx(sim: MaasSimulator) -> None:
@@ -436,7 +437,9 @@ def test_allocate_by_tag(sim: MaasSimulator) -> None:
 
 
 def test_other_documented_ops_answer(sim: MaasSimulator) -> None:
-    assert call(sim, "POST", "machines/abc000/?op=power_on").json()["system_id"] == "abc000"
+    assert call(sim, "POST", "machines/abc002/?op=power_on").json()["system_id"] == "abc002"
+    free = call(sim, "POST", "machines/abc000/?op=power_on")  # MAAS powers on owned machines
+    assert (free.status_code, free.text) == (409, "Can't start node: it hasn't been allocated.")
     assert call(sim, "GET", "tags/").json()[0]["name"] == "virtual"
     assert call(sim, "GET", "fabrics/").status_code == 200
 

@@ -124,9 +124,9 @@ def test_clock_skew_is_recovered_while_polling(timed: MaasSimulator, run: Run) -
 
 
 def test_an_op_that_finishes_at_once_just_returns(timed: MaasSimulator, run: Run) -> None:
-    result = run("post", "machines/abc000", "op=lock", "--wait", *FAST)
+    result = run("post", "machines/abc002", "op=lock", "--wait", *FAST)  # abc002 is Deployed
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["system_id"] == "abc000"
+    assert json.loads(result.stdout)["system_id"] == "abc002"
     assert result.stderr == ""
     assert [r.method for r in timed.requests] == ["POST"]
 

@@ -111,12 +111,12 @@ def test_listings_grow_with_rounds_not_machines(
 def test_ops_that_finish_at_once_are_written_as_they_are(fleet: MaasSimulator, run: Run) -> None:
     result = run(
         "post", "machines/{}", "op=lock", "--each", "-", "--wait", *FAST,
-        input="abc000\nabc003\n",
+        input="abc002\nabc005\n",  # Deployed: MAAS locks no other
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert [json.loads(line)["system_id"] for line in result.stdout.splitlines()] == [
-        "abc000",
-        "abc003",
+        "abc002",
+        "abc005",
     ]
     assert [r.method for r in fleet.requests] == ["POST", "POST"]
     assert result.stderr == ""
@@ -264,7 +264,7 @@ def test_batch_waits_for_the_lines_that_start_something(
     source.write_text(
         "# deploy two, lock one, read one\n"
         "post machines/abc000 op=deploy distro_series=noble\n"
-        "post machines/abc003 op=lock\n"
+        "post machines/abc005 op=lock\n"
         "post machines/abc006 op=commission\n"
         "get machines/abc001\n"
     )
@@ -273,7 +273,7 @@ def test_batch_waits_for_the_lines_that_start_something(
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(m["system_id"], m["status_name"]) for m in out] == [
         ("abc000", "Deployed"),
-        ("abc003", "Ready"),
+        ("abc005", "Deployed"),
         ("abc006", "Ready"),
         ("abc001", "Allocated"),
     ]
