@@ -1,4 +1,4 @@
-"""Benchmark maascurl.jsoncolor against `jq -C .` on a ~9 MB machine list.
+"""Benchmark maascurl.show.jsoncolor against `jq -C .` on a ~9 MB machine list.
 
 Builds a list of 1000 machine objects (from a machine.json response found
 under tests/fixtures, or given with --machine, else a synthetic one of

@@ -1,4 +1,4 @@
-"""Tests for maascurl.jsoncolor: pretty, coloured JSON output."""
+"""Tests for maascurl.show.jsoncolor: pretty, coloured JSON output."""
 
 from __future__ import annotations
 
