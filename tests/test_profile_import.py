@@ -278,8 +278,16 @@ def test_an_unknown_schema_is_one_clear_error(run: Run, home: Path, tmp_path: Pa
         json.dumps({"url": "http://127.0.0.1:9/MAAS/api/2.0/", "credentials": ["a", "b"]}),
         json.dumps({"url": "http://127.0.0.1:9/MAAS/api/2.0/", "credentials": 7}),
         json.dumps({"url": "http://127.0.0.1:9/MAAS/api/2.0/", "cacerts": 1}),
+        "[" * 100_000 + "]" * 100_000,
     ],
-    ids=["not-json", "not-an-object", "short-credentials", "odd-credentials", "odd-cacerts"],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "short-credentials",
+        "odd-credentials",
+        "odd-cacerts",
+        "nested-too-deeply",
+    ],
 )
 def test_one_bad_profile_imports_nothing(
     sim: MaasSimulator, run: Run, home: Path, cli_db: Path, data: str
@@ -385,17 +393,30 @@ def test_file_completes_as_a_path(home: Path) -> None:
     assert values("maascurl profile ") == ["default", "import", "list", "show"]
 
 
-def test_control_characters_in_a_stored_url_are_made_visible(
-    run: Run, home: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/MA\x1b]0;pwned\x07AS/",
+        "http://127.0.0.1:9/MAAS\u009b31m/",
+        "http://127.0.0.1:9/MA AS/",
+        "http://127.0.0.1:9/MA\udce9AS/",
+    ],
+    ids=["osc", "c1", "space", "not-utf8"],
+)
+def test_a_stored_url_login_would_refuse_is_skipped(
+    run: Run, home: Path, tmp_path: Path, url: str
 ) -> None:
+    """As `login` refuses such a URL, import skips its profile, saying so visibly."""
     path = tmp_path / ".maascli.db"
-    url = "http://127.0.0.1:9/MA\x1b]0;pwned\x07AS/"
     write_maascli_db(path, [maascli_profile("odd", url, None, None)])
     for args in (["--dry-run"], []):
         result = run("profile", "import", str(path), *args)
         assert result.exit_code == 0, result.stderr
-        assert "\x1b" not in result.stderr and "\x07" not in result.stderr
-        assert "MA\\x1b]0;pwned\\x07AS" in result.stderr
+        assert "skipped 'odd': its URL" in result.stderr
+        assert "holds control characters, spaces or non-UTF-8" in result.stderr
+        assert not any(c in result.stderr for c in "\x1b\x07\u009b")
+    assert "imported 0 of 1 profiles" in result.stderr
+    assert "odd" not in (config_file(home).read_text() if config_file(home).exists() else "")
 
 
 def test_a_file_that_changes_while_read_is_refused(
@@ -424,6 +445,21 @@ def test_refuses_a_database_beside_its_write_ahead_log(run: Run, home: Path, cli
     result = run("profile", "import", str(cli_db))
     assert result.exit_code == 1
     assert "is being written (.maascli.db-wal is beside it)" in result.stderr
+    assert not config_file(home).exists()
+
+
+@pytest.mark.parametrize("suffix", ["-journal", "-wal"])
+def test_a_link_to_a_database_being_written_is_refused(
+    run: Run, home: Path, cli_db: Path, tmp_path: Path, suffix: str
+) -> None:
+    """The journal lies beside the database itself, not beside a link to it."""
+    cli_db.with_name(cli_db.name + suffix).write_bytes(b"\xd9\xd5\x05\xf9" + b"\x00" * 508)
+    link = tmp_path / "elsewhere" / "profiles.db"
+    link.parent.mkdir()
+    link.symlink_to(cli_db)
+    result = run("profile", "import", str(link))
+    assert result.exit_code == 1
+    assert f"is being written (.maascli.db{suffix} is beside it)" in result.stderr
     assert not config_file(home).exists()
 
 

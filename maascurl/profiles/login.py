@@ -249,10 +249,12 @@ def list_profiles(as_json: bool) -> None:
     if not rows:
         tell(f"no profiles in {config.path}; add one with `maascurl login NAME URL`")
         return
-    width = max(len(row["name"]) for row in rows)
-    for row in rows:
+    # A hand-edited config may hold anything: control characters are made visible.
+    names = [safe_line(row["name"]) for row in rows]
+    width = max(map(len, names))
+    for row, name in zip(rows, names):
         marker = "*" if row["default"] else " "
-        print(f"{marker} {row['name']:<{width}}  {row['url']}")
+        print(f"{marker} {name:<{width}}  {safe_line(row['url'])}")
 
 
 def show_profile(name: str, as_json: bool) -> None:
@@ -263,7 +265,8 @@ def show_profile(name: str, as_json: bool) -> None:
         return
     for key, value in data.items():
         if value is not None:
-            print(f"{key}: {str(value).lower() if isinstance(value, bool) else value}")
+            shown = str(value).lower() if isinstance(value, bool) else safe_line(value)
+            print(f"{key}: {shown}")
 
 
 def refresh(name: str | None, all_profiles: bool) -> None:

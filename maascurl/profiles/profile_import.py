@@ -29,6 +29,7 @@ from maascurl.profiles.config import (
     Config,
     Profile,
     check_profile_name,
+    check_url_characters,
     config_path,
     load_config,
     normalise_url,
@@ -131,8 +132,10 @@ def read_rows(path: Path) -> list[tuple[str, Any, Any]]:
 
 
 def _refuse_unfinished_write(path: Path) -> None:
+    # SQLite keeps the journal beside the file itself, not beside a link to it.
+    real = path.resolve()
     for suffix in ("-journal", "-wal"):
-        beside = path.with_name(path.name + suffix)
+        beside = real.with_name(real.name + suffix)
         if beside.is_file() and beside.stat().st_size > 0:
             raise ConfigError(
                 f"{path} is being written ({beside.name} is beside it); run the import "
@@ -172,6 +175,8 @@ def _profile(path: Path, name: Any, data: Any, selected: bool) -> Found | Skippe
         record = json.loads(data)
     except (ValueError, TypeError):
         raise ConfigError(f"{where}: its data is not JSON") from None
+    except RecursionError:  # a hostile file's nesting, not a bug of ours
+        raise ConfigError(f"{where}: its data is nested too deeply") from None
     if not isinstance(name, str) or not isinstance(record, dict):
         raise ConfigError(f"{where}: its data is not a profile")
     try:
@@ -181,6 +186,10 @@ def _profile(path: Path, name: Any, data: Any, selected: bool) -> Found | Skippe
     url = record.get("url")
     if not isinstance(url, str) or not url.rstrip("/").endswith("/api/2.0"):
         return Skipped(name, f"its URL {url!r} is not a MAAS 2.0 API URL")
+    try:
+        check_url_characters(url)  # as `login` refuses them
+    except MaascurlError:
+        return Skipped(name, f"its URL {url!r} holds control characters, spaces or non-UTF-8")
     try:
         url = normalise_url(url)
     except MaascurlError as exc:
