@@ -8,9 +8,28 @@ test_events.py, test_table.py...); these are the ones that cut across.
 from __future__ import annotations
 
 import json
+import threading
+import tracemalloc
 from pathlib import Path
 
+import pytest
+from click.testing import Result
 from conftest import Run
+from hostile import HostileServer, reply
+
+MB = 1024 * 1024
+
+
+def peak_of(run: Run, *args: str) -> tuple[Result, int]:
+    """RUN's result for ARGS and the most memory Python held while it ran."""
+    tracemalloc.start()
+    try:
+        result = run(*args)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
 
 # --- 7: what a profile holds is shown, not obeyed ---------------------------------------
 
@@ -34,3 +53,104 @@ def test_profile_list_and_show_make_a_stored_urls_controls_visible(run: Run, hom
     listed, one = run("profile", "list", "--json").stdout, run("profile", "show", "odd", "--json")
     assert not any(c in listed + one.stdout for c in "\x1b\x07\x9b")
     assert json.loads(one.stdout)["url"].endswith("\x9b2J")  # JSON escapes, and keeps, them
+
+
+# --- 8, 9, 10: a fleet run finishes whatever one line brings ------------------------------
+
+
+def test_a_nul_filled_into_o_is_a_line_error(
+    hostile: HostileServer, run: Run, tmp_path: Path
+) -> None:
+    """Refused while the lines are checked, as other values that cannot name a file are."""
+    out = tmp_path / "out"
+    out.mkdir()
+    lines = "abc001\nabc\x00002\n"
+    result = run("get", "machines/{}", "--each", "-", "-o", f"{out}/{{}}.json", input=lines)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "maascurl: error: line 2: {} = 'abc\\x00002' cannot name a file in -o\n"
+    )
+    assert hostile.seen == []
+    assert list(out.iterdir()) == []
+
+
+def test_a_failure_saving_a_lines_file_fails_that_line_only(
+    hostile: HostileServer, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong writing one line's -o file, its worker goes on: every line and the
+    summary are done (before, the worker thread died and the run never ended)."""
+    from maascurl.jobs import fleet
+
+    save = fleet._save
+
+    def save_or_break(body: bytes, path: str) -> None:
+        if path.endswith("b.json"):
+            raise ValueError("embedded null byte")
+        save(body, path)
+
+    monkeypatch.setattr(fleet, "_save", save_or_break)
+    hostile.answer(*[reply(200, b'{"n": 1}') for _ in range(3)])
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ("get", "m/{}", "--each", "-", "-j", "1", "-o", f"{out}/{{}}.json")
+    results: list[Result] = []
+    # In a thread of its own: a run that never ends fails the test rather than hanging it.
+    thread = threading.Thread(target=lambda: results.append(run(*args, input="a\nb\nc\n")))
+    thread.daemon = True
+    thread.start()
+    thread.join(60)
+    assert results, "the run never ended"
+    [result] = results
+    assert result.exit_code == 1
+    assert "line 2 (get m/b/): internal error: ValueError: embedded null byte" in result.stderr
+    assert "3 request(s): 2 ok, 1 failed" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "c.json"]
+
+
+def test_one_deeply_nested_answer_fails_its_line_and_the_run_goes_on(
+    hostile: HostileServer, run: Run, tmp_path: Path
+) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    hostile.answer(reply(200, b'{"n": 1}'), reply(200, deep), reply(200, b'{"n": 3}'))
+    report = tmp_path / "report.jsonl"
+    result = run(
+        "get", "m/{}", "--each", "-", "-j", "1", "--report", str(report), input="a\nb\nc\n"
+    )
+    assert result.exit_code == 1
+    assert result.stdout == '{"n": 1}\n{"n": 3}\n'
+    assert result.stderr.splitlines() == [
+        "maascurl: error: line 2 (get m/b/): the response's JSON is nested too deeply to write "
+        "as one line; -o FILE saves it as it came",
+        result.stderr.splitlines()[1],
+    ]
+    assert "3 request(s): 2 ok, 1 failed" in result.stderr
+    outcomes = [json.loads(line)["outcome"] for line in report.read_text().splitlines()]
+    assert outcomes == ["ok", "failed", "ok"]
+
+
+def test_an_overlong_input_line_is_refused_by_number_without_holding_it(
+    hostile: HostileServer, run: Run, tmp_path: Path
+) -> None:
+    lines = tmp_path / "lines"
+    with lines.open("wb") as stream:
+        stream.write(b"abc001\n" + b"x" * MB + b"\n")  # the most a line may hold
+        stream.write(b"y" * (64 * MB) + b"\n")
+    result, peak = peak_of(run, "get", "machines/{}", "--each", str(lines), "--offline")
+    assert result.exit_code == 2
+    assert result.stderr == "maascurl: error: line 3: longer than 1 MiB, the most a line may hold\n"
+    assert result.stdout == ""
+    assert hostile.seen == []
+    assert peak < 16 * MB
+
+
+def test_a_line_as_long_as_the_limit_is_taken(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maascurl.jobs import batch
+
+    monkeypatch.setattr(batch, "LINE_LIMIT", 8)
+    result = run("get", "m/{}", "--each", "-", "--offline", input="12345678\r\n123456789\n")
+    assert result.exit_code == 2
+    assert (
+        result.stderr == "maascurl: error: line 2: longer than 8 bytes, the most a line may hold\n"
+    )

@@ -52,7 +52,8 @@ With --each FILE (- for stdin) the request is sent once per non-empty line,
 with placeholders in PATH, the ITEMs and -o filled from the line: {} is the
 whole line, {1}, {2}... its tab-separated fields; on a line that is a JSON
 object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
-brace). Every line is checked before the first request goes out. Bodies are
+brace). Every line (1 MiB at most) is checked before the first request goes
+out. Bodies are
 printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
 failure as one stderr line naming its input line; the exit status is that of
 the first failed line. Ctrl-C sends nothing more and waits for the requests in

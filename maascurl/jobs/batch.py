@@ -40,6 +40,9 @@ _PLACEHOLDER = re.compile(r"\\\{|\{([A-Za-z0-9_][A-Za-z0-9_.-]*)?\}")
 _FILE_SEPARATORS = ("@", "@=", "=@")
 # Names of stdin other than "-" (a filled file name is checked against these).
 _STDIN_NAMES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+MIB = 1024 * 1024
+# The longest input line in bytes (its line end not counted): one request's values.
+LINE_LIMIT = MIB
 
 
 class LineRequest(NamedTuple):
@@ -85,7 +88,13 @@ def _open(name: str) -> IO[bytes]:
 
 
 def _numbered(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
-    for number, raw in enumerate(stream, 1):
+    number = 0
+    # Read a bounded piece at a time: a line is never held whole past LINE_LIMIT.
+    while raw := stream.readline(LINE_LIMIT + 2):
+        number += 1
+        if len(raw) > LINE_LIMIT and len(raw.removesuffix(b"\n").removesuffix(b"\r")) > LINE_LIMIT:
+            limit = f"{LINE_LIMIT // MIB} MiB" if LINE_LIMIT % MIB == 0 else f"{LINE_LIMIT} bytes"
+            raise LineError(number, UsageError(f"longer than {limit}, the most a line may hold"))
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
@@ -254,7 +263,7 @@ class EachTemplate:
             return None
         for name in self.output.names:
             value = values.get(name)
-            if not value or "/" in value or value in (".", ".."):
+            if not value or "/" in value or "\0" in value or value in (".", ".."):
                 raise UsageError(f"{{{name}}} = {value!r} cannot name a file in -o")
         return self.output.fill(values)
 

@@ -404,8 +404,8 @@ class Runner:
             self._report.write(json.dumps(report_record(result), ensure_ascii=False) + "\n")
             self._report.flush()
         if result.outcome == OK:
-            if result.body is not None:
-                self._write(json_line(result.body) + b"\n")
+            if result.body is not None:  # one JSON line already (see _finish)
+                self._write(result.body + b"\n")
         elif result.outcome == FAILED:
             if self.first_failure is None:
                 self.first_failure = result
@@ -506,6 +506,15 @@ class Runner:
                 result = replace(result, body=None)
             except MaascurlError as exc:
                 result = result.failed(exc)
+            except Exception as exc:  # a bug must fail its line, not stop its worker
+                result = result.failed(_internal(exc))
+        elif result.outcome == OK and result.body is not None:
+            # Made a line here, not as it is written: a body that cannot be one fails its
+            # own line, and the run goes on.
+            try:
+                result = replace(result, body=json_line(result.body))
+            except RecursionError:  # a hostile server's nesting, not a bug of ours
+                result = result.failed(NESTED_TOO_DEEPLY)
         result = replace(result, seconds=time.monotonic() - started)
         slot.finish(result)
         self._count(result)
@@ -537,6 +546,11 @@ class Counts:
     failed: int = 0
     not_sent: int = 0
     abandoned: int = 0
+
+
+NESTED_TOO_DEEPLY = MaascurlError(
+    "the response's JSON is nested too deeply to write as one line; -o FILE saves it as it came"
+)
 
 
 def _internal(exc: Exception) -> MaascurlError:
