@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Run, Spawn, env_for_subprocess, on_terminal
+from hostile import HostileServer, reply
 from simulator import MaasSimulator
 
 from maascurl.jobs import events
@@ -195,3 +197,54 @@ def test_follow_ends_on_a_4xx(
     assert result.stderr.startswith("maascurl: error: ")
     assert "403" in result.stderr and "still following" not in result.stderr
     assert sleeps == 1
+
+
+# ---------------------------------------------------------------- a hostile server
+
+
+def event_page(*ids: object) -> bytes:
+    entries = [{"id": i, "type": f"event {i}", "level": "INFO"} for i in ids]
+    return json.dumps({"count": len(entries), "events": entries}).encode()
+
+
+def test_full_pages_of_old_events_wait_for_the_next_poll(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that answers full pages with nothing newer (it ignores `after`) gets one
+    request per --interval, not a busy loop."""
+    monkeypatch.setattr(events, "PAGE", 2)
+    hostile.answer(*[reply(200, event_page(5, 4)) for _ in range(20)])
+    requests_per_wake: list[int] = []
+
+    def pause(seconds: float) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # the server's own threads
+        requests_per_wake.append(len(hostile.seen))
+        if len(requests_per_wake) > 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(events.time, "sleep", pause)
+    result = run("events", "-f", "-n", "2")
+    assert result.exit_code == 0, result.stderr
+    assert [e["id"] for e in lines_of(result.stdout)] == [4, 5]
+    assert requests_per_wake == [1, 2, 3, 4]  # the first read, then one per poll
+
+
+@pytest.mark.parametrize(
+    ("found", "shown"),
+    [
+        ('"abc"', "'abc'"),
+        ("1.5", "1.5"),
+        ('{"a": 1}', "dict"),
+        ("true", "bool"),
+        ("null", "NoneType"),
+    ],
+)
+def test_an_event_id_that_is_not_a_number_is_one_line(
+    hostile: HostileServer, run: Run, found: str, shown: str
+) -> None:
+    page = b'{"events": [{"id": 7, "type": "ok"}, {"id": %s, "type": "odd"}]}' % found.encode()
+    hostile.answer(reply(200, page))
+    result = run("events")
+    assert result.exit_code == 1
+    assert result.stderr == f"maascurl: error: events: an event's id is not a number: {shown}\n"

@@ -86,11 +86,17 @@ def _page(session: Session, base: RequestSpec, extra: list[tuple[str, str]]) -> 
     events = answer.get("events") if isinstance(answer, dict) else None
     if not isinstance(events, list):
         raise MaascurlError("events: the answer has no list of events")
-    return [event for event in events if isinstance(event, dict) and "id" in event]
+    page = [event for event in events if isinstance(event, dict) and "id" in event]
+    for event in page:
+        found = event["id"]
+        if not isinstance(found, int) or isinstance(found, bool):
+            shown = repr(found)[:40] if isinstance(found, (str, float)) else type(found).__name__
+            raise MaascurlError(f"events: an event's id is not a number: {safe_line(shown)}")
+    return page
 
 
 def _event_id(event: dict[str, Any]) -> int:
-    return int(event["id"])
+    return int(event["id"])  # checked by _page
 
 
 def _follow(
@@ -117,8 +123,10 @@ def _follow(
             fresh = sorted((e for e in page if _event_id(e) > newest), key=_event_id)
             printer.write(fresh)
             newest = max([newest, *map(_event_id, fresh)])
-            if len(page) < PAGE:
-                break  # caught up; a full page means more are waiting
+            if len(page) < PAGE or not fresh:
+                # Caught up. A full page means more are waiting, unless it brought nothing
+                # newer (a server that ignores `after`): then only the next poll asks again.
+                break
 
 
 class Printer:
