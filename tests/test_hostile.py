@@ -84,7 +84,7 @@ def test_parse_item_gives_an_item_or_a_usage_error(token: str) -> None:
     assert item.name and item.separator in SEPARATORS
     assert is_utf8(item.name)
     # A file item's value is a file name, which need not be UTF-8.
-    assert is_utf8(item.value) or item.separator in ("@", "@=")
+    assert is_utf8(item.value) or item.separator in ("@", "@=", "=@")
     if item.separator == ":":
         assert not any(c in item.value for c in "\r\n\0")
 
