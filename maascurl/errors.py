@@ -6,6 +6,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import re
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -91,9 +95,15 @@ def _clean(message: str) -> str:
 _secrets: set[str] = set()
 
 
-def register_secret(text: str) -> None:
-    """Remember a secret so that no error output can ever show it."""
-    if len(text) >= 8:  # shorter strings would redact ordinary words
+def register_secret(text: str, *, any_length: bool = False) -> None:
+    """Remember a secret so that no error output can ever show it, nor its URL-encoded forms.
+
+    Parts of a key shorter than 8 characters are not kept: they would redact
+    ordinary words. A password (ANY_LENGTH) is kept whatever its length: a
+    server may echo the form it was sent, and a short one hiding a few
+    ordinary letters of an error is the lesser harm.
+    """
+    if text and (any_length or len(text) >= 8):
         _secrets.add(text)
 
 
@@ -110,11 +120,49 @@ def redact_secrets(text: str) -> str:
     """TEXT without the secrets it was given nor the ones a server may echo."""
     import re
 
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, "<redacted>")
+    if _secrets:
+        text = _secrets_pattern(frozenset(_secrets)).sub("<redacted>", text)
     for pattern in _SECRET_PATTERNS:
         text = re.sub(pattern, r"\g<1><redacted>", text, flags=re.IGNORECASE)
     return text
+
+
+_compiled: tuple[frozenset[str], re.Pattern[str]] | None = None
+
+
+def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
+    """One pattern for every secret in every spelling, longest first: one pass, so that no
+    secret is found inside another's <redacted>."""
+    global _compiled
+    if _compiled is None or _compiled[0] != secrets:
+        import re
+
+        spellings = (_spellings(s) for s in sorted(secrets, key=len, reverse=True))
+        _compiled = (secrets, re.compile("|".join(spellings)))
+    return _compiled[1]
+
+
+def _spellings(secret: str) -> str:
+    """A pattern for SECRET as it is, form-encoded (`+` for a space) or percent-encoded (hex
+    digits in either case), or any mix of those, as a server may echo what it was sent."""
+    import re
+
+    def hex_digit(digit: str) -> str:
+        return f"[{digit}{digit.lower()}]" if digit.isalpha() else digit
+
+    parts = []
+    for char in secret:
+        forms = [re.escape(char)]
+        if char == " ":
+            forms.append(r"\+")
+        try:
+            octets = char.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no byte stands for: only as it is
+            octets = b""
+        if octets:
+            forms.append("".join("%" + "".join(map(hex_digit, f"{o:02X}")) for o in octets))
+        parts.append(f"(?:{'|'.join(forms)})")
+    return "".join(parts)
 
 
 class MaascurlError(Exception):

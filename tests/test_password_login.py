@@ -378,3 +378,19 @@ def test_a_relative_cacert_works_from_any_directory(
     whoami = run("get", "users", "op=whoami", "-p", "tls")
     assert whoami.exit_code == 0, whoami.stderr
     assert json.loads(whoami.stdout)["username"] == "admin"
+
+
+@pytest.mark.parametrize("password", ["pw", "p@ss w0rd+%é"], ids=["short", "encoded"])
+def test_a_password_echoed_short_or_encoded_is_redacted(
+    sim: MaasSimulator, run: Run, home: Path, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    """Whatever its length, and as the form sent it (+ for a space) or percent-encoded."""
+    monkeypatch.setitem(sim.passwords, "admin", password)
+    percent = urllib.parse.quote(password, safe="")
+    forms = [password, urllib.parse.quote_plus(password), percent, percent.lower()]
+    echo = "bad request: " + " ".join(f"[{form}]" for form in forms)
+    sim.queue(400, echo, {"Content-Type": "text/plain"}, path=ACCOUNTS_AUTHENTICATE)
+    result = password_login(run, sim, password + "\n")
+    assert result.exit_code == 4
+    assert "bad request: [<redacted>] [<redacted>] [<redacted>] [<redacted>]" in result.stderr
+    assert not any(form in result.stdout + result.stderr for form in forms)

@@ -86,7 +86,7 @@ def read_password(source: str | None, username: str) -> str:
         password = click.prompt(f"Password for {username}", hide_input=True, err=True)
     if not password:
         raise UsageError("no password given")
-    register_secret(password)
+    register_secret(password, any_length=True)
     return password
 
 
