@@ -527,6 +527,45 @@ def test_csv_quotes_as_rfc_4180(hostile: MaasSimulator, run: Run) -> None:
     assert len(rows) == 4
 
 
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "a=b"]
+
+
+@pytest.fixture
+def formulas(api: MaasSimulator) -> MaasSimulator:
+    for machine, text in zip(api.machines, FORMULAS[:3], strict=False):
+        machine["hostname"] = text
+    api.machines[0]["tag_names"] = FORMULAS[3:]
+    api.machines[1]["cpu_count"] = -4
+    api.changed()
+    return api
+
+
+def test_csv_keeps_formula_cells_exact_by_default(formulas: MaasSimulator, run: Run) -> None:
+    out = csv_of(run("get", "machines", "--format", "csv", "--fields", "hostname,cpu_count"))
+    rows = list(csv.reader(io.StringIO(out, newline="")))
+    assert [row[0] for row in rows[1:]] == FORMULAS[:3]
+
+
+def test_csv_safe_makes_formula_cells_text(formulas: MaasSimulator, run: Run) -> None:
+    """OWASP's advice for CSV injection: a leading ' on a cell that starts with =, +, -, @, tab
+    or CR; a JSON number stays a number, and other text stays as it is."""
+    args = ("get", "machines", "--format", "csv", "--csv-safe", "--fields", "hostname,cpu_count")
+    rows = list(csv.reader(io.StringIO(csv_of(run(*args)), newline="")))
+    assert rows[0] == ["hostname", "cpu_count"]
+    assert [row[0] for row in rows[1:]] == ["'" + text for text in FORMULAS[:3]]
+    assert rows[2][1] == "-4"
+    tags = csv_of(run(*args[:-1], "system_id,tag_names"))
+    rows = list(csv.reader(io.StringIO(tags, newline="")))
+    assert rows[1] == ["abc000", "'" + ",".join(FORMULAS[3:])]  # only a cell's start counts
+
+
+def test_csv_safe_goes_with_csv_only(api: MaasSimulator, run: Run) -> None:
+    for other in (["--format", "tsv"], ["-t"], []):
+        result = run("get", "machines", *other, "--csv-safe")
+        assert result.exit_code == 2
+        assert "--csv-safe goes with --format csv" in result.stderr
+
+
 def test_table_shows_control_characters_visibly(hostile: MaasSimulator, run: Run) -> None:
     out = ok(run("get", "machines", "-t", "--fields", "hostname,system_id"))
     assert "\x1b" not in out and "\r" not in out

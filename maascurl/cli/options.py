@@ -37,7 +37,9 @@ FORMAT_HELP = """\
 --format table (-t), tsv and csv show an object a row: default columns for
 common resources, or the --fields given; json and jsonl keep only the --fields
 given. TSV has no header unless --header, and escapes backslash, tab, newline
-and carriage return as \\\\, \\t, \\n and \\r (as jq's @tsv).
+and carriage return as \\\\, \\t, \\n and \\r (as jq's @tsv). CSV is RFC 4180
+with the server's text exactly; a spreadsheet opening it may run a cell such
+as =HYPERLINK(...) as a formula, so --csv-safe starts such cells with '.
 
 \b
 Instead of the jq recipe
@@ -70,7 +72,7 @@ INTERVAL_HELP = "Time between polls (default 5s), growing gently to 4x while not
 
 # The parsed options that make up each of the values the work layer takes (values.py).
 OUTPUT_OPTIONS = ("output", "include", "pretty", "pager", "keep_error_body")
-FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header")
+FORMAT_OPTIONS = ("format_", "table", "fields", "sort", "header", "csv_safe")
 TRANSPORT_OPTIONS = (
     "insecure",
     "cacert",
@@ -269,7 +271,9 @@ def format_options(func: F) -> F:
                 "--format",
                 "format_",
                 type=click.Choice(["json", "jsonl", "table", "tsv", "csv"]),
-                help="json (default), jsonl (an object a line), table, tsv or csv.",
+                help="json (default), jsonl (an object a line), table, tsv or csv (the server's "
+                "text exactly: a spreadsheet may run cells such as =HYPERLINK(...) as formulas; "
+                "see --csv-safe).",
             ),
             click.option("-t", "table", is_flag=True, help="Show a table (--format table)."),
             click.option(
@@ -285,6 +289,13 @@ def format_options(func: F) -> F:
                 help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
             ),
             click.option("--header", is_flag=True, help="Start TSV with a header line."),
+            click.option(
+                "--csv-safe",
+                is_flag=True,
+                help="With --format csv, start each cell that begins with =, +, -, @, tab or "
+                "CR with ' so that a spreadsheet shows it as text, never runs it as a formula "
+                "(JSON numbers are left alone).",
+            ),
         ],
     )
 

@@ -169,6 +169,7 @@ class View:
     fields: list[str] | None = None
     sort: str | None = None
     header: bool = False
+    csv_safe: bool = False  # --csv-safe: cells a spreadsheet would run as formulas start with '
 
 
 @dataclass
@@ -436,6 +437,7 @@ def make_view(
     fields: str | None,
     sort: str | None,
     header: bool,
+    csv_safe: bool = False,
 ) -> View | None:
     """The View for these options, or None for today's output (the body as it came)."""
     from maascurl.errors import UsageError
@@ -445,6 +447,8 @@ def make_view(
     chosen = "table" if table else format_
     if header and chosen not in ("tsv", "csv"):
         raise UsageError("--header goes with --format tsv (csv always has one)")
+    if csv_safe and chosen != "csv":
+        raise UsageError("--csv-safe goes with --format csv")
     if sort is not None and sort.lstrip("-") == "":
         raise UsageError("--sort needs a field name")
     try:
@@ -456,7 +460,7 @@ def make_view(
     if output is not None:
         # -o saves the body byte for byte (-o -: raw to stdout); a view is for stdout.
         raise UsageError("--format, -t, --fields and --sort write to stdout; use > FILE, not -o")
-    return View(chosen or "json", names, sort, header)
+    return View(chosen or "json", names, sort, header, csv_safe)
 
 
 def op_of(items: Iterable[str]) -> str | None:

@@ -78,7 +78,7 @@ def write_view(response: httpx.Response, options: OutputOptions) -> None:
         emit(tsv_text(listing, columns, view.header), options)
     elif view.format == "csv":
         assert columns is not None
-        emit(csv_text(listing, columns), options)
+        emit(csv_text(listing, columns, formula_safe=view.csv_safe), options)
     else:
         assert columns is not None
         emit_table(listing, columns, options)
@@ -170,15 +170,35 @@ def tsv_text(listing: Listing, columns: Sequence[Column], header: bool) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def csv_text(listing: Listing, columns: Sequence[Column]) -> str:
-    """RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted."""
+# What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(listing: Listing, columns: Sequence[Column], formula_safe: bool = False) -> str:
+    """RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted.
+
+    The cells are the server's text, exactly. With FORMULA_SAFE (--csv-safe)
+    a cell that a spreadsheet would run as a formula (`=HYPERLINK(...)`) gets
+    a leading ' so that it shows as text; JSON numbers (-5) are left as they are.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     if not columns:
         return ""
     writer.writerow([column.path or column.label for column in columns])
-    writer.writerows(cells(listing, columns))
+    writer.writerows(_formula_safe(listing, columns) if formula_safe else cells(listing, columns))
     return out.getvalue()
+
+
+def _formula_safe(listing: Listing, columns: Sequence[Column]) -> Iterator[list[str]]:
+    keys = row_keys(listing)
+    paths = [column.path for column in columns]
+    for row, key in zip(listing.rows, keys, strict=True):
+        values = [row_value(row, key, path) for path in paths]
+        yield [
+            "'" + text if text.startswith(FORMULA_STARTS) and not is_number(value) else text
+            for value, text in ((value, cell(value)) for value in values)
+        ]
 
 
 # --------------------------------------------------------------- table
