@@ -154,3 +154,30 @@ def test_a_line_as_long_as_the_limit_is_taken(
     assert (
         result.stderr == "maascurl: error: line 2: longer than 8 bytes, the most a line may hold\n"
     )
+
+
+# --- 15: server answers that ended in "internal error" ------------------------------------
+
+
+def test_sort_orders_numbers_of_thousands_of_digits(hostile: HostileServer, run: Run) -> None:
+    """Python's int() refuses more than 4,300 digits; natural order does not need it."""
+    names = ["n" + "9" * 5000, "n" + "1" * 5000, "n2", "n0" + "1" * 5000, "n10"]
+    hostile.answer(reply(200, json.dumps([{"hostname": n} for n in names]).encode()))
+    args = ("get", "machines", "--sort", "hostname", "--format", "tsv", "--fields", "hostname")
+    result = run(*args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split() == [names[2], names[4], names[1], names[3], names[0]]
+
+
+@pytest.mark.parametrize("command", [["wait", "machines/abc", "status_name=Deployed"], ["events"]])
+def test_a_deeply_nested_answer_to_a_poll_is_one_line(
+    hostile: HostileServer, run: Run, command: list[str]
+) -> None:
+    hostile.answer(reply(200, b"[" * 100_000 + b"]" * 100_000))
+    result = run(*command, "--interval", "0.01") if command[0] == "wait" else run(*command)
+    assert result.exit_code == 1
+    where = "machines/abc" if command[0] == "wait" else "events"
+    assert result.stderr.endswith(
+        f"maascurl: error: {where}: the answer's JSON is nested too deeply\n"
+    ), result.stderr
+    assert "internal error" not in result.stderr

@@ -568,3 +568,40 @@ def test_a_read_back_showing_other_bytes_is_an_error(
     assert result.exit_code == 1
     assert "does not show this image after the upload" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("progress", "shown"),
+    [(float("nan"), "nan"), ("half", "'half'"), ({"a": 1}, "dict"), (float("inf"), "inf")],
+)
+def test_a_progress_that_is_not_a_number_is_one_error_line(
+    run: Run,
+    images: BootImages,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    progress: object,
+    shown: str,
+) -> None:
+    """MAAS 3.4 says how much it holds with `progress`; `NaN` (valid to Python's JSON) and
+    other non-numbers are a clear error, not an internal one."""
+    real = images.file_dict
+
+    def odd(resource: dict[str, object], rfile: dict[str, object]) -> dict[str, object]:
+        data = real(resource, rfile)
+        if "progress" in data:
+            data["progress"] = progress
+        return data
+
+    monkeypatch.setattr(images, "file_dict", odd)
+    result = run(*UPLOAD, str(image_file(tmp_path, 1000)))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "maascurl: error: MAAS answered with a file whose size or progress is not a number "
+        f"(size 1000, progress {shown})\n"
+    )
+    assert not chunk_puts(images.sim)
+
+
+def test_a_progress_so_small_it_says_nothing_starts_the_upload_over() -> None:
+    assert upload.stored_bytes({"size": 1000, "progress": 1e-320}) is None
+    assert upload.stored_bytes({"size": 1000, "progress": 4.0}) == 250

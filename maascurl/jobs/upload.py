@@ -293,12 +293,38 @@ def stored_bytes(rfile: dict[str, Any]) -> int | None:
     """How much of an unfinished file the server holds; None when it cannot tell."""
     if "filename_on_disk" in rfile:
         return None  # MAAS 3.5+: progress is a share of all regions' copies
-    size = int(rfile["size"])
-    progress = float(rfile.get("progress") or 0)
+    size: Any = rfile.get("size")
+    progress: Any = rfile.get("progress") or 0
+    if not _is_count(size) or not _is_finite(progress):
+        raise MaascurlError(
+            f"MAAS answered with a file whose size or progress is not a number "
+            f"(size {_shown(size)}, progress {_shown(progress)})"
+        )
     if progress <= 0:
         return 0
-    held = round(size / progress)
+    ratio = size / progress
+    if not _is_finite(ratio):  # a tiny progress: no size at all
+        return None
+    held = round(ratio)
     return held if 0 <= held <= size else None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_finite(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    return (
+        safe_line(repr(value)[:40])
+        if isinstance(value, (str, int, float))
+        else type(value).__name__
+    )
 
 
 def find_unfinished(api: _Api, job: ImageUpload, size: int, sha256: str) -> Unfinished | None:

@@ -467,6 +467,8 @@ def parse_json(body: bytes, where: str) -> Any:
         return json.loads(body)
     except ValueError:
         raise MaascurlError(f"{where}: the answer is not JSON") from None
+    except RecursionError:  # a hostile server's nesting, not a bug of ours
+        raise MaascurlError(f"{where}: the answer's JSON is nested too deeply") from None
 
 
 def get_spec(url: str, query: list[tuple[str, str]] | None = None) -> RequestSpec:
@@ -653,7 +655,7 @@ def fleet_summary(watches: Sequence[Watch], seconds: float) -> str:
 def json_or_none(body: bytes | None) -> Any:
     try:
         return json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -404,7 +404,14 @@ def natural_key(value: Any) -> tuple[Any, ...]:
         return (0, value)
     parts = _DIGITS.split(cell(value).casefold())
     # split() puts text at even and digits at odd positions, so like meets like.
-    return (1, tuple(int(part) if i % 2 else part for i, part in enumerate(parts)))
+    return (1, tuple(_by_value(part) if i % 2 else part for i, part in enumerate(parts)))
+
+
+def _by_value(digits: str) -> tuple[int, str]:
+    """Digits ordered by their value without int(), which refuses thousands of them:
+    fewer significant digits first, then the digits themselves."""
+    significant = digits.lstrip("0")
+    return len(significant), significant
 
 
 def sort_listing(listing: Listing, spec: str) -> None:
