@@ -8,6 +8,8 @@ test_events.py, test_table.py...); these are the ones that cut across.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 import tracemalloc
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from click.testing import Result
 from conftest import Run
 from hostile import HostileServer, reply
+from simulator import MaasSimulator
 
 MB = 1024 * 1024
 
@@ -181,3 +184,106 @@ def test_a_deeply_nested_answer_to_a_poll_is_one_line(
         f"maascurl: error: {where}: the answer's JSON is nested too deeply\n"
     ), result.stderr
     assert "internal error" not in result.stderr
+
+
+# --- 16, 17: files a fleet writes ------------------------------------------------------------
+
+
+def test_fleet_workers_never_change_the_process_umask(
+    api: MaasSimulator, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting the umask to read it, from workers that make files at once, could leave one
+    file with mode 0666 (the other's umask of 0). New files take the umask as they are made."""
+    calls: list[int] = []
+    real_umask = os.umask
+
+    def umask(mask: int) -> int:
+        calls.append(mask)
+        return real_umask(mask)
+
+    old = real_umask(0o027)
+    monkeypatch.setattr(os, "umask", umask)
+    out = tmp_path / "out"
+    out.mkdir()
+    lines = "".join(f"abc00{n}\n" for n in range(3))
+    try:
+        result = run("get", "machines/{}", "--each", "-", "-o", f"{out}/{{}}.json", input=lines)
+    finally:
+        real_umask(old)
+    assert result.exit_code == 0, result.stderr
+    assert calls == []
+    modes = {stat.S_IMODE(path.stat().st_mode) for path in out.iterdir()}
+    assert modes == {0o640}
+
+
+def fleet_with_report(run: Run, report: Path) -> Result:
+    return run("get", "machines/{}", "--each", "-", "--report", str(report), input="abc000\n")
+
+
+def test_a_report_replaces_a_planted_link_and_never_follows_it(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    victim = tmp_path / "authorized_keys"
+    victim.write_text("ssh-ed25519 AAAA mine\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    report = shared / "report.jsonl"
+    report.symlink_to(victim)  # planted by another user who can write the directory
+    result = fleet_with_report(run, report)
+    assert result.exit_code == 0, result.stderr
+    assert victim.read_text() == "ssh-ed25519 AAAA mine\n"
+    assert not report.is_symlink()
+    assert json.loads(report.read_text())["outcome"] == "ok"
+    assert sorted(p.name for p in shared.iterdir()) == ["report.jsonl"]  # no temporary file
+
+
+def test_a_report_never_writes_into_a_file_someone_else_made(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """Made beforehand by another user (who keeps it open to read what is written), the
+    file at that name is replaced: the report goes to a new file of the user's own."""
+    report = tmp_path / "report.jsonl"
+    report.write_text("theirs\n")
+    report.chmod(0o666)
+    if os.geteuid() == 0:
+        os.chown(report, 4321, 4321)
+    with report.open() as theirs:
+        old = os.umask(0o022)
+        try:
+            result = fleet_with_report(run, report)
+        finally:
+            os.umask(old)
+        assert result.exit_code == 0, result.stderr
+        assert theirs.read() == "theirs\n"
+    assert json.loads(report.read_text())["outcome"] == "ok"
+    info = report.stat()
+    assert info.st_uid == os.geteuid()
+    # Another user's file passes nothing on: its mode is the umask's. (Without root to give
+    # it away, the file is the user's own, which keeps its mode.)
+    assert stat.S_IMODE(info.st_mode) == (0o644 if os.geteuid() == 0 else 0o666)
+
+
+def test_a_report_keeps_the_mode_of_the_users_own_file(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.jsonl"
+    report.write_text("last run\n")
+    report.chmod(0o600)
+    assert fleet_with_report(run, report).exit_code == 0
+    assert stat.S_IMODE(report.stat().st_mode) == 0o600
+    assert json.loads(report.read_text())["line"] == 1
+
+
+def test_a_report_into_a_fifo_is_written_into_it(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    result = fleet_with_report(run, fifo)
+    reader.join(60)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert json.loads(got[0])["outcome"] == "ok"

@@ -205,18 +205,16 @@ def test_a_signal_as_the_temp_file_is_created_leaves_nothing_behind(
     api: MaasSimulator, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGTERM between the temp file's creation and the moment its name is known
-    (inside mkstemp) must not leave it behind: the signal is held until then."""
-    import tempfile
-
+    (as its open returns) must not leave it behind: the signal is held until then."""
     api.add_file("x", b"content")
-    real_mkstemp = tempfile.mkstemp
+    real_create = output._create
 
-    def mkstemp_then_signal(*args: object, **kwargs: object) -> tuple[int, str]:
-        made = real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+    def create_then_signal(name: str, mode: int) -> int:
+        made = real_create(name, mode)
         os.kill(os.getpid(), signal.SIGTERM)
-        return made  # type: ignore[no-any-return]
+        return made
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_signal)
+    monkeypatch.setattr(output, "_create", create_then_signal)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     with warnings.catch_warnings(record=True) as caught:

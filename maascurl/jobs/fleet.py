@@ -566,12 +566,9 @@ def _save(body: bytes, path: str) -> None:
 
 
 def _open_report(path: str | None) -> IO[str] | None:
-    if path is None:
-        return None
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as exc:
-        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+    from maascurl.show.output import open_log
+
+    return open_log(path) if path is not None else None
 
 
 # --------------------------------------------------------------- output

@@ -239,7 +239,7 @@ def _save_atomically(
     # SIGTERM and SIGHUP are held while the temp file is created and its name
     # not yet known here; let in inside the `try`, they remove it like Ctrl-C.
     with _cleanup_on_signals() as let_in:
-        tmp, stream = _temp_beside(target, path)
+        tmp, stream = _temp_beside(target, path, existing)
         try:
             with stream:
                 let_in()
@@ -259,20 +259,35 @@ def _save_atomically(
             raise
 
 
-def _temp_beside(target: str, path: str) -> tuple[str, IO[bytes]]:
-    import tempfile
+def _temp_beside(target: str, path: str, existing: os.stat_result | None) -> tuple[str, IO[bytes]]:
+    """A new file beside TARGET, made here and by no one else (O_EXCL, no link followed).
 
-    try:
-        fd, tmp = tempfile.mkstemp(
-            dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}."
-        )
-    except OSError as exc:
-        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
-    return tmp, os.fdopen(fd, "wb")
+    For a new FILE the kernel applies the umask to 0666 as the file is made:
+    reading the umask would mean setting it, for the whole process, and a
+    fleet's workers make files at the same time. The copy of an existing FILE
+    starts 0600 and takes that file's mode once written (_set_mode).
+    """
+    directory, name = os.path.split(target)
+    mode = 0o600 if existing is not None else 0o666
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.urandom(4).hex()}")
+        try:
+            fd = _create(tmp, mode)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+        return tmp, os.fdopen(fd, "wb")
+    raise MaascurlError(f"cannot write {path}: no free name for a temporary file beside it")
+
+
+def _create(name: str, mode: int) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.open(name, flags, mode)
 
 
 def _set_mode(fd: int, existing: os.stat_result | None) -> None:
-    """An existing file's mode (and owner, as root); a new one's from the umask."""
+    """An existing file's mode (and owner, as root); a new one has the umask's already."""
     import stat
 
     if existing is not None:
@@ -280,10 +295,47 @@ def _set_mode(fd: int, existing: os.stat_result | None) -> None:
         if os.geteuid() == 0:
             with suppress(OSError):
                 os.fchown(fd, existing.st_uid, existing.st_gid)
-        return
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
+
+
+def open_log(path: str) -> IO[str]:
+    """PATH opened for a log written as it goes (--report), never through a stranger's file.
+
+    A device or FIFO of this user's or root's (`/dev/null`, a FIFO made for
+    it) and `/dev/stderr` and its kin are written into. Anything else at PATH
+    (a link, a file, another user's FIFO) is replaced at once by a new file
+    made beside it, so a link planted there is never followed and a file
+    someone else made is never written into (in a sticky directory such as
+    /tmp, replacing another user's file fails, and so does the run, before it
+    sends anything). An existing file of this user keeps its mode.
+    """
+    import io
+    import stat
+
+    target = os.path.abspath(os.path.expanduser(path))
+    try:
+        found: os.stat_result | None = os.lstat(target)
+    except OSError:
+        found = None
+    descriptor = _descriptor_alias(target)
+    trusted = found is not None and found.st_uid in (os.geteuid(), 0)
+    try:
+        if descriptor is not None:
+            return os.fdopen(os.dup(descriptor), "w", encoding="utf-8")
+        mode = found.st_mode if found is not None else 0
+        if trusted and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            return os.fdopen(os.open(target, os.O_WRONLY), "w", encoding="utf-8")
+    except OSError as exc:
+        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+    keep = found if found is not None and stat.S_ISREG(found.st_mode) and trusted else None
+    tmp, stream = _temp_beside(target, path, keep)
+    try:
+        _set_mode(stream.fileno(), keep)
+        os.replace(tmp, target)
+    except OSError as exc:  # e.g. another user's file in a sticky directory
+        stream.close()
+        _unlink_quietly(tmp)
+        raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
+    return io.TextIOWrapper(stream, encoding="utf-8")
 
 
 def _same_file(fd: int, name: str) -> bool:
