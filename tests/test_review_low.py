@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import Run
+from conftest import Run, values
 from hostile import HostileServer, reply
 from simulator import MaasSimulator
 
@@ -287,3 +287,41 @@ def test_a_report_into_a_fifo_is_written_into_it(
     assert result.exit_code == 0, result.stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert json.loads(got[0])["outcome"] == "ok"
+
+
+# --- 18: a cache directory another user made ------------------------------------------------
+
+
+def give_away(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PATH as another user's file: given to another uid as root; otherwise this process
+    takes another uid for who it is (the cache's check asks os.geteuid)."""
+    if os.geteuid() == 0:
+        os.chown(path, 4321, 4321)
+    else:
+        uid = os.getuid()
+        monkeypatch.setattr(os, "geteuid", lambda: uid + 4321)
+
+
+@pytest.mark.parametrize("how", ["owned by another user", "writable by others"])
+def test_cache_files_the_user_does_not_own_feed_nothing(
+    api: MaasSimulator, run: Run, home: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    from maascurl.api.apidesc import cache_file
+    from maascurl.api.listings import ids_file
+    from maascurl.profiles import state
+
+    assert run("get", "machines").exit_code == 0  # the IDs seen are kept for TAB
+    root = api.url + "/api/2.0/"
+    assert "machines/abc000/" in values("maascurl get machines/")
+    assert "op=list_allocated" in values("maascurl get machines op=list_al")
+    state.save_clock_offset("sim", 3600)
+    assert state.clock_offset("sim") == 3600
+    files = [ids_file(root), cache_file(root), state.state_path()]
+    for path in files:
+        if how == "writable by others":
+            path.chmod(0o622)
+        else:
+            give_away(path, monkeypatch)
+    assert "machines/abc000/" not in values("maascurl get machines/")
+    assert values("maascurl get machines op=list_al") == []
+    assert state.clock_offset("sim") == 0.0

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from typing import Any
+    from typing import IO, Any
 
 API_PREFIX = "/MAAS/api/2.0/"
 
@@ -442,6 +442,25 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("maascurl"))
 
 
+def open_cached(path: Path) -> IO[bytes]:
+    """PATH in the cache, opened for reading, when it is this user's (or root's) own.
+
+    A cache directory someone else made (a shared $MAASCURL_CACHE_DIR, say)
+    may hold their files, which would feed TAB, `describe` and the checks: a
+    file another user owns or can write, or a link, is refused (an OSError, as
+    if it were missing), as config.toml refuses to run their api_key_command.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        info = os.fstat(fd)
+        if info.st_uid not in (os.geteuid(), 0) or info.st_mode & 0o022:
+            raise PermissionError(f"{path} is not this user's own file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def cache_file(api_root: str) -> Path:
     """The cache path for an API root URL: a readable slug plus a short checksum."""
     slug = re.sub(r"[^A-Za-z0-9.]+", "_", re.sub(r"^[a-z]+://", "", api_root)).strip("_")
@@ -459,7 +478,7 @@ def _header(raw: bytes) -> dict[str, Any] | None:
 def load_cached(api_root: str) -> ApiDescription | None:
     """The cached description, or None when missing, stale in format, or damaged."""
     try:
-        with open(cache_file(api_root), "rb") as f:
+        with open_cached(cache_file(api_root)) as f:
             head = _header(f.readline())
             if head is None:
                 return None
@@ -472,7 +491,7 @@ def load_cached(api_root: str) -> ApiDescription | None:
 def cached_hash(api_root: str) -> str | None:
     """The API hash of the cached description (reads only the header line)."""
     try:
-        with open(cache_file(api_root), "rb") as f:
+        with open_cached(cache_file(api_root)) as f:
             head = _header(f.readline())
         return None if head is None else str(head["hash"])
     except Exception:  # same reasoning as load_cached

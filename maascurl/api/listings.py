@@ -37,8 +37,10 @@ def ids_file(api_root: str) -> Any:
 
 def load_ids(api_root: str, listing: str) -> list[tuple[str, str]]:
     """(id, label) pairs last seen in the listing at LISTING ("machines/")."""
+    from maascurl.api.apidesc import open_cached
+
     try:
-        with open(ids_file(api_root), encoding="utf-8") as stream:
+        with open_cached(ids_file(api_root)) as stream:
             rows = json.load(stream)["paths"][listing]
         return [(str(row[0]), str(row[1])) for row in rows]
     except Exception:  # no listing seen yet, or a damaged file: nothing to offer
@@ -144,9 +146,11 @@ def _rows(data: Any, field: str) -> list[list[str]] | None:
 def _store(api_root: str, listing: str, rows: list[list[str]]) -> None:
     import tempfile
 
+    from maascurl.api.apidesc import open_cached
+
     target = ids_file(api_root)
     try:
-        with open(target, encoding="utf-8") as stream:
+        with open_cached(target) as stream:
             paths = json.load(stream)["paths"]
         if not isinstance(paths, dict):
             paths = {}

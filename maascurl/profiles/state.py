@@ -22,9 +22,12 @@ def state_path() -> Path:
 
 
 def _load() -> dict[str, Any]:
+    from maascurl.api.apidesc import open_cached
+
     try:
-        data = json.loads(state_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open_cached(state_path()) as stream:
+            data = json.load(stream)
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
