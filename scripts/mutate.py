@@ -1321,6 +1321,105 @@ MUTANTS["cli/values"] = [
     M("-j, --report and --fail-fast taken without --each", "if given.get(name):", "if False:"),
 ]
 
+# Issue #25: sixteen behaviours an independent sample of mutants found unguarded, each
+# now pinned by a test in tests/test_behaviours.py (numbered as in the issue).
+MUTANTS["checks"] += [
+    M(
+        "1. the hint for an op of another method names the method typed",
+        "use `maascurl {other[0].lower()} {name} op={op}`",
+        "use `maascurl {method.lower()} {name} op={op}`",
+    ),
+    M(
+        "2. file-part names not checked for typos",
+        "    given += [part.name for part in spec.files]\n",
+        "",
+    ),
+]
+MUTANTS["events"] += [
+    M(
+        "3. events filters not checked against the description",
+        "    if desc is not None:\n        check_against_description(",
+        "    if False:\n        check_against_description(",
+    ),
+    M(
+        "4. following starts after the oldest event of the backlog",
+        "newest = max((_event_id(event) for event in page), default=0)",
+        "newest = min((_event_id(event) for event in page), default=0)",
+    ),
+]
+MUTANTS["bounded"] += [
+    M(
+        "5. a body of exactly the cap taken as over it",
+        "if len(body) > limit:",
+        "if len(body) >= limit:",
+    ),
+    M(
+        "6. identity taken for a coding",
+        'layers = [c for c in codings if c != "identity"]',
+        "layers = codings",
+    ),
+    M(
+        "7. no timer at the --max-time deadline",
+        "self.timer = _shutdown_timer(response, deadline, self._expire)",
+        "self.timer = None",
+    ),
+]
+MUTANTS["listings"].append(
+    M("8. a listing recorded again keeps its old place", "    paths.pop(listing, None)\n", "")
+)
+MUTANTS["upload"] += [
+    M("9. chunk failures not reset by a good chunk", "                failures = 0\n", ""),
+    M(
+        "10. an upload MAAS reports incomplete taken as finished",
+        'if not rfile.get("complete") and stored_bytes(rfile) is not None:',
+        "if False:",
+    ),
+]
+MUTANTS["password"].append(
+    M("11. no clear-text warning before the password", "    _warn_cleartext(profile.url)\n", "")
+)
+MUTANTS["wait"] += [
+    M(
+        "12. a wait sleeps a whole interval past --wait-timeout",
+        "view.sleep(min(pacer.next(), max(0.0, deadline - now)))",
+        "view.sleep(pacer.next())",
+    ),
+    M(
+        "13. a list index equal to the length taken",
+        "part.isdigit() and int(part) < len(data):",
+        "part.isdigit() and int(part) <= len(data):",
+    ),
+    M(
+        "16. the first machine of each listing chunk never polled",
+        "chunk = listed[start : start + LISTING_CHUNK]",
+        "chunk = listed[start + 1 : start + LISTING_CHUNK]",
+    ),
+    M(
+        "16. `maascurl wait` ignores --wait-timeout",
+        "goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)",
+        "goal = Goal(condition, DEFAULT_WAIT_TIMEOUT)",
+    ),
+]
+MUTANTS["fleetwait"] += [
+    M(
+        "12. a fleet's wait sleeps a whole interval past --wait-timeout",
+        "delay = min(pacer.next(), max(0.0, min(w.deadline() for w in pending) - now))",
+        "delay = pacer.next()",
+    ),
+    M(
+        "14. a fleet's wait held to the runner's window",
+        "    fleet = replace(fleet, window=FLEET_WINDOW)\n",
+        "",
+    ),
+]
+MUTANTS["fleet"].append(
+    M(
+        "15. a line whose -o file cannot be written counted as ok",
+        "            except MaascurlError as exc:\n                result = result.failed(exc)\n",
+        "            except MaascurlError:\n                pass\n",
+    )
+)
+
 _GAPS = "tests/test_mutation_gaps.py"
 _HOSTILE = "tests/test_hostile.py"
 _REGION = "tests/test_region.py"
@@ -1426,6 +1525,45 @@ TESTS["profiles/target"] = list(dict.fromkeys(TESTS["profiles/target"]))
 TESTS["api/fetch"] = [_SECURITY, "tests/test_profiles.py"]
 TESTS["dirs"] = ["tests/test_profiles.py", "tests/test_reliability.py", _SECURITY]
 TESTS["cli/values"] = ["tests/test_fleet.py"]
+
+# Issue #25's tests, each run only with the module whose mutants it kills.
+_BEHAVIOURS = "tests/test_behaviours.py::"
+for _module, _tests in {
+    "checks": [
+        "test_an_op_sent_with_the_wrong_method_gets_the_command_to_type",
+        "test_a_mistyped_file_part_name_gets_a_did_you_mean",
+        "test_a_misspelt_events_filter_draws_a_warning",
+    ],
+    "events": [
+        "test_a_misspelt_events_filter_draws_a_warning",
+        "test_following_after_a_backlog_of_several_prints_each_event_once",
+    ],
+    "bounded": [
+        "test_a_body_of_exactly_the_cap_is_not_over_it",
+        "test_an_identity_content_encoding_is_accepted",
+        "test_max_time_ends_a_body_that_trickles_then_stalls_at_the_deadline",
+    ],
+    "listings": ["test_the_listing_cache_drops_the_least_recently_recorded_listing"],
+    "upload": [
+        "test_scattered_chunk_faults_each_get_the_retries",
+        "test_an_upload_maas_still_reports_incomplete_fails",
+    ],
+    "password": ["test_password_login_over_cleartext_http_warns_before_the_password_is_sent"],
+    "wait": [
+        "test_a_wait_never_sleeps_past_the_wait_timeout",
+        "test_a_fleet_wait_never_sleeps_past_the_wait_timeout",
+        "test_a_list_index_equal_to_the_length_is_no_such_field",
+        "test_the_first_machine_of_each_listing_is_polled",
+        "test_maascurl_wait_honours_its_wait_timeout",
+    ],
+    "fleetwait": [
+        "test_a_fleet_wait_never_sleeps_past_the_wait_timeout",
+        "test_the_first_machine_of_each_listing_is_polled",
+        "test_each_wait_sends_every_action_before_waiting_past_the_window",
+    ],
+    "fleet": ["test_a_line_whose_output_file_cannot_be_written_fails"],
+}.items():
+    TESTS[_module] += [_BEHAVIOURS + name for name in _tests]
 
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.
 EQUIVALENT: dict[tuple[str, str], str] = {
