@@ -40,6 +40,10 @@ ENV_VARS = (
     "MAAS_API_CACERT",
     "NO_COLOR",
     "PAGER",
+    # The width a table fits: set by the tests that want one. pytest-xdist's workers have
+    # COLUMNS=80 and LINES=24 (readline, loaded there, exports them).
+    "COLUMNS",
+    "LINES",
 )
 
 
