@@ -942,6 +942,18 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     sim: MaasSimulator
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.sim._lock:
+            self.sim.connections += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.sim._lock:
+                self.sim.connections -= 1
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up (or fail a TLS handshake) are normal in tests.
         exc = sys.exc_info()[1]
@@ -1085,6 +1097,7 @@ class MaasSimulator:
         self._delays: dict[str, float] = {}  # path prefix -> seconds before answering
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests being answered at once
+        self.connections = 0  # client connections accepted and not yet done with
         self._generation = 0  # counts resets
         self._tokens: dict[str, tuple[str, str, str]] = {}  # token key -> (consumer, secret, user)
         self._consumers: set[str] = set()
