@@ -193,7 +193,8 @@ def test_source_instruction_uses_the_shipped_script(cached: Path) -> None:
 # --- real interactive shells ------------------------------------------------------------
 
 PROMPT = "PROMPT> "
-SHOW_LINE_KEY = "\x18l"  # Ctrl-X l: each shell is set up to print its edit buffer
+# Ctrl-X l: each shell is set up to print its edit buffer, then empty it for the next line.
+SHOW_LINE_KEY = "\x18l"
 ECHO_READY = 'echo "REA""DY"'  # prints READY; the echoed command line does not show it
 
 
@@ -218,12 +219,17 @@ class Shell:
         self.child.expect_exact(PROMPT)
 
     def tab(self, text: str) -> str:
-        """Type TEXT and TAB; return the edit buffer after the shell completed it."""
+        """Type TEXT and TAB; return the edit buffer after the shell completed it.
+
+        The key binding that prints the buffer also empties it, so what is typed next
+        starts a new line in order, whenever the shell reads it. (A Ctrl-C sent once the
+        buffer is seen could land while the binding still runs, on a loaded machine: it
+        then interrupts the binding, not the line, and the next text is appended to the
+        old line or the shell waits on.)
+        """
         self.child.send(text + "\t" + SHOW_LINE_KEY)
         self.child.expect(r"LINE<(.*?)>\r?\n")
         line: str = self.child.match.group(1)
-        self.child.sendcontrol("c")
-        self.child.expect_exact(PROMPT)
         return line
 
     def close(self) -> None:
@@ -242,17 +248,17 @@ def _shell_env(home: Path, tmp: Path) -> dict[str, str]:
 
 BASH_SETUP = (
     "source completions/maascurl.bash; "
-    r"""bind -x '"\C-xl": printf "\nLINE<%s>\n" "$READLINE_LINE"'; """
+    r"""bind -x '"\C-xl": printf "\nLINE<%s>\n" "$READLINE_LINE"; READLINE_LINE=""'; """
     f"PS1='{PROMPT}'; {ECHO_READY}"
 )
 ZSH_SETUP = (
     "fpath=($PWD/completions $fpath); autoload -U compinit; compinit -u; "
-    """show-line() { print -r -- $'\\n'"LINE<$BUFFER>" }; zle -N show-line; """
+    """show-line() { print -r -- $'\\n'"LINE<$BUFFER>"; BUFFER= }; zle -N show-line; """
     f"bindkey '^Xl' show-line; PS1='{PROMPT}'; {ECHO_READY}"
 )
 FISH_SETUP = (
     "source completions/maascurl.fish; "
-    """bind \\cxl 'echo; echo "LINE<"(commandline)">"'; """
+    """bind \\cxl 'echo; echo "LINE<"(commandline)">"; commandline ""'; """
     f"function fish_prompt; echo -n '{PROMPT}'; end; {ECHO_READY}"
 )
 SHELLS = {
