@@ -1323,7 +1323,7 @@ MUTANTS["cli/values"] = [
 
 # Issue #25: sixteen behaviours an independent sample of mutants found unguarded, each
 # now pinned by a test in tests/test_behaviours.py (numbered as in the issue).
-MUTANTS["checks"] += [
+MUTANTS["api/checks"] += [
     M(
         "1. the hint for an op of another method names the method typed",
         "use `maascurl {other[0].lower()} {name} op={op}`",
@@ -1335,7 +1335,7 @@ MUTANTS["checks"] += [
         "",
     ),
 ]
-MUTANTS["events"] += [
+MUTANTS["jobs/events"] += [
     M(
         "3. events filters not checked against the description",
         "    if desc is not None:\n        check_against_description(",
@@ -1347,7 +1347,7 @@ MUTANTS["events"] += [
         "newest = min((_event_id(event) for event in page), default=0)",
     ),
 ]
-MUTANTS["bounded"] += [
+MUTANTS["wire/bounded"] += [
     M(
         "5. a body of exactly the cap taken as over it",
         "if len(body) > limit:",
@@ -1364,10 +1364,10 @@ MUTANTS["bounded"] += [
         "self.timer = None",
     ),
 ]
-MUTANTS["listings"].append(
+MUTANTS["api/listings"].append(
     M("8. a listing recorded again keeps its old place", "    paths.pop(listing, None)\n", "")
 )
-MUTANTS["upload"] += [
+MUTANTS["jobs/upload"] += [
     M("9. chunk failures not reset by a good chunk", "                failures = 0\n", ""),
     M(
         "10. an upload MAAS reports incomplete taken as finished",
@@ -1375,10 +1375,10 @@ MUTANTS["upload"] += [
         "if False:",
     ),
 ]
-MUTANTS["password"].append(
+MUTANTS["profiles/password"].append(
     M("11. no clear-text warning before the password", "    _warn_cleartext(profile.url)\n", "")
 )
-MUTANTS["wait"] += [
+MUTANTS["jobs/wait"] += [
     M(
         "12. a wait sleeps a whole interval past --wait-timeout",
         "view.sleep(min(pacer.next(), max(0.0, deadline - now)))",
@@ -1400,7 +1400,7 @@ MUTANTS["wait"] += [
         "goal = Goal(condition, DEFAULT_WAIT_TIMEOUT)",
     ),
 ]
-MUTANTS["fleetwait"] += [
+MUTANTS["jobs/fleetwait"] += [
     M(
         "12. a fleet's wait sleeps a whole interval past --wait-timeout",
         "delay = min(pacer.next(), max(0.0, min(w.deadline() for w in pending) - now))",
@@ -1412,7 +1412,7 @@ MUTANTS["fleetwait"] += [
         "",
     ),
 ]
-MUTANTS["fleet"].append(
+MUTANTS["jobs/fleet"].append(
     M(
         "15. a line whose -o file cannot be written counted as ok",
         "            except MaascurlError as exc:\n                result = result.failed(exc)\n",
@@ -1529,39 +1529,39 @@ TESTS["cli/values"] = ["tests/test_fleet.py"]
 # Issue #25's tests, each run only with the module whose mutants it kills.
 _BEHAVIOURS = "tests/test_behaviours.py::"
 for _module, _tests in {
-    "checks": [
+    "api/checks": [
         "test_an_op_sent_with_the_wrong_method_gets_the_command_to_type",
         "test_a_mistyped_file_part_name_gets_a_did_you_mean",
         "test_a_misspelt_events_filter_draws_a_warning",
     ],
-    "events": [
+    "jobs/events": [
         "test_a_misspelt_events_filter_draws_a_warning",
         "test_following_after_a_backlog_of_several_prints_each_event_once",
     ],
-    "bounded": [
+    "wire/bounded": [
         "test_a_body_of_exactly_the_cap_is_not_over_it",
         "test_an_identity_content_encoding_is_accepted",
         "test_max_time_ends_a_body_that_trickles_then_stalls_at_the_deadline",
     ],
-    "listings": ["test_the_listing_cache_drops_the_least_recently_recorded_listing"],
-    "upload": [
+    "api/listings": ["test_the_listing_cache_drops_the_least_recently_recorded_listing"],
+    "jobs/upload": [
         "test_scattered_chunk_faults_each_get_the_retries",
         "test_an_upload_maas_still_reports_incomplete_fails",
     ],
-    "password": ["test_password_login_over_cleartext_http_warns_before_the_password_is_sent"],
-    "wait": [
+    "profiles/password": ["test_password_login_over_cleartext_http_warns_before_the_password_is_sent"],
+    "jobs/wait": [
         "test_a_wait_never_sleeps_past_the_wait_timeout",
         "test_a_fleet_wait_never_sleeps_past_the_wait_timeout",
         "test_a_list_index_equal_to_the_length_is_no_such_field",
         "test_the_first_machine_of_each_listing_is_polled",
         "test_maascurl_wait_honours_its_wait_timeout",
     ],
-    "fleetwait": [
+    "jobs/fleetwait": [
         "test_a_fleet_wait_never_sleeps_past_the_wait_timeout",
         "test_the_first_machine_of_each_listing_is_polled",
         "test_each_wait_sends_every_action_before_waiting_past_the_window",
     ],
-    "fleet": ["test_a_line_whose_output_file_cannot_be_written_fails"],
+    "jobs/fleet": ["test_a_line_whose_output_file_cannot_be_written_fails"],
 }.items():
     TESTS[_module] += [_BEHAVIOURS + name for name in _tests]
 

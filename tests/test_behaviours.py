@@ -28,9 +28,10 @@ from simulator import BootImages, MaasSimulator, RecordedRequest, Reply
 
 # The package's internals these tests reach into, all here: the package is being moved
 # into layer folders, and these are the lines to rewrite then.
-from maascurl import events, listings, wait
-from maascurl.bounded import read_capped
-from maascurl.wait import field_value
+from maascurl.api import listings
+from maascurl.jobs import events, wait
+from maascurl.jobs.wait import field_value
+from maascurl.wire.bounded import read_capped
 
 FAST = ("--interval", "0.05")
 
