@@ -147,7 +147,7 @@ class Planner:
 
     def job(self, request: LineRequest, typed_path: str | None = None) -> Job:
         try:
-            target, desc = self._target(request.profile, request.path)
+            target, desc = self._target(request.profile, str(request.path))
             spec = build_request(
                 request.method,
                 target.api_root,
@@ -158,7 +158,7 @@ class Planner:
                 body=self.options.body,
             )
             if desc is not None and not self.options.no_check:
-                typed = typed_path if typed_path is not None else request.path
+                typed = typed_path if typed_path is not None else str(request.path)
                 desc = self._check(spec, target, desc, request.profile, typed)
         except LineError:
             raise
