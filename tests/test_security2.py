@@ -8,10 +8,17 @@ TAB candidates (item 3) with real shells in tests/test_completion.py.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
-from conftest import Run, complete
-from hostile import HostileServer, reply
+import pytest
+from click.testing import Result
+from conftest import Run, complete, env_for_subprocess
+from hostile import API_KEY, HostileServer, endless, gzip_bomb, reply
+from simulator import MaasSimulator
 
 from maascurl.api.apidesc import save_cache
 from maascurl.api.listings import load_ids
@@ -19,6 +26,22 @@ from maascurl.api.listings import load_ids
 MB = 1024 * 1024
 # Typed on a command line by TAB and run with Enter, it creates /tmp/PWNED.
 PAYLOAD = "x$(touch${IFS}/tmp/PWNED)"
+
+
+def peak_of(run: Run, *args: str, input: str | None = None) -> tuple[Result, int]:
+    """RUN's result for ARGS and the most memory Python held while it ran."""
+    tracemalloc.start()
+    try:
+        result = run(*args, input=input)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+def bomb(size: int = 64 * MB) -> Any:
+    """An answer of SIZE zero bytes that travels as about a thousandth of that (gzip)."""
+    return reply(200, gzip_bomb(size), {"Content-Encoding": "gzip"})
 
 
 def describe(*resources: tuple[str, list[dict[str, Any]]]) -> bytes:
@@ -72,3 +95,199 @@ def test_ops_fields_and_paths_that_are_shell_syntax_are_not_offered(
     assert complete("maascurl post evils/e1 op=fix ") == ["nospace,name="]
     assert not any("PWNED" in c for c in complete("maascurl get "))
     assert complete("maascurl describe evils ") == ["plain,list", "plain,read"]
+
+
+# --- 4: answers held whole are read within a cap of their own ----------------------------
+
+
+def test_an_each_answer_past_its_cap_fails_its_line_only(hostile: HostileServer, run: Run) -> None:
+    """A 64 MB gzip bomb for line 1: one line on stderr, line 2 still written, flat memory."""
+    from maascurl.jobs.fleet import LINE_BODY_LIMIT
+
+    hostile.answer(bomb(4 * LINE_BODY_LIMIT), reply(200, b'{"system_id": "b"}'))
+    result, peak = peak_of(run, "get", "machines/{}", "--each", "-", "-j", "1", input="a\nb\n")
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        f"maascurl: error: line 1 (get machines/a/): {hostile.api_root}machines/a/ "
+        "answered with more than 16 MB"
+    )
+    assert result.stdout == '{"system_id": "b"}\n'
+    assert peak < 3 * LINE_BODY_LIMIT
+
+
+def test_an_endless_each_answer_fails_its_line(hostile: HostileServer, run: Run) -> None:
+    hostile.answer(reply(200, endless(b"x" * 65536)))
+    result = run("get", "machines/{}", "--each", "-", "--max-time", "20", input="a\n")
+    assert result.exit_code == 1
+    assert "answered with more than 16 MB" in result.stderr
+
+
+def test_each_with_o_streams_each_answer_to_its_file(
+    hostile: HostileServer, run: Run, tmp_path: Path
+) -> None:
+    hostile.answer(bomb(64 * MB))
+    out = tmp_path / "out"
+    out.mkdir()
+    result, peak = peak_of(
+        run, "get", "machines/{}", "--each", "-", "-o", f"{out}/{{}}", input="a\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (out / "a").stat().st_size == 64 * MB
+    assert peak < 16 * MB
+
+
+# maascurl in a fresh interpreter, its stdout thrown away (CliRunner would keep it in
+# memory): SETUP runs first, and the most memory Python held is printed at exit.
+PROBE = """
+import atexit, sys, tracemalloc
+tracemalloc.start()
+atexit.register(lambda: print("PEAK", tracemalloc.get_traced_memory()[1], file=sys.stderr))
+{setup}
+from maascurl.cli import main
+sys.argv[0] = "maascurl"
+main()
+"""
+
+
+def peak_in_subprocess(
+    args: list[str], env: dict[str, str], stdin: bytes, setup: str = ""
+) -> tuple[int, str, int]:
+    """maascurl ARGS on STDIN: its exit status, its stderr, and Python's peak memory."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(setup=setup), *args],
+        input=stdin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=120,
+    )
+    stderr = proc.stderr.decode()
+    *lines, last = stderr.splitlines()
+    assert last.startswith("PEAK "), stderr
+    return proc.returncode, "\n".join(lines), int(last.split()[1])
+
+
+def test_answers_waiting_for_a_slow_line_wait_on_disk(hostile: HostileServer, home: Path) -> None:
+    """The first answer is slow; the 4 MB answers of the other 39 lines wait for it (the
+    lines go out in input order): past HELD_MEMORY on disk, not in memory."""
+    answer = json.dumps({"description": "d" * (4 * MB)}).encode()
+    hostile.answer(reply(200, answer, stall=3), *(reply(200, answer) for _ in range(39)))
+    env = env_for_subprocess(home)
+    env.update(MAAS_API_URL=hostile.url, MAAS_API_KEY=API_KEY)
+    lines = "".join(f"m{n}\n" for n in range(40)).encode()
+    setup = f"import maascurl.jobs.fleet as fleet; fleet.HELD_MEMORY = {4 * MB}"
+    args = ["get", "machines/{}", "--each", "-", "-j", "2"]
+    code, stderr, peak = peak_in_subprocess(args, env, lines, setup)
+    assert code == 0, stderr
+    assert len(hostile.seen) == 40
+    # In memory, the 38 or more answers held would make it 150 MB and more.
+    assert peak < 64 * MB, peak // MB
+
+
+def test_held_answers_come_back_whole_and_in_order() -> None:
+    from maascurl.jobs.fleet import Held, Result
+
+    held = Held(memory=10)
+    results = [Result(None, "ok", body=bytes([n]) * (n + 4)) for n in range(5)]  # type: ignore[arg-type]
+    kept = [held.keep(r) for r in results]
+    assert [k.held is not None for k in kept] == [False, False, True, True, True]
+    assert [held.take(k) for k in kept] == [r.body for r in results]
+    assert held.on_disk == 0 and held.in_memory == 0
+    again = held.keep(Result(None, "ok", body=b"x" * 11))  # type: ignore[arg-type]
+    assert again.held == (0, 11)  # the file was emptied once all of it was taken
+    held.close()
+
+
+@pytest.mark.parametrize(
+    ("module", "cap", "args"),
+    [
+        ("maascurl.jobs.wait", "POLL_LIMIT", ["wait", "machines/abc", "status_name=Deployed"]),
+        ("maascurl.jobs.events", "PAGE_LIMIT", ["events"]),
+        ("maascurl.show.table", "TABLE_LIMIT", ["get", "machines", "--format", "tsv"]),
+        ("maascurl.show.table", "TABLE_LIMIT", ["get", "machines", "-t"]),
+        ("maascurl.show.table", "TABLE_LIMIT", ["get", "machines", "--fields", "a"]),
+        ("maascurl.show.table", "TABLE_LIMIT", ["get", "machines", "--sort", "a"]),
+        ("maascurl.jobs.wait", "ANSWER_LIMIT", ["post", "machines/abc", "op=deploy", "--wait"]),
+    ],
+)
+def test_an_answer_held_whole_stops_at_its_cap(
+    hostile: HostileServer,
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    cap: str,
+    args: list[str],
+) -> None:
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(module), cap, MB)
+    hostile.answer(bomb(64 * MB))
+    result, peak = peak_of(run, *args)
+    assert result.exit_code == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("maascurl: error: ") and "answered with more than 1 MB" in line
+    assert peak < 16 * MB
+
+
+def test_a_wait_poll_past_its_cap_ends_the_wait(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maascurl.jobs import wait
+
+    monkeypatch.setattr(wait, "POLL_LIMIT", MB)
+    machine = {"system_id": "abc", "hostname": "h", "status_name": "Deploying"}
+    hostile.answer(reply(200, json.dumps(machine).encode()), bomb(64 * MB))
+    result, peak = peak_of(run, "post", "machines/abc", "op=deploy", "--wait", "--interval", "0.1")
+    assert result.exit_code == 1, result.stderr
+    assert "machines/abc: " in result.stderr and "answered with more than 1 MB" in result.stderr
+    assert peak < 16 * MB
+
+
+def test_an_upload_answer_past_its_cap_ends_the_upload(
+    hostile: HostileServer, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from maascurl.jobs import upload
+
+    monkeypatch.setattr(upload, "ANSWER_LIMIT", MB)
+    image = tmp_path / "root.tgz"
+    image.write_bytes(b"image" * 1000)
+    hostile.answer(bomb(64 * MB))
+    result, peak = peak_of(run, "upload-image", "custom/x", "amd64/generic", str(image))
+    assert result.exit_code == 1, result.stderr
+    assert "answered with more than 1 MB" in result.stderr
+    assert peak < 16 * MB
+
+
+def test_a_fleet_waited_for_holds_states_and_final_objects_on_disk(
+    api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--each --wait: the machines still waited for keep their states, not their objects,
+    and the final objects that wait for their turn go to disk (HELD_MEMORY 0 here)."""
+    from maascurl.jobs import fleet, wait
+
+    monkeypatch.setattr(fleet, "HELD_MEMORY", 0)
+    held: list[Any] = []
+    original = wait.Poller.round
+
+    def round_(poller: wait.Poller, pending: list[wait.Watch]) -> bool:
+        held.extend((w.data, w.body) for w in pending)
+        return original(poller, pending)
+
+    monkeypatch.setattr(wait.Poller, "round", round_)
+    api.set_fleet(20)
+    api.timed.reset()
+    api.timed.seconds = 0.3
+    ids = [m["system_id"] for m in api.machines if m["status_name"] == "Ready"]
+    try:
+        result = run(
+            "post", "machines/{}", "op=deploy", "--each", "-", "--wait", "--interval", "0.05",
+            input="\n".join(ids) + "\n",
+        )  # fmt: skip
+    finally:
+        api.timed.reset()
+    assert result.exit_code == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [m["system_id"] for m in out] == ids
+    assert {m["status_name"] for m in out} == {"Deployed"}
+    assert held and all(body is None for _, body in held)
+    assert all(data is None or set(data) == {"hostname"} for data, _ in held)

@@ -84,6 +84,7 @@ class FleetWaiter:
             watch.key = machine_key(api_root, job.spec.url, data)
             if watch.observe(data, result.body or b"", now):
                 self.view.changed(watch)
+            watch.slim()
         with self.wake:
             self.watches.append(watch)
         if watch.finished:
@@ -108,6 +109,7 @@ class FleetWaiter:
         body = watch.body
         if watch.goal.final is not None and watch.session is not None:
             body = read_final(watch.session, watch.goal).content
+        watch.slim(finished_too=True)  # the runner holds the final object now
         return replace(result, body=body, final_state=state)
 
     def _poll(self) -> None:
