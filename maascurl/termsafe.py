@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import re
 
-# C0 controls but tab and newline, DEL, and the C1 controls (U+0080-U+009F).
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 controls but tab and newline, DEL, the C1 controls (U+0080-U+009F), and the
+# bidirectional controls that reorder what follows them on the screen (U+202E shows
+# `exe.txt` for `txt.exe`): ALM, LRM, RLM, the embeddings and overrides, the isolates.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def _visible(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 # Letters, digits and the punctuation MAAS's IDs and names use that no shell reads as syntax
@@ -42,7 +46,8 @@ def shell_template(template: str) -> bool:
 
 
 def safe(text: str) -> str:
-    """TEXT with every control character but tab and newline shown as \\xNN."""
+    """TEXT with every control character but tab and newline shown as \\xNN (a bidi
+    control as \\uNNNN)."""
     return _CONTROLS.sub(_visible, text)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import Run, complete, env_for_subprocess
+from conftest import Run, complete, env_for_subprocess, on_terminal
 from hostile import API_KEY, HostileServer, endless, gzip_bomb, reply
 from simulator import MaasSimulator
 
@@ -291,3 +291,111 @@ def test_a_fleet_waited_for_holds_states_and_final_objects_on_disk(
     assert {m["status_name"] for m in out} == {"Deployed"}
     assert held and all(body is None for _, body in held)
     assert all(data is None or set(data) == {"hostname"} for data, _ in held)
+
+
+# --- 5: the server's text on the terminal ------------------------------------------------
+
+# A name shown reversed after U+202E, an isolate, a C1 CSI (colour red), and DEL.
+EVIL = "evil\u202etxt.exe\u2066\x9b31mred\x7f"
+# How each is shown: as termsafe does, or (in JSON) as a JSON escape.
+SHOWN = (("\\u202e",), ("\\u2066",), ("\\x9b31m", "\\u009b31m"), ("\\x7f", "\\u007f"))
+
+
+def hostile_env(hostile: HostileServer, home: Path) -> dict[str, str]:
+    env = {**env_for_subprocess(home), "TERM": "xterm", "NO_COLOR": "1"}
+    env.update(MAAS_API_URL=hostile.url, MAAS_API_KEY=API_KEY)
+    return env
+
+
+def assert_made_visible(text: str) -> None:
+    assert not any(c in text for c in "\u202e\u2066\x9b\x7f\x1b"), ascii(text)
+    assert all(any(form in text for form in forms) for forms in SHOWN), text
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        ["--format", "tsv"],
+        ["--format", "csv"],
+        ["--format", "jsonl"],
+        ["-t"],
+        ["--fields", "a"],
+        [],
+    ],
+)
+def test_bidi_and_c1_controls_are_made_visible_on_a_terminal(
+    hostile: HostileServer, home: Path, view: list[str]
+) -> None:
+    listing = [{"hostname": EVIL, "system_id": "abc", "a": EVIL}]
+    hostile.answer(reply(200, json.dumps(listing, ensure_ascii=False).encode()))
+    argv = [sys.executable, "-m", "maascurl", "get", "machines", *view, "--no-pager"]
+    out, err, status = on_terminal(argv, hostile_env(hostile, home))
+    assert status == 0, err
+    assert_made_visible(out.decode())
+
+
+def test_each_json_lines_on_a_terminal_are_made_visible(
+    hostile: HostileServer, home: Path, tmp_path: Path
+) -> None:
+    machine = {"system_id": "abc", "hostname": EVIL}
+    hostile.answer(reply(200, json.dumps(machine, ensure_ascii=False).encode()))
+    lines = tmp_path / "ids.txt"
+    lines.write_text("abc\n")
+    argv = [sys.executable, "-m", "maascurl", "get", "machines/{}", "--each", str(lines)]
+    out, err, status = on_terminal(argv, hostile_env(hostile, home))
+    assert status == 0, err
+    assert_made_visible(out.decode())
+
+
+def test_each_json_lines_piped_stay_exact(hostile: HostileServer, run: Run) -> None:
+    body = json.dumps({"system_id": "abc", "hostname": EVIL}, ensure_ascii=False).encode()
+    hostile.answer(reply(200, body))
+    result = run("get", "machines/{}", "--each", "-", input="abc\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == body + b"\n"
+
+
+def test_a_fleet_wait_summary_shows_no_escape_sequence(hostile: HostileServer, run: Run) -> None:
+    """A status_name with OSC 52 (write the clipboard), a title and a CSI colour."""
+    evil = "\x1b]52;c;ZXZpbA==\x07\x1b]0;title\x07\x1b[31mDeployed\u202e"
+    machine = {"system_id": "abc", "hostname": "h", "status_name": evil}
+    hostile.answer(reply(200, json.dumps(machine).encode()))
+    result = run("post", "machines/{}", "op=deploy", "--each", "-", "--wait", input="abc\n")
+    assert result.exit_code == 8, result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\u202e" not in result.stderr
+    summary = result.stderr.splitlines()[-1]
+    assert summary.startswith("maascurl: waited for 1 in ") and "\\x1b]52;c;" in summary
+
+
+def test_a_racks_name_from_its_system_id_is_made_visible(
+    hostile: HostileServer, run: Run, tmp_path: Path
+) -> None:
+    """A rack without hostname is named by its system_id: C1 controls in it are made
+    visible, and a `?` in it stays in its one segment of the URL polled."""
+    rfile = {"complete": True, "size": 5, "sha256": "x"}
+    resource = {
+        "id": 7,
+        "name": "custom/img",
+        "architecture": "amd64/generic",
+        "sets": {"20260101": {"files": {"root-tgz": rfile}}},
+    }
+    rack = {"system_id": "r\x9b31m\x9d0;t\x9c?op=evil", "hostname": ""}
+    disconnected = {"images": [], "connected": False, "status": "unknown"}
+    hostile.answer(
+        reply(200, json.dumps(resource).encode()),
+        reply(200, json.dumps([rack]).encode()),
+        reply(200, json.dumps(disconnected).encode()),
+    )
+    image = tmp_path / "root.tgz"
+    image.write_bytes(b"image")
+    result = run(
+        "post", "boot-resources", "name=custom/img", "architecture=amd64/generic",
+        f"content@={image}", "--wait",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert not any(c in result.stderr for c in "\x9b\x9c\x9d"), ascii(result.stderr)
+    assert "rackcontrollers/r" in result.stderr
+    assert hostile.seen[2]["path"] == (
+        "/MAAS/api/2.0/rackcontrollers/r%C2%9B31m%C2%9D0%3Bt%C2%9C%3Fop%3Devil/?op=list_boot_images"
+    )

@@ -29,3 +29,8 @@ def test_shell_words_are_plain_ascii_words() -> None:
         assert not shell_word(word), word
     assert shell_template("machines/{system_id}/op-x")
     assert not shell_template("machines/$(id)/") and not shell_template("a/{b c}/")
+
+
+def test_bidi_controls_become_visible() -> None:
+    assert safe("a\u202eb\u2066c\u200fd\u061ce") == "a\\u202eb\\u2066c\\u200fd\\u061ce"
+    assert safe("שלום عربي") == "שלום عربي"  # right-to-left text itself is kept

@@ -54,7 +54,7 @@ from maascurl.errors import (
 from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, batch_request, input_lines
 from maascurl.jobs.call import CallOptions, LazySession, Session, checked
 from maascurl.profiles.target import Target, resolve_target
-from maascurl.termsafe import safe_line
+from maascurl.termsafe import safe, safe_line
 from maascurl.wire.request import RequestSpec, build_request
 
 if TYPE_CHECKING:
@@ -285,6 +285,7 @@ class Runner:
         self._progress: Progress | None = None
         self._report: IO[str] | None = None
         self._held = Held()
+        self._terminal = _isatty(self.out)
 
     # ---- the main thread
 
@@ -420,6 +421,8 @@ class Runner:
         if result.outcome == OK:
             body = self._held.take(result)  # one JSON line already (see _finish)
             if body is not None:
+                if self._terminal:  # the server's text: C1, DEL and bidi controls made visible
+                    body = safe(body.decode("utf-8", errors="replace")).encode("utf-8")
                 self._write(body + b"\n")
         elif result.outcome == FAILED:
             if self.first_failure is None:
@@ -655,6 +658,13 @@ class Counts:
 NESTED_TOO_DEEPLY = MaascurlError(
     "the response's JSON is nested too deeply to write as one line; -o FILE saves it as it came"
 )
+
+
+def _isatty(out: IO[bytes]) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 def _internal(exc: Exception) -> MaascurlError:

@@ -33,6 +33,7 @@ from maascurl.jobs.wait import (
     machine_key,
     read_final,
 )
+from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -175,8 +176,8 @@ class FleetWaiter:
         if not self.watches:
             return
         summary = fleet_summary(self.watches, time.monotonic() - self.started)
-        if not is_quiet():
-            print(f"maascurl: {summary}", file=sys.stderr, flush=True)
+        if not is_quiet():  # the states are the server's text
+            print(f"maascurl: {safe_line(summary)}", file=sys.stderr, flush=True)
         if left:
             note(f"{len(left)} action(s) not waited for go on in MAAS")
 

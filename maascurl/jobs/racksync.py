@@ -182,7 +182,10 @@ def _list_racks(session: Session, interval: float, deadline: float) -> bytes:
 def _watch(
     api_root: str, rack: dict[str, Any], goal: Goal, image: Image, started: float
 ) -> RackWatch:
-    system_id = str(rack.get("system_id", ""))
+    from urllib.parse import quote
+
+    # The server's text: one segment of the URL whatever it holds, shown escaped.
+    system_id = quote(str(rack.get("system_id", "")), safe="")
     where = f"rackcontrollers/{system_id}"
     watch = RackWatch(where, f"{api_root}{where}/?op=list_boot_images", goal, started)
     watch.image = image
