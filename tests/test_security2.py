@@ -8,9 +8,12 @@ TAB candidates (item 3) with real shells in tests/test_completion.py.
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 import tracemalloc
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -398,4 +401,122 @@ def test_a_racks_name_from_its_system_id_is_made_visible(
     assert "rackcontrollers/r" in result.stderr
     assert hostile.seen[2]["path"] == (
         "/MAAS/api/2.0/rackcontrollers/r%C2%9B31m%C2%9D0%3Bt%C2%9C%3Fop%3Devil/?op=list_boot_images"
+    )
+
+
+# --- 6: profile import of a hostile SQLite file -------------------------------------------
+
+
+def database(path: Path, *statements: str) -> Path:
+    with closing(sqlite3.connect(path)) as db:
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+    return path
+
+
+PROFILE = json.dumps({"url": "http://127.0.0.1:9/MAAS/api/2.0/", "credentials": None})
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+HOSTILE_SCHEMAS = {
+    # SQLite's sorter wrote 15 GB in 20 s for ORDER BY over this
+    "endless-view": f"CREATE VIEW profiles AS {ENDLESS} SELECT x AS id, 'p' || x AS name, "
+    "'{}' AS data FROM c",
+    # 1.8 GB of RSS when read
+    "zeroblob-view": "CREATE VIEW profiles AS SELECT 1 AS id, 'a' AS name, "
+    "zeroblob(900000000) AS data UNION ALL SELECT 2, 'b', zeroblob(900000000)",
+    "generated-column": "CREATE TABLE profiles (id INTEGER PRIMARY KEY, name TEXT, "
+    "data BLOB AS (zeroblob(1000000000)))",
+    "virtual-table": "CREATE VIRTUAL TABLE profiles USING fts5(id, name, data)",
+}
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["import", "dry-run"])
+@pytest.mark.parametrize("schema", sorted(HOSTILE_SCHEMAS))
+def test_a_profiles_view_or_computed_table_is_refused(
+    run: Run, home: Path, tmp_path: Path, schema: str, dry_run: list[str]
+) -> None:
+    path = database(tmp_path / "hostile.db", HOSTILE_SCHEMAS[schema])
+    assert path.stat().st_size <= 32 * 1024
+    result = run("profile", "import", str(path), *dry_run)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"maascurl: error: {path} is not a MAAS CLI or python-libmaas profile database "
+        "(no table profiles(id, name, data))\n"
+    )
+    assert not (home / "config").exists()
+
+
+def test_a_4_kb_zeroblob_view_costs_no_memory(home: Path, tmp_path: Path) -> None:
+    """The view asks for 1.8 GB of values: never computed, so the process stays small."""
+    path = database(tmp_path / "hostile.db", HOSTILE_SCHEMAS["zeroblob-view"])
+    argv = [sys.executable, "-m", "maascurl", "profile", "import", str(path), "--dry-run"]
+    proc = subprocess.Popen(argv, env=env_for_subprocess(home), stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert os.waitstatus_to_exitcode(status) == 1, stderr
+    assert stderr.count("\n") == 1 and "no table profiles" in stderr
+    assert usage.ru_maxrss * 1024 < 200 * MB
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["import", "dry-run"])
+def test_a_value_past_the_cap_is_one_line(
+    run: Run, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: list[str]
+) -> None:
+    from maascurl.profiles import profile_import
+
+    monkeypatch.setattr(profile_import, "ROW_LIMIT", MB)
+    path = database(
+        tmp_path / "big.db",
+        "CREATE TABLE profiles (id INTEGER PRIMARY KEY, name TEXT, data BLOB)",
+        f"INSERT INTO profiles (name, data) VALUES ('big', zeroblob({2 * MB}))",
+    )
+    result = run("profile", "import", str(path), *dry_run)
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"maascurl: error: {path}: profile 'big': its data is larger than 1 MB\n"
+    )
+
+
+def test_rows_and_their_total_are_bounded(
+    run: Run, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maascurl.profiles import profile_import
+
+    rows = ", ".join(f"('p{n}', '{PROFILE}')" for n in range(4))
+    path = database(
+        tmp_path / "many.db",
+        "CREATE TABLE profiles (id INTEGER PRIMARY KEY, name TEXT, data BLOB)",
+        f"INSERT INTO profiles (name, data) VALUES {rows}",
+    )
+    assert run("profile", "import", str(path), "--dry-run").exit_code == 0
+    monkeypatch.setattr(profile_import, "MAX_ROWS", 3)
+    result = run("profile", "import", str(path), "--dry-run")
+    assert result.stderr == f"maascurl: error: {path}: more than 3 profiles\n"
+    monkeypatch.setattr(profile_import, "MAX_ROWS", 1000)
+    monkeypatch.setattr(profile_import, "TOTAL_LIMIT", 3 * len(PROFILE))
+    result = run("profile", "import", str(path), "--dry-run")
+    assert result.stderr.startswith(f"maascurl: error: {path}: its profiles hold more than ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_reading_stops_after_its_step_budget(
+    run: Run, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5,000 rows sorted by an id that is not the row id: far past 20,000 steps."""
+    from maascurl.profiles import profile_import
+
+    monkeypatch.setattr(profile_import, "READ_STEPS", 20_000)
+    path = database(
+        tmp_path / "long.db",
+        "CREATE TABLE profiles (id, name, data)",
+        f"INSERT INTO profiles {ENDLESS.replace('FROM c)', 'FROM c WHERE x < 5000)')} "
+        "SELECT -x, 'p' || x, '{}' FROM c",
+    )
+    result = run("profile", "import", str(path), "--dry-run")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"maascurl: error: {path} is not a MAAS CLI or python-libmaas profile database "
+        "(reading it takes too long)\n"
     )
