@@ -47,15 +47,21 @@ _maascurl_completion() {
     mapfile -t response < <(env COMP_WORDS="${words[*]}" COMP_CWORD=$((${#words[@]} - 1)) \
         _MAASCURL_COMPLETE=bash_complete "$1" 2>/dev/null)
 
+    # Readline inserts a candidate as it is, and Enter would run what it holds
+    # (an ID from a listing, a file name after name=@): quote every one.
     COMPREPLY=()
-    local type value
+    local type value quoted
     for entry in "${response[@]}"; do
         type=${entry%%,*}
         value=${entry#*,}
         case $type in
-            plain) COMPREPLY+=("${value#"$prefix"}") ;;
+            plain)
+                printf -v quoted %q "${value#"$prefix"}"
+                COMPREPLY+=("$quoted")
+                ;;
             nospace)
-                COMPREPLY+=("${value#"$prefix"}")
+                printf -v quoted %q "${value#"$prefix"}"
+                COMPREPLY+=("$quoted")
                 compopt -o nospace
                 ;;
             dir)

@@ -187,6 +187,17 @@ class TimedOut(MaascurlError):
     exit_code = EXIT_TIMEOUT
 
 
+class AnswerTooLarge(MaascurlError):
+    """An answer longer than what its reader holds whole (wire/bounded.py's caps): left unread."""
+
+
+def size_text(limit: int) -> str:
+    """A cap as people read it: 16 MB, 512 KB."""
+    if limit >= 2**20:
+        return f"{limit / 2**20:g} MB"
+    return f"{limit / 2**10:g} KB" if limit >= 2**10 else f"{limit} bytes"
+
+
 class FailedState(MaascurlError):
     """A waited-for action that MAAS ended in a failure state (Failed deployment...)."""
 

@@ -907,7 +907,7 @@ MUTANTS["profiles/password"] = [
     M(
         "the answer read without a cap",
         "return session.read_capped(spec, ANSWER_LIMIT)",
-        "return session.read(spec).content",
+        "return session.read(spec, 2**62).content",
     ),
     M(
         "a consumer name that changes with every run",
@@ -1311,7 +1311,7 @@ MUTANTS["api/fetch"] = [
     M(
         "the description read without a cap",
         "connection.read_capped(spec, DESCRIBE_LIMIT, transport)",
-        "connection.read(spec).content",
+        "connection.read(spec, 2**62).content",
     ),
 ]
 MUTANTS["dirs"] = [

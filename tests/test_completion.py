@@ -232,6 +232,21 @@ class Shell:
         line: str = self.child.match.group(1)
         return line
 
+    def tab_and_enter(self, text: str) -> str:
+        """Type TEXT and TAB, then Enter: run what the shell completed; return that line."""
+        self.child.send(text + "\t" + SHOW_LINE_KEY)
+        self.child.expect(r"LINE<(.*?)>\r?\n")
+        line: str = self.child.match.group(1)
+        self.child.send("\r")
+        self.child.sendline(ECHO_READY)  # typed ahead: runs once TEXT's command has ended
+        self.child.expect_exact("READY")
+        self.child.expect_exact(PROMPT)
+        return line
+
+    def cd(self, folder: Path) -> None:
+        self.child.sendline(f"cd '{folder}'")
+        self.child.expect_exact(PROMPT)
+
     def close(self) -> None:
         self.child.close(force=True)
 
@@ -311,3 +326,48 @@ def test_shell_completes_files_after_equals_at(shell: Shell, tmp_path: Path) -> 
     key.write_text("ssh-ed25519 AAAA test\n")
     line = shell.tab(f"maascurl post account/prefs/sshkeys key=@{tmp_path}/id_te")
     assert line == f"maascurl post account/prefs/sshkeys key=@{key} "
+
+
+# --- candidates that would run something if typed raw ---------------------------------
+
+# Run by a shell, it creates the file PWNED in the current directory.
+PAYLOAD = "x$(touch${IFS}PWNED)"
+
+
+def test_a_hostile_file_name_is_typed_as_text(shell: Shell, tmp_path: Path) -> None:
+    """A file another user planted beside yours, completed after name=@ and run with Enter."""
+    bait = tmp_path / "bait"
+    bait.mkdir()
+    (bait / PAYLOAD).write_text("ssh-ed25519 AAAA planted\n")
+    shell.cd(bait)
+    line = shell.tab_and_enter("maascurl post account/prefs/sshkeys key=@x")
+    assert "PWNED" in line  # the name was completed...
+    assert not (bait / "PWNED").exists()  # ...and nothing ran
+
+
+def test_bash_quotes_every_candidate(cached: Path, tmp_path: Path) -> None:
+    (tmp_path / PAYLOAD).write_text("")
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    sh = Shell(SHELLS["bash"][0], _shell_env(cached, tmp_path), BASH_SETUP)
+    try:
+        sh.cd(tmp_path)
+        line = sh.tab("maascurl post account/prefs/sshkeys key=@x")
+    finally:
+        sh.close()
+    assert line == r"maascurl post account/prefs/sshkeys key=@x\$\(touch\$\{IFS\}PWNED\) "
+
+
+def test_a_hostile_id_in_the_cache_is_never_offered(shell: Shell, tmp_path: Path) -> None:
+    """IDs kept from an earlier listing (by an older maascurl, say): one that is shell
+    syntax is not offered, the others are."""
+    from maascurl.api.listings import _store, load_ids
+
+    _store(API_ROOT, "machines/", [[PAYLOAD, "evil"], ["abc123", "node-1"]])
+    assert load_ids(API_ROOT, "machines/") == [("abc123", "node-1")]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shell.cd(empty)
+    assert shell.tab("maascurl get machines/a") == "maascurl get machines/abc123/"
+    shell.tab_and_enter("maascurl get machines/x")
+    assert not (empty / "PWNED").exists()

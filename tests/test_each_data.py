@@ -139,3 +139,65 @@ def test_a_batch_line_may_still_read_a_file(api: MaasSimulator, run: Run, tmp_pa
     result = run("batch", str(source))
     assert result.exit_code == 0, result.stderr
     assert descriptions(api) == ["from a file"]
+
+
+# ---- a PATH placeholder fills one segment, whatever the line holds
+
+
+def sent_paths(sim: MaasSimulator) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    return [(r.method, r.path, r.query) for r in sim.requests]
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "segment"),
+    [
+        ("users/{}", "bob?transfer_resources_to=mallory", "bob%3Ftransfer_resources_to%3Dmallory"),
+        ("vm-hosts/{}", "3?decompose=true", "3%3Fdecompose%3Dtrue"),
+        ("rackcontrollers/{}", "rack01?force=true", "rack01%3Fforce%3Dtrue"),
+        ("users/{}", "bob#frag", "bob%23frag"),
+        ("users/{}", "bob%3Fx=1", "bob%253Fx%3D1"),
+        ("users/{}", "a b&c;d", "a%20b%26c%3Bd"),
+    ],
+)
+def test_a_path_value_is_encoded_into_its_one_segment(
+    api: MaasSimulator, run: Run, template: str, value: str, segment: str
+) -> None:
+    result = run("delete", template, "--each", "-", input=value + "\n")
+    assert "line 1" in result.stderr or result.exit_code == 0, result.stderr
+    ((method, path, query),) = sent_paths(api)
+    resource = template.split("/")[0]
+    assert (method, path, query) == ("DELETE", f"{ROOT}{resource}/{segment}/", [])
+
+
+def test_a_filled_segment_is_never_an_op(api: MaasSimulator, run: Run) -> None:
+    result = run("post", "machines/{}", "op=release", "--each", "-", input="op-release\n")
+    assert result.exit_code == 4, result.stderr  # no machine "op-release"
+    assert sent_paths(api) == [("POST", f"{ROOT}machines/op-release/", [("op", "release")])]
+
+
+def test_a_typed_op_suffix_still_counts_after_a_filled_segment(
+    api: MaasSimulator, run: Run
+) -> None:
+    result = run("get", "machines/{}/op-details", "--each", "-", input="abc001\n")
+    assert result.exit_code == 0, result.stderr
+    assert sent_paths(api) == [("GET", f"{ROOT}machines/abc001/", [("op", "details")])]
+
+
+def test_a_placeholder_in_paths_query_fills_one_value(api: MaasSimulator, run: Run) -> None:
+    result = run("get", "machines?hostname={}", "--each", "-", input="a&op=list_allocated\n")
+    assert result.exit_code == 0, result.stderr
+    assert sent_paths(api) == [("GET", f"{ROOT}machines/", [("hostname", "a&op=list_allocated")])]
+
+
+def test_a_whole_path_placeholder_takes_the_line_as_a_typed_path(
+    api: MaasSimulator, run: Run
+) -> None:
+    """`get '{}' --each paths.txt`: each line is a PATH as typed, its ?query honoured."""
+    lines = "machines/abc001\nmachines?hostname=node-1\nmachines/op-list_allocated\n"
+    result = run("get", "{}", "--each", "-", "-j", "1", input=lines)
+    assert result.exit_code == 0, result.stderr
+    assert sent_paths(api) == [
+        ("GET", f"{ROOT}machines/abc001/", []),
+        ("GET", f"{ROOT}machines/", [("hostname", "node-1")]),
+        ("GET", f"{ROOT}machines/", [("op", "list_allocated")]),
+    ]

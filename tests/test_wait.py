@@ -522,7 +522,7 @@ def start_fleet(sim: MaasSimulator, count: int, session: object) -> list[wait.Wa
         if machine["status_name"] != "Ready":
             continue
         url = f"{sim.api_root}machines/{machine['system_id']}/"
-        answer = session.read(RequestSpec("POST", url, [("op", "deploy")]))
+        answer = session.read(RequestSpec("POST", url, [("op", "deploy")]), 2**20)
         data = json.loads(answer.content)
         now = time.monotonic()
         watch = wait.Watch(f"machines/{data['system_id']}", url, wait.ACTIONS["deploy"], now)
@@ -637,7 +637,7 @@ def test_wait_for_is_there_for_other_commands(timed: MaasSimulator) -> None:
     options = CallOptions()
     with Session(resolve_target(options.profile, "boot-resources"), options) as session:
         start = RequestSpec("POST", f"{timed.api_root}boot-resources/", [("op", "import")])
-        session.read(start)
+        session.read(start, 2**20)
         done = wait.Condition(done=(("", frozenset({"false"})),))
         assert (
             wait.wait_for(session, "boot-resources/?op=is_importing", done, interval=0.02) is False

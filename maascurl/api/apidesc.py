@@ -100,10 +100,13 @@ class Match(NamedTuple):
 _Placed = tuple[Resource, tuple[tuple[str, str], ...]]
 
 
-def _split_path(relpath: str) -> tuple[tuple[str, ...], str | None]:
+def _split_path(relpath: str, op_suffix: bool = True) -> tuple[tuple[str, ...], str | None]:
     """Segments of a user path relative to the API root, minus an op-NAME suffix.
 
-    A "?query" part is not part of the path and is ignored here.
+    A "?query" part is not part of the path and is ignored here. Without
+    OP_SUFFIX a last segment `op-NAME` is a segment like any other: a request's
+    URL, whose op suffix was taken off as it was built (wire/request.py), ends
+    in one only when it was filled in from data (`machines/{}` with `op-x`).
     """
     path = relpath.partition("?")[0].lstrip("/")
     prefix = API_PREFIX.lstrip("/")
@@ -111,7 +114,7 @@ def _split_path(relpath: str) -> tuple[tuple[str, ...], str | None]:
         path = path[len(prefix) :]
     segments = [s for s in path.split("/") if s]
     op = None
-    if segments and segments[-1].startswith("op-") and len(segments[-1]) > 3:
+    if op_suffix and segments and segments[-1].startswith("op-") and len(segments[-1]) > 3:
         op = segments.pop()[3:]
     return tuple(segments), op
 
@@ -147,8 +150,9 @@ class ApiDescription:
                 return res
         return None
 
-    def match(self, relpath: str) -> Match | None:
-        segments, op = _split_path(relpath)
+    def match(self, relpath: str, *, op_suffix: bool = True) -> Match | None:
+        """The resource at RELPATH; OP_SUFFIX False for a URL built already (see _split_path)."""
+        segments, op = _split_path(relpath, op_suffix)
         # A request's path is matched as it is built (wire/request.py asks twice)
         # and again when it is checked (checks.py): the last answer is kept, so a
         # fleet's line is matched once. One tuple, replaced whole: thread-safe.
@@ -175,15 +179,16 @@ class ApiDescription:
         values = [v for t, v in zip(segs, segments, strict=True) if t is None]
         return res, tuple(zip(names, values, strict=True))
 
-    def canonical(self, relpath: str) -> str | None:
+    def canonical(self, relpath: str, *, op_suffix: bool = True) -> str | None:
         """The relative path to send: trailing slash as in the template, no op-NAME suffix.
 
-        Segments are kept as typed; a "?query" part is kept as given.
+        Segments are kept as typed; a "?query" part is kept as given. OP_SUFFIX:
+        as for match().
         """
-        m = self.match(relpath)
+        m = self.match(relpath, op_suffix=op_suffix)
         if m is None:
             return None
-        path = "/".join(_split_path(relpath)[0])
+        path = "/".join(_split_path(relpath, op_suffix)[0])
         if m.resource.template.endswith("/"):
             path += "/"
         _, mark, query = relpath.partition("?")

@@ -50,7 +50,7 @@ def wants_file_part(template: str, param: str) -> bool:
 
 def check(spec: RequestSpec, desc: ApiDescription, api_root: str, typed: str) -> None:
     """Refuse an op the resource lacks; warn of likely typos in field names."""
-    match = desc.match(spec.url[len(api_root) :])
+    match = desc.match(spec.url[len(api_root) :], op_suffix=False)
     if match is None:
         return  # an unknown resource may be newer than the cached description
     name = typed.partition("?")[0].strip("/") or "the API root"

@@ -1,7 +1,9 @@
 """Completion candidates for API paths and request items.
 
 Pure functions over an ``ApiDescription``: they return full words with a short
-help text and leave quoting and word breaks to the shell glue.
+help text and leave quoting and word breaks to the shell glue. A path, op or
+field name that no shell could take as a plain word (termsafe.shell_word) is
+never offered: the description comes from the server.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 
 from maascurl.api.apidesc import API_PREFIX, ApiDescription, Resource, first_sentence
 from maascurl.api.checks import wants_file_part
+from maascurl.termsafe import shell_template, shell_word
 
 Candidate = tuple[str, str]
 # (id, label) pairs last seen in the listing at a path such as "machines/".
@@ -76,7 +79,7 @@ def _add_path_candidate(
 ) -> None:
     segments = [s for s in res.template.split("/") if s]
     depth = len(typed)
-    if not _prefix_matches(segments, typed):
+    if not shell_template(res.template) or not _prefix_matches(segments, typed):
         return
     if len(segments) == depth:
         # The typed path is itself a resource: keep it offered beside deeper ones.
@@ -114,7 +117,7 @@ def _op_suffixes(desc: ApiDescription, head: str, partial: str) -> dict[str, str
     return {
         f"{head}op-{a.op}": f"{a.method}: {a.summary}"
         for a in m.resource.actions
-        if a.op is not None and f"op-{a.op}".startswith(partial)
+        if a.op is not None and shell_word(a.op) and f"op-{a.op}".startswith(partial)
     }
 
 
@@ -174,19 +177,21 @@ def complete_item(
         return [
             (f"op={a.op}", short_help(a.summary))
             for a in res.actions_for(method)
-            if a.op is not None and f"op={a.op}".startswith(incomplete)
+            if a.op is not None and shell_word(a.op) and f"op={a.op}".startswith(incomplete)
         ]
     if re.match(_ITEM_NAME_RE, incomplete):
         return []  # a value is being typed: free text, left to the shell
     op = _chosen_op(m.op, items)
     found: list[Candidate] = []
-    ops = res.ops_for(method)
+    ops = [name for name in res.ops_for(method) if shell_word(name)]
     if op is None and ops and "op=".startswith(incomplete):
         found.append(("op=", short_help(f"operation: {', '.join(ops)}")))
     action = res.find_op(method, op)
     if action is not None:
         given = _given_fields(items)
         for p in action.params:
+            if not shell_word(p.name):
+                continue
             word = p.name + ("@=" if wants_file_part(res.template, p.name) else "=")
             if word.startswith(incomplete) and (p.repeatable or p.name not in given):
                 label = "required: " if p.required else ""

@@ -8,6 +8,10 @@ Recording must not slow the pass-through: the body is copied aside while it
 streams and parsed once at the end, only for listings up to RECORD_LIMIT
 bytes (a listing of a few hundred machines); bigger or compressed bodies are
 not recorded at all. Reading the IDs (on TAB) needs only json.
+
+TAB types an ID into the command line, so only IDs no shell reads as syntax
+(termsafe.shell_word) are kept, and only those are read back: a machine
+named `x$(touch /tmp/p)` by whoever controls the server is never offered.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from maascurl.termsafe import shell_word
 
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
@@ -42,7 +48,7 @@ def load_ids(api_root: str, listing: str) -> list[tuple[str, str]]:
     try:
         with open_cached(ids_file(api_root)) as stream:
             rows = json.load(stream)["paths"][listing]
-        return [(str(row[0]), str(row[1])) for row in rows]
+        return [(str(row[0]), str(row[1])) for row in rows if shell_word(str(row[0]))]
     except Exception:  # no listing seen yet, or a damaged file: nothing to offer
         return []
 
@@ -138,6 +144,8 @@ def _rows(data: Any, field: str) -> list[list[str]] | None:
     for entry in data[:MAX_IDS]:
         if not isinstance(entry, dict) or not isinstance(entry.get(field), (str, int)):
             return None  # not a listing of this resource after all
+        if not shell_word(str(entry[field])):
+            continue  # never typed on a command line by TAB
         label = next((entry[k] for k in LABEL_FIELDS if isinstance(entry.get(k), str)), "")
         rows.append([str(entry[field]), label if label != str(entry[field]) else ""])
     return rows

@@ -145,7 +145,7 @@ def complete_describe_op(ctx: click.Context, param: click.Parameter, incomplete:
     match = desc.match(ctx.params.get("path") or "") if desc is not None else None
     if match is None:
         return []
-    from maascurl.termsafe import safe_line
+    from maascurl.termsafe import shell_word
 
-    labels = {safe_line(action.label) for action in match.resource.actions}
+    labels = {action.label for action in match.resource.actions if shell_word(action.label)}
     return sorted(label for label in labels if label.startswith(incomplete))

@@ -16,6 +16,9 @@ scripts here differ from Click's own ones where maascurl needs it:
   after ``=`` by itself.
 - When there is nothing to offer (a file after ``name@=``, ``-o FILE``), the
   shell falls back to completing file names.
+- Bash inserts a candidate as it is: its script quotes each one with
+  ``printf %q`` (zsh's _describe and fish quote by themselves), so an ID or a
+  file name holding ``$(...)`` is typed as text, never run.
 
 Importing this module registers its classes for the names bash, zsh and fish,
 replacing Click's built-in ones.
@@ -86,15 +89,21 @@ BASH_SOURCE = r"""# bash completion for @PROG@                                -*
     mapfile -t response < <(env COMP_WORDS="${words[*]}" COMP_CWORD=$((${#words[@]} - 1)) \
         @VAR@=bash_complete "$1" 2>/dev/null)
 
+    # Readline inserts a candidate as it is, and Enter would run what it holds
+    # (an ID from a listing, a file name after name=@): quote every one.
     COMPREPLY=()
-    local type value
+    local type value quoted
     for entry in "${response[@]}"; do
         type=${entry%%,*}
         value=${entry#*,}
         case $type in
-            plain) COMPREPLY+=("${value#"$prefix"}") ;;
+            plain)
+                printf -v quoted %q "${value#"$prefix"}"
+                COMPREPLY+=("$quoted")
+                ;;
             nospace)
-                COMPREPLY+=("${value#"$prefix"}")
+                printf -v quoted %q "${value#"$prefix"}"
+                COMPREPLY+=("$quoted")
                 compopt -o nospace
                 ;;
             dir)

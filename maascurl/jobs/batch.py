@@ -32,7 +32,15 @@ from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
 from maascurl.errors import MaascurlError, UsageError
-from maascurl.wire.request import METHODS, Item, checked_item, parse_header, parse_item
+from maascurl.wire.request import (
+    MARK,
+    METHODS,
+    FilledPath,
+    Item,
+    checked_item,
+    parse_header,
+    parse_item,
+)
 
 # {} or {NAME}: digits for a field, a key (with dots for nesting) for JSON.
 _PLACEHOLDER = re.compile(r"\\\{|\{([A-Za-z0-9_][A-Za-z0-9_.-]*)?\}")
@@ -50,7 +58,7 @@ class LineRequest(NamedTuple):
 
     line: int
     method: str
-    path: str
+    path: str | FilledPath  # a FilledPath's values are data (see wire/request.py)
     items: tuple[str | Item, ...]  # an Item is already split: its value is data
     profile: str | None = None
     output: str | None = None
@@ -169,6 +177,10 @@ class Template:
 
         return _PLACEHOLDER.sub(replace, self.text)
 
+    def marked(self) -> str:
+        """The text with each placeholder as wire/request.py's MARK (and `\\{` as `{`)."""
+        return _PLACEHOLDER.sub(lambda m: "{" if m.group() == "\\{" else MARK, self.text)
+
     @property
     def is_single_placeholder(self) -> bool:
         match = _PLACEHOLDER.fullmatch(self.text)
@@ -231,6 +243,9 @@ class EachTemplate:
     ) -> None:
         self.method = method
         self.path = Template(path)
+        if MARK in path:
+            raise UsageError(f"PATH {path!r} has a NUL")
+        self._marked_path = self.path.marked()
         self.items = [ItemTemplate(item) for item in items]
         self.output = Template(output) if output is not None else None
         self.profile = profile
@@ -247,16 +262,18 @@ class EachTemplate:
             raise LineError(number, exc) from None
         return LineRequest(number, self.method, path, items, self.profile, output, headers)
 
-    def _fill_path(self, values: Values) -> str:
+    def _fill_path(self, values: Values) -> str | FilledPath:
         if self.path.is_single_placeholder:
-            return self.path.fill(values)  # the line holds the whole PATH
+            return self.path.fill(values)  # the line holds the whole PATH, as typed
+        filled = []
         for name in self.path.names:
             value = values.get(name)
             if not value.strip():
                 raise UsageError(f"{{{name}}} is empty, and PATH {self.path.text!r} needs it")
             if "/" in value:
                 raise UsageError(f"{{{name}}} = {value!r} would change PATH's segments")
-        return self.path.fill(values)
+            filled.append(value)
+        return FilledPath(self._marked_path, tuple(filled))
 
     def _fill_output(self, values: Values) -> str | None:
         if self.output is None:

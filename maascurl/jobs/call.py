@@ -235,7 +235,7 @@ def _with_path_hint(
 ) -> HTTPStatusError:
     """A 404 for a path the description does not know: say which one was likely meant."""
     relative = spec.url[len(target.api_root) :]
-    if exc.status != 404 or desc is None or desc.match(relative) is not None:
+    if exc.status != 404 or desc is None or desc.match(relative, op_suffix=False) is not None:
         return exc
     suggestion = desc.suggest_path(relative)
     if suggestion is None:

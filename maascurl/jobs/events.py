@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from maascurl.wire.request import RequestSpec
 
 PAGE = 1000  # MAAS's MAX_EVENT_LOG_COUNT
+PAGE_LIMIT = 16 * 1024 * 1024  # one page of events read whole; past it a one-line error
 DEFAULT_INTERVAL = 2.0
 MANAGED = ("op", "limit", "after", "before")  # set by this command, not by the user
 LEVEL_STYLES = {"ERROR": "31", "CRITICAL": "1;31", "WARNING": "33", "AUDIT": "36", "DEBUG": "2"}
@@ -82,7 +83,7 @@ def _page(session: Session, base: RequestSpec, extra: list[tuple[str, str]]) -> 
     from maascurl.jobs.wait import parse_json
 
     spec = replace(base, query=[*base.query, *extra])
-    answer = parse_json(session.read(spec).content, "events")
+    answer = parse_json(session.read(spec, PAGE_LIMIT).content, "events")
     events = answer.get("events") if isinstance(answer, dict) else None
     if not isinstance(events, list):
         raise MaascurlError("events: the answer has no list of events")

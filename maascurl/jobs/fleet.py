@@ -5,7 +5,11 @@ reads the input once, builds and checks every line's request against the
 cached API description and sends nothing, so one bad line in 500 leaves the
 fleet untouched; the second sends the requests so planned (see Plans).
 Memory stays flat: the plans wait in a temporary file, and only the requests
-in a bounded window are held at any time.
+in a bounded window are held at any time. A line's answer is read whole up
+to LINE_BODY_LIMIT (with -o and no hook it is streamed to its file instead),
+and the answers that wait for an earlier line's are held in memory only up
+to HELD_MEMORY bytes in all; past that they wait in a private temporary
+file (see Held).
 
 Requests go out from `jobs` worker threads through one `call.Session` (a
 kept-alive, signed connection pool) per server. The main thread reads the
@@ -50,7 +54,7 @@ from maascurl.errors import (
 from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, batch_request, input_lines
 from maascurl.jobs.call import CallOptions, LazySession, Session, checked
 from maascurl.profiles.target import Target, resolve_target
-from maascurl.termsafe import safe_line
+from maascurl.termsafe import safe, safe_line
 from maascurl.wire.request import RequestSpec, build_request
 
 if TYPE_CHECKING:
@@ -60,6 +64,12 @@ if TYPE_CHECKING:
 DEFAULT_JOBS = 4
 # Results held at once: enough to keep every worker busy behind one slow line.
 WINDOW_PER_JOB = 16
+# A line's answer held whole for stdout's JSON Lines (or for a Hook): past it the
+# line fails in one line. -o without a Hook streams the answer to its file, uncapped.
+LINE_BODY_LIMIT = 16 * 1024 * 1024
+# Answers waiting for their turn (an earlier line is slow) kept in memory in all;
+# the others wait on disk. With --wait up to 10,000 final objects may wait.
+HELD_MEMORY = 64 * 1024 * 1024
 
 OK = "ok"
 FAILED = "failed"
@@ -109,6 +119,8 @@ class Result:
     error: str | None = None
     exit_code: int = 0
     final_state: str | None = None  # set by a Hook, e.g. "Deployed"
+    saved: bool = False  # the body went to -o FILE as it came
+    held: tuple[int, int] | None = None  # (offset, length) of the body in Held's file
 
     def failed(self, error: MaascurlError) -> Result:
         message = redact_secrets(str(error))
@@ -147,7 +159,7 @@ class Planner:
 
     def job(self, request: LineRequest, typed_path: str | None = None) -> Job:
         try:
-            target, desc = self._target(request.profile, request.path)
+            target, desc = self._target(request.profile, str(request.path))
             spec = build_request(
                 request.method,
                 target.api_root,
@@ -158,7 +170,7 @@ class Planner:
                 body=self.options.body,
             )
             if desc is not None and not self.options.no_check:
-                typed = typed_path if typed_path is not None else request.path
+                typed = typed_path if typed_path is not None else str(request.path)
                 desc = self._check(spec, target, desc, request.profile, typed)
         except LineError:
             raise
@@ -272,6 +284,8 @@ class Runner:
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._report: IO[str] | None = None
+        self._held = Held()
+        self._terminal = _isatty(self.out)
 
     # ---- the main thread
 
@@ -307,6 +321,7 @@ class Runner:
                 self._progress.stop()
             if self._report is not None:
                 self._report.close()
+            self._held.close()
         if self.reader_gone:
             raise BrokenPipeError  # quietly, as a single call ends
         self._summary(total)
@@ -404,8 +419,11 @@ class Runner:
             self._report.write(json.dumps(report_record(result), ensure_ascii=False) + "\n")
             self._report.flush()
         if result.outcome == OK:
-            if result.body is not None:  # one JSON line already (see _finish)
-                self._write(result.body + b"\n")
+            body = self._held.take(result)  # one JSON line already (see _finish)
+            if body is not None:
+                if self._terminal:  # the server's text: C1, DEL and bidi controls made visible
+                    body = safe(body.decode("utf-8", errors="replace")).encode("utf-8")
+                self._write(body + b"\n")
         elif result.outcome == FAILED:
             if self.first_failure is None:
                 self.first_failure = result
@@ -477,6 +495,7 @@ class Runner:
                 outcome.add_done_callback(partial(self._finish_future, slot, started))
             else:
                 self._finish(slot, outcome, started)
+            del outcome, slot  # the answer is the slot's (or Held's) alone while we wait
 
     def execute(self, job: Job, session: Session) -> Result | Future[Result]:
         """Send one job and read its answer; after a 2xx, what the hook makes of it."""
@@ -500,7 +519,7 @@ class Runner:
         self._finish(slot, result, started)
 
     def _finish(self, slot: _Slot, result: Result, started: float) -> None:
-        if result.outcome == OK and slot.job.output is not None:
+        if result.outcome == OK and slot.job.output is not None and not result.saved:
             try:
                 _save(result.body or b"", slot.job.output)
                 result = replace(result, body=None)
@@ -515,14 +534,45 @@ class Runner:
                 result = replace(result, body=json_line(result.body))
             except RecursionError:  # a hostile server's nesting, not a bug of ours
                 result = result.failed(NESTED_TOO_DEEPLY)
+        if result.outcome == OK and result.body is not None:  # the line waits for its turn
+            try:
+                result = self._held.keep(result)
+            except OSError as exc:
+                result = result.failed(MaascurlError(f"cannot keep an answer: {exc.strerror}"))
         result = replace(result, seconds=time.monotonic() - started)
         slot.finish(result)
         self._count(result)
 
     def _send(self, job: Job, session: Session, result: Result) -> Result:
-        response = session.read(job.spec)
-        self._answers.setdefault(job.target.state_key, (job, response))
+        if job.output is not None and self.hook is None:
+            return self._stream_to_file(job, session, result, job.output)
+        response = session.read(job.spec, LINE_BODY_LIMIT)
+        self._keep_answer(job, response)
         return replace(result, outcome=OK, status=response.status_code, body=response.content)
+
+    def _keep_answer(self, job: Job, response: httpx.Response) -> None:
+        """A server's first 2xx, for its API hash (_refresh_descriptions): its head only."""
+        if job.target.state_key not in self._answers:
+            from maascurl.wire._httpx import httpx
+
+            head = httpx.Response(response.status_code, headers=response.headers)
+            self._answers.setdefault(job.target.state_key, (job, head))
+
+    def _stream_to_file(self, job: Job, session: Session, result: Result, path: str) -> Result:
+        """-o FILE: the answer goes to its file as it comes, whole or not at all."""
+        from maascurl.show.output import save_body
+        from maascurl.wire.status import status_error
+
+        response = session.send(job.spec)
+        with session.errors(job.spec.url):
+            try:
+                if not 200 <= response.status_code < 300:
+                    raise status_error(response)
+                save_body(response, path)
+            finally:
+                response.close()
+        self._keep_answer(job, response)
+        return replace(result, outcome=OK, status=response.status_code, saved=True)
 
     def _count(self, result: Result) -> None:
         with self._lock:
@@ -535,6 +585,63 @@ class Runner:
                     self.stopping = True
             if self._progress is not None:
                 self._progress.update(self.counts)
+
+
+class Held:
+    """Answers done but not yet written (an earlier line is slower): their bodies.
+
+    Up to HELD_MEMORY bytes in all stay in memory; the rest go to a private
+    temporary file (no name, read only by this process), which is emptied
+    whenever every body in it has been written. Workers keep, the main
+    thread takes.
+    """
+
+    def __init__(self, memory: int | None = None) -> None:
+        self.memory = HELD_MEMORY if memory is None else memory
+        self.in_memory = 0
+        self.on_disk = 0  # bodies in the file not yet taken
+        self._file: IO[bytes] | None = None
+        self._end = 0
+        self._lock = threading.Lock()
+
+    def keep(self, result: Result) -> Result:
+        body = result.body
+        assert body is not None
+        with self._lock:
+            if self.in_memory + len(body) <= self.memory:
+                self.in_memory += len(body)
+                return result
+            if self._file is None:
+                import tempfile
+
+                self._file = tempfile.TemporaryFile(prefix="maascurl-held-")  # noqa: SIM115
+            self._file.seek(self._end)
+            self._file.write(body)
+            where = (self._end, len(body))
+            self._end += len(body)
+            self.on_disk += 1
+        return replace(result, body=None, held=where)
+
+    def take(self, result: Result) -> bytes | None:
+        """RESULT's body, no longer held (read back from the file when it went there)."""
+        with self._lock:
+            if result.held is None:
+                if result.body is not None:
+                    self.in_memory -= len(result.body)
+                return result.body
+            assert self._file is not None
+            offset, length = result.held
+            self._file.seek(offset)
+            body = self._file.read(length)
+            self.on_disk -= 1
+            if self.on_disk == 0:  # all written: the file starts again from nothing
+                self._file.truncate(0)
+                self._end = 0
+        return body
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 @dataclass
@@ -551,6 +658,13 @@ class Counts:
 NESTED_TOO_DEEPLY = MaascurlError(
     "the response's JSON is nested too deeply to write as one line; -o FILE saves it as it came"
 )
+
+
+def _isatty(out: IO[bytes]) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 def _internal(exc: Exception) -> MaascurlError:

@@ -33,6 +33,7 @@ from maascurl.jobs.wait import (
     machine_key,
     read_final,
 )
+from maascurl.termsafe import safe_line
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -84,6 +85,7 @@ class FleetWaiter:
             watch.key = machine_key(api_root, job.spec.url, data)
             if watch.observe(data, result.body or b"", now):
                 self.view.changed(watch)
+            watch.slim()
         with self.wake:
             self.watches.append(watch)
         if watch.finished:
@@ -108,6 +110,7 @@ class FleetWaiter:
         body = watch.body
         if watch.goal.final is not None and watch.session is not None:
             body = read_final(watch.session, watch.goal).content
+        watch.slim(finished_too=True)  # the runner holds the final object now
         return replace(result, body=body, final_state=state)
 
     def _poll(self) -> None:
@@ -173,8 +176,8 @@ class FleetWaiter:
         if not self.watches:
             return
         summary = fleet_summary(self.watches, time.monotonic() - self.started)
-        if not is_quiet():
-            print(f"maascurl: {summary}", file=sys.stderr, flush=True)
+        if not is_quiet():  # the states are the server's text
+            print(f"maascurl: {safe_line(summary)}", file=sys.stderr, flush=True)
         if left:
             note(f"{len(left)} action(s) not waited for go on in MAAS")
 

@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from maascurl.errors import HTTPStatusError, Interrupted, MaascurlError, TimedOut, note
 from maascurl.jobs.wait import (
+    ANSWER_LIMIT,
     MINUTE,
+    POLL_LIMIT,
     Condition,
     Goal,
     Pacer,
@@ -146,7 +148,7 @@ def create_and_wait(
 
     The created resource goes to stdout once synced, or when the wait timed out.
     """
-    answer = session.read(spec)
+    answer = session.read(spec, ANSWER_LIMIT)
     data = json_or_none(answer.content)
     reason = not_syncable(data)
     if reason is not None:
@@ -165,7 +167,8 @@ def _list_racks(session: Session, interval: float, deadline: float) -> bytes:
     pacer, noted = Pacer(interval), False
     while True:
         try:
-            return session.read(get_spec(session.target.api_root + "rackcontrollers/")).content
+            spec = get_spec(session.target.api_root + "rackcontrollers/")
+            return session.read(spec, POLL_LIMIT).content
         except MaascurlError as error:
             delay = pacer.next()
             if not transient(error) or time.monotonic() + delay >= deadline:
@@ -179,7 +182,10 @@ def _list_racks(session: Session, interval: float, deadline: float) -> bytes:
 def _watch(
     api_root: str, rack: dict[str, Any], goal: Goal, image: Image, started: float
 ) -> RackWatch:
-    system_id = str(rack.get("system_id", ""))
+    from urllib.parse import quote
+
+    # The server's text: one segment of the URL whatever it holds, shown escaped.
+    system_id = quote(str(rack.get("system_id", "")), safe="")
     where = f"rackcontrollers/{system_id}"
     watch = RackWatch(where, f"{api_root}{where}/?op=list_boot_images", goal, started)
     watch.image = image

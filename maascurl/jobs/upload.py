@@ -47,6 +47,7 @@ CHUNK_SIZE = 4 * 1024 * 1024  # what MAAS's own CLI sends per request
 # `post boot-resources content@=FILE` over this size goes the chunked way.
 AUTO_CHUNK_MIN = 64 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024
+ANSWER_LIMIT = 16 * 1024 * 1024  # an answer read whole (a boot resource, a chunk's reply)
 
 # The filetypes MAAS accepts for an upload (BOOT_RESOURCE_FILE_TYPE_CHOICES_UPLOAD).
 FILETYPES = (
@@ -259,7 +260,7 @@ class _Api:
     def send(self, spec: RequestSpec) -> httpx.Response:
         """Send SPEC; return the read 2xx response or raise the server's error."""
         spec.headers = [*self.headers, *spec.headers]
-        return self.session.read(spec)
+        return self.session.read(spec, ANSWER_LIMIT)
 
     def json(self, spec: RequestSpec) -> Any:
         response = self.send(spec)

@@ -52,6 +52,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from maascurl.errors import (
+    AnswerTooLarge,
     ConnectFailed,
     FailedState,
     HTTPStatusError,
@@ -59,6 +60,7 @@ from maascurl.errors import (
     MaascurlError,
     TimedOut,
     UsageError,
+    size_text,
 )
 
 if TYPE_CHECKING:
@@ -77,6 +79,9 @@ MAX_BACKOFF = 4.0  # ...up to four times --interval; a state change resets it
 JITTER = 0.2  # +-20 %, so that many waiting processes do not poll in step
 LISTING_CHUNK = 100  # system ids per `GET machines/?id=...`, to keep URLs short
 POLL_JOBS = 4  # concurrent polling requests: gentle on the region's API workers
+# Answers read whole while waiting, each past its cap a one-line error (AnswerTooLarge):
+ANSWER_LIMIT = 16 * 1024 * 1024  # one object: the action's answer, a final read, a listed machine
+POLL_LIMIT = 64 * 1024 * 1024  # one poll: LISTING_CHUNK machines, or `maascurl wait PATH`
 
 # In-progress status -> the status MAAS puts the machine in when it fails.
 BUSY = {
@@ -451,6 +456,15 @@ class Watch:
         self.ended = time.monotonic()
         self.error = error
 
+    def slim(self, *, finished_too: bool = False) -> None:
+        """Forget the object but for its hostname (unless it is finished, when the
+        final object is still to be written): a fleet's thousands of watches then
+        hold their states, not their machines."""
+        if finished_too or not self.finished:
+            hostname = self.hostname
+            self.data = {"hostname": hostname} if hostname else None
+            self.body = self.response = None
+
 
 # --- polling -----------------------------------------------------------------
 
@@ -524,7 +538,7 @@ class Poller:
         try:
             spec = get_spec(*split_url("", watch.url))
             spec.headers = list(watch.headers)
-            response = session.read(spec)
+            response = session.read(spec, POLL_LIMIT)
         except MaascurlError as error:
             self._failed_read(watch.where, [watch], error)
             return
@@ -537,7 +551,8 @@ class Poller:
         query = [("id", w.key or "") for w in chunk]
         where = "machines"
         try:
-            response = session.read(get_spec(session.target.api_root + "machines/", query))
+            spec = get_spec(session.target.api_root + "machines/", query)
+            response = session.read(spec, POLL_LIMIT)
         except MaascurlError as error:
             self._failed_read(where, chunk, error)
             return
@@ -551,7 +566,14 @@ class Poller:
                 self.view.changed(watch)
                 continue
             watch.response = None
-            self._observe(watch, data, json.dumps(data, ensure_ascii=False).encode())
+            body = json.dumps(data, ensure_ascii=False).encode()
+            if len(body) > ANSWER_LIMIT:
+                too_large = f"{watch.where}: listed with more than {size_text(ANSWER_LIMIT)}"
+                watch.gone(AnswerTooLarge(too_large))
+                self.view.changed(watch)
+                continue
+            self._observe(watch, data, body)
+            watch.slim()  # thousands may wait: each keeps only what the view shows
 
     def _observe(self, watch: Watch, data: Any, body: bytes) -> None:
         try:
@@ -676,7 +698,7 @@ def send_and_wait(
     A boot-image upload (image_create) is waited for by jobs/racksync.py instead.
     """
     relpath = spec.url[len(session.target.api_root) :]
-    answer = session.read(spec)
+    answer = session.read(spec, ANSWER_LIMIT)
     data = json_or_none(answer.content)
     goal = goal_to_wait_for(spec, relpath, data, wait)
     if goal is None:
@@ -703,7 +725,7 @@ def goal_to_wait_for(spec: RequestSpec, relpath: str, data: Any, wait: WaitOptio
 def read_final(session: Session, goal: Goal) -> httpx.Response:
     """The object a goal read elsewhere ends with (an import: the boot resources)."""
     assert goal.final is not None
-    return session.read(get_spec(*split_url(session.target.api_root, goal.final)))
+    return session.read(get_spec(*split_url(session.target.api_root, goal.final)), ANSWER_LIMIT)
 
 
 def image_create(spec: RequestSpec, relpath: str) -> bool:

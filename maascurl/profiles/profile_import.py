@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from maascurl.errors import ConfigError, MaascurlError, note, warn
+from maascurl.errors import ConfigError, MaascurlError, note, size_text, warn
 from maascurl.profiles.config import (
     Config,
     Profile,
@@ -40,6 +40,14 @@ from maascurl.wire.settings import parse_api_key
 # Where the MAAS CLI (deb, then snap) and python-libmaas keep their profiles.
 SOURCES = ("~/.maascli.db", "~/snap/maas/current/.maascli.db", "~/.maas.db")
 REQUIRED_COLUMNS = {"id", "name", "data"}
+# What reading another tool's database may cost (see _query): a profile's data is
+# its settings and the server's API description (a MB or two; descriptions are
+# fetched up to 32 MB).
+ROW_LIMIT = 32 * 1024 * 1024  # one value
+TOTAL_LIMIT = 64 * 1024 * 1024  # all the profiles
+MAX_ROWS = 1000
+READ_STEPS = 10_000_000  # steps of SQLite's machine: far more than any real file needs
+PROGRESS_EVERY = 1000  # steps between two checks
 
 
 class Found(NamedTuple):
@@ -149,24 +157,84 @@ def _signature(path: Path) -> tuple[int, int, int]:
 
 
 def _query(path: Path) -> list[tuple[str, Any, Any]]:
+    """The rows of `profiles`, read from a file that may be hostile.
+
+    A database file holds more than data: views, generated columns and
+    virtual tables run code when read, so a 4 KB file could ask for an
+    endless recursive query or a gigabyte blob. `profiles` must be a plain
+    table whose columns are stored (PRAGMA table_info leaves out computed
+    ones); functions the schema names run only if SQLite deems them harmless
+    (trusted_schema off); a value past ROW_LIMIT is measured, never fetched
+    (`length(data)`), and SQLite itself refuses longer ones
+    (SQLITE_LIMIT_LENGTH, which Python lets us set from 3.11 on); the rows
+    and their total size are bounded too, and the query stops after
+    READ_STEPS steps of SQLite's machine.
+    """
     import sqlite3
+    import sys
     from contextlib import closing
     from urllib.parse import quote
 
     # Read-only and immutable: no lock on the other tool's file, nothing written beside it.
     uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
     unknown = f"{path} is not a MAAS CLI or python-libmaas profile database"
+    steps = 0
+
+    def progress() -> int:
+        nonlocal steps
+        steps += 1
+        return 1 if steps * PROGRESS_EVERY > READ_STEPS else 0  # non-zero: interrupt
+
     try:
         with closing(sqlite3.connect(uri, uri=True)) as db:
+            if sys.version_info >= (3, 11):  # Connection.setlimit is new in 3.11
+                db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, ROW_LIMIT)
+            db.set_progress_handler(progress, PROGRESS_EVERY)
+            db.execute("PRAGMA trusted_schema = OFF")
+            kinds = db.execute(
+                "SELECT type, sql FROM sqlite_master WHERE name = 'profiles' COLLATE NOCASE"
+            ).fetchall()
+            plain = [sql for kind, sql in kinds if kind == "table" and _plain_table(sql)]
             columns = {row[1] for row in db.execute("PRAGMA table_info(profiles)")}
-            if not columns >= REQUIRED_COLUMNS:
+            if not plain or not columns >= REQUIRED_COLUMNS:
                 raise ConfigError(f"{unknown} (no table profiles(id, name, data))")
             selected = "selected" if "selected" in columns else "0"
-            query = f"SELECT name, data, {selected} FROM profiles ORDER BY id"
-            rows: list[tuple[str, Any, Any]] = db.execute(query).fetchall()
+            query = (
+                "SELECT name, CASE WHEN length(data) <= :cap THEN data END, "
+                f"length(data) > :cap, {selected} FROM profiles ORDER BY id LIMIT :rows"
+            )
+            cursor = db.execute(query, {"cap": ROW_LIMIT, "rows": MAX_ROWS + 1})
+            rows = _bounded_rows(path, cursor)
     except sqlite3.Error as exc:
+        if steps * PROGRESS_EVERY > READ_STEPS:
+            raise ConfigError(f"{unknown} (reading it takes too long)") from None
         raise ConfigError(f"{unknown} ({exc})") from None
     return rows
+
+
+def _plain_table(sql: Any) -> bool:
+    """A CREATE TABLE, not a virtual table (whose module runs code when it is read)."""
+    return isinstance(sql, str) and sql.lstrip()[:12].upper() == "CREATE TABLE"
+
+
+def _bounded_rows(path: Path, cursor: Any) -> list[tuple[str, Any, Any]]:
+    rows: list[tuple[str, Any, Any]] = []
+    total = 0
+    for name, data, too_big, selected in cursor:
+        if too_big:
+            cap = size_text(ROW_LIMIT)
+            raise ConfigError(f"{path}: profile {name!r}: its data is larger than {cap}")
+        if len(rows) == MAX_ROWS:
+            raise ConfigError(f"{path}: more than {MAX_ROWS} profiles")
+        total += _size(data) + _size(name)
+        if total > TOTAL_LIMIT:
+            raise ConfigError(f"{path}: its profiles hold more than {size_text(TOTAL_LIMIT)}")
+        rows.append((name, data, selected))
+    return rows
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes)) else 0
 
 
 def _profile(path: Path, name: Any, data: Any, selected: bool) -> Found | Skipped:

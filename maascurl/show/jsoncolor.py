@@ -19,6 +19,8 @@ import re
 import typing
 from json.encoder import encode_basestring as _encode_string
 
+from maascurl.termsafe import BIDI_CONTROLS
+
 __all__ = ["DEFAULT_PALETTE", "Palette", "write_json"]
 
 # Flush once this many pieces are pending; a piece is one line of output
@@ -30,10 +32,10 @@ _FLUSH_PIECES = 2048
 _KEY_CACHE_LIMIT = 4096
 
 # Characters that are valid in JSON strings but unsafe on a terminal (DEL and
-# C1 controls, which some terminals obey) or unencodable (lone surrogates).
-# They can only occur inside strings, so escaping them in the finished chunk
-# is safe and costs one C-level scan.
-_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff]")
+# C1 controls, which some terminals obey, and the bidi controls that reorder the
+# text after them) or unencodable (lone surrogates). They can only occur inside
+# strings, so escaping them in the finished chunk is safe and costs one C-level scan.
+_UNSAFE = re.compile(f"[\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")
 
 
 class _Number(str):

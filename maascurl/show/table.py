@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from maascurl.errors import MaascurlError, warn
+from maascurl.errors import AnswerTooLarge, MaascurlError, warn
 from maascurl.show.fields import (
     KEY_COLUMN,
     Column,
@@ -46,13 +46,28 @@ GAP = "  "  # between table columns: the cell's right padding and the box's divi
 MIN_WIDTH = 1
 KEEP_FIRST_WHEN = 5  # cells each other column keeps while the first stays whole
 DEFAULT_WIDTH = 80
+# The body is read whole and parsed for --format, --fields and --sort (about ten
+# thousand machines); past it a one-line error: a bigger listing goes through `-o` and jq.
+TABLE_LIMIT = 128 * 1024 * 1024
+
+
+def _where(response: httpx.Response) -> str:
+    url = response.request.url
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
 
 
 def write_view(response: httpx.Response, options: OutputOptions) -> None:
     """Write a 2xx JSON response as OPTIONS.view says."""
+    from maascurl.wire.bounded import read_body
+
     view = options.view
     assert view is not None
-    data = parse_body(response.read())
+    try:
+        body = read_body(response, TABLE_LIMIT, _where(response))
+    except AnswerTooLarge as exc:
+        hint = "--format, --fields and --sort hold the body whole; save it with -o FILE instead"
+        raise AnswerTooLarge(f"{exc}: {hint}") from None
+    data = parse_body(body)
     listing = find_listing(data)
     url = response.request.url
     resource = resource_of(url.path, url.params.get("op"))

@@ -83,7 +83,8 @@ def clock(seconds: float) -> str:
 
 def name_of(watch: Watch) -> str:
     host = watch.hostname
-    return f"{watch.where} ({safe_line(host)})" if host else watch.where
+    where = safe_line(watch.where)  # may hold the server's text (a rack's system_id)
+    return f"{where} ({safe_line(host)})" if host else where
 
 
 class PlainView:
@@ -106,7 +107,7 @@ class PlainView:
             if where in self.troubled:
                 return
             self.troubled.add(where)
-        self._say(f"{where}: {safe_line(text)}; still waiting")
+        self._say(f"{safe_line(where)}: {safe_line(text)}; still waiting")
 
     def recovered(self, where: str) -> None:
         with self.lock:
@@ -135,7 +136,7 @@ class DrawnView(PlainView):
         pass  # render() shows the states
 
     def trouble(self, where: str, text: str) -> None:
-        self.trouble_text = f"{where}: {safe_line(text)}; still waiting"
+        self.trouble_text = f"{safe_line(where)}: {safe_line(text)}; still waiting"
 
     def recovered(self, where: str) -> None:
         self.trouble_text = ""
@@ -189,7 +190,7 @@ def render_one(watch: Watch, trouble: str, now: float) -> RenderableType:
 
     line = Text()
     host = watch.hostname
-    line.append(safe_line(host) if host else watch.where, style="bold")
+    line.append(safe_line(host or watch.where), style="bold")
     line.append("  ")
     state = watch.seen.state if watch.seen else "…"
     line.append(safe_line(state), style="cyan")

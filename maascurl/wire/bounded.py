@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 
-from maascurl.errors import TimedOut
+from maascurl.errors import AnswerTooLarge, TimedOut, size_text
 from maascurl.wire._httpx import httpx
 
 ACCEPT_ENCODING = "gzip"
@@ -132,6 +132,9 @@ class GuardedStream(httpx.SyncByteStream):
             self.timer.cancel()
         if isinstance(self.inner, httpx.SyncByteStream):
             self.inner.close()
+        # httpx's inner stream refers back to the response: without this cycle, a
+        # response read whole (its body in it) is freed as soon as it is let go.
+        self.inner = httpx.ByteStream(b"")
 
 
 def _shutdown_timer(
@@ -157,17 +160,44 @@ def _shutdown_timer(
 
 def read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     """At most LIMIT bytes of the body, and whether there was more (then left unread)."""
+    body, more = _read_upto(response, limit)
+    return bytes(body), more
+
+
+def _read_upto(response: httpx.Response, limit: int) -> tuple[bytearray, bool]:
+    """The body's first LIMIT bytes, never holding more; and whether there was more."""
     body = bytearray()
     more = False
     try:
         for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > limit:
+            room = limit - len(body)
+            if len(chunk) > room:
+                body += chunk[:room]
                 more = True
                 break
+            body += chunk
     finally:
         response.close()
-    return bytes(body[:limit]), more
+    return body, more
+
+
+def read_body(response: httpx.Response, limit: int, what: str) -> bytes:
+    """The whole body, kept as the response's content, or AnswerTooLarge past LIMIT bytes.
+
+    For an answer that is held whole (parsed, tabulated, kept for later):
+    each purpose names its cap, and an endless body or a gzip bomb ends in
+    one line after reading LIMIT bytes and one decoding step, never more.
+    WHAT names the answer in that line (a URL).
+    """
+    if hasattr(response, "_content"):  # read already, within its own cap
+        if len(response.content) > limit:
+            raise AnswerTooLarge(f"{what} answered with more than {size_text(limit)}")
+        return response.content
+    body, more = _read_upto(response, limit)
+    if more:
+        raise AnswerTooLarge(f"{what} answered with more than {size_text(limit)}")
+    content = response._content = bytes(body)  # what .content and iter_bytes() give now
+    return content
 
 
 def deadline_timeouts(timeout: httpx.Timeout, deadline: float) -> dict[str, float | None]:

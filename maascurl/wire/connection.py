@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from maascurl.errors import MaascurlError
+from maascurl.errors import AnswerTooLarge
 
 if TYPE_CHECKING:
     from maascurl.wire._httpx import httpx
@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 
 C = TypeVar("C", bound="Connection")
 
-
-class AnswerTooLarge(MaascurlError):
-    """An answer longer than its reader's cap (read_capped): left unread."""
+__all__ = ["AnswerTooLarge", "Connection"]
 
 
 class Connection:
@@ -74,8 +72,15 @@ class Connection:
             request = to_httpx(self.client, spec, self.track)
             return send(self.client, request, transport or self.transport, self.pace)
 
-    def read(self, spec: RequestSpec) -> httpx.Response:
-        """Send SPEC and read its whole answer; raise the server's error for anything but 2xx."""
+    def read(self, spec: RequestSpec, limit: int) -> httpx.Response:
+        """Send SPEC and read its whole answer, at most LIMIT bytes; raise the server's
+        error for anything but 2xx.
+
+        Every caller that holds an answer whole names its own cap for it: an
+        answer past LIMIT (an endless body, a gzip bomb) is AnswerTooLarge,
+        one line, after reading no more than LIMIT and one decoding step.
+        """
+        from maascurl.wire.bounded import read_body
         from maascurl.wire.status import status_error
 
         response = self.send(spec)
@@ -83,7 +88,7 @@ class Connection:
             try:
                 if not 200 <= response.status_code < 300:
                     raise status_error(response)
-                response.read()
+                read_body(response, limit, spec.url)
             finally:
                 response.close()
         return response
@@ -93,7 +98,7 @@ class Connection:
     ) -> bytes:
         """The body of a 200 answer to SPEC, at most LIMIT bytes (AnswerTooLarge past it);
         any other status is the server's error."""
-        from maascurl.wire.bounded import read_capped
+        from maascurl.wire.bounded import read_body
         from maascurl.wire.status import status_error
 
         response = self.send(spec, transport)
@@ -101,12 +106,9 @@ class Connection:
             try:
                 if response.status_code != 200:
                     raise status_error(response)
-                body, more = read_capped(response, limit)
+                return read_body(response, limit, spec.url)
             finally:
                 response.close()
-        if more:
-            raise AnswerTooLarge(f"{spec.url} answered with more than {limit // 2**20} MB")
-        return body
 
     @contextmanager
     def errors(self, url: str) -> Iterator[None]:

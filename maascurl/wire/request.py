@@ -27,15 +27,19 @@ class PathCatalog(Protocol):
     hands it in, and the wire knows it only by these three questions.
     """
 
-    def match(self, relpath: str) -> object | None: ...
+    def match(self, relpath: str, *, op_suffix: bool = True) -> object | None: ...
 
-    def canonical(self, relpath: str) -> str | None: ...
+    def canonical(self, relpath: str, *, op_suffix: bool = True) -> str | None: ...
 
     def from_cli_name(self, segments: list[str]) -> list[str] | None: ...
 
 
 # Characters a path segment may carry unencoded (RFC 3986 pchar minus '%').
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
+# A segment filled in from data keeps only the unreserved ones (and letters and digits).
+_FILLED_SAFE = "-._~"
+# Where a FilledPath's template had a placeholder: a NUL, which no argument can hold.
+MARK = "\0"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Longest separators first so "==" wins over "=" and "@=" over "@".
 _SEPARATORS = ("==", "=", "@=", "@", ":")
@@ -213,25 +217,93 @@ def _require_utf8(text: str) -> None:
     raise UsageError(f"{raw!r} is not valid UTF-8")
 
 
+class FilledPath(NamedTuple):
+    """A PATH template filled in from data (an `--each` line), its values kept apart.
+
+    TEMPLATE is the PATH as typed with MARK where each placeholder was; VALUES
+    fill them in order. The template is read as any PATH (its own `?query`
+    and `op-NAME` count); a value is only data: it goes whole and
+    percent-encoded into its segment (or its query value), so a `?`, `#`,
+    `%` or `&` in it is sent as that character, and a segment it fills is
+    never read as `op-NAME`.
+    """
+
+    template: str
+    values: tuple[str, ...]
+
+    def __str__(self) -> str:
+        """As typed, the values in place (for messages)."""
+        parts = self.template.split(MARK)
+        filled = [part + value for part, value in zip(parts, self.values, strict=False)]
+        return "".join(filled) + parts[-1]
+
+
+class _Filler:
+    """Hands out a FilledPath's values as its marks are met, in the template's order."""
+
+    def __init__(self, path: str | FilledPath) -> None:
+        self.typed = str(path)
+        self.values = list(path.values) if isinstance(path, FilledPath) else []
+        self.used = 0
+
+    def fill(self, text: str) -> tuple[str, bool]:
+        """TEXT with its marks filled in, and whether it had any."""
+        if MARK not in text:
+            return text, False
+        parts = text.split(MARK)
+        if self.used + len(parts) - 1 > len(self.values):
+            raise UsageError(f"PATH {self.typed!r} has a control character")
+        out = [parts[0]]
+        for part in parts[1:]:
+            out += [self.values[self.used], part]
+            self.used += 1
+        return "".join(out), True
+
+    def check_all_used(self) -> None:
+        if self.used != len(self.values):
+            raise UsageError(f"a placeholder in {self.typed!r} is not in its path or query")
+
+
 def resolve_path(
-    api_root: str, path: str, desc: PathCatalog | None = None
+    api_root: str, path: str | FilledPath, desc: PathCatalog | None = None
 ) -> tuple[str, list[tuple[str, str]], str | None]:
-    """Return (absolute URL, query items from a full URL, op from an `op-NAME` suffix)."""
-    relative, query = _relative_path(api_root, path)
-    segments = [s for s in relative.split("/") if s]
-    for segment in segments:
+    """Return (absolute URL, query items from a full URL, op from an `op-NAME` suffix).
+
+    A FilledPath's values are filled in after its template was split into
+    segments and query: see FilledPath.
+    """
+    filler = _Filler(path)
+    template = path.template if isinstance(path, FilledPath) else path
+    relative, query = _relative_path(api_root, template)
+    segments: list[str] = []
+    filled: list[bool] = []
+    for raw in relative.split("/"):
+        segment, was_filled = filler.fill(raw)
+        if not segment:
+            continue
         if segment in (".", ".."):
-            raise UsageError(f"PATH {path!r} has a '.' or '..' segment")
+            raise UsageError(f"PATH {filler.typed!r} has a '.' or '..' segment")
         _require_utf8(segment)
         if any(ord(c) < 0x20 or c == "\x7f" for c in segment):
-            raise UsageError(f"PATH {path!r} has a control character")
+            raise UsageError(f"PATH {filler.typed!r} has a control character")
+        segments.append(segment)
+        filled.append(was_filled)
+    query = [(filler.fill(name)[0], filler.fill(value)[0]) for name, value in query]
+    filler.check_all_used()
     path_op = None
-    if segments and segments[-1].startswith("op-") and len(segments[-1]) > 3:
+    if segments and not filled[-1] and segments[-1].startswith("op-") and len(segments[-1]) > 3:
         path_op = segments.pop()[3:]
-    if desc is not None and desc.match("/".join(segments)) is None:
-        segments = desc.from_cli_name(segments) or segments
-    relative = "/".join(quote(s, safe=_SEGMENT_SAFE) for s in segments)
-    canonical = desc.canonical(relative) if desc is not None and relative else None
+        filled.pop()
+    quoted = [
+        quote(s, safe=_FILLED_SAFE if f else _SEGMENT_SAFE)
+        for s, f in zip(segments, filled, strict=True)
+    ]
+    # The official CLI's names (`machine/ID`), unless data names the resource.
+    named = bool(quoted) and not filled[0]
+    if desc is not None and named and desc.match("/".join(quoted), op_suffix=False) is None:
+        quoted = desc.from_cli_name(quoted) or quoted
+    relative = "/".join(quoted)
+    canonical = desc.canonical(relative, op_suffix=False) if desc is not None and relative else None
     if canonical is None:
         canonical = relative + "/" if relative else ""
     return api_root + canonical, query, path_op
@@ -283,7 +355,7 @@ def _relative_from_url(api_root: str, url: str) -> tuple[str, list[tuple[str, st
 def build_request(
     method: str,
     api_root: str,
-    path: str,
+    path: str | FilledPath,
     tokens: Sequence[str | Item],
     desc: PathCatalog | None = None,
     *,
