@@ -1556,7 +1556,9 @@ for _module, _tests in {
         "test_scattered_chunk_faults_each_get_the_retries",
         "test_an_upload_maas_still_reports_incomplete_fails",
     ],
-    "profiles/password": ["test_password_login_over_cleartext_http_warns_before_the_password_is_sent"],
+    "profiles/password": [
+        "test_password_login_over_cleartext_http_warns_before_the_password_is_sent"
+    ],
     "jobs/wait": [
         "test_a_wait_never_sleeps_past_the_wait_timeout",
         "test_a_fleet_wait_never_sleeps_past_the_wait_timeout",
