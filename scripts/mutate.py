@@ -201,7 +201,11 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M("400 taken for a 3xx", "if status < 400:", "if status <= 400:"),
         M("500 taken for a 4xx", "if status < 500:", "if status <= 500:"),
-        M("secrets of 8-79 characters not redacted", "if len(text) >= 8:", "if len(text) >= 80:"),
+        M(
+            "secrets of 8-79 characters not redacted",
+            "if text and (any_length or len(text) >= 8):",
+            "if text and (any_length or len(text) >= 80):",
+        ),
     ],
     "jobs/call": [
         M(
@@ -455,8 +459,8 @@ MUTANTS: dict[str, list[Mutant]] = {
     "profiles/state": [
         M(
             "a damaged state file breaks the request",
-            "    except (OSError, ValueError):\n        return {}",
-            "    except OSError:\n        return {}",
+            "    except (OSError, ValueError, RecursionError):\n        return {}",
+            "    except (OSError, RecursionError):\n        return {}",
         ),
     ],
     "cli/group": [
@@ -550,8 +554,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "an -o value with a slash accepted",
-            'if not value or "/" in value or value in (".", ".."):',
-            'if not value or value in (".", ".."):',
+            'if not value or "/" in value or "\\0" in value or value in (".", ".."):',
+            'if not value or "\\0" in value or value in (".", ".."):',
         ),
         M(
             "a null JSON value filled as null",
@@ -698,8 +702,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "a full page not followed at once",
-            "if len(page) < PAGE:",
-            "if len(page) <= PAGE:",
+            "if len(page) < PAGE or not fresh:",
+            "if len(page) <= PAGE or not fresh:",
         ),
         M(
             "-n 0 prints the backlog",
@@ -788,7 +792,7 @@ MUTANTS["show/fields"] = [
     ),
     M(
         "digits sorted as text (node-10 before node-2)",
-        "return (1, tuple(int(part) if i % 2 else part for i, part in enumerate(parts)))",
+        "return (1, tuple(_by_value(part) if i % 2 else part for i, part in enumerate(parts)))",
         "return (1, tuple(parts))",
     ),
     M(
@@ -893,7 +897,11 @@ MUTANTS["profiles/password"] = [
         "password = sys.stdin.readline().strip()",
     ),
     M("an empty password sent", "if not password:", "if password is None:"),
-    M("the password not registered as a secret", "    register_secret(password)\n", ""),
+    M(
+        "the password not registered as a secret",
+        "    register_secret(password, any_length=True)\n",
+        "",
+    ),
     M(
         "a refused login not explained",
         'if error.status == 403 and spec.method == "POST":',
@@ -970,8 +978,8 @@ MUTANTS["profiles/profile_import"] = [
 MUTANTS["jobs/upload"] = [
     M(
         "bytes stored read as size times progress",
-        "held = round(size / progress)",
-        "held = round(size * progress)",
+        "ratio = size / progress",
+        "ratio = size * progress",
     ),
     M(
         "an unfinished upload resumed from 0",
@@ -1548,7 +1556,9 @@ for _module, _tests in {
         "test_scattered_chunk_faults_each_get_the_retries",
         "test_an_upload_maas_still_reports_incomplete_fails",
     ],
-    "profiles/password": ["test_password_login_over_cleartext_http_warns_before_the_password_is_sent"],
+    "profiles/password": [
+        "test_password_login_over_cleartext_http_warns_before_the_password_is_sent"
+    ],
     "jobs/wait": [
         "test_a_wait_never_sleeps_past_the_wait_timeout",
         "test_a_fleet_wait_never_sleeps_past_the_wait_timeout",

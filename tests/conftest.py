@@ -26,6 +26,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hostile import API_KEY as HOSTILE_KEY
 from hostile import HostileServer
 from simulator import MaasSimulator
+from treecheck import TREE, imported_from
+
+import maascurl
+
+if not imported_from(TREE, maascurl.__file__):
+    pytest.exit(
+        f"these tests would test the maascurl at {maascurl.__file__}, not this tree's "
+        f"({TREE / 'maascurl'}): run pytest with this tree's pyproject.toml (from its root), "
+        "whose pythonpath puts the tree first, or install the tree with pip install -e '.[test]'",
+        returncode=4,
+    )
 
 from maascurl import errors
 from maascurl.cli import cli
@@ -304,7 +315,10 @@ def spawn() -> Iterator[Spawn]:
 
 
 def maascurl_script() -> str:
-    """The installed console script under test: beside this Python, else on PATH."""
+    """The installed console script under test: beside this Python, else on PATH.
+
+    The script is the installed one (the entry point is what it tests); the maascurl it
+    imports is this tree's, through the PYTHONPATH set above."""
     beside = Path(sys.executable).with_name("maascurl")
     found = str(beside) if beside.exists() else shutil.which("maascurl")
     assert found and os.access(found, os.X_OK), (

@@ -68,16 +68,22 @@ def test_the_data_files_are_the_shipped_scripts_and_man_page(wheel: Path) -> Non
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh venv with the wheel installed (its dependencies are not needed here)."""
+    """A fresh venv with the wheel installed (its dependencies are not needed here).
+
+    Without the PYTHONPATH conftest.py sets: through it pip would find this tree's
+    maascurl.egg-info and take the wheel as installed already."""
     where = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, timeout=300, env=env)
     pip = [str(where / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
-    subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=300, env=env)
     yield where
 
 
 def _env_with(bin_dir: Path, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MANPATH", "XDG_DATA_DIRS")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MANPATH", "XDG_DATA_DIRS", "PYTHONPATH")
+    }
     env["PATH"] = f"{bin_dir}{os.pathsep}/usr/local/bin:/usr/bin:/bin"
     env["HOME"] = str(home)
     return env
