@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the committed test fixtures under tests/fixtures/ from reference data.
+"""Build the sandbox's data (maascurl/sandbox/data/) from reference data.
 
 The reference data (a real MAAS describe document and captured API response
 bodies) is not part of the repository; this script reduces it to what the
@@ -23,7 +23,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = REPO.parent / "shared" / "fixtures"
-DEFAULT_OUT = REPO / "tests" / "fixtures"
+DEFAULT_OUT = REPO / "maascurl" / "sandbox" / "data"  # the sandbox's, and the tests'
+
 
 PARAM_RE = re.compile(r"^\s*:param ([\w-]+):\s*(.*)$")
 TYPE_RE = re.compile(r"^\s*:type ([\w-]+):\s*(.*)$")

@@ -1595,11 +1595,11 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ),
     ("api/checks", "the official CLI's dashed op not mapped to underscores"): (
         "difflib already ranks the underscored spelling first: for every op of every "
-        "resource in the MAAS description (tests/fixtures/describe.json), "
+        "resource in the MAAS description (maascurl/sandbox/data/describe.json), "
         "suggest_op on op.replace('_', '-') answers op; the mapping guards future names"
     ),
     ("api/apidesc", "an ambiguous CLI name resolved to the first match"): (
-        "no MAAS description (tests/fixtures, the captured 3.x one it is made from "
+        "no MAAS description (the sandbox's, the captured 3.x one it is made from "
         "and libmaas's 2.0-2.2 ones) has two handlers with the same CLI name and number of IDs, so "
         "at most one template is ever found; the check guards a future description"
     ),

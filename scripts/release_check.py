@@ -7,7 +7,7 @@ Run it with a Python that has the release extra (`pip install '.[release]'`):
 
 1. builds the sdist and the wheel with `python -m build` and runs `twine check --strict`;
 2. installs the wheel into a fresh venv, runs `maascurl --version`, logs in to the MAAS
-   simulator (tests/simulator.py, on 127.0.0.1) and sends `get users op=whoami` from that
+   simulator (maascurl/sandbox/simulator.py, on 127.0.0.1) and sends `get users op=whoami` from that
    install, and checks that `man -w maascurl` finds the installed man page;
 3. unpacks the sdist and runs the README's commands in it (`pip install '.[test]'`, then the
    tests, with -x) on the oldest and newest Python the classifiers name, skipping, with a
@@ -89,7 +89,8 @@ def check_install(wheel: Path, work: Path) -> None:
         "NO_COLOR": "1",
     }
     simulator = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "simulator.py"), "--host", "127.0.0.1"],
+        [sys.executable, "-m", "maascurl.sandbox.simulator", "--host", "127.0.0.1"],
+        cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )

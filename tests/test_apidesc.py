@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simulator import FIXTURES
 
 from maascurl.api import apidesc
 from maascurl.api.apidesc import ApiDescription, Param, parse_params, summary_of
 from maascurl.api.completion import complete_item, complete_path
 
-FIXTURE = Path(__file__).parent / "fixtures" / "describe.json"
+FIXTURE = FIXTURES / "describe.json"
 ROOT = "http://127.0.0.1:5240/MAAS/api/2.0/"
 
 

@@ -598,13 +598,13 @@ def test_the_description_carries_generated_text_and_says_so(sim: MaasSimulator) 
 
 # ---------------------------------------------------------------- standalone
 
-SIMULATOR = Path(__file__).resolve().parent / "simulator.py"
+SIMULATOR = ["-m", "maascurl.sandbox.simulator"]  # standalone, for development
 
 
 def started(spawn: Spawn, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """`python tests/simulator.py ARGS`, and the key=value lines it prints first."""
+    """`python3 -m maascurl.sandbox.simulator ARGS`, and the key=value lines it prints first."""
     process = spawn(
-        [sys.executable, str(SIMULATOR), *args],
+        [sys.executable, *SIMULATOR, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -650,7 +650,7 @@ def test_standalone_password_and_a_busy_port(spawn: Spawn) -> None:
     assert (info["username"], info["password"]) == ("admin", "sandbox")
     port = info["url"].split(":")[2].split("/")[0]
     busy = subprocess.run(
-        [sys.executable, str(SIMULATOR), "--port", port],
+        [sys.executable, *SIMULATOR, "--port", port],
         capture_output=True,
         text=True,
         timeout=30,
