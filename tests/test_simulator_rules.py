@@ -321,6 +321,21 @@ def test_others_cannot_touch_a_machine_they_do_not_own(sim: MaasSimulator) -> No
     assert post(sim, "machines/abc000/?op=deploy").status_code == 409  # admin: it is deploying
 
 
+def test_list_allocated_lists_the_callers_allocated_machines_only(sim: MaasSimulator) -> None:
+    """MAAS 3.4's op=list_allocated: status Allocated and owned by the caller; a machine
+    whose deployment started, or that is deployed, is not listed."""
+    sim.timed.seconds = 0.2
+    user2 = sim.add_user("user2")  # abc002 is user2's, Deployed
+    assert ids(sim, "machines/?op=list_allocated", user2) == []
+    assert post(sim, "machines/?op=allocate", system_id="abc000").status_code == 200
+    assert ids(sim, "machines/?op=list_allocated") == ["abc000", "abc001"]
+    assert ids(sim, "machines/?op=list_allocated&id=abc001&id=abc002") == ["abc001"]
+    assert post(sim, "machines/abc000/?op=deploy").json()["status_name"] == "Deploying"
+    assert ids(sim, "machines/?op=list_allocated") == ["abc001"]
+    assert settled(sim, "abc000", busy="Deploying")["status_name"] == "Deployed"
+    assert ids(sim, "machines/?op=list_allocated") == ["abc001"]
+
+
 def test_deploy_acquires_a_ready_machine_and_refuses_other_states(sim: MaasSimulator) -> None:
     sim.timed.seconds = 0.2
     started = post(sim, "machines/abc000/?op=deploy", distro_series="noble")

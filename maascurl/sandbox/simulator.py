@@ -135,7 +135,6 @@ STATUS_NAMES = {code: name for name, code in NODE_STATUS.items()}
 DEFAULT_USER = "admin"
 DEFAULT_PASSWORD = "correct horse battery staple"
 STANDALONE_ACTION_SECONDS = 2.0  # run standalone, deployments and the like take this long
-ALLOCATED_STATUSES = {6, 9, 10}  # what op=list_allocated lists here (MAAS: 10 only)
 ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "glad", "hale")
 ANIMALS = ("otter", "heron", "lynx", "stoat", "finch", "koala", "moose", "quail")
 
@@ -1670,19 +1669,17 @@ class MaasSimulator:
         )
 
     def machines_allocated(self, call: Call) -> Reply:
-        """op=list_allocated: the caller's machines, id= picking some.
+        """op=list_allocated: the caller's machines in status Allocated, id= picking some.
 
-        Not yet as MAAS: MAAS 3.4 lists the caller's machines in status
-        Allocated only, but the README's opening example releases the machines
-        this lists after deploying one, so Deploying and Deployed ones are
-        listed too until that example changes.
+        As MAAS 3.4 (MachinesHandler.list_allocated): Allocated only, so a
+        machine leaves the list when its deployment starts.
         """
         ids = call.query("id")
         mine = [
             m
             for m in self.machines
             if m["owner"] == call.user
-            and m["status"] in ALLOCATED_STATUSES
+            and m["status"] == NODE_STATUS["Allocated"]
             and (not ids or m["system_id"] in ids)
         ]
         return make_reply(200, mine)
