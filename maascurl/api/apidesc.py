@@ -123,11 +123,22 @@ def _template_segments(template: str) -> tuple[str | None, ...]:
     )
 
 
-class ApiDescription:
-    """All resources of one MAAS server's API."""
+# MAAS's own top-level doc of its description; any other is shown by `describe`
+# (the sandbox's says that its texts are generated, not MAAS's documentation).
+MAAS_DOC = "MAAS API"
+ABOUT_LIMIT = 300
 
-    def __init__(self, hash: str, resources: Iterable[Resource]) -> None:
+
+class ApiDescription:
+    """All resources of one MAAS server's API.
+
+    ABOUT is the document's own top-level doc when it says more than MAAS's
+    ("MAAS API"): one line, at most ABOUT_LIMIT characters.
+    """
+
+    def __init__(self, hash: str, resources: Iterable[Resource], about: str = "") -> None:
         self.hash = hash
+        self.about = about
         self.resources: tuple[Resource, ...] = tuple(resources)
         # Resources grouped by segment count: matching only scans same-length templates.
         self._by_len: dict[int, list[tuple[tuple[str | None, ...], Resource]]] = {}
@@ -138,7 +149,7 @@ class ApiDescription:
 
     @classmethod
     def from_describe(cls, doc: Mapping[str, Any]) -> ApiDescription:
-        return cls(str(doc.get("hash", "")), _resources_from_describe(doc))
+        return cls(str(doc.get("hash", "")), _resources_from_describe(doc), _about(doc))
 
     def resource(self, template: str) -> Resource | None:
         """The resource with exactly this template (relative, as in ``Resource.template``)."""
@@ -234,8 +245,16 @@ class ApiDescription:
         ]
 
     @classmethod
-    def from_data(cls, hash: str, rows: list[Any]) -> ApiDescription:
-        return cls(hash, (_resource_from_row(row) for row in rows))
+    def from_data(cls, hash: str, rows: list[Any], about: str = "") -> ApiDescription:
+        return cls(hash, (_resource_from_row(row) for row in rows), about)
+
+
+def _about(doc: Mapping[str, Any]) -> str:
+    """The document's top-level doc, if it is not MAAS's own: its first line, capped."""
+    text = doc.get("doc")
+    if not isinstance(text, str) or text.strip() in ("", MAAS_DOC):
+        return ""
+    return text.strip().splitlines()[0][:ABOUT_LIMIT]
 
 
 def cli_name(handler: str) -> str:
@@ -483,7 +502,10 @@ def load_cached(api_root: str) -> ApiDescription | None:
             if head is None:
                 return None
             rows = json.loads(f.read())
-        return ApiDescription.from_data(str(head["hash"]), rows)
+        about = head.get("about", "")
+        return ApiDescription.from_data(
+            str(head["hash"]), rows, about if type(about) is str else ""
+        )
     except Exception:  # a bad cache only costs a refetch; never break the command
         return None
 
@@ -514,7 +536,8 @@ def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
 
     target = cache_file(api_root)
     make_private_dirs(target.parent)
-    head = json.dumps({"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root})
+    facts = {"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root}
+    head = json.dumps({**facts, "about": desc.about} if desc.about else facts)
     body = json.dumps(desc.to_data(), separators=(",", ":"))
     _write_atomic(target, (head + "\n" + body).encode())
     return desc
