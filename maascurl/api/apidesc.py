@@ -480,11 +480,14 @@ def open_cached(path: Path) -> IO[bytes]:
         raise
 
 
-def cache_file(api_root: str) -> Path:
-    """The cache path for an API root URL: a readable slug plus a short checksum."""
+def cache_file(api_root: str, directory: Path | None = None) -> Path:
+    """The cache path for an API root URL: a readable slug plus a short checksum.
+
+    In DIRECTORY, else in cache_dir().
+    """
     slug = re.sub(r"[^A-Za-z0-9.]+", "_", re.sub(r"^[a-z]+://", "", api_root)).strip("_")
     digest = zlib.crc32(api_root.encode()) & 0xFFFFFFFF
-    return cache_dir() / f"describe-{slug[:80]}-{digest:08x}.json"
+    return (directory or cache_dir()) / f"describe-{slug[:80]}-{digest:08x}.json"
 
 
 def _header(raw: bytes) -> dict[str, Any] | None:
@@ -520,8 +523,13 @@ def cached_hash(api_root: str) -> str | None:
         return None
 
 
-def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
-    """Parse a describe response body, store its compact form atomically, return it."""
+def save_cache(
+    api_root: str, describe_body: bytes, directory: Path | None = None
+) -> ApiDescription:
+    """Parse a describe response body, store its compact form atomically, return it.
+
+    In DIRECTORY (the sandbox's private one for its commands), else in cache_dir().
+    """
     try:
         doc = json.loads(describe_body)
     except RecursionError:  # a hostile server's nesting, not a bug of ours
@@ -534,7 +542,7 @@ def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
         raise ValueError(f"the API description is malformed ({type(exc).__name__})") from None
     from maascurl.dirs import make_private_dirs
 
-    target = cache_file(api_root)
+    target = cache_file(api_root, directory)
     make_private_dirs(target.parent)
     facts = {"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root}
     head = json.dumps({**facts, "about": desc.about} if desc.about else facts)
