@@ -40,7 +40,7 @@ def complete_script(
 )
 @click.option(
     "--machines",
-    type=click.IntRange(0, 100_000),
+    type=click.IntRange(0, 10_000),
     default=DEFAULT_MACHINES,
     show_default=True,
     help="How many machines the region has.",

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -261,5 +261,7 @@ Ctrl-C stops it; every start is a fresh region, the same for the same --seed."""
 
 
 def say(text: str, settings: Settings, stream: TextIO) -> None:
-    if not settings.quiet:
+    if settings.quiet:
+        return
+    with suppress(OSError):  # a terminal that hung up (SIGHUP), a reader gone: go on
         print(text, file=stream, flush=True)
