@@ -53,9 +53,7 @@ COMMANDS = {
     ),
     "describe": Lazy(_HELP, "Help from the server's own API description."),
     "completion": Lazy(_HELP, "Print the TAB completion script for SHELL (bash, zsh or fish)."),
-    "sandbox": Lazy(
-        _SANDBOX, "Serve a MAAS stand-in on 127.0.0.1 to try maascurl, and scripts, without a MAAS."
-    ),
+    "sandbox": Lazy(_SANDBOX, "Serve a MAAS stand-in on 127.0.0.1, to try maascurl offline."),
 }
 
 

@@ -101,7 +101,7 @@ def sandbox(
     exec_command: str | None,
     quiet: bool,
 ) -> None:
-    """Serve a MAAS stand-in on 127.0.0.1 to try maascurl, and scripts, without a MAAS.
+    """Serve a MAAS stand-in on 127.0.0.1, to try maascurl offline.
 
     \b
       maascurl sandbox                            # serves until Ctrl-C
