@@ -1312,8 +1312,8 @@ MUTANTS["sandbox/serve"] = [
     ),
     M(
         "the commands after a failed one still run",
-        "                if status != 0:\n                    return status\n",
-        "                if status != 0:\n                    continue\n",
+        "            if status != 0:\n                return status\n",
+        "            if status != 0:\n                continue\n",
     ),
     M(
         "a command ended by a signal reported as a success",
@@ -1322,13 +1322,18 @@ MUTANTS["sandbox/serve"] = [
     ),
     M(
         "Ctrl-C not left to the command",
-        "signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),",
-        "signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),",
+        "                signal.SIGINT: self.interrupt,\n",
+        "",
     ),
     M(
         "SIGTERM not passed on to the command",
-        "signal.SIGTERM: signal.signal(signal.SIGTERM, forward),",
-        "signal.SIGTERM: signal.signal(signal.SIGTERM, signal.SIG_DFL),",
+        "                signal.SIGTERM: self.pass_on,\n",
+        "",
+    ),
+    M(
+        "signals handled only once the commands run",
+        "    with runner.handling_signals():  # from the start",
+        "    with handling({}):  # from the start",
     ),
 ]
 
@@ -1608,7 +1613,9 @@ for _module, _tests in {
         "test_scattered_chunk_faults_each_get_the_retries",
         "test_an_upload_maas_still_reports_incomplete_fails",
     ],
-    "profiles/password": ["test_password_login_over_cleartext_http_warns_before_the_password_is_sent"],
+    "profiles/password": [
+        "test_password_login_over_cleartext_http_warns_before_the_password_is_sent"
+    ],
     "jobs/wait": [
         "test_a_wait_never_sleeps_past_the_wait_timeout",
         "test_a_fleet_wait_never_sleeps_past_the_wait_timeout",

@@ -268,6 +268,7 @@ def _check(condition: bool, shown: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+@pytest.mark.timeout(900)  # some fifty commands, a dozen of them waiting on 2-second actions
 def test_every_example_runs_against_the_sandbox(spawn: Spawn, home: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()

@@ -304,6 +304,27 @@ def test_sigterm_while_a_command_runs_ends_the_command_and_the_sandbox(
     assert process.stderr.read() == ""
 
 
+def test_sigterm_at_any_moment_stops_it_and_leaves_nothing_behind(
+    spawn: Spawn, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Here just as the sandbox has started, before or as its command starts: the
+    command never runs, or is passed the signal; no private config is left behind."""
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
+    process = spawn(
+        [maascurl_script(), "sandbox", "--exec", f"sleep 60; touch {tmp_path / 'ran'}"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("maascurl: sandbox at http://127.0.0.1:")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not (tmp_path / "ran").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []  # the private config and cache are gone
+
+
 def test_ctrl_c_reaches_the_command_and_its_status_is_the_sandboxs(
     spawn: Spawn, env: dict[str, str]
 ) -> None:

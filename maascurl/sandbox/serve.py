@@ -31,12 +31,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from maascurl.errors import ConfigError, MaascurlError, UsageError
@@ -60,6 +60,7 @@ ACTION_SECONDS = 2.0
 PROFILE = "sandbox"
 USERNAME, PASSWORD = DEFAULT_USER, DEFAULT_PASSWORD
 ENV_CONFIG, ENV_CACHE = "MAASCURL_CONFIG", "MAASCURL_CACHE_DIR"
+Handler = Callable[[int, FrameType | None], Any]  # a signal handler
 
 
 @dataclass(frozen=True)
@@ -87,17 +88,15 @@ def sandbox(settings: Settings) -> int:
         commands.append(["/bin/sh", "-c", settings.exec_command])
     if not commands:
         return serve(settings)
-    sim = start(settings, 0 if settings.port is None else settings.port)
-    try:
-        say(f"maascurl: sandbox at {sim.url} ({fleet(settings)})", settings, sys.stderr)
-        with private_home(sim, settings.profile) as env:
-            for argv in commands:
-                status = run(argv, env)
-                if status != 0:
-                    return status
-        return 0
-    finally:
-        sim.stop()
+    runner = Commands()
+    with runner.handling_signals():  # from the start: a stop never leaves anything behind
+        sim = start(settings, 0 if settings.port is None else settings.port)
+        try:
+            say(f"maascurl: sandbox at {sim.url} ({fleet(settings)})", settings, sys.stderr)
+            with private_home(sim, settings.profile) as env:
+                return runner.run_all(commands, env)
+        finally:
+            sim.stop()
 
 
 def serve(settings: Settings) -> int:
@@ -198,34 +197,75 @@ def private_home(sim: MaasSimulator, name: str) -> Iterator[dict[str, str]]:
         yield env
 
 
-def run(argv: Sequence[str], env: dict[str, str]) -> int:
-    """Run ARGV to its end; its exit status (128 + N when signal N ended it)."""
-    try:
-        process = subprocess.Popen(argv, env=env)
-    except OSError as exc:
-        raise MaascurlError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
-    with passing_signals_to(process):
-        status = process.wait()
-    return 128 - status if status < 0 else status
+class Commands:
+    """Commands run one after the other against the sandbox, as a shell runs them.
+
+    While the sandbox runs commands, SIGTERM and SIGHUP go on to the command
+    running, and no command starts after one; SIGINT is left to the command:
+    Ctrl-C reaches the whole foreground process group, the command included,
+    and the sandbox waits for it to end and takes its status (with no command
+    running, Ctrl-C stops the sandbox). A signal that comes while a command
+    starts reaches it too; the command itself gets the default handlers, as
+    every program run does.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stop: int | None = None  # the signal that said stop
+
+    def handling_signals(self) -> AbstractContextManager[None]:
+        return handling(
+            {
+                signal.SIGINT: self.interrupt,
+                signal.SIGTERM: self.pass_on,
+                signal.SIGHUP: self.pass_on,
+            }
+        )
+
+    def run_all(self, commands: Sequence[Sequence[str]], env: dict[str, str]) -> int:
+        """Run COMMANDS until one fails; the exit status (128 + N after signal N)."""
+        for argv in commands:
+            if self.stop is not None:
+                break
+            status = self.run(argv, env)
+            if status != 0:
+                return status
+        return 0 if self.stop is None else 128 + self.stop
+
+    def run(self, argv: Sequence[str], env: dict[str, str]) -> int:
+        """Run ARGV to its end; its exit status (128 + N when signal N ended it)."""
+        try:
+            self.process = subprocess.Popen(argv, env=env)
+        except OSError as exc:
+            raise MaascurlError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        if self.stop is not None:  # it came while the command was starting
+            self.process.send_signal(self.stop)
+        status = self.process.wait()
+        return 128 - status if status < 0 else status
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def pass_on(self, signum: int, frame: FrameType | None) -> None:
+        self.stop = self.stop or signum
+        if self.running():
+            assert self.process is not None
+            self.process.send_signal(signum)
+
+    def interrupt(self, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-C: the command's to act on; with none running, a stop.
+
+        (Not SIG_IGN: a command started would inherit that, and Ctrl-C would not
+        stop it.)
+        """
+        if not self.running():
+            self.stop = self.stop or signum
 
 
 @contextmanager
-def passing_signals_to(process: subprocess.Popen[bytes]) -> Iterator[None]:
-    """While PROCESS runs: SIGTERM and SIGHUP go on to it; SIGINT is left to it.
-
-    Ctrl-C reaches the whole foreground process group, the command included, as
-    in a shell: the sandbox waits for the command to end and takes its status.
-    """
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        if process.poll() is None:
-            process.send_signal(signum)
-
-    saved = {
-        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, forward),
-        signal.SIGHUP: signal.signal(signal.SIGHUP, forward),
-    }
+def handling(handlers: dict[signal.Signals, Handler]) -> Iterator[None]:
+    """HANDLERS in place of the signals' own while inside."""
+    saved = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     try:
         yield
     finally:
