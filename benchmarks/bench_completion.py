@@ -1,7 +1,7 @@
 """Benchmark one TAB press: a completion call next to `python -c "import click"`.
 
 Sets up a throw-away config and cache (a profile whose API description is the
-committed tests/fixtures/describe.json; no server is contacted), then alternates
+committed maascurl/sandbox/data/describe.json; no server is contacted), then alternates
 runs of
 
   maascurl     with _MAASCURL_COMPLETE=bash_complete for `maascurl get machines op=list_al`
@@ -59,7 +59,7 @@ def prepare(tmp: Path) -> None:
     os.environ["MAASCURL_CACHE_DIR"] = str(tmp / "cache")
     from maascurl.api.apidesc import save_cache
 
-    save_cache(API_ROOT, (REPO / "tests" / "fixtures" / "describe.json").read_bytes())
+    save_cache(API_ROOT, (REPO / "maascurl" / "sandbox" / "data" / "describe.json").read_bytes())
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:

@@ -1,7 +1,7 @@
 """Benchmark maascurl.show.jsoncolor against `jq -C .` on a ~9 MB machine list.
 
 Builds a list of 1000 machine objects (from a machine.json response found
-under tests/fixtures, or given with --machine, else a synthetic one of
+under maascurl/sandbox/data, or given with --machine, else a synthetic one of
 similar shape), writes it compactly to a temporary file, then alternates
 runs of `jq -C . FILE` and a Python process calling write_json(color=True),
 both with stdout to /dev/null.  Prints median wall times, their ratio and
@@ -138,7 +138,9 @@ def synthetic_machine() -> dict[str, Any]:
 
 
 def load_machine(path: Path | None) -> tuple[dict[str, Any], str]:
-    candidates = [path] if path else sorted((REPO / "tests" / "fixtures").rglob("machine.json"))
+    candidates = (
+        [path] if path else sorted((REPO / "maascurl" / "sandbox" / "data").rglob("machine.json"))
+    )
     for candidate in candidates:
         if candidate and candidate.is_file():
             return json.loads(candidate.read_bytes()), str(candidate)

@@ -4,8 +4,8 @@ Run it with the virtualenv's python, from anywhere:
 
     .venv/bin/python benchmarks/run.py [--quick] [--repeat N] [--only GOAL]
 
-It starts the MAAS simulator of tests/simulator.py (imported by path) in a
-child process (fleets of 1,000 and 10,000 machines, a 30 MB and a 1-byte
+It starts the MAAS simulator of maascurl/sandbox/simulator.py (imported by
+path, from this tree) in a child process (fleets of 1,000 and 10,000 machines, a 30 MB and a 1-byte
 file), logs in with `maascurl login`
 into a temporary config (MAASCURL_CONFIG, MAASCURL_CACHE_DIR), then runs each
 goal and its baseline in alternating repetitions and prints one table of
@@ -252,10 +252,10 @@ for line in sys.stdin:
 
 
 class Simulator:
-    """The MAAS simulator of tests/simulator.py, in a child process."""
+    """The MAAS simulator of maascurl/sandbox/simulator.py, in a child process."""
 
     def __init__(self, images: Path) -> None:
-        path = str(REPO / "tests" / "simulator.py")
+        path = str(REPO / "maascurl" / "sandbox" / "simulator.py")
         self.process = subprocess.Popen(
             [sys.executable, "-c", SIMULATOR_DRIVER, path, str(images)],
             stdin=subprocess.PIPE,

@@ -7,7 +7,7 @@ Usage: python scripts/make_cli_databases.py OUTDIR --url URL [--api-key KEY]
 It writes OUTDIR/.maascli.db (as `maas login` does) and OUTDIR/.maas.db (as
 python-libmaas's `bin/maas login` does), each with one profile NAME for URL, so
 that `maascurl profile import` can be tried by hand against
-`python tests/simulator.py`. tests/test_profile_import.py imports the functions.
+`maascurl sandbox`. tests/test_profile_import.py imports the functions.
 
 The layouts, checked against the sources of both tools:
 
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DESCRIBE = REPO / "tests" / "fixtures" / "describe.json"
+DESCRIBE = REPO / "maascurl" / "sandbox" / "data" / "describe.json"
 
 Data = dict[str, Any]
 

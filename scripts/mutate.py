@@ -1287,6 +1287,69 @@ MUTANTS["profiles/target"] = [
     ),
 ]
 
+MUTANTS["sandbox/serve"] = [
+    M(
+        "the sandbox's profile made the default of the user's config",
+        "        if path is not None:  # the private config of the commands run: theirs alone\n",
+        "        if True:\n",
+    ),
+    M(
+        "a profile of that name for another server replaced",
+        "if old is not None and not is_sandbox_url(old.url):",
+        "if False:",
+    ),
+    M(
+        "the description not cached for the profile",
+        "save_cache(profile.api_root, sim.describe_bytes, ",
+        "(lambda *args: None)(profile.api_root, sim.describe_bytes, ",
+    ),
+    M(
+        "commands run on the serving port",
+        "sim = start(settings, 0 if settings.port is None else settings.port)",
+        "sim = start(settings, DEFAULT_PORT if settings.port is None else settings.port)",
+    ),
+    M(
+        "MAASCURL_PROFILE passed on to the commands",
+        "if k not in (ENV_PROFILE, ENV_CACERT)}",
+        "if k not in (ENV_CACERT,)}",
+    ),
+    M(
+        "this maascurl not first on the commands' PATH",
+        'env["PATH"] = os.pathsep.join([str(here), env.get("PATH", os.defpath)])',
+        'env["PATH"] = env.get("PATH", os.defpath)',
+    ),
+    M(
+        "the commands after a failed one still run",
+        "            if status != 0:\n                return status\n",
+        "            if status != 0:\n                continue\n",
+    ),
+    M(
+        "a command ended by a signal reported as a success",
+        "return 128 - status if status < 0 else status",
+        "return max(status, 0)",
+    ),
+    M(
+        "Ctrl-C not left to the command",
+        "                signal.SIGINT: self.interrupt,\n",
+        "",
+    ),
+    M(
+        "SIGTERM not passed on to the command",
+        "                signal.SIGTERM: self.pass_on,\n",
+        "",
+    ),
+    M(
+        "signals handled only once the commands run",
+        "    with runner.handling_signals():  # from the start",
+        "    with handling({}):  # from the start",
+    ),
+]
+
+MUTANTS["cli/sandbox"] = [
+    M("another default port", "DEFAULT_PORT = 5248", "DEFAULT_PORT = 5240"),
+    M("--run not repeatable", '    "runs",\n    multiple=True,\n', '    "runs",\n'),
+]
+
 MUTANTS["api/apidesc"] += [
     M(
         "'handler' kept in the official CLI's names",
@@ -1530,6 +1593,8 @@ TESTS["wire/connection"] = TESTS["jobs/call"] + ["tests/test_wait.py"]
 TESTS["profiles/target"] = TESTS["jobs/call"] + TESTS["profiles/login"]
 TESTS["wire/bounded"] = [_SECURITY, "tests/test_output.py", "tests/test_reliability.py"]
 TESTS["profiles/target"] = list(dict.fromkeys(TESTS["profiles/target"]))
+TESTS["sandbox/serve"] = ["tests/test_sandbox.py"]
+TESTS["cli/sandbox"] = ["tests/test_sandbox.py"]
 TESTS["api/fetch"] = [_SECURITY, "tests/test_profiles.py"]
 TESTS["dirs"] = ["tests/test_profiles.py", "tests/test_reliability.py", _SECURITY]
 TESTS["cli/values"] = ["tests/test_fleet.py"]
@@ -1605,11 +1670,11 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ),
     ("api/checks", "the official CLI's dashed op not mapped to underscores"): (
         "difflib already ranks the underscored spelling first: for every op of every "
-        "resource in the MAAS description (tests/fixtures/describe.json), "
+        "resource in the MAAS description (maascurl/sandbox/data/describe.json), "
         "suggest_op on op.replace('_', '-') answers op; the mapping guards future names"
     ),
     ("api/apidesc", "an ambiguous CLI name resolved to the first match"): (
-        "no MAAS description (tests/fixtures, the captured 3.x one it is made from "
+        "no MAAS description (the sandbox's, the captured 3.x one it is made from "
         "and libmaas's 2.0-2.2 ones) has two handlers with the same CLI name and number of IDs, so "
         "at most one template is ever found; the check guards a future description"
     ),

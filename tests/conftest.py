@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from hostile import API_KEY as HOSTILE_KEY
 from hostile import HostileServer
-from simulator import MaasSimulator
 from treecheck import TREE, imported_from
 
 import maascurl
@@ -40,6 +39,12 @@ if not imported_from(TREE, maascurl.__file__):
 
 from maascurl import errors
 from maascurl.cli import cli
+from maascurl.sandbox import simulator
+from maascurl.sandbox.simulator import MaasSimulator
+
+# The MAAS simulator lives in the package (`maascurl sandbox` serves it); the tests
+# import it by its old name, `from simulator import MaasSimulator`: one module, two names.
+sys.modules.setdefault("simulator", simulator)
 
 ENV_VARS = (
     "MAASCURL_CONFIG",

@@ -104,7 +104,8 @@ Mounting beside the v2 simulator: ``MaasSimulator(v3=V3Api(...))`` (or
 ``sim.mount_v3(api)``) routes every ``/MAAS/a/...`` request to ``api.handle``
 and shares the v2 simulator's clock (``api.base_clock = sim.now``).  Without
 it, the v2 simulator answers 404 under ``/MAAS/a/``, as a 3.4 region (no v3)
-does.  ``python tests/simulator.py --v3 3.7.3`` runs the pair standalone.
+does.  ``PYTHONPATH=tests python3 -m maascurl.sandbox.simulator --v3 3.7.3`` runs
+the pair standalone.
 
 Standard library only.  Run it standalone with:
 

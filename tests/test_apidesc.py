@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simulator import FIXTURES
 
 from maascurl.api import apidesc
 from maascurl.api.apidesc import ApiDescription, Param, parse_params, summary_of
 from maascurl.api.completion import complete_item, complete_path
 
-FIXTURE = Path(__file__).parent / "fixtures" / "describe.json"
+FIXTURE = FIXTURES / "describe.json"
 ROOT = "http://127.0.0.1:5240/MAAS/api/2.0/"
 
 
@@ -295,6 +296,37 @@ def test_cache_round_trip(cache_env: Path, desc: ApiDescription) -> None:
     m = loaded.match("machines/abc/op-deploy")
     assert m is not None and m.resource.template == "machines/{system_id}/"
     assert [p.name for p in cache_env.iterdir()] == [apidesc.cache_file(ROOT).name]
+
+
+@pytest.mark.parametrize(
+    ("doc", "about"),
+    [
+        ("MAAS API", ""),  # MAAS's own: nothing to say
+        (None, ""),
+        (["not", "text"], ""),
+        ("generated texts\nsecond line", "generated texts"),
+        ("x" * 500, "x" * 300),
+    ],
+)
+def test_the_description_says_what_it_is_once_and_short(
+    cache_env: Path, doc: object, about: str
+) -> None:
+    """The top-level doc, when not MAAS's own, is kept (its first line) through the cache."""
+    body = json.dumps({**_mini_describe(), "doc": doc}).encode()
+    assert apidesc.save_cache(ROOT, body).about == about
+    loaded = apidesc.load_cached(ROOT)
+    assert loaded is not None and loaded.about == about
+    head = json.loads(apidesc.cache_file(ROOT).read_bytes().partition(b"\n")[0])
+    assert head.get("about", "") == about
+
+
+def test_a_cache_with_a_bad_about_still_loads(cache_env: Path) -> None:
+    apidesc.save_cache(ROOT, json.dumps(_mini_describe()).encode())
+    path = apidesc.cache_file(ROOT)
+    head, _, rows = path.read_bytes().partition(b"\n")
+    path.write_bytes(json.dumps({**json.loads(head), "about": 7}).encode() + b"\n" + rows)
+    loaded = apidesc.load_cached(ROOT)
+    assert loaded is not None and loaded.about == ""
 
 
 def test_cache_file_per_root(cache_env: Path) -> None:

@@ -14,12 +14,13 @@ import pexpect
 import pytest
 from click.testing import CliRunner
 from conftest import complete, env_for_subprocess, values
+from simulator import FIXTURES
 
 from maascurl.api.apidesc import save_cache
 from maascurl.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURE = Path(__file__).parent / "fixtures" / "describe.json"
+FIXTURE = FIXTURES / "describe.json"
 SHIPPED = {"bash": "maascurl.bash", "zsh": "_maascurl", "fish": "maascurl.fish"}
 API_ROOT = "http://127.0.0.1:9/MAAS/api/2.0/"  # never contacted: completion reads the cache
 CONFIG = """\

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from rich.console import Console
+from simulator import FIXTURES
 
 from maascurl.api.apidesc import ApiDescription
 from maascurl.api.describe import (
@@ -19,7 +19,7 @@ from maascurl.api.describe import (
     resource_data,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "describe.json"
+FIXTURE = FIXTURES / "describe.json"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import env_for_subprocess, maascurl_script
-from simulator import ALLOCATED_STATUSES, MaasSimulator
+from simulator import NODE_STATUS, MaasSimulator
 
 from maascurl import __version__
 
@@ -58,7 +58,8 @@ def test_get_piped_writes_the_server_bytes(env: dict[str, str], sim: MaasSimulat
     done = maascurl(env, "get", "machines", "op=list_allocated")
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""
-    mine = [m for m in sim.machines if m["owner"] == "admin" and m["status"] in ALLOCATED_STATUSES]
+    allocated = NODE_STATUS["Allocated"]
+    mine = [m for m in sim.machines if m["owner"] == "admin" and m["status"] == allocated]
     assert done.stdout == json.dumps(mine, ensure_ascii=False).encode()
     assert [r.query for r in sim.requests] == [[("op", "list_allocated")]]
 

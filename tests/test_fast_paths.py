@@ -193,9 +193,40 @@ def test_tab_over_command_names_imports_no_command_module(home: Path) -> None:
     names, done = imports_of(env)
     assert "plain,upload-image" in done.stdout.splitlines()
     assert "maascurl.cli.shellcomplete" in names  # the measurement itself works
-    commands = {"requests", "work", "profiles", "help"}
+    commands = {"requests", "work", "profiles", "help", "sandbox"}
     assert {f"maascurl.cli.{name}" for name in commands}.isdisjoint(names)
     assert top_level(names).isdisjoint(HEAVY), sorted(top_level(names) & set(HEAVY))
+
+
+@pytest.mark.parametrize(
+    ("args", "tab"),
+    [
+        (("get", "users", "op=whoami"), None),
+        (("--help",), None),
+        (("sandbox", "--help"), None),
+        ((), "maascurl sandbox --"),
+        ((), "maascurl get machines op=list_al"),
+    ],
+    ids=["get", "help", "sandbox-help", "tab-sandbox", "tab-get"],
+)
+def test_only_the_sandbox_command_running_imports_the_sandbox(
+    sim: MaasSimulator, profile: str, home: Path, args: tuple[str, ...], tab: str | None
+) -> None:
+    """The simulator is big (email, ssl, http.server): no other command, no help and no
+    TAB press pays for it; the sandbox's help and TAB are the command's alone."""
+    env = env_for_subprocess(home)
+    if tab is not None:
+        env.update(_MAASCURL_COMPLETE="bash_complete", COMP_WORDS=tab)
+        env["COMP_CWORD"] = str(len(tab.split(" ")) - 1)
+    names, done = imports_of(env, *args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout  # it did its work: an answer, a help text, candidates
+    assert "maascurl.cli" in names  # the measurement itself works
+    assert not [name for name in names if name.startswith("maascurl.sandbox")]
+    if "sandbox" in args or "sandbox" in (tab or ""):
+        assert "maascurl.cli.sandbox" in names
+    else:
+        assert "maascurl.cli.sandbox" not in names
 
 
 def test_terminal_get_pretty_prints_without_rich(

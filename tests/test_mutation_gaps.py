@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 from conftest import Run
-from simulator import MaasSimulator
+from simulator import FIXTURES, MaasSimulator
 from test_guarantees import scripted, use_server
 
 from maascurl.api.apidesc import ApiDescription
@@ -26,7 +26,7 @@ else:  # pragma: no cover
 
 
 def fixture_description() -> ApiDescription:
-    describe = Path(__file__).parent / "fixtures" / "describe.json"
+    describe = FIXTURES / "describe.json"
     return ApiDescription.from_describe(json.loads(describe.read_text(encoding="utf-8")))
 
 

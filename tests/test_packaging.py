@@ -51,7 +51,11 @@ def test_the_wheel_holds_the_package_and_the_data_files_only(wheel: Path) -> Non
     names = zipfile.ZipFile(wheel).namelist()
     package = {n for n in names if n.startswith("maascurl/")}
     assert {"maascurl/__init__.py", "maascurl/cli/__init__.py", "maascurl/py.typed"} <= package
-    assert all(n.endswith((".py", "py.typed")) for n in package)
+    sandbox_data = {n for n in package if n.startswith("maascurl/sandbox/data/")}
+    shipped = REPO / "maascurl" / "sandbox" / "data"
+    assert sandbox_data == {f"maascurl/sandbox/data/{p.name}" for p in shipped.glob("*.json")}
+    assert "maascurl/sandbox/data/describe.json" in sandbox_data
+    assert all(n.endswith((".py", "py.typed")) for n in package - sandbox_data)
     data = {n.removeprefix(DATA) for n in names if n.startswith(DATA)}
     assert data == set(DATA_FILES)
     info = f"maascurl-{__version__}.dist-info/"

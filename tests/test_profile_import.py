@@ -13,7 +13,7 @@ import pytest
 import trustme
 from click.testing import CliRunner
 from conftest import Run, values
-from simulator import MaasSimulator
+from simulator import FIXTURES, MaasSimulator
 
 from maascurl.cli import cli
 
@@ -31,7 +31,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DESCRIBE = json.loads((Path(__file__).parent / "fixtures" / "describe.json").read_text())
+DESCRIBE = json.loads((FIXTURES / "describe.json").read_text())
 NOWHERE = "http://127.0.0.1:9/MAAS"  # never contacted: completion reads the cache
 
 

@@ -22,7 +22,7 @@ from oauthlib import oauth1
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from simulator import API_PREFIX, FORBIDDEN, INVALID_API_KEY, MaasSimulator
+from simulator import API_PREFIX, FIXTURES, FORBIDDEN, INVALID_API_KEY, MaasSimulator
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_anonymous_version_and_describe(sim: MaasSimulator) -> None:
     assert version.status_code == 200
     assert "capabilities" in version.json()
     describe = httpx.get(sim.api_root + "describe/")
-    fixture = Path(__file__).parent / "fixtures" / "describe.json"
+    fixture = FIXTURES / "describe.json"
     assert describe.content == fixture.read_bytes()
     assert describe.headers["x-maas-api-hash"] == describe.json()["hash"]
 

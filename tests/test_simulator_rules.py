@@ -321,6 +321,21 @@ def test_others_cannot_touch_a_machine_they_do_not_own(sim: MaasSimulator) -> No
     assert post(sim, "machines/abc000/?op=deploy").status_code == 409  # admin: it is deploying
 
 
+def test_list_allocated_lists_the_callers_allocated_machines_only(sim: MaasSimulator) -> None:
+    """MAAS 3.4's op=list_allocated: status Allocated and owned by the caller; a machine
+    whose deployment started, or that is deployed, is not listed."""
+    sim.timed.seconds = 0.2
+    user2 = sim.add_user("user2")  # abc002 is user2's, Deployed
+    assert ids(sim, "machines/?op=list_allocated", user2) == []
+    assert post(sim, "machines/?op=allocate", system_id="abc000").status_code == 200
+    assert ids(sim, "machines/?op=list_allocated") == ["abc000", "abc001"]
+    assert ids(sim, "machines/?op=list_allocated&id=abc001&id=abc002") == ["abc001"]
+    assert post(sim, "machines/abc000/?op=deploy").json()["status_name"] == "Deploying"
+    assert ids(sim, "machines/?op=list_allocated") == ["abc001"]
+    assert settled(sim, "abc000", busy="Deploying")["status_name"] == "Deployed"
+    assert ids(sim, "machines/?op=list_allocated") == ["abc001"]
+
+
 def test_deploy_acquires_a_ready_machine_and_refuses_other_states(sim: MaasSimulator) -> None:
     sim.timed.seconds = 0.2
     started = post(sim, "machines/abc000/?op=deploy", distro_series="noble")
@@ -598,13 +613,13 @@ def test_the_description_carries_generated_text_and_says_so(sim: MaasSimulator) 
 
 # ---------------------------------------------------------------- standalone
 
-SIMULATOR = Path(__file__).resolve().parent / "simulator.py"
+SIMULATOR = ["-m", "maascurl.sandbox.simulator"]  # standalone, for development
 
 
 def started(spawn: Spawn, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """`python tests/simulator.py ARGS`, and the key=value lines it prints first."""
+    """`python3 -m maascurl.sandbox.simulator ARGS`, and the key=value lines it prints first."""
     process = spawn(
-        [sys.executable, str(SIMULATOR), *args],
+        [sys.executable, *SIMULATOR, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -650,7 +665,7 @@ def test_standalone_password_and_a_busy_port(spawn: Spawn) -> None:
     assert (info["username"], info["password"]) == ("admin", "sandbox")
     port = info["url"].split(":")[2].split("/")[0]
     busy = subprocess.run(
-        [sys.executable, str(SIMULATOR), "--port", port],
+        [sys.executable, *SIMULATOR, "--port", port],
         capture_output=True,
         text=True,
         timeout=30,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, env_for_subprocess, on_terminal, values
-from simulator import MaasSimulator
+from simulator import FIXTURES, MaasSimulator
 
 from maascurl.show import fields, table
 from maascurl.show.fields import Column, Listing, View
@@ -137,7 +137,7 @@ def test_resource_of_a_path(path: str, op: str | None, resource: str | None) -> 
 
 def test_default_columns_use_fields_maas_sends() -> None:
     """Every default column's first name is a field of that resource in the fixtures."""
-    here = Path(__file__).parent / "fixtures"
+    here = FIXTURES
     samples = {
         "machines": json.loads((here / "machines.json").read_text())[0],
         "rackcontrollers": json.loads((here / "rack_controllers.json").read_text())[0],

@@ -126,11 +126,22 @@ def _template_segments(template: str) -> tuple[str | None, ...]:
     )
 
 
-class ApiDescription:
-    """All resources of one MAAS server's API."""
+# MAAS's own top-level doc of its description; any other is shown by `describe`
+# (the sandbox's says that its texts are generated, not MAAS's documentation).
+MAAS_DOC = "MAAS API"
+ABOUT_LIMIT = 300
 
-    def __init__(self, hash: str, resources: Iterable[Resource]) -> None:
+
+class ApiDescription:
+    """All resources of one MAAS server's API.
+
+    ABOUT is the document's own top-level doc when it says more than MAAS's
+    ("MAAS API"): one line, at most ABOUT_LIMIT characters.
+    """
+
+    def __init__(self, hash: str, resources: Iterable[Resource], about: str = "") -> None:
         self.hash = hash
+        self.about = about
         self.resources: tuple[Resource, ...] = tuple(resources)
         # Resources grouped by segment count: matching only scans same-length templates.
         self._by_len: dict[int, list[tuple[tuple[str | None, ...], Resource]]] = {}
@@ -141,7 +152,7 @@ class ApiDescription:
 
     @classmethod
     def from_describe(cls, doc: Mapping[str, Any]) -> ApiDescription:
-        return cls(str(doc.get("hash", "")), _resources_from_describe(doc))
+        return cls(str(doc.get("hash", "")), _resources_from_describe(doc), _about(doc))
 
     def resource(self, template: str) -> Resource | None:
         """The resource with exactly this template (relative, as in ``Resource.template``)."""
@@ -239,8 +250,16 @@ class ApiDescription:
         ]
 
     @classmethod
-    def from_data(cls, hash: str, rows: list[Any]) -> ApiDescription:
-        return cls(hash, (_resource_from_row(row) for row in rows))
+    def from_data(cls, hash: str, rows: list[Any], about: str = "") -> ApiDescription:
+        return cls(hash, (_resource_from_row(row) for row in rows), about)
+
+
+def _about(doc: Mapping[str, Any]) -> str:
+    """The document's top-level doc, if it is not MAAS's own: its first line, capped."""
+    text = doc.get("doc")
+    if not isinstance(text, str) or text.strip() in ("", MAAS_DOC):
+        return ""
+    return text.strip().splitlines()[0][:ABOUT_LIMIT]
 
 
 def cli_name(handler: str) -> str:
@@ -466,11 +485,14 @@ def open_cached(path: Path) -> IO[bytes]:
         raise
 
 
-def cache_file(api_root: str) -> Path:
-    """The cache path for an API root URL: a readable slug plus a short checksum."""
+def cache_file(api_root: str, directory: Path | None = None) -> Path:
+    """The cache path for an API root URL: a readable slug plus a short checksum.
+
+    In DIRECTORY, else in cache_dir().
+    """
     slug = re.sub(r"[^A-Za-z0-9.]+", "_", re.sub(r"^[a-z]+://", "", api_root)).strip("_")
     digest = zlib.crc32(api_root.encode()) & 0xFFFFFFFF
-    return cache_dir() / f"describe-{slug[:80]}-{digest:08x}.json"
+    return (directory or cache_dir()) / f"describe-{slug[:80]}-{digest:08x}.json"
 
 
 def _header(raw: bytes) -> dict[str, Any] | None:
@@ -488,7 +510,10 @@ def load_cached(api_root: str) -> ApiDescription | None:
             if head is None:
                 return None
             rows = json.loads(f.read())
-        return ApiDescription.from_data(str(head["hash"]), rows)
+        about = head.get("about", "")
+        return ApiDescription.from_data(
+            str(head["hash"]), rows, about if type(about) is str else ""
+        )
     except Exception:  # a bad cache only costs a refetch; never break the command
         return None
 
@@ -503,8 +528,13 @@ def cached_hash(api_root: str) -> str | None:
         return None
 
 
-def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
-    """Parse a describe response body, store its compact form atomically, return it."""
+def save_cache(
+    api_root: str, describe_body: bytes, directory: Path | None = None
+) -> ApiDescription:
+    """Parse a describe response body, store its compact form atomically, return it.
+
+    In DIRECTORY (the sandbox's private one for its commands), else in cache_dir().
+    """
     try:
         doc = json.loads(describe_body)
     except RecursionError:  # a hostile server's nesting, not a bug of ours
@@ -517,9 +547,10 @@ def save_cache(api_root: str, describe_body: bytes) -> ApiDescription:
         raise ValueError(f"the API description is malformed ({type(exc).__name__})") from None
     from maascurl.dirs import make_private_dirs
 
-    target = cache_file(api_root)
+    target = cache_file(api_root, directory)
     make_private_dirs(target.parent)
-    head = json.dumps({"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root})
+    facts = {"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root}
+    head = json.dumps({**facts, "about": desc.about} if desc.about else facts)
     body = json.dumps(desc.to_data(), separators=(",", ":"))
     _write_atomic(target, (head + "\n" + body).encode())
     return desc

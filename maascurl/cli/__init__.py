@@ -10,6 +10,7 @@ arguments), and the modules of the work layer only when it runs:
     work.py       wait, events, batch, upload-image
     profiles.py   login, logout, profile, refresh
     help.py       describe, completion
+    sandbox.py    sandbox (a MAAS stand-in; the only importer of maascurl/sandbox/)
 
 Shared by them: options.py (each option defined once), values.py (parsed
 options into the work layer's values), complete.py (TAB candidates) and
@@ -29,6 +30,7 @@ _REQUESTS = "maascurl.cli.requests"
 _WORK = "maascurl.cli.work"
 _PROFILES = "maascurl.cli.profiles"
 _HELP = "maascurl.cli.help"
+_SANDBOX = "maascurl.cli.sandbox"
 
 # Every command: its module, and its summary as the command itself gives it
 # (tests/test_entrypoint.py checks that the two agree).
@@ -51,6 +53,7 @@ COMMANDS = {
     ),
     "describe": Lazy(_HELP, "Help from the server's own API description."),
     "completion": Lazy(_HELP, "Print the TAB completion script for SHELL (bash, zsh or fish)."),
+    "sandbox": Lazy(_SANDBOX, "Serve a MAAS stand-in on 127.0.0.1, to try maascurl offline."),
 }
 
 

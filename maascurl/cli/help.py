@@ -51,8 +51,12 @@ def describe(
         raise UsageError(str(exc)) from None
     if as_json:
         print(json.dumps(data, indent=2))
-        return
-    _print(visible(data))  # the server's text, bound for a terminal or a pager
+    else:
+        _print(visible(data))  # the server's text, bound for a terminal or a pager
+    if desc.about:  # the description's own word on itself (the sandbox: generated texts)
+        from maascurl.errors import note
+
+        note(desc.about)
 
 
 def _description(profile_name: str | None) -> ApiDescription:

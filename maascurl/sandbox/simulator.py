@@ -1,9 +1,9 @@
-"""A simulated MAAS region API (v2) for tests, benchmarks and trying things offline.
+"""A simulated MAAS region API (v2): `maascurl sandbox`, and the test suite's MAAS.
 
 It speaks real HTTP/1.1 (keep-alive, Content-Length and chunked request
 bodies) on 127.0.0.1, routes requests with the resource paths of the
-committed describe document (and the paths MAAS serves beyond it,
-UNDESCRIBED_ROUTES), checks 0-legged OAuth PLAINTEXT signatures the way
+description it serves (data/describe.json, and the paths MAAS serves beyond
+it, UNDESCRIBED_ROUTES), checks 0-legged OAuth PLAINTEXT signatures the way
 MAAS does, and answers a useful subset of the API from in-memory state with
 MAAS 3.4's rules: listing filters, machine statuses and their transitions,
 locks, permissions, events, power parameters, fabrics and VLANs. Faults
@@ -23,9 +23,18 @@ key is `api_key` and whose password, for /MAAS/accounts/authenticate/, is
 DEFAULT_PASSWORD ("correct horse battery staple") unless `password` says
 otherwise.
 
-Standard library only.  Run it standalone with:
+The description it serves and its sample answers are data/*.json beside this
+module (shipped in the wheel). The description keeps MAAS's facts (paths,
+ops, parameter names) with generated text in place of MAAS's documentation,
+and its top-level doc says so (`maascurl describe` shows that line).
 
-    python tests/simulator.py [--port N] [--machines N] [--seed S]
+Standard library only; it imports no other maascurl module (import-linter
+checks it), and in the package only maascurl/sandbox/serve.py, the
+`maascurl sandbox` command's work, imports it. The tests import it as
+`simulator` (tests/conftest.py registers that name). For development, run it
+standalone with more knobs than the sandbox has:
+
+    python3 -m maascurl.sandbox.simulator [--port N] [--machines N] [--seed S]
         [--action-seconds S] [--fail-share F] [--password P]
         [--https-cert C --https-key K] [--boot-images-dir D] [--v3 VERSION]
 
@@ -35,7 +44,8 @@ serves until Ctrl-C or SIGTERM; actions take 2 seconds unless
 
 Under /MAAS/a/ it answers 404, as a region without the v3 API (3.4) does,
 unless a v3 API (tests/simulator_v3.py's V3Api) is mounted there:
-MaasSimulator(v3=V3Api()) or sim.mount_v3(api); --v3 VERSION standalone.
+MaasSimulator(v3=V3Api()) or sim.mount_v3(api); standalone, --v3 VERSION
+with tests/ on PYTHONPATH (where the v3 simulator lives for now).
 """
 
 from __future__ import annotations
@@ -66,7 +76,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, NamedTuple
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data"  # the description and sample answers
 API_PREFIX = "/MAAS/api/2.0/"
 V3_MOUNT = "/MAAS/a/"  # where MAAS 3.5+ serves its v3 API (see mount_v3)
 TIMESTAMP_THRESHOLD = 300
@@ -125,7 +135,6 @@ STATUS_NAMES = {code: name for name, code in NODE_STATUS.items()}
 DEFAULT_USER = "admin"
 DEFAULT_PASSWORD = "correct horse battery staple"
 STANDALONE_ACTION_SECONDS = 2.0  # run standalone, deployments and the like take this long
-ALLOCATED_STATUSES = {6, 9, 10}  # what op=list_allocated lists here (MAAS: 10 only)
 ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "glad", "hale")
 ANIMALS = ("otter", "heron", "lynx", "stoat", "finch", "koala", "moose", "quail")
 
@@ -990,7 +999,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def starts_with_tls(self) -> bool:
         try:
-            return self.rfile.peek(1)[:1] == b"\x16"  # a TLS handshake record
+            peek = getattr(self.rfile, "peek")  # a BufferedReader's  # noqa: B009
+            return bool(peek(1)[:1] == b"\x16")  # a TLS handshake record
         except (OSError, AttributeError):
             return False
 
@@ -1659,19 +1669,17 @@ class MaasSimulator:
         )
 
     def machines_allocated(self, call: Call) -> Reply:
-        """op=list_allocated: the caller's machines, id= picking some.
+        """op=list_allocated: the caller's machines in status Allocated, id= picking some.
 
-        Not yet as MAAS: MAAS 3.4 lists the caller's machines in status
-        Allocated only, but the README's opening example releases the machines
-        this lists after deploying one, so Deploying and Deployed ones are
-        listed too until that example changes.
+        As MAAS 3.4 (MachinesHandler.list_allocated): Allocated only, so a
+        machine leaves the list when its deployment starts.
         """
         ids = call.query("id")
         mine = [
             m
             for m in self.machines
             if m["owner"] == call.user
-            and m["status"] in ALLOCATED_STATUSES
+            and m["status"] == NODE_STATUS["Allocated"]
             and (not ids or m["system_id"] in ids)
         ]
         return make_reply(200, mine)
@@ -2335,6 +2343,7 @@ class EventLog:
             pairs: list[tuple[str, str | int]] = [*kept, *([extra] if extra else [])]
             return f"{API_PREFIX}events/?{urllib.parse.urlencode(pairs)}"
 
+        prev_uri: str | None
         if page:
             next_uri, prev_uri = uri(("after", page[0]["id"])), uri(("before", page[-1]["id"]))
         else:
@@ -2510,7 +2519,7 @@ class TimedActions:
     @staticmethod
     def plan_key(machine: Json, op: str) -> str:
         """Power changes run beside a status change; a new status change replaces the old."""
-        return machine["system_id"] + (":power" if op.startswith("power_") else "")
+        return str(machine["system_id"]) + (":power" if op.startswith("power_") else "")
 
     def back_from(self, machine: Json, op: str) -> str:
         """Where a test or rescue mode ends: the previous status (test: Ready after some)."""
@@ -3288,7 +3297,7 @@ class Fabrics:
 
     def is_default(self, vlan: Json) -> bool:
         ids = [v["id"] for v in self.vlans.values() if v["fabric_id"] == vlan["fabric_id"]]
-        return vlan["id"] == min(ids)
+        return bool(vlan["id"] == min(ids))
 
     def name_of(self, vlan: Json) -> str:
         if self.is_default(vlan):
@@ -3420,7 +3429,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rack-sync-seconds", type=float, default=0.0, help="racks sync an upload after this long"
     )
-    parser.add_argument("--v3", metavar="VERSION", help="serve the v3 API too (3.7.3 or 3.8.0a1)")
+    parser.add_argument(
+        "--v3",
+        metavar="VERSION",
+        help="serve the v3 API too (3.7.3 or 3.8.0a1; tests/simulator_v3.py on PYTHONPATH)",
+    )
     args = parser.parse_args(argv)
     context = None
     if args.https_cert:
@@ -3446,10 +3459,12 @@ def main(argv: list[str] | None = None) -> None:
         sim.rack_sync.set_racks(args.racks)
     sim.rack_sync.sync_seconds = args.rack_sync_seconds
     if args.v3:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from simulator_v3 import V3Api
-
-        sim.mount_v3(V3Api(args.v3, machines=args.machines, password=args.password))
+        try:  # a module of the tests for now, found by name on sys.path
+            v3 = __import__("simulator_v3")
+        except ImportError:
+            sim.stop()
+            parser.exit(1, "--v3 needs tests/ on PYTHONPATH (tests/simulator_v3.py)\n")
+        sim.mount_v3(v3.V3Api(args.v3, machines=args.machines, password=args.password))
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
