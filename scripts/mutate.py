@@ -1641,7 +1641,9 @@ for _module, _tests in {
     _ours = [_BEHAVIOURS + name for name in _tests]
     # First for wait: the test_wait.py tests that notice its two mutants numbered 16 do so
     # only by hanging until the per-test timeout (120 s each); these fail within seconds.
-    TESTS[_module] = [*_ours, *TESTS[_module]] if _module == "jobs/wait" else [*TESTS[_module], *_ours]
+    TESTS[_module] = (
+        [*_ours, *TESTS[_module]] if _module == "jobs/wait" else [*TESTS[_module], *_ours]
+    )
 
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.
 EQUIVALENT: dict[tuple[str, str], str] = {
