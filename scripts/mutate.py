@@ -410,13 +410,13 @@ MUTANTS: dict[str, list[Mutant]] = {
     "termsafe": [
         M(
             "C1 controls not made visible",
-            r'"[\x00-\x08\x0b-\x1f\x7f-\x9f]"',
-            r'"[\x00-\x08\x0b-\x1f\x7f]"',
+            r'f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]"',
+            r'f"[\x00-\x08\x0b-\x1f\x7f{BIDI_CONTROLS}]"',
         ),
         M(
             "tabs and newlines made visible too",
-            r'"[\x00-\x08\x0b-\x1f\x7f-\x9f]"',
-            r'"[\x00-\x1f\x7f-\x9f]"',
+            r'f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]"',
+            r'f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]"',
         ),
         M(
             "newlines kept in a one-line message",
@@ -664,8 +664,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "a hostname printed without making it terminal-safe",
-            'return f"{watch.where} ({safe_line(host)})" if host else watch.where',
-            'return f"{watch.where} ({host})" if host else watch.where',
+            'return f"{where} ({safe_line(host)})" if host else where',
+            'return f"{where} ({host})" if host else where',
         ),
         M(
             "an unchanged state printed again",
@@ -1421,8 +1421,8 @@ MUTANTS["jobs/events"] += [
 MUTANTS["wire/bounded"] += [
     M(
         "5. a body of exactly the cap taken as over it",
-        "if len(body) > limit:",
-        "if len(body) >= limit:",
+        "if len(chunk) > room:",
+        "if len(chunk) >= room:",
     ),
     M(
         "6. identity taken for a coding",
