@@ -13,6 +13,7 @@ import stat
 import threading
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -82,16 +83,16 @@ def test_a_failure_saving_a_lines_file_fails_that_line_only(
 ) -> None:
     """Whatever goes wrong writing one line's -o file, its worker goes on: every line and the
     summary are done (before, the worker thread died and the run never ended)."""
-    from maascurl.jobs import fleet
+    from maascurl.show import output
 
-    save = fleet._save
+    save = output.save_body  # -o streams each line's answer to its file
 
-    def save_or_break(body: bytes, path: str) -> None:
+    def save_or_break(response: Any, path: str) -> None:
         if path.endswith("b.json"):
             raise ValueError("embedded null byte")
-        save(body, path)
+        save(response, path)
 
-    monkeypatch.setattr(fleet, "_save", save_or_break)
+    monkeypatch.setattr(output, "save_body", save_or_break)
     hostile.answer(*[reply(200, b'{"n": 1}') for _ in range(3)])
     out = tmp_path / "out"
     out.mkdir()
