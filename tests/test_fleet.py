@@ -201,12 +201,59 @@ def test_every_line_is_checked_before_the_first_request(api: MaasSimulator, run:
     assert api.requests == []
 
 
-def test_an_undocumented_field_warns_once_not_per_line(api: MaasSimulator, run: Run) -> None:
+def test_a_misspelt_field_of_the_template_is_named_once(api: MaasSimulator, run: Run) -> None:
+    """The template's own mistake is every line's: one stderr line names them all."""
     result = run(
         "post", "machines/{}", "op=release", "commnet=x", "--each", "-", input="\n".join(ids(5))
     )
-    assert result.exit_code == 0, result.stderr
-    assert result.stderr.count("does not document a field 'commnet'") == 1
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "maascurl: error: lines 1-5: machines/{} op=release has no field 'commnet'; "
+        "did you mean 'comment'?"
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert api.requests == []
+
+
+def test_a_batch_file_names_every_bad_line_in_one_run(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    source = tmp_path / "work.txt"
+    source.write_bytes(
+        b"get version\n"
+        b"post machines/abc001 op=relase\n"  # 2: a misspelt op
+        b"get machines\n"
+        b"gett machines\n"  # 4: no such method
+        b"put machines/abc002 hostnme=web-01\n"  # 5: a misspelt field
+        b"get machines/\xff\n"  # 6: not UTF-8
+        b"get machines -p nosuch\n"  # 7: no such profile
+        b"post machines/abc003 op=relase\n"  # 8: as line 2, its own path
+    )
+    result = run("batch", str(source))
+    assert result.exit_code == 2  # the first bad line's
+    errors = result.stderr.splitlines()
+    assert [line.split(":")[2].strip() for line in errors[:-1]] == [
+        "line 2",
+        "line 4",
+        "line 5",
+        "line 6",
+        "line 7",
+        "line 8",
+    ]
+    assert all(line.startswith("maascurl: error: line ") for line in errors[:-1])
+    assert "did you mean 'hostname'" in errors[2]
+    assert errors[-1] == (
+        "maascurl: error: 6 lines cannot be sent (first: line 2); nothing was sent"
+    )
+    assert api.requests == []
+
+
+def test_lines_refused_for_one_reason_share_a_line() -> None:
+    bad = fleet.BadLines()
+    for line in (1, 2, 3, 5, 9, 10):
+        bad.add(LineError(line, MaascurlError("same")))
+    with pytest.raises(MaascurlError, match=r"^lines 1-3, 5, 9-10: same$"):
+        bad.stop_the_run()
 
 
 # ---------------------------------------------------------------- failures
@@ -529,7 +576,7 @@ def test_a_line_filled_with_control_characters_is_shown_escaped(
 ) -> None:
     """The line's request is named in its error with its control characters made visible."""
     result = run(
-        "post", "machines/abc001", "op={}", "--each", "-", "--no-check", input="rel\x1b]0;x\x07\n"
+        "post", "machines/abc001/", "op={}", "--each", "-", "--no-check", input="rel\x1b]0;x\x07\n"
     )
     assert result.exit_code == 4, result.stderr
     assert "(post machines/abc001/ op=rel\\x1b]0;x\\x07): 400" in result.stderr

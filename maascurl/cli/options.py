@@ -214,7 +214,9 @@ def request_options(func: F) -> F:
             click.option(
                 "--no-check",
                 is_flag=True,
-                help="Send without checking op and fields against the API description.",
+                help="Send as typed: no check of op and fields against the API description, "
+                "PATH exactly as typed (no slash added, no CLI name mapped), fleet lines in any "
+                "order.",
             ),
             click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notes."),
             click.option(

@@ -47,6 +47,7 @@ from maascurl.errors import (
     MaascurlError,
     UsageError,
     each_warning_once,
+    error_line,
     note,
     notes_about,
     redact_secrets,
@@ -168,7 +169,11 @@ class Planner:
                 desc,
                 headers=request.headers,
                 body=self.options.body,
+                exact=self.options.no_check,
             )
+            if self.options.verbose:
+                for text in spec.notes:
+                    note(f"line {request.line}: {text}")
             if desc is not None and not self.options.no_check:
                 typed = typed_path if typed_path is not None else str(request.path)
                 desc = self._check(spec, target, desc, request.profile, typed)
@@ -798,9 +803,14 @@ def run_each(
         method, path, items, options.output.output, options.profile, options.headers
     )
 
-    def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
+    def jobs(planner: Planner, lines: Lines) -> Iterator[Job | LineError]:
         for number, text in lines:
-            yield planner.job(template.request(number, text), typed_path=path)
+            try:
+                if isinstance(text, LineError):
+                    raise text
+                yield planner.job(template.request(number, text), typed_path=path)
+            except LineError as exc:
+                yield exc
 
     return _run(each, jobs, options, fleet, hook)
 
@@ -810,16 +820,23 @@ def run_batch(
 ) -> int:
     """`maascurl batch FILE`: one whole request per line, each with its own profile."""
 
-    def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
+    def jobs(planner: Planner, lines: Lines) -> Iterator[Job | LineError]:
         for number, text in lines:
-            request = batch_request(number, text)
-            if request is not None:
-                yield planner.job(request._replace(headers=options.headers))
+            try:
+                if isinstance(text, LineError):
+                    raise text
+                request = batch_request(number, text)
+                if request is not None:
+                    yield planner.job(request._replace(headers=options.headers))
+            except LineError as exc:
+                yield exc
 
     return _run(name, jobs, options, fleet, hook)
 
 
-JobMaker = Callable[[Planner, Iterator[tuple[int, str]]], Iterator[Job]]
+Lines = Iterator[tuple[int, "str | LineError"]]
+# Every line's Job, or the LineError that says why it cannot be sent.
+JobMaker = Callable[[Planner, Lines], Iterator["Job | LineError"]]
 
 
 def _run(
@@ -827,11 +844,20 @@ def _run(
 ) -> int:
     planner = Planner(options)
     plans = Plans()
+    bad = BadLines()
     try:
         with each_warning_once():
             for job in make_jobs(planner, input_lines(name)):  # the checking pass: sends nothing
-                planner.check_output(job)
-                plans.add(job)
+                try:
+                    if isinstance(job, LineError):
+                        raise job
+                    planner.check_output(job)
+                except LineError as exc:
+                    bad.add(exc)  # and read on: every bad line is named in one run
+                    continue
+                if not bad.errors:
+                    plans.add(job)
+            bad.stop_the_run()
             planner.close()
             if options.offline:
                 _print_offline(plans.jobs(), options)
@@ -841,6 +867,60 @@ def _run(
     finally:
         planner.close()
         plans.close()
+
+
+class BadLines:
+    """The lines the checking pass refused: all of them are named before the run stops.
+
+    Lines refused for the same reason (an `--each` template's own mistake is
+    every line's) share one stderr line: `lines 1-3, 7: ...`.
+    """
+
+    SHOWN_RANGES = 10  # line ranges named per reason; the rest are counted
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[LineError]] = {}  # reason -> its lines, in input order
+        self.count = 0
+
+    def add(self, error: LineError) -> None:
+        self.errors.setdefault(error.reason, []).append(error)
+        self.count += 1
+
+    def stop_the_run(self) -> None:
+        """Raise (nothing sent) when any line was refused, after naming each on stderr."""
+        if not self.errors:
+            return
+        groups = list(self.errors.values())
+        if self.count == 1:
+            raise groups[0][0]
+        lines = [f"{self._lines(group)}: {group[0].reason}" for group in groups]
+        first = groups[0][0]
+        if len(groups) == 1:
+            raise _Refused(lines[0], first.exit_code)
+        for line in lines:
+            error_line(line)
+        raise _Refused(
+            f"{self.count} lines cannot be sent (first: line {first.line}); nothing was sent",
+            first.exit_code,
+        )
+
+    def _lines(self, group: list[LineError]) -> str:
+        ranges: list[list[int]] = []
+        for error in group:
+            if ranges and ranges[-1][1] == error.line - 1:
+                ranges[-1][1] = error.line
+            else:
+                ranges.append([error.line, error.line])
+        shown = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[: self.SHOWN_RANGES]]
+        more = sum(b - a + 1 for a, b in ranges[self.SHOWN_RANGES :])
+        text = ", ".join(shown) + (f" and {more} more" if more else "")
+        return f"line {text}" if len(group) == 1 else f"lines {text}"
+
+
+class _Refused(MaascurlError):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Plans:
