@@ -55,7 +55,9 @@ with placeholders in PATH, the ITEMs and -o filled from the line: {} is the
 whole line, {1}, {2}... its tab-separated fields; on a line that is a JSON
 object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
 brace). Every line (1 MiB at most) is checked before the first request goes
-out. Bodies are
+out. Lines on the same object (same server, same path or one under it) are
+sent in input order, each after the one before it finished; other lines
+overlap (-j). Bodies are
 printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
 failure as one stderr line naming its input line; the exit status is that of
 the first failed line. Ctrl-C sends nothing more and waits for the requests in
@@ -313,7 +315,8 @@ def fleet_options(func: F) -> F:
                 type=click.IntRange(1, 20),  # httpx keeps up to 20 idle connections per pool
                 metavar="N",
                 help="Requests in flight at once (default 4: a MAAS region serves the API from a "
-                "few worker processes, 4 by default, and the rest of its users need them too).",
+                "few worker processes, 4 by default, and the rest of its users need them too). "
+                "Lines on the same object go in input order whatever N.",
             ),
             click.option(
                 "--report",
