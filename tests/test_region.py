@@ -63,6 +63,23 @@ def test_readme_sshkey_example_sends_the_key_as_a_field(
     assert json.loads(result.stdout)["key"] == key  # MAAS keeps the trailing newline
 
 
+def test_a_key_from_a_file_and_the_same_key_from_cat_are_two_keys(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """As the README says beside the example: bytes exact, so MAAS keeps both."""
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItwice user@laptop"
+    source = tmp_path / "k.pub"
+    source.write_text(key + "\n")
+    before = list(api.sshkeys)
+    try:
+        ok(run("post", "account/prefs/sshkeys", f"key=@{source}"))
+        ok(run("post", "account/prefs/sshkeys", f"key={key}"))  # as "$(cat k.pub)" gives it
+        listed = json.loads(run("get", "account/prefs/sshkeys").stdout)
+        assert [k["key"] for k in listed if k["key"].startswith(key)] == [key + "\n", key]
+    finally:
+        api.sshkeys[:] = before
+
+
 def test_a_file_part_for_a_text_field_warns_with_the_fix(
     api: MaasSimulator, run: Run, tmp_path: Path
 ) -> None:
