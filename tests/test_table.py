@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -387,6 +389,97 @@ def test_sort_natural_and_descending(numbered: MaasSimulator, run: Run) -> None:
     assert data[0] == numbered.machines[1]  # whole objects, only reordered
 
 
+def test_events_sort_by_time_not_by_weekday(api: MaasSimulator, run: Run) -> None:
+    """Events' `created` (%a, %d %b. %Y %H:%M:%S) once sorted as text: Fri, Sun, Thu."""
+    start = datetime.datetime(2020, 11, 28, 12, 0, 0)
+    shifts = list(range(len(api.events)))  # days after the start, shuffled
+    random.Random(21).shuffle(shifts)
+    for event, days in zip(api.events, shifts, strict=True):
+        moment = start + datetime.timedelta(days=days, seconds=-days)
+        event["created"] = moment.strftime("%a, %d %b. %Y %H:%M:%S")
+    args = ("get", "events", "op=query", "level=DEBUG", "--format", "tsv", "--fields", "created")
+    by_time = [e["created"] for _, e in sorted(zip(shifts, api.events), key=lambda p: p[0])]
+    assert ok(run(*args, "--sort", "created")).splitlines() == by_time
+    assert ok(run(*args, "--sort", "-created")).splitlines() == by_time[::-1]
+    assert sorted(by_time) != by_time  # as text they would come in another order
+
+
+@pytest.mark.parametrize(
+    ("values", "ordered"),
+    [
+        (  # ISO 8601, with and without a zone and fractions
+            ["2018-12-14T20:01:45.856", "2018-12-04T18:11:31.894", "2018-12-04T19:21:11Z"],
+            ["2018-12-04T18:11:31.894", "2018-12-04T19:21:11Z", "2018-12-14T20:01:45.856"],
+        ),
+        (  # RFC 2822, as MAAS's rack controllers' last_ping, zones honoured
+            ["Tue, 21 Oct 2025 15:16:19 +0000", "Tue, 21 Oct 2025 16:00:00 +0200"],
+            ["Tue, 21 Oct 2025 16:00:00 +0200", "Tue, 21 Oct 2025 15:16:19 +0000"],
+        ),
+        (["8G", "512M", "1.5T", "100", "2 GiB"], ["100", "512M", "2 GiB", "8G", "1.5T"]),
+        (["10.5", "9", "100.25"], ["9", "10.5", "100.25"]),
+        (["10.0.0.10", "10.0.0.9", "9.1.1.1"], ["9.1.1.1", "10.0.0.9", "10.0.0.10"]),
+        (["4k", "node-2", "alpha"], ["4k", "alpha", "node-2"]),  # a name that looks like a size
+    ],
+)
+def test_sort_keys_by_what_values_are(values: list[str], ordered: list[str]) -> None:
+    listing = Listing([{"v": value} for value in values])
+    fields.sort_listing(listing, "v")
+    assert [row["v"] for row in listing.rows] == ordered
+
+
+@pytest.fixture
+def mixed_status(api: MaasSimulator) -> MaasSimulator:
+    """abc000 Ready (status 4), abc001 Allocated (10), abc002 Deployed (6), and abc003
+    Deployed too, so that a second key has something to order."""
+    extra = {**api.machines[2], "system_id": "abc003", "hostname": "zesty-otter"}
+    api.machines.append(extra)
+    api.changed()
+    return api
+
+
+def test_a_header_means_the_values_shown_under_it(mixed_status: MaasSimulator, run: Run) -> None:
+    """The table shows status names under `status`: --sort status sorts those, not the codes."""
+    table = ok(run("get", "machines", "-t", "--sort", "status")).splitlines()
+    assert table[0].split()[2] == "status"
+    assert [line.split()[2] for line in table[2:]] == ["Allocated", "Deployed", "Deployed", "Ready"]
+    tsv = ok(run("get", "machines", "--format", "tsv", "--header", "--fields", "hostname,status"))
+    assert tsv.splitlines()[:2] == ["hostname\tstatus", "amber-otter\tReady"]
+    as_json = json.loads(ok(run("get", "machines/abc001", "--fields", "status,cores")))
+    assert as_json == {"status": "Allocated", "cores": mixed_status.machines[1]["cpu_count"]}
+
+
+@pytest.mark.parametrize(
+    "sort",
+    [("--sort", "status,-hostname"), ("--sort", "status", "--sort", "-hostname")],
+)
+def test_several_sort_keys_are_all_read(
+    mixed_status: MaasSimulator, run: Run, sort: tuple[str, ...]
+) -> None:
+    out = ok(run("get", "machines", "--format", "tsv", "--fields", "hostname,status", *sort))
+    assert tsv_rows(out) == [
+        ["brisk-otter", "Allocated"],
+        ["zesty-otter", "Deployed"],
+        ["calm-otter", "Deployed"],
+        ["amber-otter", "Ready"],
+    ]
+
+
+def test_repeated_fields_add_up(api: MaasSimulator, run: Run) -> None:
+    out = ok(
+        run(
+            "get",
+            "machines/abc000",
+            "--format",
+            "tsv",
+            "--fields",
+            "hostname",
+            "--fields",
+            "system_id",
+        )
+    )
+    assert out == "amber-otter\tabc000\n"
+
+
 def test_sort_by_a_missing_field_warns(api: MaasSimulator, run: Run) -> None:
     result = run("get", "machines", "--format", "tsv", "--fields", "hostname", "--sort", "nosuch")
     assert result.exit_code == 0
@@ -689,6 +782,8 @@ def test_table_goes_through_the_pager(api: MaasSimulator, home: Path, tmp_path: 
         (("--format", "table", "--header"), "--header goes with --format tsv"),
         (("--fields", "hostname,,owner"), "has an empty field name"),
         (("--sort", "-"), "--sort needs a field name"),
+        (("--sort", "status,,hostname"), "--sort 'status,,hostname' needs a field name for each"),
+        (("--sort", "status", "--sort", "-"), "--sort '-' needs a field name for each key"),
         (("--format", "tsv", "-o", "x.tsv"), "use > FILE, not -o"),
         (("--format", "xml"), "'xml' is not one of"),
     ],
@@ -826,10 +921,12 @@ def test_the_jq_recipe_in_one_line(api: MaasSimulator, home: Path) -> None:
 def test_view_is_only_made_when_asked() -> None:
     assert fields.make_view(None, None, False, None, None, False) is None
     assert fields.make_view(None, "json", False, None, None, False) is None
-    assert fields.make_view(None, None, True, "a,b", "-a", False) == View("table", ["a", "b"], "-a")
+    assert fields.make_view(None, None, True, "a,b", "-a", False) == View(
+        "table", ["a", "b"], ["-a"]
+    )
     assert fields.choose_columns(View("tsv", ["x"]), Listing([{}], keys=["k"]), None) == [
         Column("key", "key"),
-        Column("x", "x"),
+        Column("x", "x", "x"),
     ]
 
 

@@ -283,14 +283,18 @@ def format_options(func: F) -> F:
             click.option(
                 "--fields",
                 metavar="A,B,...",
+                multiple=True,
                 shell_complete=complete_fields,
-                help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name).",
+                help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name); "
+                "a default column's header means the values shown under it (status).",
             ),
             click.option(
                 "--sort",
-                metavar="FIELD",
+                metavar="FIELD,...",
+                multiple=True,
                 shell_complete=complete_fields,
-                help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
+                help="Order objects by FIELD, then the next (-FIELD: descending): numbers and "
+                "sizes as numbers, dates as dates, text in natural order (node-2 before node-10).",
             ),
             click.option("--header", is_flag=True, help="Start TSV with a header line."),
             click.option(

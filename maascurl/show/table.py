@@ -26,6 +26,7 @@ from maascurl.show.fields import (
     Listing,
     cell,
     choose_columns,
+    field_path,
     find_listing,
     is_number,
     missing_fields,
@@ -72,15 +73,16 @@ def write_view(response: httpx.Response, options: OutputOptions) -> None:
     url = response.request.url
     resource = resource_of(url.path, url.params.get("op"))
     if view.sort:
-        warn_missing([view.sort.lstrip("-")], listing, "--sort")
-        sort_listing(listing, view.sort)
+        keys = [field_path(key.lstrip("-"), resource) for key in view.sort]
+        warn_missing(keys, listing, "--sort")
+        sort_listing(listing, view.sort, resource)
     terminal = stdout_is_terminal()
     if view.format in ("json", "jsonl") and view.fields is None:
         columns = None
     else:
         columns = choose_columns(view, listing, resource)
         if view.fields is not None:
-            warn_missing(view.fields, listing, "--fields")
+            warn_missing([field_path(name, resource) for name in view.fields], listing, "--fields")
     if view.format == "json":
         pretty = terminal if options.pretty is None else options.pretty
         # On a terminal jsoncolor pretty-prints (and colours) the compact text.
@@ -179,7 +181,9 @@ def tsv_escape(text: str) -> str:
 
 def tsv_text(listing: Listing, columns: Sequence[Column], header: bool) -> str:
     lines = (
-        ["\t".join(tsv_escape(c.path or c.label) for c in columns)] if header and columns else []
+        ["\t".join(tsv_escape(c.name or c.path or c.label) for c in columns)]
+        if header and columns
+        else []
     )
     lines += ["\t".join([tsv_escape(text) for text in row]) for row in cells(listing, columns)]
     return "".join(line + "\n" for line in lines)
@@ -200,7 +204,7 @@ def csv_text(listing: Listing, columns: Sequence[Column], formula_safe: bool = F
     writer = csv.writer(out, lineterminator="\r\n")
     if not columns:
         return ""
-    writer.writerow([column.path or column.label for column in columns])
+    writer.writerow([column.name or column.path or column.label for column in columns])
     writer.writerows(_formula_safe(listing, columns) if formula_safe else cells(listing, columns))
     return out.getvalue()
 
