@@ -1626,6 +1626,20 @@ class MaasSimulator:
         "BootResourcesHandler": "boot_resources.json",
         "RackControllersHandler": "rack_controllers.json",
         "SSLKeysHandler": "sslkeys.json",
+        # Listings of real MAAS answers (data/listing-*.json, by scripts/make_fixtures.py).
+        "NodeScriptsHandler": "listing-scripts.json",
+        "NodeScriptResultsHandler": "listing-results.json",
+        "NodeResultsHandler": "listing-installation-results.json",
+        "PartitionsHandler": "listing-partitions.json",
+        "VolumeGroupsHandler": "listing-volume-groups.json",
+        "IPRangesHandler": "listing-ipranges.json",
+        "StaticRoutesHandler": "listing-static-routes.json",
+        "DiscoveriesHandler": "listing-discovery.json",
+        "DNSResourceRecordsHandler": "listing-dnsresourcerecords.json",
+        "PackageRepositoriesHandler": "listing-package-repositories.json",
+        "BootSourcesHandler": "listing-boot-sources.json",
+        "NotificationsHandler": "listing-notifications.json",
+        "VmHostsHandler": "listing-vm-hosts.json",
     }
 
     def default_handler(self, call: Call) -> Reply:

@@ -127,8 +127,108 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         "resource_record_count:records",
     ),
     "sshkeys": _columns("id", "keysource", "key"),
+    "sslkeys": _columns("id", "key"),
     "files": _columns("filename", "anon_resource_uri"),
+    # A node's hardware and its results (nodes/ID/interfaces/, nodes/ID/blockdevices/, ...).
+    "interfaces": _columns(
+        "id",
+        "name",
+        "type",
+        "mac_address:MAC",
+        "vlan.fabric:fabric",
+        "vlan.vid:vid",
+        "links.ip_address:IPs",
+        "effective_mtu:mtu",
+        "enabled",
+        "parents",
+    ),
+    "blockdevices": _columns(
+        "id",
+        "name",
+        "type",
+        "size",
+        "used_for",
+        "model",
+        "serial",
+        "tags",
+    ),
+    "partitions": _columns(
+        "id",
+        "path",
+        "size",
+        "filesystem.fstype:fs",
+        "filesystem.mount_point:mount",
+        "used_for",
+    ),
+    "volume-groups": _columns(
+        "id", "name", "human_size:size", "human_used_size:used", "human_available_size:free"
+    ),
+    "raids": _columns("id", "name", "level", "human_size:size", "human_available_size:free"),
+    "bcaches": _columns(
+        "id", "name", "cache_mode", "human_size:size", "backing_device.name:backing"
+    ),
+    "results": _columns(
+        "id", "type_name:type", "status_name:status", "started", "ended", "runtime"
+    ),
+    "installation-results": _columns(
+        "id", "node.system_id:node", "name", "result_type:type", "script_result:result", "created"
+    ),
+    "scripts": _columns(
+        "id",
+        "name",
+        "type_name:type",
+        "hardware_type_name:hardware",
+        "tags",
+        "timeout",
+        "destructive",
+        "title",
+    ),
+    # Networking beyond subnets and VLANs.
+    "ipranges": _columns(
+        "id",
+        "type",
+        "start_ip:start",
+        "end_ip:end",
+        "subnet.cidr:subnet",
+        "user.username:user",
+        "comment",
+    ),
+    "reservedips": _columns("id", "ip", "mac_address:MAC", "subnet.cidr:subnet", "comment"),
+    "static-routes": _columns(
+        "id", "source.cidr:source", "destination.cidr:destination", "gateway_ip:gateway", "metric"
+    ),
+    "discovery": _columns(
+        "ip",
+        "mac_address:MAC",
+        "hostname",
+        "fabric_name:fabric",
+        "vid",
+        "mac_organization:vendor",
+        "last_seen",
+    ),
+    "dnsresourcerecords": _columns("id", "fqdn", "rrtype:type", "rrdata:data", "ttl"),
+    "dhcp-snippets": _columns(
+        "id", "name", "enabled", "node", "subnet", "global_snippet:global", "description"
+    ),
+    # The region's own settings and services.
+    "package-repositories": _columns("id", "name", "url", "enabled", "distributions", "components"),
+    "boot-sources": _columns("id", "url", "keyring_filename:keyring", "created"),
+    "selections": _columns("id", "os", "release", "arches", "subarches", "labels"),
+    "notifications": _columns("id", "category", "ident", "user", "users", "admins", "message"),
+    "vm-hosts": _columns(
+        "id",
+        "name",
+        "type",
+        "zone.name:zone",
+        "pool.name:pool",
+        "total.cores:cores",
+        "total.memory:memory",
+        "tags",
+    ),
+    "license-keys": _columns("osystem", "distro_series"),
 }
+COLUMNS["commissioning-results"] = COLUMNS["installation-results"]
+COLUMNS["pods"] = COLUMNS["vm-hosts"]
 
 # More fields worth offering at TAB for --fields, beyond the default columns.
 MORE_FIELDS: dict[str, tuple[str, ...]] = {
