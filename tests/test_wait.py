@@ -774,3 +774,14 @@ def test_wait_command_waits_out_a_region_that_is_not_up_yet(timed: MaasSimulator
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["status_name"] == "Ready"
     assert "503 Service Unavailable: starting; still waiting" in result.stderr
+
+
+def test_maascurl_wait_says_how_it_changed_the_path_and_no_check_keeps_it(
+    api: MaasSimulator, run: Run
+) -> None:
+    shown = run("wait", "machines/abc000", "status_name=Ready", "-v", *FAST)
+    assert shown.exit_code == 0, shown.stderr
+    assert "maascurl: note: machines/abc000 is sent as machines/abc000/" in shown.stderr
+    exact = run("wait", "machines/abc000/", "status_name=Ready", "--no-check", *FAST)
+    assert exact.exit_code == 0, exact.stderr
+    assert {r.path for r in api.requests} == {"/MAAS/api/2.0/machines/abc000/"}

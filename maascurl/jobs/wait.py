@@ -817,7 +817,14 @@ def run_wait(
 
     condition = parse_condition(fields, fail_on)
     target = resolve_target(options.profile, path, anonymous=options.anonymous)
-    spec = build_request("GET", target.api_root, path, [], None, headers=options.headers)
+    spec = build_request(
+        "GET", target.api_root, path, [], None, headers=options.headers, exact=options.no_check
+    )
+    if options.verbose:
+        from maascurl.errors import note
+
+        for text in spec.notes:
+            note(text)
     goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)
     where = spec.url[len(target.api_root) :].rstrip("/") or path
     if options.offline:
