@@ -85,6 +85,11 @@ def note(message: str) -> None:
         print(f"maascurl: note: {_clean(_note_subject.get() + message)}", file=sys.stderr)
 
 
+def error_line(message: str) -> None:
+    """One error of several on stderr, before the one that ends the command."""
+    print(f"maascurl: error: {_clean(message)}", file=sys.stderr)
+
+
 def _clean(message: str) -> str:
     """A stderr line: secrets redacted, control characters made visible."""
     from maascurl.termsafe import safe_line

@@ -179,6 +179,47 @@ def response_files(shared: Path) -> dict[str, Json]:
     }
 
 
+def listing_files(shared: Path) -> dict[str, Json]:
+    """One listing of each resource MAAS answers with a list, as listing-NAME.json by the name
+    maascurl's default columns know it by (tests/test_table.py checks those columns)."""
+    nodes = examples(shared, "nodes")
+    listings = {
+        "interfaces": gomaas(shared, "interfaces"),
+        "blockdevices": gomaas(shared, "block_devices"),
+        "partitions": gomaas(shared, "block_devices")[0]["partitions"],
+        "volume-groups": gomaas(shared, "volume_groups"),
+        "results": nodes["script-results-read"],
+        "installation-results": examples(shared, "installation-results")["installation-results"],
+        "scripts": examples(shared, "scripts")["scripts-read"],
+        "ipranges": examples(shared, "ipranges")["ipranges-read"],
+        "reservedips": gomaas(shared, "reserved_ips"),
+        "static-routes": examples(shared, "static-routes")["static-routes-read"],
+        "discovery": examples(shared, "discovery")["discovery-read"],
+        "dnsresourcerecords": examples(shared, "dnsresourcerecords")["dnsresourcerecords-read"],
+        "dhcp-snippets": examples(shared, "dhcp-snippets")["dhcp-snippets-read"],
+        "package-repositories": examples(shared, "package-repositories")["pkg-repos-read"],
+        "boot-sources": examples(shared, "boot-sources")["boot-sources-read"],
+        "notifications": examples(shared, "notifications")["notifications-read"],
+        "vm-hosts": gomaas(shared, "vm_hosts"),
+    }
+    return {
+        name: [without_prose(row, n) for n, row in enumerate(rows)]
+        for name, rows in listings.items()
+    }
+
+
+# Free text in answers (a script's description, a notification's message): replaced,
+# as the describe document's prose is, so that no MAAS text is copied.
+PROSE_FIELDS = ("description", "title", "message", "comment")
+
+
+def without_prose(row: Json, n: int) -> Json:
+    return {
+        key: f"{key} {n}" if key in PROSE_FIELDS and isinstance(value, str) and value else value
+        for key, value in row.items()
+    }
+
+
 def write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     print(f"wrote {path} ({len(data)} bytes)")
@@ -200,6 +241,9 @@ def main() -> None:
     for name, data in response_files(shared).items():
         text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
         write(out / name, text.encode("utf-8"))
+    for name, data in listing_files(shared).items():
+        text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        write(out / f"listing-{name}.json", text.encode("utf-8"))
 
 
 if __name__ == "__main__":

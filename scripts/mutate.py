@@ -226,6 +226,22 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     "wire/request": [
         M(
+            "an official CLI name mapped in a full URL",
+            "    if desc is not None and not full and desc.match(shown) is None:",
+            "    if desc is not None and desc.match(shown) is None:",
+        ),
+        M(
+            "--no-check adds the trailing slash",
+            '        return api_root + typed + ("/" if typed_slash and typed else ""), query, None',
+            '        return api_root + typed + ("/" if typed else ""), query, None',
+        ),
+        M(
+            "a mapped path not said with -v",
+            "        _say(notes, f\"{shown} is the official CLI's name of MAAS's "
+            '{canonical}: sent as that")',
+            "        pass",
+        ),
+        M(
             "op not put first",
             'spec.query = [("op", ops[0]), *((n, v) for n, v in spec.query if n != "op")]',
             'spec.query = [*((n, v) for n, v in spec.query if n != "op"), ("op", ops[0])]',
@@ -301,6 +317,28 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
     ],
     "api/apidesc": [
+        M(
+            "the paths MAAS serves beyond its description unknown",
+            "        self.served: tuple[Resource, ...] = "
+            "(*self.resources, *_undescribed(self.resources))",
+            "        self.served: tuple[Resource, ...] = self.resources",
+        ),
+        M(
+            "an undescribed path without its twin's fields",
+            "            actions = tuple(a for a in twin.actions if a.method in methods)",
+            "            actions = tuple(Action(a.name, a.method, a.op, a.restful, a.anonymous, "
+            'a.summary, "", ()) for a in twin.actions if a.method in methods)',
+        ),
+        M(
+            "any path that shares a few letters suggested",
+            "CLOSE = 0.8",
+            "CLOSE = 0.3",
+        ),
+        M(
+            "the official CLI's names not suggested",
+            "                if name == typed[0]:\n",
+            "                if False:\n",
+        ),
         M(
             "the worse of two matching templates chosen",
             "if score is not None and (best is None or score > best[0]):",
@@ -484,6 +522,37 @@ MUTANTS: dict[str, list[Mutant]] = {
     # The fleet (issue #8): `--each FILE` and `maascurl batch FILE`.
     "jobs/fleet": [
         M(
+            "lines on one object sent in any order",
+            "        self._order = None if options.no_check else Order(self._queue.put)",
+            "        self._order = None",
+        ),
+        M(
+            "a line does not wait for the lines under its path",
+            "            for below in self._under.get((server, path), ()):",
+            "            for below in ():",
+        ),
+        M(
+            "a line does not wait for the line above its path",
+            "            for depth in range(len(path) + 1):  # the same path, and those above it",
+            "            for depth in range(len(path), len(path) + 1):",
+        ),
+        M(
+            "a finished line never lets the next go",
+            "                if follower.waiting == 0:\n                    ready.append(follower)",
+            "                if follower.waiting < 0:\n                    ready.append(follower)",
+        ),
+        M(
+            "only the first bad line named",
+            "                    bad.add(exc)  # and read on: every bad line is named in one run\n"
+            "                    continue",
+            "                    raise",
+        ),
+        M(
+            "no check makes no difference to the order",
+            "exact=self.options.no_check,",
+            "exact=False,",
+        ),
+        M(
             "no bar when the bodies go to files and stdout is a terminal",
             "bodies_to_terminal = options.output.output is None and out.isatty()",
             "bodies_to_terminal = out.isatty()",
@@ -630,9 +699,24 @@ MUTANTS: dict[str, list[Mutant]] = {
             "pass",
         ),
         M(
-            "a power_off answering null waited for",
-            'if goal is None or not isinstance(answer, dict) or "system_id" not in answer:',
-            "if goal is None:",
+            "a power_off answering null taken as done",
+            "    if op in POWER_OPS and answer is None:\n        raise NothingStarted(",
+            "    if False:\n        raise NothingStarted(",
+        ),
+        M(
+            "a manual machine's power action waited for",
+            '    if op in POWER_OPS and answer.get("power_type") == "manual":',
+            "    if False:",
+        ),
+        M(
+            "a wait that never got an answer reported as a timeout",
+            "        if self.seen is None and trouble is not None:",
+            "        if False:",
+        ),
+        M(
+            "a poll's failure not kept for the timeout's message",
+            "        for watch in watches:\n            watch.trouble = error\n",
+            "",
         ),
         M(
             "-H not sent with the polls",
@@ -787,18 +871,38 @@ MUTANTS["show/fields"] = [
     ),
     M(
         "rows without the sort field sorted first",
-        "ordered = [p for _, p in present] + absent",
-        "ordered = absent + [p for _, p in present]",
+        "pairs = [present[i][1] for i in order] + absent",
+        "pairs = absent + [present[i][1] for i in order]",
     ),
     M(
         "digits sorted as text (node-10 before node-2)",
-        "return (1, tuple(_by_value(part) if i % 2 else part for i, part in enumerate(parts)))",
-        "return (1, tuple(parts))",
+        "return (2, tuple(_by_value(part) if i % 2 else part for i, part in enumerate(parts)))",
+        "return (2, tuple(parts))",
     ),
     M(
         "--sort -FIELD not descending",
-        "present.sort(key=lambda item: natural_key(item[0]), reverse=descending)",
-        "present.sort(key=lambda item: natural_key(item[0]), reverse=False)",
+        "key=keys.__getitem__, reverse=descending)",
+        "key=keys.__getitem__, reverse=False)",
+    ),
+    M(
+        "timestamps sorted as text",
+        "    if all(moment is not None for moment in times):",
+        "    if False:",
+    ),
+    M(
+        "sizes sorted as text",
+        "    if all(number is not None for number in numbers):",
+        "    if False:",
+    ),
+    M(
+        "only the first --sort key used",
+        "    for key_spec in reversed(specs):",
+        "    for key_spec in specs[:1]:",
+    ),
+    M(
+        "a header not taken for the path it shows",
+        "        if column.label == name:\n            return column.path",
+        "        if False:\n            return column.path",
     ),
     M(
         "case not ignored in the natural order",
@@ -876,8 +980,8 @@ MUTANTS["show/table"] = [
     ),
     M(
         "--header ignored (TSV always has one)",
-        "if header and columns else []",
-        "if columns else []",
+        "        if header and columns\n",
+        "        if columns\n",
     ),
 ]
 MUTANTS["profiles/password"] = [
@@ -1163,17 +1267,27 @@ MUTANTS["api/listings"] = [
 ]
 MUTANTS["api/checks"] += [
     M(
-        "every undocumented field warned about, typo or not",
+        "every undocumented field refused, typo or not",
         "cutoff=0.75",
         "cutoff=0.0",
     ),
     M(
-        "fields of open-ended ops warned about",
+        "a documented name with words added taken for a typo",
+        "        if not (words < others or others < words):",
+        "        if True:",
+    ),
+    M(
+        "a misspelt field sent",
+        "        if meant is not None:",
+        "        if False:",
+    ),
+    M(
+        "fields of open-ended ops refused",
         "if not documented or spec.op in OPEN_ENDED_OPS:",
         "if not documented:",
     ),
     M(
-        "power_parameters_* warned about",
+        "power_parameters_* refused",
         "        if unknown.startswith(OPEN_ENDED_PREFIXES):\n            continue\n",
         "",
     ),
@@ -1199,13 +1313,33 @@ MUTANTS["show/output"].append(
         "        if False:\n",
     )
 )
-MUTANTS["show/table"].append(
+MUTANTS["show/table"] += [
     M(
         "the naming column cut like the others",
-        "    if rest and room - first >= sum(",
-        "    if False and room - first >= sum(",
-    )
-)
+        "    return column.path in IDENTITY",
+        "    return False",
+    ),
+    M(
+        "every column cut rather than some left out",
+        "        shown.remove(can_go[-1])",
+        "        break",
+    ),
+    M(
+        "addresses cut like text",
+        "        whole = [w or atomic(row[i] for row in body) for i, w in enumerate(whole)]",
+        "        pass",
+    ),
+    M(
+        "columns left out without a word",
+        "    if len(shown) < len(labels):\n        left_out",
+        "    if len(shown) < len(labels) and False:\n        left_out",
+    ),
+    M(
+        "trailing blanks kept",
+        '    return GAP.join(parts).rstrip(" ")',
+        "    return GAP.join(parts)",
+    ),
+]
 MUTANTS["cli/shellcomplete"].append(
     M(
         "an option's value typed before the method left to Click",
@@ -1519,7 +1653,14 @@ TESTS: dict[str, list[str]] = {
         "tests/test_reliability.py",
         "tests/test_tls.py",
     ],
-    "wire/request": [_GUARANTEES, _GAPS, "tests/test_items.py", "tests/test_requests.py", _HOSTILE],
+    "wire/request": [
+        _GUARANTEES,
+        _GAPS,
+        "tests/test_items.py",
+        "tests/test_requests.py",
+        _HOSTILE,
+        _REGION,
+    ],
     "wire/multipart": [_GUARANTEES, "tests/test_items.py", "tests/test_requests.py"],
     "api/checks": ["tests/test_requests.py", _REGION, "tests/test_describe_cli.py"],
     # _REGION: the official CLI's names, which moved here from checks.py.

@@ -275,8 +275,37 @@ def test_suggestions(desc: ApiDescription) -> None:
     assert desc.suggest_op(machines, "GET", "list_alocated") == "list_allocated"
     assert desc.suggest_op(machines, "POST", "alocate") == "allocate"
     assert desc.suggest_op(machines, "GET", "zzzzzz") is None
-    assert desc.suggest_path("machine/abc") == "machines/"
+    assert desc.suggest_path("machine/abc") == "machines/{system_id}/"
     assert desc.suggest_path("subnet/") == "subnets/"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("machinez", "machines/"),  # a close spelling of the whole path
+        ("vlans", "fabrics/{fabric_id}/vlans/"),  # the official CLI's name, not events/
+        ("interfaces", "nodes/{system_id}/interfaces/"),  # not ipranges/
+        ("resource-pool", "resourcepools/"),  # close to the official CLI's resource-pools
+        ("nope", None),
+        ("machines/abc/interfacez", None),  # not machines/: it shares only a prefix
+    ],
+)
+def test_only_plausible_paths_are_suggested(
+    desc: ApiDescription, typed: str, meant: str | None
+) -> None:
+    assert desc.suggest_path(typed) == meant
+
+
+def test_paths_maas_serves_beyond_its_description_are_known(desc: ApiDescription) -> None:
+    vlan = desc.match("vlans/8")
+    assert vlan is not None and vlan.resource.template == "vlans/{vlan_id}/"
+    assert vlan.values == {"vlan_id": "8"}
+    # With the described twin's actions: PUT takes the VLAN's fields.
+    update = vlan.resource.find_op("PUT", None)
+    assert update is not None and "mtu" in [p.name for p in update.params]
+    assert desc.canonical("vlans/8") == "vlans/8/"
+    assert desc.from_cli_name(["vlans", "8"]) == ["fabrics", "8", "vlans"]  # the CLI's own
+    assert "vlans/{vlan_id}/" not in [r.template for r in desc.resources]  # not cached
 
 
 # Cache.

@@ -37,9 +37,11 @@ def _rich_text(renderable: object) -> str:
 def test_index_data(desc: ApiDescription) -> None:
     rows = index_data(desc)
     paths = [r["path"] for r in rows]
-    assert len(rows) == 96
+    assert len(rows) == 96 + 6  # with the paths MAAS serves beyond its description
     assert paths == sorted(paths)
     assert "machines/" in paths and "machines/{system_id}/" in paths
+    vlan = next(r for r in rows if r["path"] == "vlans/{vlan_id}/")
+    assert vlan["summary"].endswith("(served by MAAS; not in its API description)")
     assert all(set(r) == {"path", "summary"} and r["summary"] for r in rows)
 
 
@@ -124,7 +126,7 @@ def test_unknown_op_suggests(desc: ApiDescription) -> None:
 def test_render_plain_index(desc: ApiDescription) -> None:
     text = render_plain(index_data(desc))
     lines = text.splitlines()
-    assert len(lines) == 96
+    assert len(lines) == 96 + 6
     assert lines[0].startswith("account/ ")
     assert any(line.startswith("machines/{system_id}/ ") for line in lines)
     assert text == render_plain(index_data(desc))

@@ -201,12 +201,142 @@ def test_every_line_is_checked_before_the_first_request(api: MaasSimulator, run:
     assert api.requests == []
 
 
-def test_an_undocumented_field_warns_once_not_per_line(api: MaasSimulator, run: Run) -> None:
+def test_a_misspelt_field_of_the_template_is_named_once(api: MaasSimulator, run: Run) -> None:
+    """The template's own mistake is every line's: one stderr line names them all."""
     result = run(
         "post", "machines/{}", "op=release", "commnet=x", "--each", "-", input="\n".join(ids(5))
     )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "maascurl: error: lines 1-5: machines/{} op=release has no field 'commnet'; "
+        "did you mean 'comment'?"
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert api.requests == []
+
+
+def test_a_batch_file_names_every_bad_line_in_one_run(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    source = tmp_path / "work.txt"
+    source.write_bytes(
+        b"get version\n"
+        b"post machines/abc001 op=relase\n"  # 2: a misspelt op
+        b"get machines\n"
+        b"gett machines\n"  # 4: no such method
+        b"put machines/abc002 hostnme=web-01\n"  # 5: a misspelt field
+        b"get machines/\xff\n"  # 6: not UTF-8
+        b"get machines -p nosuch\n"  # 7: no such profile
+        b"post machines/abc003 op=relase\n"  # 8: as line 2, its own path
+    )
+    result = run("batch", str(source))
+    assert result.exit_code == 2  # the first bad line's
+    errors = result.stderr.splitlines()
+    assert [line.split(":")[2].strip() for line in errors[:-1]] == [
+        "line 2",
+        "line 4",
+        "line 5",
+        "line 6",
+        "line 7",
+        "line 8",
+    ]
+    assert all(line.startswith("maascurl: error: line ") for line in errors[:-1])
+    assert "did you mean 'hostname'" in errors[2]
+    assert errors[-1] == (
+        "maascurl: error: 6 lines cannot be sent (first: line 2); nothing was sent"
+    )
+    assert api.requests == []
+
+
+def test_lines_refused_for_one_reason_share_a_line() -> None:
+    bad = fleet.BadLines()
+    for line in (1, 2, 3, 5, 9, 10):
+        bad.add(LineError(line, MaascurlError("same")))
+    with pytest.raises(MaascurlError, match=r"^lines 1-3, 5, 9-10: same$"):
+        bad.stop_the_run()
+
+
+# ---------------------------------------------------------------- order
+
+
+DEPLOYED = ["abc002", "abc005", "abc008", "abc00b", "abc00e", "abc011"]  # in the fleet of 48
+
+
+def locked(sim: MaasSimulator, system_id: str) -> bool:
+    return bool(next(m for m in sim.machines if m["system_id"] == system_id).get("locked"))
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_lines_on_one_machine_run_in_input_order(
+    api: MaasSimulator, run: Run, attempt: int
+) -> None:
+    """A lock the region picks up late once let the unlock sent after it in first (409)."""
+    api.hold("machines/abc002/", 0.3, op="lock")
+    data = "post machines/abc002 op=lock\npost machines/abc002 op=unlock\n"
+    result = run("batch", input=data)
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.count("does not document a field 'commnet'") == 1
+    assert not locked(api, "abc002")
+    assert [r.query for r in api.requests] == [[("op", "lock")], [("op", "unlock")]]
+
+
+def test_each_keeps_lines_on_one_machine_in_order(api: MaasSimulator, run: Run) -> None:
+    api.hold("machines/abc002/", 0.3, op="lock")
+    data = "abc002\tlock\nabc005\tlock\nabc002\tunlock\n"
+    result = run("post", "machines/{1}", "op={2}", "--each", "-", "-v", input=data)
+    assert result.exit_code == 0, result.stderr
+    assert not locked(api, "abc002") and locked(api, "abc005")
+    assert (
+        "maascurl: note: line 3 (post machines/abc002/ op=unlock) waits for line 1: "
+        "the same object, kept in input order"
+    ) in result.stderr
+    assert "line 2 (post machines/abc005/ op=lock) waits" not in result.stderr
+
+
+def test_independent_lines_still_overlap(api: MaasSimulator, run: Run) -> None:
+    api.slow("machines/", 0.2)
+    data = "".join(f"post machines/{system_id} op=lock\n" for system_id in DEPLOYED)
+    result = run("batch", "-j", "4", input=data)
+    assert result.exit_code == 0, result.stderr
+    assert all(locked(api, system_id) for system_id in DEPLOYED)
+    assert api.max_in_flight == 4  # as many in flight as -j allows, as before
+
+
+def test_no_check_sends_lines_in_any_order(api: MaasSimulator, run: Run) -> None:
+    """The order is a help, so --no-check turns it off: the late lock loses the race."""
+    api.hold("machines/abc002/", 0.3, op="lock")
+    data = "post machines/abc002/ op=lock\npost machines/abc002/ op=unlock\n"
+    result = run("batch", "--no-check", input=data)
+    assert result.exit_code == 4
+    assert "line 2 (post machines/abc002/ op=unlock): 409 Conflict: Machine is not locked" in (
+        result.stderr
+    )
+
+
+def _job(line: int, path: str, profile: str = "sim") -> fleet.Job:
+    from maascurl.profiles.config import Profile
+    from maascurl.profiles.target import Target
+    from maascurl.wire.request import RequestSpec
+
+    root = "http://127.0.0.1:9/MAAS/api/2.0/"
+    target = Target(root, Profile(profile, "http://127.0.0.1:9/MAAS", api_key="a:b:c"))
+    return fleet.Job(line, RequestSpec("GET", root + path), target)
+
+
+def test_a_line_waits_for_the_lines_above_and_below_its_path() -> None:
+    sent: list[int] = []
+    order = fleet.Order(lambda slot: sent.append(slot.job.line))
+    paths = ["machines/a/", "machines/b/", "machines/", "machines/a/interfaces/", "zones/"]
+    slots = [fleet._Slot(_job(n, path), None) for n, path in enumerate(paths, 1)]
+    waits = [[other.job.line for other in order.admit(slot)] for slot in slots]
+    assert waits == [[], [], [1, 2], [1, 3], []]
+    assert sent == [1, 2, 5]
+    other_server = fleet._Slot(_job(6, "machines/a/", profile="west"), None)
+    assert order.admit(other_server) == []
+    slots[0].finish(fleet.Result(slots[0].job))
+    assert sent == [1, 2, 5, 6]  # line 3 still waits for line 2
+    slots[1].settle()
+    slots[2].finish(fleet.Result(slots[2].job))
+    assert sent == [1, 2, 5, 6, 3, 4]
 
 
 # ---------------------------------------------------------------- failures
@@ -529,7 +659,7 @@ def test_a_line_filled_with_control_characters_is_shown_escaped(
 ) -> None:
     """The line's request is named in its error with its control characters made visible."""
     result = run(
-        "post", "machines/abc001", "op={}", "--each", "-", "--no-check", input="rel\x1b]0;x\x07\n"
+        "post", "machines/abc001/", "op={}", "--each", "-", "--no-check", input="rel\x1b]0;x\x07\n"
     )
     assert result.exit_code == 4, result.stderr
     assert "(post machines/abc001/ op=rel\\x1b]0;x\\x07): 400" in result.stderr

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, complete, env_for_subprocess
+from conftest import Run, complete, env_for_subprocess, values
 from simulator import MaasSimulator, RecordedRequest, load_routes
 
 from maascurl.api import listings
@@ -61,6 +61,23 @@ def test_readme_sshkey_example_sends_the_key_as_a_field(
     ok(result)
     assert only(api).form == [("key", key)]
     assert json.loads(result.stdout)["key"] == key  # MAAS keeps the trailing newline
+
+
+def test_a_key_from_a_file_and_the_same_key_from_cat_are_two_keys(
+    api: MaasSimulator, run: Run, tmp_path: Path
+) -> None:
+    """As the README says beside the example: bytes exact, so MAAS keeps both."""
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItwice user@laptop"
+    source = tmp_path / "k.pub"
+    source.write_text(key + "\n")
+    before = list(api.sshkeys)
+    try:
+        ok(run("post", "account/prefs/sshkeys", f"key=@{source}"))
+        ok(run("post", "account/prefs/sshkeys", f"key={key}"))  # as "$(cat k.pub)" gives it
+        listed = json.loads(run("get", "account/prefs/sshkeys").stdout)
+        assert [k["key"] for k in listed if k["key"].startswith(key)] == [key + "\n", key]
+    finally:
+        api.sshkeys[:] = before
 
 
 def test_a_file_part_for_a_text_field_warns_with_the_fix(
@@ -310,7 +327,7 @@ def test_a_young_description_is_not_fetched_again(upgradable: MaasSimulator, run
     assert result.exit_code == 2
     assert "`maascurl refresh`" in result.stderr
     assert upgradable.requests == []
-    forced = run("post", "machines/abc000", "op=power_cycle", "--no-check")
+    forced = run("post", "machines/abc000/", "op=power_cycle", "--no-check")
     ok(forced)
     assert upgradable.requests[0].query == [("op", "power_cycle")]
 
@@ -378,10 +395,21 @@ def test_power_parameters_draw_no_warning(api: MaasSimulator, run: Run) -> None:
     assert "warning" not in result.stderr
 
 
-def test_quiet_silences_warnings(api: MaasSimulator, run: Run) -> None:
-    loud = run("post", "machines/abc000", "op=deploy", "distro_serie=noble")
-    assert "did you mean 'distro_series'" in loud.stderr
-    quiet = run("post", "machines/abc001", "op=deploy", "distro_serie=noble", "-q")  # not busy
+def test_script_parameters_of_commission_and_test_are_not_typos(
+    api: MaasSimulator, run: Run
+) -> None:
+    # `storage` is a script's parameter, though close to the documented skip_storage.
+    result = run("post", "machines/abc000", "op=commission", "storage=sda", "runtime=60")
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+
+
+def test_quiet_silences_warnings(api: MaasSimulator, run: Run, tmp_path: Path) -> None:
+    data = tmp_path / "user-data"
+    data.write_text("#cloud-config\n")
+    loud = run("post", "machines/abc000", "op=deploy", f"user_data@={data}")
+    assert f"use user_data=@{data}" in loud.stderr
+    quiet = run("post", "machines/abc001", "op=deploy", f"user_data@={data}", "-q")  # not busy
     ok(quiet)
     assert quiet.stderr == ""
 
@@ -464,10 +492,125 @@ def test_the_official_cli_names_are_accepted(
     assert only(api).path == ROOT + sent
 
 
+@pytest.fixture
+def vlan_5006(api: MaasSimulator) -> Iterator[MaasSimulator]:
+    """Fabric 2's VLAN 567 (id 5006), its MTU put back after the test."""
+    stored = api.fabrics.vlans[5006]
+    mtu = stored["mtu"]
+    yield api
+    stored["mtu"] = mtu
+
+
+def test_a_vlan_is_read_and_changed_by_its_resource_uri(vlan_5006: MaasSimulator, run: Run) -> None:
+    # MAAS serves vlans/{id}/ (every VLAN's resource_uri) though describe/ lacks it:
+    # it is never taken for the official CLI's `vlans FABRIC_ID` (fabrics/ID/vlans/).
+    read = run("get", "vlans/5006")
+    ok(read)
+    assert json.loads(read.stdout)["vid"] == 567
+    changed = run("put", "vlans/5006", "mtu=9000")  # the described twin's PUT fields
+    ok(changed)
+    assert json.loads(changed.stdout)["mtu"] == 9000
+    assert [r.path for r in vlan_5006.requests] == [ROOT + "vlans/5006/"] * 2
+    assert vlan_5006.fabrics.vlans[5006]["mtu"] == 9000
+
+
+def test_a_vlan_id_that_is_a_fabric_id_is_not_a_fabric(api: MaasSimulator, run: Run) -> None:
+    result = run("get", "vlans/1")  # once fabric 1's VLAN list, with exit 0
+    assert result.exit_code == 4
+    assert "VLAN with specified ID does not exist." in result.stderr
+    assert only(api).path == ROOT + "vlans/1/"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "vlans/5006/",
+        "/MAAS/api/2.0/vlans/5006/",
+        "{url}vlans/5006/",
+    ],
+)
+@pytest.mark.parametrize("no_check", [False, True])
+def test_a_resource_uri_goes_as_typed(
+    api: MaasSimulator, run: Run, typed: str, no_check: bool
+) -> None:
+    path = typed.format(url=api.api_root)
+    ok(run("get", path, *(["--no-check"] if no_check else [])))
+    assert only(api).path == ROOT + "vlans/5006/"
+
+
+def test_tab_knows_the_paths_maas_serves_beyond_its_description(api: MaasSimulator) -> None:
+    assert "vlans/" in values("maascurl get vl")
+    assert "mtu=" in values("maascurl put vlans/5006 mt")
+
+
+def test_no_check_sends_the_path_exactly_as_typed(api: MaasSimulator, run: Run) -> None:
+    cli_name = run("get", "resource-pools/", "--no-check")  # no official CLI name mapped
+    assert cli_name.exit_code == 4
+    no_slash = run("get", "machines", "--no-check")  # no trailing slash added
+    assert no_slash.exit_code == 4
+    assert no_slash.stderr.rstrip().endswith(
+        "--no-check sends PATH as typed: did you mean machines/?"
+    )
+    suffix = run("get", "machines/op-list_allocated", "--no-check")  # MAAS serves op-NAME too
+    ok(suffix)
+    assert [(r.path, r.query) for r in api.requests] == [
+        (ROOT + "resource-pools/", []),
+        (ROOT + "machines", []),
+        (ROOT + "machines/op-list_allocated", []),
+    ]
+
+
+def test_a_full_path_is_never_taken_for_an_official_cli_name(api: MaasSimulator, run: Run) -> None:
+    result = run("get", "/MAAS/api/2.0/resource-pools/")
+    assert result.exit_code == 4
+    assert only(api).path == ROOT + "resource-pools/"
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("resource-pools", "resource-pools is the official CLI's name of MAAS's resourcepools/"),
+        ("machines", "machines is sent as machines/: MAAS's path ends in a slash"),
+        ("machines/op-list_allocated", "machines/op-list_allocated is sent as machines/ with op="),
+    ],
+)
+def test_verbose_says_how_the_typed_path_was_changed(
+    api: MaasSimulator, run: Run, typed: str, said: str
+) -> None:
+    shown = run("get", typed, "-v")
+    ok(shown)
+    assert f"maascurl: note: {said}" in shown.stderr
+    quiet = run("get", typed)
+    assert "note:" not in quiet.stderr  # said only with -v
+    exact = run("get", "machines/", "-v")
+    assert "note:" not in exact.stderr  # nothing changed, nothing said
+
+
 def test_a_404_for_an_unknown_path_suggests_one(api: MaasSimulator, run: Run) -> None:
     result = run("get", "machinez")
     assert result.exit_code == 4
     assert result.stderr.rstrip().endswith("did you mean machines/?")
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("vlans", "fabrics/{fabric_id}/vlans/"),  # once "events/"
+        ("interfaces", "nodes/{system_id}/interfaces/"),  # once "ipranges/"
+    ],
+)
+def test_a_404_suggests_only_a_plausible_path(
+    api: MaasSimulator, run: Run, typed: str, meant: str
+) -> None:
+    result = run("get", typed)
+    assert result.exit_code == 4
+    assert result.stderr.rstrip().endswith(f"did you mean {meant}?")
+
+
+def test_a_404_for_a_path_like_no_other_suggests_nothing(api: MaasSimulator, run: Run) -> None:
+    result = run("get", "zebras")
+    assert result.exit_code == 4
+    assert "did you mean" not in result.stderr
 
 
 def test_an_op_of_another_method_says_which(api: MaasSimulator, run: Run) -> None:

@@ -290,12 +290,42 @@ def test_op_of_another_method_is_refused(api: MaasSimulator, run: Run) -> None:
     assert api.requests == []
 
 
-def test_undocumented_field_warns_but_is_sent(api: MaasSimulator, run: Run) -> None:
+def test_a_misspelt_field_is_refused_and_no_check_sends_it(api: MaasSimulator, run: Run) -> None:
     result = run("post", "machines/abc000", "op=deploy", "distro_serie=noble")
-    assert result.exit_code == 0, result.stderr
-    assert "maascurl: warning:" in result.stderr
-    assert "'distro_serie'; did you mean 'distro_series'?" in result.stderr
+    assert result.exit_code == 2
+    assert "has no field 'distro_serie'; did you mean 'distro_series'?" in result.stderr
+    assert api.requests == []
+    forced = run("post", "machines/abc000/", "op=deploy", "distro_serie=noble", "--no-check")
+    assert forced.exit_code == 0, forced.stderr
     assert only(api).form == [("distro_serie", "noble")]
+
+
+def test_a_misspelt_field_would_have_changed_nothing(api: MaasSimulator, run: Run) -> None:
+    """MAAS ignores a field it does not know: the PUT would succeed and change nothing."""
+    result = run("put", "machines/abc000", "hostnme=web-01")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "maascurl: error: machines/abc000 update has no field 'hostnme'; did you mean 'hostname'?"
+    )
+    assert api.requests == []
+    forced = run("put", "machines/abc000/", "hostnme=web-01", "--no-check")
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads(forced.stdout)["hostname"] == "amber-otter"  # unchanged, as in MAAS
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "not_hostname=web-01",  # a filter of its own, not a typo of hostname
+        "not_agent_name=x",
+        "tags=virtual",  # undocumented and like no documented name
+    ],
+)
+def test_a_field_that_is_no_typo_is_sent(api: MaasSimulator, run: Run, item: str) -> None:
+    result = run("get", "machines", item)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert only(api).query == [tuple(item.split("="))]
 
 
 def test_unknown_resource_is_sent_as_typed(api: MaasSimulator, run: Run) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -122,7 +124,7 @@ def test_shapes() -> None:
         ("machines/op-list_allocated", None, "machines"),
         ("fabrics/1/vlans", None, "vlans"),
         ("account/prefs/sshkeys", None, "sshkeys"),
-        ("nodes/abc/interfaces", None, None),
+        ("nodes/abc/interfaces", None, "interfaces"),
         ("files/machines", None, "files"),
         ("tags/virtual", "machines", "machines"),
         ("tags/virtual", "rack_controllers", "rackcontrollers"),
@@ -225,14 +227,143 @@ def test_fit_narrows_the_widest_columns_first() -> None:
     assert sum(tight) + 4 <= 30 and tight[0] <= 10
 
 
-def test_fit_keeps_the_naming_column_whole_while_the_others_keep_a_few_cells() -> None:
-    """The hostname column is what a reader scans for: it is cut last."""
-    widths = table.fit([11, 6, 9, 5, 5, 5, 5, 4, 13, 10, 7, 16], 100)
-    assert widths[0] == 11
-    assert sum(widths) + 2 * 11 == 100
-    # With no room left for the others, every column is narrowed alike.
-    squeezed = table.fit([30, 10, 10], 20)
-    assert squeezed[0] < 30 and sum(squeezed) + 4 <= 20
+def test_fit_never_cuts_a_whole_column() -> None:
+    """Names and numbers keep their width; the other columns share the rest."""
+    widths = table.fit([11, 6, 9, 5, 5, 5, 5, 4, 13, 10, 7, 16], 70, [True, True] + [False] * 10)
+    assert widths[:2] == [11, 6]
+    assert sum(widths) + 2 * 11 == 70
+    # Too narrow even so: the whole columns still are not cut (the row is wider).
+    squeezed = table.fit([30, 10, 10], 20, [True, False, False])
+    assert squeezed[0] == 30
+
+
+def test_columns_are_left_out_from_the_right_never_a_name() -> None:
+    natural = [11, 6, 9, 5, 5, 5, 6, 13, 10, 7, 16]  # the machines' default columns
+    whole = [True, True, False, False, False, True, True, False, False, False, False]
+    keep = [True, True] + [False] * 9
+    assert table.columns_that_fit(natural, None, whole, keep) == list(range(11))
+    assert table.columns_that_fit(natural, 200, whole, keep) == list(range(11))
+    assert table.columns_that_fit(natural, 80, whole, keep) == [*range(8), 9]  # pool fits
+    assert table.columns_that_fit(natural, 75, whole, keep) == list(range(8))
+    assert table.columns_that_fit(natural, 40, whole, keep) == [0, 1, 2, 3]
+    assert table.columns_that_fit(natural, 10, whole, keep) == [0, 1]  # names stay, too wide
+
+
+@pytest.mark.parametrize("width", ["100", "80", "60", "45"])
+def test_a_narrow_table_leaves_columns_out_and_never_cuts_a_name_or_a_number(
+    api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch, width: str
+) -> None:
+    """Once every column was cut to a few cells at 80: compu…, m000…, Deplo…, 163…."""
+    for machine in api.machines:
+        machine["memory"] = 163840
+    api.changed()
+    monkeypatch.setenv("COLUMNS", width)
+    result = run("get", "machines", "-t")
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= int(width)
+    assert "…" not in result.stdout
+    rows = [line.split() for line in lines[2:]]
+    assert [row[:2] for row in rows] == [[m["hostname"], m["system_id"]] for m in api.machines]
+    labels = lines[0].split()
+    if "memory" in labels:
+        assert all(" 163840" in line for line in lines[2:])
+    left_out = [c.label for c in fields.COLUMNS["machines"] if c.label not in labels]
+    assert left_out and labels + left_out == [c.label for c in fields.COLUMNS["machines"]]
+    assert result.stderr == (
+        f"maascurl: note: {len(left_out)} column{'s' * (len(left_out) > 1)} left out to fit "
+        f"{width} columns: {', '.join(left_out)} (--fields chooses the columns)\n"
+    )
+
+
+LISTINGS = FIXTURES  # listing-NAME.json: a listing MAAS answers, by scripts/make_fixtures.py
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.stem.removeprefix("listing-") for p in LISTINGS.glob("listing-*.json"))
+)
+def test_every_listing_maas_returns_has_default_columns_it_fills(name: str) -> None:
+    rows = json.loads((LISTINGS / f"listing-{name}.json").read_text())
+    listing = Listing(rows)
+    columns = fields.choose_columns(View("table"), listing, name)
+    assert columns == list(fields.COLUMNS[name])  # not the ~19 plain fields of each object
+    for column in columns:  # each a field MAAS sends, reached as MAAS nests it
+        *parents, last = column.path.split(".")
+        holders = [fields.get_path(row, ".".join(parents)) if parents else row for row in rows]
+        objects = [h for held in holders for h in (held if isinstance(held, list) else [held])]
+        assert any(isinstance(o, dict) and last in o for o in objects), column
+
+
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        ("nodes/abc000/interfaces/", "interfaces"),
+        ("nodes/abc000/blockdevices/", "blockdevices"),
+        ("nodes/abc000/blockdevices/3/partitions/", "partitions"),
+        ("nodes/abc000/results/", "results"),
+        ("scripts/", "scripts"),
+        ("ipranges/", "ipranges"),
+        ("vm-hosts/", "vm-hosts"),
+    ],
+)
+def test_node_listings_get_their_columns_at_80(
+    api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch, path: str, resource: str
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run("get", path, "-t")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    labels = [c.label for c in fields.COLUMNS[resource]]
+    shown = lines[0].split()
+    assert shown == [label for label in labels if label in shown]  # in order, some left out
+    assert shown[0] == labels[0]
+    assert max(len(line) for line in lines) <= 80
+    assert resource == fields.resource_of(api.api_root + path)
+
+
+def test_addresses_and_times_are_left_out_rather_than_cut(
+    api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MAC, an IP or a timestamp cut short means nothing: cb:93:ac:d1:e… once."""
+    monkeypatch.setenv("COLUMNS", "60")
+    shown = ok(run("get", "nodes/abc000/interfaces", "-t"))
+    rows = json.loads(ok(run("get", "nodes/abc000/interfaces")))
+    assert "…" not in shown
+    labels = shown.splitlines()[0].split()
+    if "MAC" in labels:
+        assert all(row["mac_address"] in shown for row in rows)
+    assert {"id", "name"} <= set(labels)
+
+
+@pytest.mark.parametrize(
+    ("cells", "whole"),
+    [
+        (["cb:93:ac:d1:ed:65", ""], True),
+        (["10.0.0.1,10.0.0.2", "fe80::1/64"], True),
+        (["Wed, 04 Jan 2017 19:25:11 -0000", "2018-12-04T18:11:31.894"], True),
+        (["Fri, 04 Dec. 2020 10:00:00"], True),
+        (["Ready", "10.0.0.1"], False),
+        (["", ""], False),
+    ],
+)
+def test_which_values_mean_nothing_cut_short(cells: list[str], whole: bool) -> None:
+    assert table.atomic(cells) is whole
+
+
+def test_a_wide_enough_table_is_whole_and_says_nothing(
+    api: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run("get", "machines", "-t")
+    assert result.stdout.splitlines()[0].split() == [c.label for c in fields.COLUMNS["machines"]]
+    assert result.stderr == ""
+
+
+def test_a_piped_table_has_no_trailing_blanks(api: MaasSimulator, run: Run) -> None:
+    api.machines[0]["owner"] = None  # an empty last cell
+    api.changed()
+    out = ok(run("get", "machines", "-t", "--fields", "hostname,owner"))
+    assert out.splitlines()[2] == "amber-otter"
+    assert all(line == line.rstrip() for line in out.splitlines())
 
 
 def full_rich_table(
@@ -279,7 +410,8 @@ def test_rows_are_laid_out_as_rich_lays_them_out(width: int | None) -> None:
     natural = [max(cell_len(r[i]) for r in [*rows, labels]) for i in range(4)]
     widths = table.fit(natural, width)
     ours = table.render_table(labels, rows, right, width, color=False)
-    assert ours == full_rich_table(labels, rows, right, widths)
+    theirs = full_rich_table(labels, rows, right, widths)
+    assert ours == "".join(line.rstrip(" ") + "\n" for line in theirs.splitlines())
     if width is not None:
         assert all(cell_len(line) <= width for line in ours.splitlines())
         assert "…" in ours
@@ -385,6 +517,97 @@ def test_sort_natural_and_descending(numbered: MaasSimulator, run: Run) -> None:
     data = json.loads(ok(run("get", "machines", "--sort", "hostname")))
     assert [m["hostname"] for m in data] == ["node-2", "Node-3", "node-10"]
     assert data[0] == numbered.machines[1]  # whole objects, only reordered
+
+
+def test_events_sort_by_time_not_by_weekday(api: MaasSimulator, run: Run) -> None:
+    """Events' `created` (%a, %d %b. %Y %H:%M:%S) once sorted as text: Fri, Sun, Thu."""
+    start = datetime.datetime(2020, 11, 28, 12, 0, 0)
+    shifts = list(range(len(api.events)))  # days after the start, shuffled
+    random.Random(21).shuffle(shifts)
+    for event, days in zip(api.events, shifts, strict=True):
+        moment = start + datetime.timedelta(days=days, seconds=-days)
+        event["created"] = moment.strftime("%a, %d %b. %Y %H:%M:%S")
+    args = ("get", "events", "op=query", "level=DEBUG", "--format", "tsv", "--fields", "created")
+    by_time = [e["created"] for _, e in sorted(zip(shifts, api.events), key=lambda p: p[0])]
+    assert ok(run(*args, "--sort", "created")).splitlines() == by_time
+    assert ok(run(*args, "--sort", "-created")).splitlines() == by_time[::-1]
+    assert sorted(by_time) != by_time  # as text they would come in another order
+
+
+@pytest.mark.parametrize(
+    ("values", "ordered"),
+    [
+        (  # ISO 8601, with and without a zone and fractions
+            ["2018-12-14T20:01:45.856", "2018-12-04T18:11:31.894", "2018-12-04T19:21:11Z"],
+            ["2018-12-04T18:11:31.894", "2018-12-04T19:21:11Z", "2018-12-14T20:01:45.856"],
+        ),
+        (  # RFC 2822, as MAAS's rack controllers' last_ping, zones honoured
+            ["Tue, 21 Oct 2025 15:16:19 +0000", "Tue, 21 Oct 2025 16:00:00 +0200"],
+            ["Tue, 21 Oct 2025 16:00:00 +0200", "Tue, 21 Oct 2025 15:16:19 +0000"],
+        ),
+        (["8G", "512M", "1.5T", "100", "2 GiB"], ["100", "512M", "2 GiB", "8G", "1.5T"]),
+        (["10.5", "9", "100.25"], ["9", "10.5", "100.25"]),
+        (["10.0.0.10", "10.0.0.9", "9.1.1.1"], ["9.1.1.1", "10.0.0.9", "10.0.0.10"]),
+        (["4k", "node-2", "alpha"], ["4k", "alpha", "node-2"]),  # a name that looks like a size
+    ],
+)
+def test_sort_keys_by_what_values_are(values: list[str], ordered: list[str]) -> None:
+    listing = Listing([{"v": value} for value in values])
+    fields.sort_listing(listing, "v")
+    assert [row["v"] for row in listing.rows] == ordered
+
+
+@pytest.fixture
+def mixed_status(api: MaasSimulator) -> MaasSimulator:
+    """abc000 Ready (status 4), abc001 Allocated (10), abc002 Deployed (6), and abc003
+    Deployed too, so that a second key has something to order."""
+    extra = {**api.machines[2], "system_id": "abc003", "hostname": "zesty-otter"}
+    api.machines.append(extra)
+    api.changed()
+    return api
+
+
+def test_a_header_means_the_values_shown_under_it(mixed_status: MaasSimulator, run: Run) -> None:
+    """The table shows status names under `status`: --sort status sorts those, not the codes."""
+    table = ok(run("get", "machines", "-t", "--sort", "status")).splitlines()
+    assert table[0].split()[2] == "status"
+    assert [line.split()[2] for line in table[2:]] == ["Allocated", "Deployed", "Deployed", "Ready"]
+    tsv = ok(run("get", "machines", "--format", "tsv", "--header", "--fields", "hostname,status"))
+    assert tsv.splitlines()[:2] == ["hostname\tstatus", "amber-otter\tReady"]
+    as_json = json.loads(ok(run("get", "machines/abc001", "--fields", "status,cores")))
+    assert as_json == {"status": "Allocated", "cores": mixed_status.machines[1]["cpu_count"]}
+
+
+@pytest.mark.parametrize(
+    "sort",
+    [("--sort", "status,-hostname"), ("--sort", "status", "--sort", "-hostname")],
+)
+def test_several_sort_keys_are_all_read(
+    mixed_status: MaasSimulator, run: Run, sort: tuple[str, ...]
+) -> None:
+    out = ok(run("get", "machines", "--format", "tsv", "--fields", "hostname,status", *sort))
+    assert tsv_rows(out) == [
+        ["brisk-otter", "Allocated"],
+        ["zesty-otter", "Deployed"],
+        ["calm-otter", "Deployed"],
+        ["amber-otter", "Ready"],
+    ]
+
+
+def test_repeated_fields_add_up(api: MaasSimulator, run: Run) -> None:
+    out = ok(
+        run(
+            "get",
+            "machines/abc000",
+            "--format",
+            "tsv",
+            "--fields",
+            "hostname",
+            "--fields",
+            "system_id",
+        )
+    )
+    assert out == "amber-otter\tabc000\n"
 
 
 def test_sort_by_a_missing_field_warns(api: MaasSimulator, run: Run) -> None:
@@ -632,7 +855,7 @@ def test_table_on_a_terminal_fits_its_width_in_colour(api: MaasSimulator, home: 
     assert "\x1b[1m" in text  # a bold header
     plain = ANSI.sub("", text).splitlines()
     assert max(len(line) for line in plain) <= 60
-    assert "…" in text  # cut, not wrapped: one line a machine
+    assert "columns left out to fit 60 columns" in err  # not wrapped: one line a machine
     assert len(plain) == 2 + 3
 
 
@@ -644,7 +867,8 @@ def test_terminal_of_unknown_size_counts_as_80_columns(api: MaasSimulator, home:
     )
     assert status == 0, err
     plain = ANSI.sub("", out.decode()).splitlines()
-    assert max(len(line) for line in plain) == 80
+    assert max(len(line) for line in plain) <= 80
+    assert "left out to fit 80 columns" in err
 
 
 def test_no_color_table_has_no_escape_codes(api: MaasSimulator, home: Path) -> None:
@@ -689,6 +913,8 @@ def test_table_goes_through_the_pager(api: MaasSimulator, home: Path, tmp_path: 
         (("--format", "table", "--header"), "--header goes with --format tsv"),
         (("--fields", "hostname,,owner"), "has an empty field name"),
         (("--sort", "-"), "--sort needs a field name"),
+        (("--sort", "status,,hostname"), "--sort 'status,,hostname' needs a field name for each"),
+        (("--sort", "status", "--sort", "-"), "--sort '-' needs a field name for each key"),
         (("--format", "tsv", "-o", "x.tsv"), "use > FILE, not -o"),
         (("--format", "xml"), "'xml' is not one of"),
     ],
@@ -826,10 +1052,12 @@ def test_the_jq_recipe_in_one_line(api: MaasSimulator, home: Path) -> None:
 def test_view_is_only_made_when_asked() -> None:
     assert fields.make_view(None, None, False, None, None, False) is None
     assert fields.make_view(None, "json", False, None, None, False) is None
-    assert fields.make_view(None, None, True, "a,b", "-a", False) == View("table", ["a", "b"], "-a")
+    assert fields.make_view(None, None, True, "a,b", "-a", False) == View(
+        "table", ["a", "b"], ["-a"]
+    )
     assert fields.choose_columns(View("tsv", ["x"]), Listing([{}], keys=["k"]), None) == [
         Column("key", "key"),
-        Column("x", "x"),
+        Column("x", "x", "x"),
     ]
 
 
@@ -879,7 +1107,9 @@ def test_table_fits_the_size_the_terminal_reports(api: MaasSimulator, home: Path
     env = env_for_subprocess(home)
     env["TERM"] = "xterm"
     argv = [sys.executable, "-m", "maascurl", "get", "machines", "-t", "--no-pager"]
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, env=env)
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, env=env
+    )
     os.close(slave)
     chunks = []
     while select.select([master], [], [], 30)[0]:
@@ -892,9 +1122,11 @@ def test_table_fits_the_size_the_terminal_reports(api: MaasSimulator, home: Path
         chunks.append(data)
     os.close(master)
     assert process.wait(timeout=30) == 0
+    assert process.stderr is not None
+    assert "left out to fit 72 columns" in process.stderr.read().decode()
     lines = ANSI.sub("", b"".join(chunks).decode()).splitlines()
     assert len(lines) == 5
-    assert max(len(line) for line in lines) == 72
+    assert max(len(line) for line in lines) <= 72
 
 
 def test_numbers_are_right_aligned_and_text_left(api: MaasSimulator, run: Run) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,58 @@ def test_timeout_exits_7_naming_the_state(timed: MaasSimulator, run: Run) -> Non
     assert json.loads(result.stdout)["status_name"] == "Deploying"
 
 
+def test_a_wait_for_a_server_that_is_down_is_a_connection_failure(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing was ever read and nothing goes on in MAAS: exit 6, not 'still not read yet'."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MAAS_API_URL", f"http://127.0.0.1:{port}/MAAS")
+    monkeypatch.setenv("MAAS_API_KEY", "a:b:c")
+    result = run(
+        "wait",
+        "machines/abc000",
+        "status_name=Deployed",
+        "--interval",
+        "0.05",
+        "--wait-timeout",
+        "0.5",
+    )
+    assert result.exit_code == 6
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("maascurl: error: machines/abc000: no answer in ")
+    assert "refused" in error or "connect" in error
+    assert "goes on in MAAS" not in error and "not read" not in error
+
+
+def test_a_wait_whose_polls_fail_at_the_end_says_so(timed: MaasSimulator, run: Run) -> None:
+    timed.timed.seconds = 60
+    timed.timed.queue_get("machines/abc000/", Reply(503, b"busy"), count=1000)
+    result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST, "--wait-timeout", "0.3")
+    assert result.exit_code == 7
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("maascurl: error: machines/abc000: still Deploying after ")
+    assert "the polls since failed: 503 Service Unavailable: busy" in error
+    assert "goes on in MAAS" not in error
+
+
+def test_maascurl_wait_times_out_without_claiming_an_action(api: MaasSimulator, run: Run) -> None:
+    result = run(
+        "wait",
+        "machines/abc000",
+        "status_name=Deployed",
+        "--interval",
+        "0.05",
+        "--wait-timeout",
+        "0.2",
+    )
+    assert result.exit_code == 7
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("maascurl: error: machines/abc000: still Ready after ")
+    assert "goes on in MAAS" not in error  # maascurl started nothing
+
+
 def test_transient_503_during_polling_is_tolerated(timed: MaasSimulator, run: Run) -> None:
     timed.timed.queue_get("machines/abc000/", Reply(503, b"busy"), count=3)
     result = run("post", "machines/abc000", "op=deploy", "--wait", *FAST)
@@ -144,13 +197,28 @@ def test_test_returns_to_the_previous_status(timed: MaasSimulator, run: Run) -> 
     assert json.loads(result.stdout)["status_name"] == "Deployed"
 
 
-def test_power_off_answered_null_is_not_waited_for(timed: MaasSimulator, run: Run) -> None:
-    """A manual power type: MAAS sends no power action and answers null; nothing to wait for."""
+def test_power_off_answered_null_says_maas_started_nothing(timed: MaasSimulator, run: Run) -> None:
+    """A manual power type: MAAS sends no power action and answers null. That is no
+    success to wait for: once it exited 0 at once, as if the machine were off."""
     machine = next(m for m in timed.machines if m["system_id"] == "abc001")
     machine["power_type"] = "manual"
     result = run("post", "machines/abc001", "op=power_off", "--wait", *FAST)
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) is None
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "maascurl: error: machines/abc001: MAAS started no power action (it answered null"
+    )
+    assert json.loads(result.stdout) is None  # MAAS's answer, as without --wait
+    assert [r.method for r in timed.requests] == ["POST"]
+
+
+def test_power_on_of_a_manual_machine_is_not_waited_for(timed: MaasSimulator, run: Run) -> None:
+    """MAAS answers with the machine but never powers it: power_state would never change."""
+    machine = next(m for m in timed.machines if m["system_id"] == "abc002")
+    machine["power_type"], machine["power_state"] = "manual", "unknown"
+    result = run("post", "machines/abc002", "op=power_on", "--wait", *FAST)
+    assert result.exit_code == 1
+    assert "MAAS started no power action (power type manual" in result.stderr
+    assert json.loads(result.stdout)["system_id"] == "abc002"
     assert [r.method for r in timed.requests] == ["POST"]
 
 
@@ -706,3 +774,14 @@ def test_wait_command_waits_out_a_region_that_is_not_up_yet(timed: MaasSimulator
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["status_name"] == "Ready"
     assert "503 Service Unavailable: starting; still waiting" in result.stderr
+
+
+def test_maascurl_wait_says_how_it_changed_the_path_and_no_check_keeps_it(
+    api: MaasSimulator, run: Run
+) -> None:
+    shown = run("wait", "machines/abc000", "status_name=Ready", "-v", *FAST)
+    assert shown.exit_code == 0, shown.stderr
+    assert "maascurl: note: machines/abc000 is sent as machines/abc000/" in shown.stderr
+    exact = run("wait", "machines/abc000/", "status_name=Ready", "--no-check", *FAST)
+    assert exact.exit_code == 0, exact.stderr
+    assert {r.path for r in api.requests} == {"/MAAS/api/2.0/machines/abc000/"}

@@ -339,3 +339,21 @@ def test_quiet_fleet_wait_says_only_what_failed(fleet: MaasSimulator, run: Run) 
     assert "error: line 2 (post machines/abc003/ op=deploy)" in result.stderr
     assert "Deploying [" not in result.stderr  # no state lines
     assert "waited for" not in result.stderr  # no summary of the waits
+
+
+def test_a_fleet_line_maas_started_no_power_action_for_fails(
+    fleet: MaasSimulator, run: Run
+) -> None:
+    """power_off of a manual machine answers null: that line fails, the others are waited for."""
+    manual, other = "abc002", "abc005"  # both Deployed, powered on
+    next(m for m in fleet.machines if m["system_id"] == manual)["power_type"] = "manual"
+    result = run(
+        "post", "machines/{}", "op=power_off", "--each", "-", "--wait", *FAST,
+        input=f"{manual}\n{other}\n",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert (
+        f"maascurl: error: line 1 (post machines/{manual}/ op=power_off): machines/{manual}: "
+        "MAAS started no power action"
+    ) in result.stderr
+    assert [json.loads(line)["system_id"] for line in result.stdout.splitlines()] == [other]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from typing import IO, Any
 
 API_PREFIX = "/MAAS/api/2.0/"
@@ -90,6 +90,61 @@ class Resource(NamedTuple):
         return None
 
 
+# Paths MAAS serves that its API description lacks, each with the handler MAAS
+# routes it to and the methods it answers: the shapes it hands out itself as a
+# VLAN's resource_uri and a boot-resource file's upload_uri, and the other
+# routes of MAAS 3.4's URL table (maasserver/urls_api.py) that describe/
+# leaves out. A typed path of one of these shapes is sent as typed, never
+# taken for the official CLI's name of another resource; checks and TAB know
+# them with the actions of the described resource of the same handler.
+UNDESCRIBED: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("vlans/{vlan_id}/", "VlanHandler", ("GET", "PUT", "DELETE"), "A VLAN by its id"),
+    (
+        "boot-resources/{id}/upload/{file_id}/",
+        "BootResourceFileUploadHandler",
+        ("PUT",),
+        "Upload a boot resource file's content in chunks",
+    ),
+    (
+        "nodes/{system_id}/volume-groups/{id}/",
+        "VolumeGroupHandler",
+        ("GET", "PUT", "DELETE"),
+        "A volume group (also nodes/{system_id}/volume-group/{id}/)",
+    ),
+    (
+        "commissioning-results/",
+        "NodeResultsHandler",
+        ("GET",),
+        "The older name of installation-results/",
+    ),
+    ("virtual-machines/", "VirtualMachinesHandler", ("GET",), "Virtual machines"),
+    ("virtual-machines/{id}", "VirtualMachineHandler", ("GET",), "A virtual machine"),
+)
+UNDESCRIBED_NOTE = " (served by MAAS; not in its API description)"
+# What a restful action is called, by method, where no described twin names it.
+_RESTFUL = {"GET": "read", "POST": "create", "PUT": "update", "DELETE": "delete"}
+
+
+def _undescribed(described: tuple[Resource, ...]) -> list[Resource]:
+    """UNDESCRIBED's paths that the description does not have after all, as resources."""
+    templates = {res.template for res in described}
+    by_name = {res.name: res for res in described}
+    found = []
+    for template, handler, methods, summary in UNDESCRIBED:
+        if template in templates:
+            continue  # a description that has it (a newer MAAS) describes it best
+        twin = by_name.get(handler)
+        if twin is not None:
+            actions = tuple(a for a in twin.actions if a.method in methods)
+        else:
+            actions = tuple(
+                Action(_RESTFUL[m], m, None, True, False, summary, "", ()) for m in methods
+            )
+        params = tuple(s[1:-1] for s in template.split("/") if s.startswith("{"))
+        found.append(Resource(handler, template, params, summary + UNDESCRIBED_NOTE, actions))
+    return found
+
+
 class Match(NamedTuple):
     resource: Resource
     values: dict[str, str]
@@ -142,10 +197,12 @@ class ApiDescription:
     def __init__(self, hash: str, resources: Iterable[Resource], about: str = "") -> None:
         self.hash = hash
         self.about = about
+        # What the server's describe/ lists; `served` adds the paths it lacks (UNDESCRIBED).
         self.resources: tuple[Resource, ...] = tuple(resources)
+        self.served: tuple[Resource, ...] = (*self.resources, *_undescribed(self.resources))
         # Resources grouped by segment count: matching only scans same-length templates.
         self._by_len: dict[int, list[tuple[tuple[str | None, ...], Resource]]] = {}
-        for res in self.resources:
+        for res in self.served:
             segs = _template_segments(res.template)
             self._by_len.setdefault(len(segs), []).append((segs, res))
         self._last: tuple[tuple[str, ...], _Placed | None] | None = None  # see match()
@@ -212,17 +269,37 @@ class ApiDescription:
         return found[0] if found else None
 
     def suggest_path(self, relpath: str) -> str | None:
-        """The closest template to an unknown path, for did-you-mean messages."""
-        import difflib
+        """The path a user who typed RELPATH most likely meant, for did-you-mean messages.
 
-        typed = "/".join(_split_path(relpath)[0]) + "/"
-        templates = [
-            r.template if r.template.endswith("/") else r.template + "/" for r in self.resources
-        ]
-        found = difflib.get_close_matches(typed, templates, n=1, cutoff=0.5)
-        if not found:
+        Only a close spelling of the whole path (each literal segment alike,
+        `machinez` -> machines/) or a name of the official CLI (`vlans` ->
+        fabrics/{fabric_id}/vlans/, `resource-pool` -> resourcepools/); never
+        a path that merely shares a few letters.
+        """
+        typed = _split_path(relpath)[0]
+        if not typed:
             return None
-        return next(r.template for r in self.resources if r.template.rstrip("/") == found[0][:-1])
+        best: tuple[float, str] | None = None
+        for rank, template in self._suggestions(typed):
+            if best is None or rank > best[0]:
+                best = (rank, template)
+        return best[1] if best is not None else None
+
+    def _suggestions(self, typed: tuple[str, ...]) -> Iterator[tuple[float, str]]:
+        """(rank, template) of every plausible meaning of TYPED; higher ranks are likelier."""
+        for index, res in enumerate(self.served):
+            literal = _template_segments(res.template)
+            if len(literal) == len(typed):
+                alike = [_likeness(t, s) for t, s in zip(literal, typed, strict=True) if t]
+                if alike and min(alike) >= CLOSE:
+                    yield 2 + min(alike), res.template  # the same path, spelt a little apart
+            if index < len(self.resources) and len(typed) <= len(literal):
+                # Described (the official CLI knows it), and TYPED could be the start of it.
+                name = cli_name(res.name)
+                if name == typed[0]:
+                    yield 2.0, res.template  # the official CLI's name, another shape
+                elif (alike_name := _likeness(name, typed[0])) >= CLOSE:
+                    yield alike_name, res.template
 
     def from_cli_name(self, segments: list[str]) -> list[str] | None:
         """The official `maas` CLI's names for a path: `resource-pools` -> resourcepools,
@@ -260,6 +337,17 @@ def _about(doc: Mapping[str, Any]) -> str:
     if not isinstance(text, str) or text.strip() in ("", MAAS_DOC):
         return ""
     return text.strip().splitlines()[0][:ABOUT_LIMIT]
+
+
+# How alike two names must be to be offered as a did-you-mean (difflib's ratio):
+# machinez/machines 0.88, subnet/subnets 0.92, vlans/events 0.36.
+CLOSE = 0.8
+
+
+def _likeness(a: str, b: str) -> float:
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b).ratio()
 
 
 def cli_name(handler: str) -> str:

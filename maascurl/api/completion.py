@@ -54,7 +54,7 @@ def complete_path(
     typed = [s for s in head.split("/") if s]
     ids = known_ids("/".join(typed) + "/") if known_ids is not None and typed else []
     found: dict[str, str] = {}
-    for res in desc.resources:
+    for res in desc.served:  # MAAS's paths beyond its description too (vlans/{vlan_id}/)
         _add_path_candidate(found, res, typed, head, partial, ids)
     if partial.startswith("op-"):
         found.update(_op_suffixes(desc, head, partial))

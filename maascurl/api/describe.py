@@ -39,7 +39,7 @@ def _method_key(method: str) -> tuple[int, str]:
 
 def index_data(desc: ApiDescription) -> list[dict[str, Any]]:
     """Every resource, as the path a user types and a one-line summary."""
-    rows = [{"path": r.template, "summary": r.summary} for r in desc.resources]
+    rows = [{"path": r.template, "summary": r.summary} for r in desc.served]
     return sorted(rows, key=lambda row: row["path"])
 
 

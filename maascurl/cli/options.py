@@ -55,7 +55,9 @@ with placeholders in PATH, the ITEMs and -o filled from the line: {} is the
 whole line, {1}, {2}... its tab-separated fields; on a line that is a JSON
 object, {key} is that key's value and {a.b} a nested one (\\{ is a literal
 brace). Every line (1 MiB at most) is checked before the first request goes
-out. Bodies are
+out. Lines on the same object (same server, same path or one under it) are
+sent in input order, each after the one before it finished; other lines
+overlap (-j). Bodies are
 printed as JSON Lines in input order (or written to -o 'out/{}.json'), each
 failure as one stderr line naming its input line; the exit status is that of
 the first failed line. Ctrl-C sends nothing more and waits for the requests in
@@ -214,7 +216,9 @@ def request_options(func: F) -> F:
             click.option(
                 "--no-check",
                 is_flag=True,
-                help="Send without checking op and fields against the API description.",
+                help="Send as typed: no check of op and fields against the API description, "
+                "PATH exactly as typed (no slash added, no CLI name mapped), fleet lines in any "
+                "order.",
             ),
             click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notes."),
             click.option(
@@ -279,14 +283,18 @@ def format_options(func: F) -> F:
             click.option(
                 "--fields",
                 metavar="A,B,...",
+                multiple=True,
                 shell_complete=complete_fields,
-                help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name).",
+                help="Fields to show; dotted paths reach inside (zone.name, interface_set.0.name); "
+                "a default column's header means the values shown under it (status).",
             ),
             click.option(
                 "--sort",
-                metavar="FIELD",
+                metavar="FIELD,...",
+                multiple=True,
                 shell_complete=complete_fields,
-                help="Order objects by FIELD (-FIELD: descending); node-2 comes before node-10.",
+                help="Order objects by FIELD, then the next (-FIELD: descending): numbers and "
+                "sizes as numbers, dates as dates, text in natural order (node-2 before node-10).",
             ),
             click.option("--header", is_flag=True, help="Start TSV with a header line."),
             click.option(
@@ -311,7 +319,8 @@ def fleet_options(func: F) -> F:
                 type=click.IntRange(1, 20),  # httpx keeps up to 20 idle connections per pool
                 metavar="N",
                 help="Requests in flight at once (default 4: a MAAS region serves the API from a "
-                "few worker processes, 4 by default, and the rest of its users need them too).",
+                "few worker processes, 4 by default, and the rest of its users need them too). "
+                "Lines on the same object go in input order whatever N.",
             ),
             click.option(
                 "--report",

@@ -151,9 +151,11 @@ def events(
 BATCH_HELP = """\
 Each line is METHOD PATH [ITEM...] [-p PROFILE], quoted as in a shell; blank
 lines and # comments are skipped. Every line is checked before the first
-request goes out, so one bad line sends nothing. Bodies are printed as JSON
-Lines in input order, each failure as one stderr line naming its input line;
-the exit status is that of the first failed line."""
+request goes out, so one bad line sends nothing (and every bad line is named).
+Lines on the same object (same server, same path or one under it) are sent in
+input order, each after the one before it finished; other lines overlap (-j).
+Bodies are printed as JSON Lines in input order, each failure as one stderr
+line naming its input line; the exit status is that of the first failed line."""
 
 
 @click.command(

@@ -70,14 +70,19 @@ class LineError(MaascurlError):
 
     def __init__(self, line: int, error: MaascurlError) -> None:
         super().__init__(f"line {line}: {error}")
+        self.line = line
+        self.reason = str(error)
         self.exit_code = error.exit_code
 
 
 # --------------------------------------------------------------- reading
 
 
-def input_lines(name: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) of every line of NAME ('-': stdin) that is not blank."""
+def input_lines(name: str) -> Iterator[tuple[int, str | LineError]]:
+    """(line number, text) of every line of NAME ('-': stdin) that is not blank.
+
+    A line that is not UTF-8 comes as its LineError, so that reading goes on.
+    """
     source = _open(name)
     try:
         yield from _numbered(source)
@@ -95,18 +100,25 @@ def _open(name: str) -> IO[bytes]:
         raise MaascurlError(f"cannot read {name}: {exc.strerror}") from None
 
 
-def _numbered(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
+def _numbered(stream: IO[bytes]) -> Iterator[tuple[int, str | LineError]]:
     number = 0
     # Read a bounded piece at a time: a line is never held whole past LINE_LIMIT.
     while raw := stream.readline(LINE_LIMIT + 2):
         number += 1
         if len(raw) > LINE_LIMIT and len(raw.removesuffix(b"\n").removesuffix(b"\r")) > LINE_LIMIT:
             limit = f"{LINE_LIMIT // MIB} MiB" if LINE_LIMIT % MIB == 0 else f"{LINE_LIMIT} bytes"
-            raise LineError(number, UsageError(f"longer than {limit}, the most a line may hold"))
+            yield (
+                number,
+                LineError(number, UsageError(f"longer than {limit}, the most a line may hold")),
+            )
+            while not raw.endswith(b"\n") and (raw := stream.readline(LINE_LIMIT + 2)):
+                pass  # the rest of that line, a bounded piece at a time
+            continue
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
-            raise LineError(number, UsageError("not valid UTF-8")) from None
+            yield number, LineError(number, UsageError("not valid UTF-8"))
+            continue
         if text.strip():
             yield number, text
 

@@ -69,8 +69,18 @@ def perform(
 
     desc = load_cached(target.api_root)
     spec = build_request(
-        method, target.api_root, path, items, desc, headers=options.headers, body=options.body
+        method,
+        target.api_root,
+        path,
+        items,
+        desc,
+        headers=options.headers,
+        body=options.body,
+        exact=options.no_check,
     )
+    if options.verbose:
+        for text in spec.notes:
+            note(text)
     lazy = LazySession(target, options)
     try:
         if desc is not None and not options.no_check:
@@ -217,7 +227,7 @@ def _send_and_write(
         try:
             write_response(response, options.output)
         except HTTPStatusError as exc:
-            raise _with_path_hint(exc, spec, target, desc, typed) from None
+            raise _with_path_hint(exc, spec, target, desc, typed, options.no_check) from None
         finally:
             response.close()
         if recorder is not None:
@@ -232,10 +242,24 @@ def _with_path_hint(
     target: Target,
     desc: ApiDescription | None,
     typed: str,
+    exact: bool = False,
 ) -> HTTPStatusError:
-    """A 404 for a path the description does not know: say which one was likely meant."""
+    """A 404 for a path the description does not know: say which one was likely meant.
+
+    EXACT (--no-check sent the path as typed): a path that lacks the trailing
+    slash MAAS's paths have is named with it.
+    """
     relative = spec.url[len(target.api_root) :]
-    if exc.status != 404 or desc is None or desc.match(relative, op_suffix=False) is not None:
+    if exc.status != 404:
+        return exc
+    if exact and relative and not relative.endswith("/"):
+        slashed = desc.canonical(relative, op_suffix=False) if desc is not None else None
+        slashed = slashed if slashed is not None else relative + "/"
+        if slashed.endswith("/"):
+            return HTTPStatusError(
+                exc.status, f"{exc}; --no-check sends PATH as typed: did you mean {slashed}?"
+            )
+    if desc is None or desc.match(relative, op_suffix=False) is not None:
         return exc
     suggestion = desc.suggest_path(relative)
     if suggestion is None:

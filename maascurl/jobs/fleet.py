@@ -17,6 +17,12 @@ input, hands requests to the workers and writes the results strictly in
 input order: JSON Lines on stdout (or one file per line with -o), one stderr
 line per failure, and one JSON record per request in --report.
 
+Lines that address the same object (the same server, and the same path or
+one under it: `machines/abc/` and `machines/abc/interfaces/`, or `machines/`
+and any machine) are sent in input order, each once the one before it has
+finished (see Order); independent lines still overlap. `--no-check` turns
+that off, `-v` says which line waits for which.
+
 Extension point: a `Hook` runs in the worker after a 2xx answer and may
 replace the result (a new body, a final state, a failure with its own exit
 code), for work that goes on after the answer, such as waiting for what a
@@ -47,6 +53,7 @@ from maascurl.errors import (
     MaascurlError,
     UsageError,
     each_warning_once,
+    error_line,
     note,
     notes_about,
     redact_secrets,
@@ -168,7 +175,11 @@ class Planner:
                 desc,
                 headers=request.headers,
                 body=self.options.body,
+                exact=self.options.no_check,
             )
+            if self.options.verbose:
+                for text in spec.notes:
+                    note(f"line {request.line}: {text}")
             if desc is not None and not self.options.no_check:
                 typed = typed_path if typed_path is not None else str(request.path)
                 desc = self._check(spec, target, desc, request.profile, typed)
@@ -234,6 +245,11 @@ class _Slot:
         self.started = False
         self.done = threading.Event()
         self._lock = threading.Lock()
+        # Set by Order: said once the slot has a result, so that the lines after it may go.
+        self.on_done: Callable[[_Slot], None] | None = None
+        self.waiting = 0  # earlier unfinished lines on the same object (Order)
+        self.followers: list[_Slot] = []  # later lines waiting for this one (Order)
+        self.released = False  # Order knows it finished
 
     def start(self) -> bool:
         with self._lock:
@@ -244,17 +260,104 @@ class _Slot:
 
     def finish(self, result: Result) -> None:
         with self._lock:
-            if self.result is None:
+            first = self.result is None
+            if first:
                 self.result = result
         self.done.set()
+        if first and self.on_done is not None:
+            self.on_done(self)
 
     def settle(self) -> Result:
         """Give up on the job: not sent, or abandoned when it already went out."""
         with self._lock:
-            if self.result is None:
+            first = self.result is None
+            if first:
                 self.result = Result(self.job, ABANDONED if self.started else NOT_SENT)
+            result = self.result
+        assert result is not None
         self.done.set()
-        return self.result
+        if first and self.on_done is not None:
+            self.on_done(self)
+        return result
+
+
+ObjectKey = tuple[str, tuple[str, ...]]  # a server (its state key) and a path's segments
+
+
+def object_key(job: Job) -> ObjectKey:
+    """What a line addresses: its server, and its path's segments below the API root."""
+    relative = job.spec.url[len(job.target.api_root) :]
+    return job.target.state_key, tuple(s for s in relative.split("/") if s)
+
+
+class Order:
+    """Lines that address the same object run in input order; the others overlap.
+
+    Two lines address the same object when they go to the same server and one
+    path is the other or lies under it. A line is handed to SUBMIT once every
+    earlier such line has finished (answered, and waited for with --wait).
+    Only the latest line at a path need be remembered for the lines after it:
+    it finishes after those before it. Finished lines are forgotten, so memory
+    stays flat however long the input.
+    """
+
+    PRUNE_AT = 64  # a list of lines under one path is swept of finished ones past this
+
+    def __init__(self, submit: Callable[[_Slot], None]) -> None:
+        self._submit = submit
+        self._lock = threading.Lock()
+        self._at: dict[ObjectKey, _Slot] = {}  # the latest line at each path
+        self._under: dict[ObjectKey, list[_Slot]] = {}  # lines at or under each path
+        self._swept: dict[ObjectKey, int] = {}
+
+    def admit(self, slot: _Slot) -> list[_Slot]:
+        """The unfinished earlier lines SLOT waits for; with none, SLOT is submitted now."""
+        server, path = object_key(slot.job)
+        with self._lock:
+            before: dict[int, _Slot] = {}
+            for depth in range(len(path) + 1):  # the same path, and those above it
+                above = self._at.get((server, path[:depth]))
+                if above is not None and not above.released:
+                    before[id(above)] = above
+            for below in self._under.get((server, path), ()):
+                if not below.released:
+                    before[id(below)] = below
+            waits = sorted(before.values(), key=lambda other: other.job.line)
+            slot.waiting = len(waits)
+            for other in waits:
+                other.followers.append(slot)
+            slot.on_done = self._release
+            self._at[(server, path)] = slot
+            self._under[(server, path)] = [slot]  # it finishes after all those before it
+            for depth in range(len(path)):
+                self._note_under((server, path[:depth]), slot)
+        if not waits:
+            self._submit(slot)
+        return waits
+
+    def _note_under(self, key: ObjectKey, slot: _Slot) -> None:
+        lines = self._under.setdefault(key, [])
+        lines.append(slot)
+        if len(lines) > max(self.PRUNE_AT, 2 * self._swept.get(key, 0)):
+            lines[:] = [line for line in lines if not line.released]
+            self._swept[key] = len(lines)
+
+    def _release(self, slot: _Slot) -> None:
+        server, path = object_key(slot.job)
+        with self._lock:
+            slot.released = True
+            ready = []
+            for follower in slot.followers:
+                follower.waiting -= 1
+                if follower.waiting == 0:
+                    ready.append(follower)
+            slot.followers = []
+            if self._at.get((server, path)) is slot:
+                del self._at[(server, path)]
+            if self._under.get((server, path)) == [slot]:
+                del self._under[(server, path)]
+        for follower in ready:
+            self._submit(follower)
 
 
 class Runner:
@@ -286,6 +389,8 @@ class Runner:
         self._report: IO[str] | None = None
         self._held = Held()
         self._terminal = _isatty(self.out)
+        # Dependent lines in input order; --no-check sends every line as soon as it can.
+        self._order = None if options.no_check else Order(self._queue.put)
 
     # ---- the main thread
 
@@ -342,13 +447,25 @@ class Runner:
                 slot.settle()
             else:
                 slot = _Slot(job, self._session(job.target))
-                self._queue.put(slot)
+                self._send_in_order(slot)
             pending.append(slot)
             while pending and (len(pending) >= window or pending[0].done.is_set()):
                 self._emit(self._wait(pending.popleft()))
         while pending:
             self._emit(self._wait(pending.popleft()))
         self._flush()
+
+    def _send_in_order(self, slot: _Slot) -> None:
+        if self._order is None:
+            self._queue.put(slot)
+            return
+        waits = self._order.admit(slot)
+        if waits and self.options.verbose:
+            lines = ", ".join(str(other.job.line) for other in waits)
+            note(
+                f"line {slot.job.line} ({slot.job.label}) waits for line{'s' * (len(waits) > 1)} "
+                f"{lines}: the same object, kept in input order"
+            )
 
     def _refresh_descriptions(self) -> None:
         """As after a single call: a server whose API changed gets its cache refreshed."""
@@ -798,9 +915,14 @@ def run_each(
         method, path, items, options.output.output, options.profile, options.headers
     )
 
-    def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
+    def jobs(planner: Planner, lines: Lines) -> Iterator[Job | LineError]:
         for number, text in lines:
-            yield planner.job(template.request(number, text), typed_path=path)
+            try:
+                if isinstance(text, LineError):
+                    raise text
+                yield planner.job(template.request(number, text), typed_path=path)
+            except LineError as exc:
+                yield exc
 
     return _run(each, jobs, options, fleet, hook)
 
@@ -810,16 +932,23 @@ def run_batch(
 ) -> int:
     """`maascurl batch FILE`: one whole request per line, each with its own profile."""
 
-    def jobs(planner: Planner, lines: Iterator[tuple[int, str]]) -> Iterator[Job]:
+    def jobs(planner: Planner, lines: Lines) -> Iterator[Job | LineError]:
         for number, text in lines:
-            request = batch_request(number, text)
-            if request is not None:
-                yield planner.job(request._replace(headers=options.headers))
+            try:
+                if isinstance(text, LineError):
+                    raise text
+                request = batch_request(number, text)
+                if request is not None:
+                    yield planner.job(request._replace(headers=options.headers))
+            except LineError as exc:
+                yield exc
 
     return _run(name, jobs, options, fleet, hook)
 
 
-JobMaker = Callable[[Planner, Iterator[tuple[int, str]]], Iterator[Job]]
+Lines = Iterator[tuple[int, "str | LineError"]]
+# Every line's Job, or the LineError that says why it cannot be sent.
+JobMaker = Callable[[Planner, Lines], Iterator["Job | LineError"]]
 
 
 def _run(
@@ -827,11 +956,20 @@ def _run(
 ) -> int:
     planner = Planner(options)
     plans = Plans()
+    bad = BadLines()
     try:
         with each_warning_once():
             for job in make_jobs(planner, input_lines(name)):  # the checking pass: sends nothing
-                planner.check_output(job)
-                plans.add(job)
+                try:
+                    if isinstance(job, LineError):
+                        raise job
+                    planner.check_output(job)
+                except LineError as exc:
+                    bad.add(exc)  # and read on: every bad line is named in one run
+                    continue
+                if not bad.errors:
+                    plans.add(job)
+            bad.stop_the_run()
             planner.close()
             if options.offline:
                 _print_offline(plans.jobs(), options)
@@ -841,6 +979,60 @@ def _run(
     finally:
         planner.close()
         plans.close()
+
+
+class BadLines:
+    """The lines the checking pass refused: all of them are named before the run stops.
+
+    Lines refused for the same reason (an `--each` template's own mistake is
+    every line's) share one stderr line: `lines 1-3, 7: ...`.
+    """
+
+    SHOWN_RANGES = 10  # line ranges named per reason; the rest are counted
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[LineError]] = {}  # reason -> its lines, in input order
+        self.count = 0
+
+    def add(self, error: LineError) -> None:
+        self.errors.setdefault(error.reason, []).append(error)
+        self.count += 1
+
+    def stop_the_run(self) -> None:
+        """Raise (nothing sent) when any line was refused, after naming each on stderr."""
+        if not self.errors:
+            return
+        groups = list(self.errors.values())
+        if self.count == 1:
+            raise groups[0][0]
+        lines = [f"{self._lines(group)}: {group[0].reason}" for group in groups]
+        first = groups[0][0]
+        if len(groups) == 1:
+            raise _Refused(lines[0], first.exit_code)
+        for line in lines:
+            error_line(line)
+        raise _Refused(
+            f"{self.count} lines cannot be sent (first: line {first.line}); nothing was sent",
+            first.exit_code,
+        )
+
+    def _lines(self, group: list[LineError]) -> str:
+        ranges: list[list[int]] = []
+        for error in group:
+            if ranges and ranges[-1][1] == error.line - 1:
+                ranges[-1][1] = error.line
+            else:
+                ranges.append([error.line, error.line])
+        shown = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[: self.SHOWN_RANGES]]
+        more = sum(b - a + 1 for a, b in ranges[self.SHOWN_RANGES :])
+        text = ", ".join(shown) + (f" and {more} more" if more else "")
+        return f"line {text}" if len(group) == 1 else f"lines {text}"
+
+
+class _Refused(MaascurlError):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Plans:

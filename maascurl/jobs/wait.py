@@ -342,16 +342,41 @@ def expected_text(goal: Goal) -> str:
 # --- what a request starts ---------------------------------------------------
 
 
+class NothingStarted(MaascurlError):
+    """--wait after an action MAAS answered without starting it: nothing to wait for."""
+
+
+POWER_OPS = ("power_on", "power_off")
+
+
 def goal_for(spec: RequestSpec, relpath: str, answer: Any) -> Goal | None:
-    """The goal a successful SPEC started, or None when it finished at once."""
+    """The goal a successful SPEC started, or None when it finished at once.
+
+    Raises NothingStarted for a power action MAAS sent no power command for:
+    power_off answers null then, and a machine of power type manual is never
+    powered by MAAS.
+    """
     if spec.method != "POST":
         return None
     op = spec.op
     if op == "import" and relpath.strip("/") == "boot-resources":
         return IMPORT
     goal = ACTIONS.get(op or "")
-    if goal is None or not isinstance(answer, dict) or "system_id" not in answer:
-        return None  # e.g. power_off answers null when MAAS sent no power action
+    if goal is None:
+        return None
+    where = relpath.rstrip("/")
+    if op in POWER_OPS and answer is None:
+        raise NothingStarted(
+            f"{where}: MAAS started no power action (it answered null, as it does for a machine "
+            "whose power it does not control, such as power type manual): nothing to wait for"
+        )
+    if not isinstance(answer, dict) or "system_id" not in answer:
+        return None
+    if op in POWER_OPS and answer.get("power_type") == "manual":
+        raise NothingStarted(
+            f"{where}: MAAS started no power action (power type manual: it powers the machine "
+            "neither on nor off): nothing to wait for"
+        )
     return goal
 
 
@@ -400,6 +425,8 @@ class Watch:
     key: str | None = None  # the system id, when it can be listed with others
     session: Session | None = None  # the server it lives on, when not the poller's own
     headers: tuple[tuple[str, str], ...] = ()  # -H of `maascurl wait`, sent with every poll
+    action: bool = True  # a request of ours started what is waited for (not `maascurl wait`)
+    trouble: MaascurlError | None = None  # why the polls since the last answer failed
 
     @property
     def finished(self) -> bool:
@@ -445,11 +472,24 @@ class Watch:
         return f"{self.where}: {state}: {message}" if message else f"{self.where}: {state}"
 
     def time_out(self, now: float) -> None:
-        state = self.seen.state if self.seen else "not read yet"
+        """The wait's time is up: say what was last seen, or why nothing was."""
+        waited = format_duration(now - self.started)
         self.ended = now
+        trouble = self.trouble
+        if self.seen is None and trouble is not None:
+            # Never answered: the failure itself (a connection failure is exit 6).
+            self.error = _reworded(trouble, f"{self.where}: no answer in {waited}: {trouble}")
+            return
+        state = self.seen.state if self.seen else "not read"
+        if trouble is not None:
+            why = f"; the polls since failed: {trouble}"
+        elif self.action:
+            why = "; it goes on in MAAS"
+        else:
+            why = ""
         self.error = TimedOut(
-            f"{self.where}: still {state} after {format_duration(now - self.started)}; "
-            "it goes on in MAAS (--wait-timeout sets how long to wait)"
+            f"{self.where}: still {state} after {waited}{why} (--wait-timeout sets how long "
+            "to wait)"
         )
 
     def gone(self, error: MaascurlError) -> None:
@@ -543,6 +583,7 @@ class Poller:
             self._failed_read(watch.where, [watch], error)
             return
         self.view.recovered(watch.where)
+        watch.trouble = None
         body = response.content
         watch.response = response
         self._observe(watch, parse_json(body, watch.where), body)
@@ -566,6 +607,7 @@ class Poller:
                 self.view.changed(watch)
                 continue
             watch.response = None
+            watch.trouble = None
             body = json.dumps(data, ensure_ascii=False).encode()
             if len(body) > ANSWER_LIMIT:
                 too_large = f"{watch.where}: listed with more than {size_text(ANSWER_LIMIT)}"
@@ -591,13 +633,20 @@ class Poller:
                 watch.gone(_prefixed(error, watch.where))
                 self.view.changed(watch)
             return
+        for watch in watches:
+            watch.trouble = error
         self.view.trouble(where, str(error))
 
 
 def _prefixed(error: MaascurlError, where: str) -> MaascurlError:
+    return _reworded(error, f"{where}: {error}")
+
+
+def _reworded(error: MaascurlError, message: str) -> MaascurlError:
+    """ERROR's kind (and exit status) with MESSAGE."""
     if isinstance(error, HTTPStatusError):
-        return HTTPStatusError(error.status, f"{where}: {error}")
-    return type(error)(f"{where}: {error}")
+        return HTTPStatusError(error.status, message)
+    return type(error)(message)
 
 
 def run_jobs(jobs: Sequence[Callable[[], None]]) -> None:
@@ -700,7 +749,11 @@ def send_and_wait(
     relpath = spec.url[len(session.target.api_root) :]
     answer = session.read(spec, ANSWER_LIMIT)
     data = json_or_none(answer.content)
-    goal = goal_to_wait_for(spec, relpath, data, wait)
+    try:
+        goal = goal_to_wait_for(spec, relpath, data, wait)
+    except NothingStarted:
+        write_final(answer, options)  # MAAS's answer, as without --wait; then the error
+        raise
     if goal is None:
         write_final(answer, options)
         return
@@ -764,7 +817,14 @@ def run_wait(
 
     condition = parse_condition(fields, fail_on)
     target = resolve_target(options.profile, path, anonymous=options.anonymous)
-    spec = build_request("GET", target.api_root, path, [], None, headers=options.headers)
+    spec = build_request(
+        "GET", target.api_root, path, [], None, headers=options.headers, exact=options.no_check
+    )
+    if options.verbose:
+        from maascurl.errors import note
+
+        for text in spec.notes:
+            note(text)
     goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)
     where = spec.url[len(target.api_root) :].rstrip("/") or path
     if options.offline:
@@ -773,7 +833,14 @@ def run_wait(
         print_offline(spec, target, options)
         return
     with Session(target, options) as session:
-        watch = Watch(where, _full_url(spec), goal, time.monotonic(), headers=tuple(spec.headers))
+        watch = Watch(
+            where,
+            _full_url(spec),
+            goal,
+            time.monotonic(),
+            headers=tuple(spec.headers),
+            action=False,
+        )
         _wait_and_write(session, watch, options, wait)  # a region still starting is waited for
 
 
@@ -859,8 +926,11 @@ def _interrupted_text(watches: list[Watch]) -> str:
     pending = [w for w in watches if not w.finished]
     if len(pending) == 1:
         watch = pending[0]
-        state = f" ({watch.seen.state})" if watch.seen else ""
-        return f"interrupted; {watch.where}{state} goes on in MAAS"
+        if watch.seen is None:
+            return f"interrupted before {watch.where} answered"
+        if not watch.action:
+            return f"interrupted; {watch.where} was {watch.seen.state}"
+        return f"interrupted; {watch.where} ({watch.seen.state}) goes on in MAAS"
     if pending:
         return f"interrupted; {len(pending)} actions go on in MAAS"
     return "interrupted"

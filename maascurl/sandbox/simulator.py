@@ -7,7 +7,8 @@ it, UNDESCRIBED_ROUTES), checks 0-legged OAuth PLAINTEXT signatures the way
 MAAS does, and answers a useful subset of the API from in-memory state with
 MAAS 3.4's rules: listing filters, machine statuses and their transitions,
 locks, permissions, events, power parameters, fabrics and VLANs. Faults
-(error statuses, slow answers, truncated bodies) can be queued.
+(error statuses, slow answers, truncated bodies) can be queued, and a
+request can be held before it is handled (`hold`), as by a busy worker.
 
     MaasSimulator(machines=3, seed=None, action_seconds=None, fail_share=0.0,
                   password=DEFAULT_PASSWORD, ssl_context=None, host="127.0.0.1",
@@ -1032,6 +1033,9 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         generation = sim.entered()
         try:
+            held = sim.held_for(self.path)
+            if held:
+                time.sleep(held)
             reply = sim.handle(self.command, self.path, headers, body, self.client_address[1])
             delay = reply.delay + sim.delay_for(self.path)
             if delay:
@@ -1105,6 +1109,7 @@ class MaasSimulator:
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
         self._delays: dict[str, float] = {}  # path prefix -> seconds before answering
+        self._holds: list[list[Any]] = []  # [path, op, seconds, count]: waits before handling
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests being answered at once
         self.connections = 0  # client connections accepted and not yet done with
@@ -1229,6 +1234,7 @@ class MaasSimulator:
         with self._lock:
             self._faults.clear()
             self._delays.clear()
+            self._holds.clear()
             self._generation += 1
             self.in_flight = self.max_in_flight = 0
 
@@ -1255,6 +1261,26 @@ class MaasSimulator:
         """Answer requests under PATH (relative to the API root) only after SECONDS."""
         with self._lock:
             self._delays[API_PREFIX + path] = seconds
+
+    def hold(self, path: str, seconds: float, *, op: str | None = None, count: int = 1) -> None:
+        """Handle the next COUNT requests to PATH (relative to the API root; with OP,
+        only those with op=OP) only after SECONDS, as a busy region worker picks a
+        request up late: a request sent after it may be handled first."""
+        with self._lock:
+            self._holds.append([API_PREFIX + path, op, seconds, count])
+
+    def held_for(self, target: str) -> float:
+        parsed = urllib.parse.urlsplit(target)
+        ops = [v for k, v in urllib.parse.parse_qsl(parsed.query) if k == "op"]
+        with self._lock:
+            for hold in self._holds:
+                path, op, seconds, _ = hold
+                if parsed.path == path and (op is None or op in ops):
+                    hold[3] -= 1
+                    if hold[3] <= 0:
+                        self._holds.remove(hold)
+                    return float(seconds)
+        return 0.0
 
     def delay_for(self, target: str) -> float:
         with self._lock:
@@ -1600,6 +1626,20 @@ class MaasSimulator:
         "BootResourcesHandler": "boot_resources.json",
         "RackControllersHandler": "rack_controllers.json",
         "SSLKeysHandler": "sslkeys.json",
+        # Listings of real MAAS answers (data/listing-*.json, by scripts/make_fixtures.py).
+        "NodeScriptsHandler": "listing-scripts.json",
+        "NodeScriptResultsHandler": "listing-results.json",
+        "NodeResultsHandler": "listing-installation-results.json",
+        "PartitionsHandler": "listing-partitions.json",
+        "VolumeGroupsHandler": "listing-volume-groups.json",
+        "IPRangesHandler": "listing-ipranges.json",
+        "StaticRoutesHandler": "listing-static-routes.json",
+        "DiscoveriesHandler": "listing-discovery.json",
+        "DNSResourceRecordsHandler": "listing-dnsresourcerecords.json",
+        "PackageRepositoriesHandler": "listing-package-repositories.json",
+        "BootSourcesHandler": "listing-boot-sources.json",
+        "NotificationsHandler": "listing-notifications.json",
+        "VmHostsHandler": "listing-vm-hosts.json",
     }
 
     def default_handler(self, call: Call) -> Reply:

@@ -22,6 +22,7 @@ KEY_COLUMN = "key"  # the column that holds the keys of a dict of objects
 class Column(NamedTuple):
     path: str  # dotted path into each object
     label: str  # the table's header
+    name: str = ""  # as given to --fields (a header stands for its path): TSV, CSV, JSON keys
 
 
 def _columns(*specs: str) -> tuple[Column, ...]:
@@ -126,8 +127,108 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         "resource_record_count:records",
     ),
     "sshkeys": _columns("id", "keysource", "key"),
+    "sslkeys": _columns("id", "key"),
     "files": _columns("filename", "anon_resource_uri"),
+    # A node's hardware and its results (nodes/ID/interfaces/, nodes/ID/blockdevices/, ...).
+    "interfaces": _columns(
+        "id",
+        "name",
+        "type",
+        "mac_address:MAC",
+        "vlan.fabric:fabric",
+        "vlan.vid:vid",
+        "links.ip_address:IPs",
+        "effective_mtu:mtu",
+        "enabled",
+        "parents",
+    ),
+    "blockdevices": _columns(
+        "id",
+        "name",
+        "type",
+        "size",
+        "used_for",
+        "model",
+        "serial",
+        "tags",
+    ),
+    "partitions": _columns(
+        "id",
+        "path",
+        "size",
+        "filesystem.fstype:fs",
+        "filesystem.mount_point:mount",
+        "used_for",
+    ),
+    "volume-groups": _columns(
+        "id", "name", "human_size:size", "human_used_size:used", "human_available_size:free"
+    ),
+    "raids": _columns("id", "name", "level", "human_size:size", "human_available_size:free"),
+    "bcaches": _columns(
+        "id", "name", "cache_mode", "human_size:size", "backing_device.name:backing"
+    ),
+    "results": _columns(
+        "id", "type_name:type", "status_name:status", "started", "ended", "runtime"
+    ),
+    "installation-results": _columns(
+        "id", "node.system_id:node", "name", "result_type:type", "script_result:result", "created"
+    ),
+    "scripts": _columns(
+        "id",
+        "name",
+        "type_name:type",
+        "hardware_type_name:hardware",
+        "tags",
+        "timeout",
+        "destructive",
+        "title",
+    ),
+    # Networking beyond subnets and VLANs.
+    "ipranges": _columns(
+        "id",
+        "type",
+        "start_ip:start",
+        "end_ip:end",
+        "subnet.cidr:subnet",
+        "user.username:user",
+        "comment",
+    ),
+    "reservedips": _columns("id", "ip", "mac_address:MAC", "subnet.cidr:subnet", "comment"),
+    "static-routes": _columns(
+        "id", "source.cidr:source", "destination.cidr:destination", "gateway_ip:gateway", "metric"
+    ),
+    "discovery": _columns(
+        "ip",
+        "mac_address:MAC",
+        "hostname",
+        "fabric_name:fabric",
+        "vid",
+        "mac_organization:vendor",
+        "last_seen",
+    ),
+    "dnsresourcerecords": _columns("id", "fqdn", "rrtype:type", "rrdata:data", "ttl"),
+    "dhcp-snippets": _columns(
+        "id", "name", "enabled", "node", "subnet", "global_snippet:global", "description"
+    ),
+    # The region's own settings and services.
+    "package-repositories": _columns("id", "name", "url", "enabled", "distributions", "components"),
+    "boot-sources": _columns("id", "url", "keyring_filename:keyring", "created"),
+    "selections": _columns("id", "os", "release", "arches", "subarches", "labels"),
+    "notifications": _columns("id", "category", "ident", "user", "users", "admins", "message"),
+    "vm-hosts": _columns(
+        "id",
+        "name",
+        "type",
+        "zone.name:zone",
+        "pool.name:pool",
+        "total.cores:cores",
+        "total.memory:memory",
+        "tags",
+    ),
+    "license-keys": _columns("osystem", "distro_series"),
 }
+COLUMNS["commissioning-results"] = COLUMNS["installation-results"]
+COLUMNS["pods"] = COLUMNS["vm-hosts"]
 
 # More fields worth offering at TAB for --fields, beyond the default columns.
 MORE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -167,7 +268,7 @@ class View:
 
     format: str = "json"
     fields: list[str] | None = None
-    sort: str | None = None
+    sort: list[str] | None = None  # keys, first the most significant; "-name" descending
     header: bool = False
     csv_safe: bool = False  # --csv-safe: cells a spreadsheet would run as formulas start with '
 
@@ -231,6 +332,15 @@ def field_names(resource: str | None) -> list[str]:
         return []
     names = [column.path for column in COLUMNS[resource]]
     return list(dict.fromkeys(names + list(MORE_FIELDS.get(resource, ()))))
+
+
+def field_path(name: str, resource: str | None) -> str:
+    """The path a --fields or --sort NAME means: a default column's header stands for the
+    values shown under it (machines' `status` is status_name, `cores` cpu_count)."""
+    for column in COLUMNS.get(resource or "", ()):
+        if column.label == name:
+            return column.path
+    return name
 
 
 # --------------------------------------------------------------- shapes
@@ -326,7 +436,7 @@ def is_number(value: Any) -> bool:
 def choose_columns(view: View, listing: Listing, resource: str | None) -> list[Column]:
     """--fields as given, else the resource's defaults, else the top-level plain fields."""
     if view.fields is not None:
-        columns = [Column(name, name) for name in view.fields]
+        columns = [Column(field_path(name, resource), name, name) for name in view.fields]
     elif listing.single and resource not in COLUMNS and isinstance(listing.rows[0], dict):
         columns = [Column(name, name) for name in listing.rows[0]]  # one object: all of it
     else:
@@ -396,6 +506,20 @@ def missing_fields(paths: Iterable[str], listing: Listing) -> list[str]:
 
 
 _DIGITS = re.compile(r"([0-9]+)")
+# A size or a number written as text: 12, 12.5, 8G, 1.5 GiB, 512MB, 40 kB.
+_SIZE = r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:([kKMGTPE])(i?)[bB]?|[bB])?$"
+_SIZE_POWER = {"k": 1, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
+# MAAS's timestamps: events' "Fri, 04 Dec. 2020 10:00:00", RFC 2822's
+# "Thu, 06 Dec 2018 20:41:47 -0000", and ISO 8601's "2018-12-04T18:11:31.894".
+_DAY_MONTH_YEAR = (
+    r"^(?:[A-Za-z]{3},\s*)?(\d{1,2}) ([A-Za-z]{3})\.? (\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))?"
+    r"(?:\s*(?:([+-])(\d{2}):?(\d{2})|GMT|UTC|Z))?$"
+)
+_ISO = (
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(?:Z|([+-])(\d{2}):?(\d{2}))?$"
+)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def natural_key(value: Any) -> tuple[Any, ...]:
@@ -404,7 +528,7 @@ def natural_key(value: Any) -> tuple[Any, ...]:
         return (0, value)
     parts = _DIGITS.split(cell(value).casefold())
     # split() puts text at even and digits at odd positions, so like meets like.
-    return (1, tuple(_by_value(part) if i % 2 else part for i, part in enumerate(parts)))
+    return (2, tuple(_by_value(part) if i % 2 else part for i, part in enumerate(parts)))
 
 
 def _by_value(digits: str) -> tuple[int, str]:
@@ -414,24 +538,109 @@ def _by_value(digits: str) -> tuple[int, str]:
     return len(significant), significant
 
 
-def sort_listing(listing: Listing, spec: str) -> None:
-    """Order the rows by SPEC (a path; '-path' descending); rows without it go last."""
-    descending = spec.startswith("-")
-    path = spec[1:] if descending else spec
+def as_number(value: Any) -> float | None:
+    """A number, or text that is one or a size (`8G`, `1.5 GiB`, `512MB`); else None."""
+    if is_number(value):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    m = re.match(_SIZE, value.strip())
+    if m is None:
+        return None
+    number = float(m.group(1))
+    if m.group(2):
+        number *= (1024 if m.group(3) else 1000) ** _SIZE_POWER[m.group(2)]
+    return number
+
+
+def as_time(value: Any) -> float | None:
+    """Seconds since the epoch for one of MAAS's timestamps (no zone: UTC); else None."""
+    from datetime import datetime, timedelta, timezone
+
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    m = re.match(_DAY_MONTH_YEAR, text)
+    if m is not None:
+        day, month_name, year, hour, minute, second, sign, zh, zm = m.groups()
+        month = month_name.casefold()
+        if month not in _MONTHS:
+            return None
+        parts = (int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute))
+        fraction = 0.0
+    else:
+        m = re.match(_ISO, text)
+        if m is None:
+            return None
+        year, month, day, hour, minute, second, digits, sign, zh, zm = m.groups()
+        parts = (int(year), int(month), int(day), int(hour or 0), int(minute or 0))
+        fraction = float("0." + digits) if digits else 0.0
+    try:
+        moment = datetime(*parts, int(second or 0), tzinfo=timezone.utc)
+    except ValueError:  # 31 Feb., 25:00
+        return None
+    if sign:
+        offset = timedelta(hours=int(zh), minutes=int(zm))
+        moment -= offset if sign == "+" else -offset
+    return moment.timestamp() + fraction
+
+
+def sort_keys(values: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Keys that order VALUES (one column's, none missing) by what they are.
+
+    A column whose every value is a number or a size compares as numbers, one
+    whose every value is a timestamp as times; any other in natural order.
+    Deciding per column keeps a host named `4k` among the other names.
+    """
+    numbers = [as_number(value) for value in values]
+    if all(number is not None for number in numbers):
+        return [(0, number) for number in numbers]
+    times = [as_time(value) for value in values]
+    if all(moment is not None for moment in times):
+        return [(1, moment) for moment in times]
+    return [natural_key(value) for value in values]
+
+
+def parse_sort(specs: Sequence[str]) -> list[str]:
+    """--sort values (each may hold several, comma-separated) as one list of keys."""
+    keys: list[str] = []
+    for spec in specs:
+        for name in spec.split(","):
+            name = name.strip()
+            if name.lstrip("-") == "":
+                raise ValueError(f"--sort {spec!r} needs a field name for each key")
+            keys.append(name)
+    return keys
+
+
+def sort_listing(listing: Listing, spec: str | Sequence[str], resource: str | None = None) -> None:
+    """Order the rows by SPEC: keys, most significant first ('-path' descending).
+
+    Rows without a key's value go last for that key. A default column's
+    header stands for the path shown under it (see field_path).
+    """
+    specs = [spec] if isinstance(spec, str) else list(spec)
     pairs = list(zip(listing.rows, row_keys(listing), strict=True))
-    values = [row_value(row, key, path) for row, key in pairs]
-    present = [(v, p) for v, p in zip(values, pairs, strict=True) if v not in (None, "", [])]
-    absent = [p for v, p in zip(values, pairs, strict=True) if v in (None, "", [])]
-    present.sort(key=lambda item: natural_key(item[0]), reverse=descending)
-    ordered = [p for _, p in present] + absent
-    listing.rows = [row for row, _ in ordered]
+    for key_spec in reversed(specs):  # stable sorts, least significant first
+        descending = key_spec.startswith("-")
+        path = field_path(key_spec[1:] if descending else key_spec, resource)
+        values = [row_value(row, key, path) for row, key in pairs]
+        present = [(v, p) for v, p in zip(values, pairs, strict=True) if v not in (None, "", [])]
+        absent = [p for v, p in zip(values, pairs, strict=True) if v in (None, "", [])]
+        keys = sort_keys([v for v, _ in present])
+        order = sorted(range(len(present)), key=keys.__getitem__, reverse=descending)
+        pairs = [present[i][1] for i in order] + absent
+    listing.rows = [row for row, _ in pairs]
     if listing.keys is not None:
-        listing.keys = [key for _, key in ordered if key is not None]
+        listing.keys = [key for _, key in pairs if key is not None]
 
 
 def selected(row: Any, key: str | None, columns: Sequence[Column]) -> dict[str, Any]:
-    """ROW reduced to COLUMNS, as an object keyed by the paths given."""
-    return {column.path or "value": row_value(row, key, column.path) for column in columns}
+    """ROW reduced to COLUMNS, as an object keyed by the names given."""
+    return {
+        column.name or column.path or "value": row_value(row, key, column.path)
+        for column in columns
+    }
 
 
 # --------------------------------------------------------------- options
@@ -441,8 +650,8 @@ def make_view(
     output: str | None,
     format_: str | None,
     table: bool,
-    fields: str | None,
-    sort: str | None,
+    fields: str | tuple[str, ...] | None,
+    sort: str | tuple[str, ...] | None,
     header: bool,
     csv_safe: bool = False,
 ) -> View | None:
@@ -456,18 +665,22 @@ def make_view(
         raise UsageError("--header goes with --format tsv (csv always has one)")
     if csv_safe and chosen != "csv":
         raise UsageError("--csv-safe goes with --format csv")
-    if sort is not None and sort.lstrip("-") == "":
+    # Given more than once, --fields and --sort add up: nothing given is dropped.
+    fields = ",".join(fields) or None if isinstance(fields, tuple) else fields
+    sorts = (sort,) if isinstance(sort, str) else tuple(sort or ())
+    if len(sorts) == 1 and sorts[0].lstrip("-") == "":
         raise UsageError("--sort needs a field name")
     try:
         names = parse_fields(fields) if fields is not None else None
+        keys = parse_sort(sorts) or None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if chosen in (None, "json") and names is None and sort is None:
+    if chosen in (None, "json") and names is None and keys is None:
         return None
     if output is not None:
         # -o saves the body byte for byte (-o -: raw to stdout); a view is for stdout.
         raise UsageError("--format, -t, --fields and --sort write to stdout; use > FILE, not -o")
-    return View(chosen or "json", names, sort, header, csv_safe)
+    return View(chosen or "json", names, keys, header, csv_safe)
 
 
 def op_of(items: Iterable[str]) -> str | None:
@@ -480,12 +693,11 @@ def op_of(items: Iterable[str]) -> str | None:
 
 
 def complete_fields(path: str, op: str | None, incomplete: str, *, many: bool) -> list[str]:
-    """TAB candidates for --fields (comma-separated, MANY) or --sort (an optional '-')."""
+    """TAB candidates for --fields (MANY) or --sort (each key with an optional '-');
+    both take several names, comma-separated."""
     names = field_names(resource_of(path, op))
-    if many:
-        head, _, last = incomplete.rpartition(",")
-        chosen = set(head.split(",")) if head else set()
-        prefix = head + "," if head else ""
-        return [prefix + n for n in names if n.startswith(last) and n not in chosen]
-    sign = "-" if incomplete.startswith("-") else ""
-    return [sign + n for n in names if (sign + n).startswith(incomplete)]
+    head, _, last = incomplete.rpartition(",")
+    chosen = {name.lstrip("-") for name in head.split(",")} if head else set()
+    prefix = head + "," if head else ""
+    sign = "-" if not many and last.startswith("-") else ""
+    return [prefix + sign + n for n in names if (sign + n).startswith(last) and n not in chosen]

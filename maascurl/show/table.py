@@ -19,13 +19,14 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from maascurl.errors import AnswerTooLarge, MaascurlError, warn
+from maascurl.errors import AnswerTooLarge, MaascurlError, note, warn
 from maascurl.show.fields import (
     KEY_COLUMN,
     Column,
     Listing,
     cell,
     choose_columns,
+    field_path,
     find_listing,
     is_number,
     missing_fields,
@@ -44,11 +45,25 @@ if TYPE_CHECKING:
 
 GAP = "  "  # between table columns: the cell's right padding and the box's divider
 MIN_WIDTH = 1
-KEEP_FIRST_WHEN = 5  # cells each other column keeps while the first stays whole
+MIN_CUT = 10  # cells a column that is cut keeps at least (its ellipsis included)
 DEFAULT_WIDTH = 80
 # The body is read whole and parsed for --format, --fields and --sort (about ten
 # thousand machines); past it a one-line error: a bigger listing goes through `-o` and jq.
 TABLE_LIMIT = 128 * 1024 * 1024
+# Columns that say which row is which: never cut, never left out.
+IDENTITY = frozenset({"hostname", "name", "system_id", "id", "fqdn", "username", "filename", "ip"})
+# Values that mean nothing cut short, each (or each of a comma-joined list) whole or not at
+# all: MAC and IP addresses, CIDRs, UUIDs, timestamps. A column of them is left out rather
+# than cut, as is a column of numbers.
+_ATOMIC = (
+    r"^(?:[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}"  # MAC
+    r"|\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?"  # IPv4, CIDR
+    r"|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:/\d{1,3})?"  # IPv6, CIDR
+    r"|[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}"  # UUID
+    r"|\d{4}-\d{2}-\d{2}[T ][0-9:.]+(?:Z|[+-][0-9:]+)?"  # ISO 8601
+    r"|(?:[A-Z][a-z]{2}, )?\d{1,2} [A-Z][a-z]{2}\.? \d{4} [0-9:]+(?: [+-]\d{4}| GMT)?"
+    r")$"
+)
 
 
 def _where(response: httpx.Response) -> str:
@@ -72,15 +87,16 @@ def write_view(response: httpx.Response, options: OutputOptions) -> None:
     url = response.request.url
     resource = resource_of(url.path, url.params.get("op"))
     if view.sort:
-        warn_missing([view.sort.lstrip("-")], listing, "--sort")
-        sort_listing(listing, view.sort)
+        keys = [field_path(key.lstrip("-"), resource) for key in view.sort]
+        warn_missing(keys, listing, "--sort")
+        sort_listing(listing, view.sort, resource)
     terminal = stdout_is_terminal()
     if view.format in ("json", "jsonl") and view.fields is None:
         columns = None
     else:
         columns = choose_columns(view, listing, resource)
         if view.fields is not None:
-            warn_missing(view.fields, listing, "--fields")
+            warn_missing([field_path(name, resource) for name in view.fields], listing, "--fields")
     if view.format == "json":
         pretty = terminal if options.pretty is None else options.pretty
         # On a terminal jsoncolor pretty-prints (and colours) the compact text.
@@ -179,7 +195,9 @@ def tsv_escape(text: str) -> str:
 
 def tsv_text(listing: Listing, columns: Sequence[Column], header: bool) -> str:
     lines = (
-        ["\t".join(tsv_escape(c.path or c.label) for c in columns)] if header and columns else []
+        ["\t".join(tsv_escape(c.name or c.path or c.label) for c in columns)]
+        if header and columns
+        else []
     )
     lines += ["\t".join([tsv_escape(text) for text in row]) for row in cells(listing, columns)]
     return "".join(line + "\n" for line in lines)
@@ -200,7 +218,7 @@ def csv_text(listing: Listing, columns: Sequence[Column], formula_safe: bool = F
     writer = csv.writer(out, lineterminator="\r\n")
     if not columns:
         return ""
-    writer.writerow([column.path or column.label for column in columns])
+    writer.writerow([column.name or column.path or column.label for column in columns])
     writer.writerows(_formula_safe(listing, columns) if formula_safe else cells(listing, columns))
     return out.getvalue()
 
@@ -231,16 +249,57 @@ def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptio
             [column.label, cell(value)] for column, value in zip(columns, values[0], strict=True)
         ]
         right = [False, False]
+        keep = [True, False]
     else:
         labels = [column.label for column in columns]
         body = [[cell(value) for value in row] for row in values]
         right = [numeric(row[i] for row in values) for i in range(len(columns))]
+        keep = [naming(column, listing) for column in columns]
+        if not any(keep):
+            keep[0] = True  # the first column stands for the row's name
     labels = [safe_line(label) for label in labels]
     # Most cells are printable already; only the others go through the regex.
     body = [[text if text.isprintable() else safe_line(text) for text in row] for row in body]
+    width = table_width()
+    natural = natural_widths(labels, body)
+    whole = [k or r for k, r in zip(keep, right, strict=True)]  # names and numbers: never cut
+    if width is not None and sum(natural) + len(GAP) * (len(natural) - 1) > width:
+        whole = [w or atomic(row[i] for row in body) for i, w in enumerate(whole)]
+    shown = columns_that_fit(natural, width, whole, keep)
+    if len(shown) < len(labels):
+        left_out = [labels[i] for i in range(len(labels)) if i not in shown]
+        note(
+            f"{len(left_out)} column{'s' * (len(left_out) > 1)} left out to fit {width} "
+            f"columns: {', '.join(left_out)} (--fields chooses the columns)"
+        )
+        labels = [labels[i] for i in shown]
+        right, whole = [right[i] for i in shown], [whole[i] for i in shown]
+        body = [[row[i] for i in shown] for row in body]
     color = use_color(sys.stdout)
-    text = render_table(labels, body, right, table_width(), color)
+    text = render_table(labels, body, right, width, color, whole)
     emit(text, options, rendered=True)
+
+
+def atomic(cells: Iterable[str]) -> bool:
+    """Whether every cell given holds values that mean nothing cut short (see _ATOMIC)."""
+    import re
+
+    seen = False
+    for text in cells:
+        if not text or re.match(_ATOMIC, text):  # "Wed, 04 Jan 2017 ..." has a comma too
+            seen = seen or bool(text)
+            continue
+        if not all(re.match(_ATOMIC, value) for value in text.split(",")):
+            return False
+        seen = True
+    return seen
+
+
+def naming(column: Column, listing: Listing) -> bool:
+    """Whether COLUMN names the row (hostname, system ID, id...): it is never cut nor left out."""
+    if column.path == KEY_COLUMN:
+        return listing.keys is not None
+    return column.path in IDENTITY
 
 
 def numeric(values: Iterable[Any]) -> bool:
@@ -265,21 +324,70 @@ def table_width() -> int | None:
         return DEFAULT_WIDTH
 
 
-def fit(widths: list[int], width: int | None) -> list[int]:
+def natural_widths(labels: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
+    """Each column's width with nothing cut: its widest cell or label, in terminal cells."""
+    from rich.cells import cell_len
+
+    natural = [cell_len(label) for label in labels]
+    for row in rows:
+        for i, text in enumerate(row):
+            n = len(text) if text.isascii() else cell_len(text)
+            if n > natural[i]:
+                natural[i] = n
+    return natural
+
+
+def columns_that_fit(
+    natural: list[int], width: int | None, whole: list[bool], keep: list[bool]
+) -> list[int]:
+    """The columns to show at WIDTH: all of them, or without the last ones that can go.
+
+    A column may be cut to MIN_CUT cells but a WHOLE one (a name, a number) not
+    at all; when even that is too wide, columns are left out from the right,
+    never one to KEEP (what names the row), as kubectl shows fewer columns than
+    `-o wide`. What is kept may still be wider than WIDTH: names are not cut.
+    """
+    shown = list(range(len(natural)))
+    if width is None:
+        return shown
+
+    def least(columns: list[int]) -> int:
+        cells = sum(natural[i] if whole[i] else min(natural[i], MIN_CUT) for i in columns)
+        return cells + len(GAP) * (len(columns) - 1)
+
+    while least(shown) > width:
+        can_go = [i for i in shown if not keep[i]]
+        if not can_go:
+            return shown
+        shown.remove(can_go[-1])
+    for i in range(len(natural)):  # a narrow column left out for a wide one comes back
+        if i not in shown and least(sorted([*shown, i])) <= width:
+            shown = sorted([*shown, i])
+    return shown
+
+
+def fit(widths: list[int], width: int | None, whole: Sequence[bool] | None = None) -> list[int]:
     """Narrow the widest columns first until the row fits WIDTH, as rich does.
 
-    The first column names the row (hostname, name, id): it keeps its whole
-    width as long as every other column can still show a few cells.
+    WHOLE columns (names, numbers) keep their width; the others share what is
+    left. When that is not enough they are narrowed as far as needed, and the
+    WHOLE ones still are not: the row is then wider than WIDTH.
     """
     if width is None or not widths:
         return widths
     room = width - len(GAP) * (len(widths) - 1)
     if sum(widths) <= room:
         return widths
-    first, rest = widths[0], widths[1:]
-    if rest and room - first >= sum(min(w, KEEP_FIRST_WHEN) for w in rest):
-        return [first, *_narrowed(rest, room - first)]
-    return _narrowed(widths, room)
+    whole = whole or [False] * len(widths)
+    cut = [i for i, w in enumerate(whole) if not w]
+    if not cut:
+        return widths
+    rest = room - sum(w for w, keep in zip(widths, whole, strict=True) if keep)
+    narrowed = _narrowed([widths[i] for i in cut], max(rest, len(cut) * MIN_WIDTH))
+    fitted = list(widths)
+    for i, w in zip(cut, narrowed, strict=True):
+        fitted[i] = w
+    return fitted
 
 
 def _narrowed(widths: list[int], room: int) -> list[int]:
@@ -306,17 +414,11 @@ def render_table(
     right: Sequence[bool],
     width: int | None,
     color: bool,
+    whole: Sequence[bool] | None = None,
 ) -> str:
-    """Header, rule and rows, each column as wide as its widest cell or what fits."""
-    from rich.cells import cell_len
-
-    natural = [cell_len(label) for label in labels]
-    for row in rows:
-        for i, text in enumerate(row):
-            n = len(text) if text.isascii() else cell_len(text)
-            if n > natural[i]:
-                natural[i] = n
-    widths = fit(natural, width)
+    """Header, rule and rows, each column as wide as its widest cell or what fits;
+    WHOLE columns are never cut. No line ends in blanks."""
+    widths = fit(natural_widths(labels, rows), width, whole)
     head = rich_head(labels, rows[:1], right, widths, color)
     lines = [head] + [layout_row(row, widths, right) for row in rows[1:]]
     return "".join(line + "\n" for line in lines)
@@ -359,8 +461,8 @@ def rich_head(
         legacy_windows=False,
     )
     console.print(table)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return str(out).rstrip("\n")
+    out = str(console.file.getvalue())  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip(" ") for line in out.rstrip("\n").split("\n"))
 
 
 def layout_row(row: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
@@ -372,7 +474,7 @@ def layout_row(row: Sequence[str], widths: Sequence[int], right: Sequence[bool])
             text, n = _cut(text, w)
         pad = " " * (w - n)
         parts.append(pad + text if r else text + pad)
-    return GAP.join(parts)
+    return GAP.join(parts).rstrip(" ")
 
 
 def _cells(text: str) -> int:

@@ -116,6 +116,8 @@ class RequestSpec:
     files: list[FilePart] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: RawBody | None = None  # sent as it is; never together with fields or files
+    # What was changed in the typed PATH to send it (a CLI name, a slash), for -v.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def op(self) -> str | None:
@@ -265,16 +267,28 @@ class _Filler:
 
 
 def resolve_path(
-    api_root: str, path: str | FilledPath, desc: PathCatalog | None = None
+    api_root: str,
+    path: str | FilledPath,
+    desc: PathCatalog | None = None,
+    *,
+    exact: bool = False,
+    notes: list[str] | None = None,
 ) -> tuple[str, list[tuple[str, str]], str | None]:
     """Return (absolute URL, query items from a full URL, op from an `op-NAME` suffix).
 
     A FilledPath's values are filled in after its template was split into
     segments and query: see FilledPath.
+
+    A path the description knows (or MAAS serves beyond it, see api/apidesc.py's
+    UNDESCRIBED) goes as typed, with the trailing slash its template has. The
+    official CLI's names (`resource-pools`, `machine/ID`) are mapped only where
+    the typed path cannot be a MAAS path, and never in a full path or URL.
+    EXACT (--no-check): the path goes exactly as typed, slash and `op-NAME`
+    included. Each change made to the typed path is said in NOTES (for -v).
     """
     filler = _Filler(path)
     template = path.template if isinstance(path, FilledPath) else path
-    relative, query = _relative_path(api_root, template)
+    relative, query, full = _relative_path(api_root, template)
     segments: list[str] = []
     filled: list[bool] = []
     for raw in relative.split("/"):
@@ -290,28 +304,54 @@ def resolve_path(
         filled.append(was_filled)
     query = [(filler.fill(name)[0], filler.fill(value)[0]) for name, value in query]
     filler.check_all_used()
-    path_op = None
-    if segments and not filled[-1] and segments[-1].startswith("op-") and len(segments[-1]) > 3:
-        path_op = segments.pop()[3:]
-        filled.pop()
+    typed_slash = relative.endswith("/") or not segments
     quoted = [
         quote(s, safe=_FILLED_SAFE if f else _SEGMENT_SAFE)
         for s, f in zip(segments, filled, strict=True)
     ]
-    # The official CLI's names (`machine/ID`), unless data names the resource.
-    named = bool(quoted) and not filled[0]
+    if exact:
+        typed = "/".join(quoted)
+        return api_root + typed + ("/" if typed_slash and typed else ""), query, None
+    path_op = None
+    if segments and not filled[-1] and segments[-1].startswith("op-") and len(segments[-1]) > 3:
+        path_op = segments.pop()[3:]
+        filled.pop()
+        quoted.pop()
+    shown = "/".join(segments)
+    # The official CLI's names (`machine/ID`), unless data names the resource or the
+    # path is full (a URL, /MAAS/api/2.0/...) or one MAAS serves.
+    named = bool(quoted) and not filled[0] and not full
+    mapped = None
     if desc is not None and named and desc.match("/".join(quoted), op_suffix=False) is None:
-        quoted = desc.from_cli_name(quoted) or quoted
+        mapped = desc.from_cli_name(quoted)
+        quoted = mapped or quoted
     relative = "/".join(quoted)
     canonical = desc.canonical(relative, op_suffix=False) if desc is not None and relative else None
     if canonical is None:
         canonical = relative + "/" if relative else ""
+    if mapped is not None:
+        _say(notes, f"{shown} is the official CLI's name of MAAS's {canonical}: sent as that")
+    elif path_op is not None:
+        sent = f"{canonical or '/'} with op={path_op}"
+        _say(notes, f"{shown + '/' if shown else ''}op-{path_op} is sent as {sent}")
+    elif relative and canonical.endswith("/") != typed_slash:
+        if canonical.endswith("/"):
+            _say(notes, f"{shown} is sent as {shown}/: MAAS's path ends in a slash")
+        else:
+            _say(notes, f"{shown}/ is sent as {shown}: MAAS's path has no trailing slash")
     return api_root + canonical, query, path_op
 
 
-def _relative_path(api_root: str, path: str) -> tuple[str, list[tuple[str, str]]]:
+def _say(notes: list[str] | None, text: str) -> None:
+    if notes is not None:
+        notes.append(text)
+
+
+def _relative_path(api_root: str, path: str) -> tuple[str, list[tuple[str, str]], bool]:
+    """The path relative to the API root, the query it carries, and whether it was full
+    (a URL, or a path from the server's root)."""
     if "://" in path:
-        return _relative_from_url(api_root, path)
+        return (*_relative_from_url(api_root, path), True)
     if "#" in path:
         raise UsageError(f"PATH {path!r} has '#': give query parameters as name==value")
     # MAAS hands out paths with a query (events' next_uri, files' anon_resource_uri).
@@ -319,10 +359,10 @@ def _relative_path(api_root: str, path: str) -> tuple[str, list[tuple[str, str]]
     query = _parse_query(query_string)
     root_path = urlsplit(api_root).path
     if path.startswith(root_path):
-        return path[len(root_path) :], query
+        return path[len(root_path) :], query, True
     if path.startswith("/") and path.rstrip("/") + "/" == root_path:
-        return "", query
-    return path, query
+        return "", query, True
+    return path, query, False
 
 
 def _parse_query(query_string: str) -> list[tuple[str, str]]:
@@ -361,17 +401,20 @@ def build_request(
     *,
     headers: Sequence[str | Item] = (),
     body: str | None = None,
+    exact: bool = False,
 ) -> RequestSpec:
     """The request for METHOD PATH ITEM...; HEADERS are -H values, BODY a --body source.
 
     A token or header that is already an Item (an `--each` template filled
     from input data) is taken as it is: its value is never read as syntax.
+    EXACT (--no-check) sends PATH exactly as typed (see resolve_path).
     """
     method = method.upper()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    url, url_query, path_op = resolve_path(api_root, path, desc)
-    spec = RequestSpec(method, url, query=list(url_query))
+    notes: list[str] = []
+    url, url_query, path_op = resolve_path(api_root, path, desc, exact=exact, notes=notes)
+    spec = RequestSpec(method, url, query=list(url_query), notes=notes)
     stdin = _StdinUse()
     for text in headers:
         _add_item(spec, text if isinstance(text, Item) else parse_header(text), stdin)
