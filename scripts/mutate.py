@@ -227,8 +227,8 @@ MUTANTS: dict[str, list[Mutant]] = {
     "wire/request": [
         M(
             "an official CLI name mapped in a full URL",
-            "    if desc is not None and not full and desc.match(shown) is None:",
-            "    if desc is not None and desc.match(shown) is None:",
+            "    named = bool(quoted) and not filled[0] and not full",
+            "    named = bool(quoted) and not filled[0]",
         ),
         M(
             "--no-check adds the trailing slash",
