@@ -60,22 +60,26 @@ def test_an_op_sent_with_the_wrong_method_gets_the_command_to_type(
 def test_a_mistyped_file_part_name_gets_a_did_you_mean(
     api: MaasSimulator, run: Run, tmp_path: Path
 ) -> None:
-    """2. `contnet@=FILE`: file parts are checked for typos like fields are."""
+    """2. `contnet@=FILE`: file parts are checked for typos like fields are (a likely
+    typo is refused before anything is sent, #21)."""
     image = tmp_path / "root.tgz"
     image.write_bytes(b"\0" * 100)
     result = run(
         "post", "boot-resources", "name=custom/x", "architecture=amd64/generic",
         f"contnet@={image}", "--offline",
     )  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    assert "does not document a field 'contnet'; did you mean 'content'?" in result.stderr
+    assert result.exit_code == 2, result.stderr
+    assert "has no field 'contnet'; did you mean 'content'?" in result.stderr
     assert api.requests == []
 
 
 def test_a_misspelt_events_filter_draws_a_warning(api: MaasSimulator, run: Run) -> None:
-    """3. `events hostnam=x`: the filters are checked against events op=query."""
-    result = ok(run("events", "hostnam=x"))
-    assert "does not document a field 'hostnam'; did you mean 'hostname'?" in result.stderr
+    """3. `events hostnam=x`: the filters are checked against events op=query (a likely
+    typo is refused before anything is sent, #21)."""
+    result = run("events", "hostnam=x")
+    assert result.exit_code == 2, result.stderr
+    assert "has no field 'hostnam'; did you mean 'hostname'?" in result.stderr
+    assert api.requests == []
 
 
 # --------------------------------------------------------------- 4: events -f -n N
