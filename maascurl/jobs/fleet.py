@@ -677,7 +677,6 @@ class Runner:
 
     def _stream_to_file(self, job: Job, session: Session, result: Result, path: str) -> Result:
         """-o FILE: the answer goes to its file as it comes, whole or not at all."""
-        from maascurl.show.output import save_body
         from maascurl.wire.status import status_error
 
         response = session.send(job.spec)
@@ -685,7 +684,7 @@ class Runner:
             try:
                 if not 200 <= response.status_code < 300:
                     raise status_error(response)
-                save_body(response, path)
+                _save(response, path)
             finally:
                 response.close()
         self._keep_answer(job, response)
@@ -719,13 +718,15 @@ class Held:
         self.on_disk = 0  # bodies in the file not yet taken
         self._file: IO[bytes] | None = None
         self._end = 0
+        self._closed = False
         self._lock = threading.Lock()
 
     def keep(self, result: Result) -> Result:
         body = result.body
         assert body is not None
         with self._lock:
-            if self.in_memory + len(body) <= self.memory:
+            # Closed: the run was abandoned (a second Ctrl-C) and nothing more is written.
+            if self._closed or self.in_memory + len(body) <= self.memory:
                 self.in_memory += len(body)
                 return result
             if self._file is None:
@@ -757,8 +758,10 @@ class Held:
         return body
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        with self._lock:
+            self._closed = True
+            if self._file is not None:
+                self._file.close()
 
 
 @dataclass
@@ -788,12 +791,13 @@ def _internal(exc: Exception) -> MaascurlError:
     return MaascurlError(f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _save(body: bytes, path: str) -> None:
-    """-o FILE: through output.save_body, complete or not at all."""
+def _save(body: bytes | httpx.Response, path: str) -> None:
+    """-o FILE: a body held, or an answer as it streams, through output.save_body,
+    complete or not at all."""
     from maascurl.show.output import save_body
     from maascurl.wire._httpx import httpx
 
-    save_body(httpx.Response(200, content=body), path)
+    save_body(body if isinstance(body, httpx.Response) else httpx.Response(200, content=body), path)
 
 
 def _open_report(path: str | None) -> IO[str] | None:
