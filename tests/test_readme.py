@@ -180,7 +180,10 @@ def test_the_first_line_ends_with_a_real_answer(home: Path) -> None:
 
 
 def test_ci_runs_the_readme_install_and_test_commands_verbatim() -> None:
-    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    script = REPO / ".ci" / "run"
+    if not script.exists():
+        pytest.skip("no .ci/run here: an unpacked sdist carries no CI script")
+    ci = script.read_text().splitlines()
     first, second = first_lines()
     assert first.startswith("python3 -m venv .venv && ") and "python3 -m venv .venv" in ci
     install, test = second.split(" && ")
