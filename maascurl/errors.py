@@ -114,10 +114,14 @@ def register_secret(text: str, *, any_length: bool = False) -> None:
 
 # Secrets a server may echo whatever key was given: MAAS answers a bad
 # signature with "Expected signature base string: &<the real token secret>".
+# The v3 API's tokens: a bearer header, a JWT wherever it shows, MAAS 3.8's cookies.
 _SECRET_PATTERNS = (
     r"(Expected signature base string:\s*)\S+",
     r"(oauth_signature\s*=\s*\"?)[^\"\s,]+",
     r"(oauth_token\s*=\s*\"?)[^\"\s,&]+",
+    r"(\bBearer\s+)(?!<redacted>)[A-Za-z0-9._~+/=-]+",
+    r"()\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
+    r"(maas\.local_(?:refresh|jwt)_token_cookie\s*=\s*\"?)[^\";\s]+",
 )
 
 

@@ -46,6 +46,8 @@ from maascurl.sandbox.simulator import MaasSimulator
 # import it by its old name, `from simulator import MaasSimulator`: one module, two names.
 sys.modules.setdefault("simulator", simulator)
 
+from simulator_v3 import DEFAULT_PASSWORD, V3Api  # noqa: E402  (tests/: MAAS's v3 API)
+
 ENV_VARS = (
     "MAASCURL_CONFIG",
     "MAASCURL_CACHE_DIR",
@@ -112,6 +114,42 @@ def profile(sim: MaasSimulator, run: Run) -> str:
     """A logged-in default profile named 'sim' (key checked, description cached)."""
     result = run("login", "sim", sim.url, sim.api_key)
     assert result.exit_code == 0, result.stderr
+    return "sim"
+
+
+@pytest.fixture
+def v3(sim: MaasSimulator) -> Iterator[V3Api]:
+    """MAAS 3.7.3's v3 API mounted on the shared simulator (/MAAS/a/), fresh for the test."""
+    api = V3Api("3.7.3", machines=12)
+    sim.mount_v3(api)
+    yield api
+    sim.v3 = None
+
+
+@pytest.fixture
+def v38(sim: MaasSimulator) -> Iterator[V3Api]:
+    """The same with MAAS 3.8's v3 API (refresh tokens, the operations API)."""
+    api = V3Api("3.8.0a1", machines=12)
+    sim.mount_v3(api)
+    yield api
+    sim.v3 = None
+
+
+def password_login(run: Run, sim: MaasSimulator, name: str = "sim") -> Result:
+    """`login NAME URL --username admin --password -`: the key and, where there is a v3 API,
+    its token."""
+    return run(
+        "login", name, sim.url, "--username", "admin", "--password", "-",
+        input=DEFAULT_PASSWORD + "\n",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def v3_profile(v3: V3Api, sim: MaasSimulator, run: Run) -> str:
+    """A default profile 'sim' logged in with the admin's password: a key and a v3 token."""
+    result = password_login(run, sim)
+    assert result.exit_code == 0, result.stderr
+    v3.requests.clear()
     return "sim"
 
 

@@ -481,3 +481,42 @@ def test_tab_over_recorded_ids_imports_no_http_stack(
     assert "maascurl.api.listings" in names  # the measurement itself works
     assert top_level(names).isdisjoint(HEAVY), sorted(top_level(names) & set(HEAVY))
     assert sim.requests == []
+
+
+# The v3 API's modules: a call to the 2.0 API (and its TAB) imports none of them.
+V3_MODULES = {
+    "maascurl.jobs.v3",
+    "maascurl.jobs.pages",
+    "maascurl.api.openapi",
+    "maascurl.api.v3checks",
+    "maascurl.api.v3completion",
+    "maascurl.api.v3describe",
+    "maascurl.profiles.tokens",
+    "maascurl.wire.bearer",
+    "maascurl.wire.jsonbody",
+    "maascurl.show.pages",
+}
+
+
+def test_a_v2_call_imports_no_v3_module_and_a_v3_call_does(
+    v3_profile: str, sim: MaasSimulator, home: Path
+) -> None:
+    """Logged in with a password, so the v3 API's token and description are there."""
+    env = env_for_subprocess(home)
+    names, done = imports_of(env, "get", "users", "op=whoami")
+    assert done.returncode == 0, done.stderr
+    assert V3_MODULES.isdisjoint(names), sorted(V3_MODULES & names)
+    names, done = imports_of(env, "post", "v3/zones", "name=imported")
+    assert done.returncode == 0, done.stderr
+    assert {"maascurl.wire.bearer", "maascurl.profiles.tokens", "maascurl.jobs.v3"} <= names
+
+
+def test_tab_over_v2_paths_imports_no_v3_module(v3_profile: str, home: Path) -> None:
+    env = env_for_subprocess(home)
+    env.update(
+        _MAASCURL_COMPLETE="bash_complete", COMP_WORDS="maascurl get machines op=list_al",
+        COMP_CWORD="3",
+    )  # fmt: skip
+    names, done = imports_of(env)
+    assert "plain,op=list_allocated" in done.stdout.splitlines()
+    assert V3_MODULES.isdisjoint(names), sorted(V3_MODULES & names)

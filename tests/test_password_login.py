@@ -65,11 +65,13 @@ def test_password_login_makes_a_working_profile(sim: MaasSimulator, run: Run, ho
     answer = httpx.post(sim.url + "/accounts/authenticate/", data=form).json()
     assert key == f"{answer['consumer_key']}:{answer['token_key']}:{answer['token_secret']}"
     del sim.requests[-1]
-    # The capability check, the password POST, then the key check and description, as login.
+    # The capability check, the password POST, whether there is a v3 API (no: this is a
+    # 3.4 region, so the password goes nowhere else), then the key check and description.
     paths = [(r.method, r.path) for r in sim.requests]
     assert paths == [
         ("GET", "/MAAS/api/2.0/version/"),
         ("POST", ACCOUNTS_AUTHENTICATE),
+        ("GET", "/MAAS/a/openapi.json"),
         ("GET", "/MAAS/api/2.0/users/"),
         ("GET", "/MAAS/api/2.0/describe/"),
     ]

@@ -640,11 +640,11 @@ def save_cache(
     facts = {"format": CACHE_FORMAT, "hash": desc.hash, "root": api_root}
     head = json.dumps({**facts, "about": desc.about} if desc.about else facts)
     body = json.dumps(desc.to_data(), separators=(",", ":"))
-    _write_atomic(target, (head + "\n" + body).encode())
+    write_atomic(target, (head + "\n" + body).encode())
     return desc
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
+def write_atomic(target: Path, data: bytes) -> None:
     import tempfile
 
     fd, tmp = tempfile.mkstemp(prefix=".describe-", dir=target.parent)

@@ -33,6 +33,7 @@ from typing import IO, Any, NamedTuple
 
 from maascurl.errors import MaascurlError, UsageError
 from maascurl.wire.request import (
+    FILE_SEPARATORS,
     MARK,
     METHODS,
     FilledPath,
@@ -44,8 +45,6 @@ from maascurl.wire.request import (
 
 # {} or {NAME}: digits for a field, a key (with dots for nesting) for JSON.
 _PLACEHOLDER = re.compile(r"\\\{|\{([A-Za-z0-9_][A-Za-z0-9_.-]*)?\}")
-# Separators whose value names a file to read.
-_FILE_SEPARATORS = ("@", "@=", "=@")
 # Names of stdin other than "-" (a filled file name is checked against these).
 _STDIN_NAMES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
 MIB = 1024 * 1024
@@ -223,7 +222,7 @@ class ItemTemplate:
 
 def _refuse_stdin(item: Item, what: str) -> Item:
     """ITEM, unless it reads stdin: a fleet run reads its lines from there."""
-    if item.separator in _FILE_SEPARATORS and _is_stdin(item.value):
+    if item.separator in FILE_SEPARATORS and _is_stdin(item.value):
         raise UsageError(f"{item.name}{item.separator}{item.value}: {what} cannot read stdin")
     return item
 

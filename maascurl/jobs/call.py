@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from maascurl.errors import HTTPStatusError, note, warn
 from maascurl.profiles.target import Target, connecting, make_auth, resolve_target
@@ -23,7 +24,11 @@ from maascurl.wire.settings import Transport
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
     from maascurl.api.listings import ListingRecorder
+    from maascurl.api.openapi import V3Description
     from maascurl.wire._httpx import httpx
+
+    # The 2.0 API's describe/, or the v3 API's OpenAPI document (api/openapi.py).
+    Description = ApiDescription | V3Description | None
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Checked:
     target: Target
     options: CallOptions
     lazy: LazySession
+    description: Description = None  # what it was checked against, if anything
 
     def session(self) -> Session:
         return self.lazy.get()
@@ -65,53 +71,77 @@ def perform(
 ) -> None:
     """One call: build and check the request, then let STEPS take it over or send it."""
     target = resolve_target(options.profile, path, anonymous=options.anonymous)
-    from maascurl.api.apidesc import load_cached
-
-    desc = load_cached(target.api_root)
-    spec = build_request(
-        method,
-        target.api_root,
-        path,
-        items,
-        desc,
-        headers=options.headers,
-        body=options.body,
-        exact=options.no_check,
-    )
-    if options.verbose:
-        for text in spec.notes:
-            note(text)
     lazy = LazySession(target, options)
     try:
+        desc = load_description(target, options, lazy)
+        spec = build_request(
+            method,
+            target.api_root,
+            path,
+            items,
+            desc,
+            headers=options.headers,
+            body=options.body,
+            exact=options.no_check,
+            v3=target.v3,
+        )
+        if options.verbose:
+            for text in spec.notes:
+                note(text)
         if desc is not None and not options.no_check:
-            desc = checked(spec, desc, target, lazy.get if not options.offline else None, path)
-        call = Checked(spec, target, options, lazy)
+            desc = checked(spec, desc, target, lazy if not options.offline else None, path)
+        call = Checked(spec, target, options, lazy, desc)
         if any(step(call) for step in steps):  # in order, until one does the work
             return
         if options.offline:
             print_offline(spec, target, options)
             return
-        _send_and_write(spec, lazy.get(), target, options, desc, path)
+        _send_and_write(spec, lazy.get(), target, options, desc, path, lazy)
     finally:
         lazy.close()
 
 
+def load_description(target: Target, options: CallOptions, lazy: LazySession) -> Description:
+    """TARGET's cached description: the 2.0 API's (refreshed as its answers say), or the v3
+    API's, fetched when there is none or it is stale (not with --offline or --no-check)."""
+    if not target.v3:
+        from maascurl.api.apidesc import load_cached
+
+        return load_cached(target.api_root)
+    from maascurl.jobs.v3 import description
+
+    fetching = not (options.offline or options.no_check)
+    return description(target, lazy.plain if fetching else None)
+
+
 class LazySession:
-    """One Session for a call, opened only once something is to be sent."""
+    """One Session for a call, opened only once something is to be sent.
+
+    `plain` is a connection to the same server without credentials, for what
+    needs none (the v3 API's description).
+    """
 
     def __init__(self, target: Target, options: CallOptions) -> None:
         self.target = target
         self.options = options
         self.session: Session | None = None
+        self._plain: Connection | None = None
 
     def get(self) -> Session:
         if self.session is None:
             self.session = Session(self.target, self.options)
         return self.session
 
+    def plain(self) -> Connection:
+        if self._plain is None:
+            self._plain = Session(self.target, self.options, anonymous=True)
+        return self._plain
+
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+        if self._plain is not None:
+            self._plain.close()
 
 
 def check_against_description(
@@ -129,30 +159,51 @@ RECHECK_AFTER = 60.0
 
 def checked(
     spec: RequestSpec,
-    desc: ApiDescription,
+    desc: Description,
     target: Target,
-    open_session: Callable[[], Session] | None,
+    lazy: LazySession | None,
     typed: str,
-) -> ApiDescription:
+) -> Description:
     """Check SPEC; before refusing it, fetch a description older than a minute once.
 
-    A MAAS upgrade adds ops that an older cached description does not know.
-    Without OPEN_SESSION (--offline) nothing is fetched.
+    A MAAS upgrade adds ops (and v3 paths) that an older cached description
+    does not know. Without LAZY (--offline) nothing is fetched.
     """
-    from maascurl.api.checks import NotInDescription, check
+    from maascurl.api.checks import NotInDescription
 
+    check = _v3_check if target.v3 else _v2_check
     try:
-        check(spec, desc, target.api_root, typed)
+        check(spec, desc, target, typed)
         return desc
     except NotInDescription:
-        fresh = _fetch_if_old(target, open_session) if open_session is not None else None
+        fresh = _fetch_if_old(target, lazy) if lazy is not None else None
         if fresh is None:
             raise
-    check(spec, fresh, target.api_root, typed)
+    check(spec, fresh, target, typed)
     return fresh
 
 
-def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDescription | None:
+def _v2_check(spec: RequestSpec, desc: Description, target: Target, typed: str) -> None:
+    from maascurl.api.apidesc import ApiDescription
+    from maascurl.api.checks import check
+
+    assert isinstance(desc, ApiDescription)
+    check(spec, desc, target.api_root, typed)
+
+
+def _v3_check(spec: RequestSpec, desc: Description, target: Target, typed: str) -> None:
+    from maascurl.api.openapi import V3Description
+    from maascurl.jobs.v3 import check
+
+    assert isinstance(desc, V3Description)
+    check(spec, desc, target, typed)
+
+
+def _fetch_if_old(target: Target, lazy: LazySession) -> Description:
+    if target.v3:
+        from maascurl.jobs.v3 import refetched
+
+        return refetched(target, lazy.plain, RECHECK_AFTER)
     import time
 
     from maascurl.api.apidesc import cache_file
@@ -166,7 +217,7 @@ def _fetch_if_old(target: Target, open_session: Callable[[], Session]) -> ApiDes
     if age < RECHECK_AFTER:
         return None
     try:
-        fresh = fetch_description(open_session(), target.api_root)
+        fresh = fetch_description(lazy.get(), target.api_root)
     except (HTTPStatusError, AnswerTooLarge, ValueError):
         return None  # the refusal stands, as checked against the cached description
     note("fetched the server's API description again to check this request")
@@ -196,19 +247,30 @@ def _track(body: Iterable[bytes], label: str, total: int) -> Iterable[bytes]:
 class Session(Connection):
     """A Connection to TARGET for one call, or for thousands in a fleet run (wire/connection.py).
 
-    Signed with the profile's key (unless --anonymous), verbose with -v, and
-    warning when the key is not protected.
+    Signed with the profile's key (unless --anonymous or ANONYMOUS), or for
+    the v3 API with its token; verbose with -v, and warning when the key is
+    not protected.
     """
 
-    def __init__(self, target: Target, options: CallOptions) -> None:
+    def __init__(self, target: Target, options: CallOptions, *, anonymous: bool = False) -> None:
         hooks: dict[str, list[Callable[..., object]]] | None = None
         if options.verbose:
             from maascurl.show.output import log_request, log_response
 
             hooks = {"request": [log_request], "response": [log_response]}
-        transport, scheme, auth = connecting(target, options.transport, options.anonymous)
+        unsigned = options.anonymous or anonymous
+        transport, scheme, auth = connecting(target, options.transport, unsigned, hooks)
         super().__init__(transport, scheme, auth, hooks, track=_track)
         self.target = target
+        self.auth = auth
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            source = getattr(self.auth, "source", None)  # the v3 API's tokens
+            if source is not None:
+                source.close()
 
 
 def _send_and_write(
@@ -216,31 +278,59 @@ def _send_and_write(
     session: Session,
     target: Target,
     options: CallOptions,
-    desc: ApiDescription | None,
+    desc: Description,
     typed: str = "",
+    lazy: LazySession | None = None,
 ) -> None:
     from maascurl.show.output import write_response
 
     response = session.send(spec)
     with session.errors(spec.url):
-        recorder = _listing_recorder(spec, response, target, desc)
+        v2_desc = None if target.v3 else cast("ApiDescription | None", desc)
+        recorder = None if target.v3 else _listing_recorder(spec, response, target, v2_desc)
         try:
             write_response(response, options.output)
         except HTTPStatusError as exc:
-            raise _with_path_hint(exc, spec, target, desc, typed, options.no_check) from None
+            raise _explained(exc, spec, target, desc, typed, lazy, options.no_check) from None
         finally:
             response.close()
         if recorder is not None:
             recorder.save()
-        if desc is not None or _cache_is_damaged(target.api_root):
-            refresh_if_stale(session, response, target.api_root, desc)
+        if target.v3:
+            return
+        if v2_desc is not None or _cache_is_damaged(target.api_root):
+            refresh_if_stale(session, response, target.api_root, v2_desc)
+
+
+def explained_error(exc: HTTPStatusError, call: Checked) -> Exception:
+    """EXC, an error answer to CALL's request, with what to do about it (the path meant,
+    and for the v3 API a fresh login or the ETag)."""
+    return _explained(exc, call.spec, call.target, call.description, "", call.lazy)
+
+
+def _explained(
+    exc: HTTPStatusError,
+    spec: RequestSpec,
+    target: Target,
+    desc: Description,
+    typed: str,
+    lazy: LazySession | None,
+    exact: bool = False,
+) -> Exception:
+    if not target.v3:
+        return _with_path_hint(exc, spec, target, desc, typed, exact)
+    from maascurl.api.openapi import V3Description
+    from maascurl.jobs.v3 import explained
+
+    plain = lazy.plain if lazy is not None else LazySession(target, CallOptions()).plain
+    return explained(exc, spec, target, desc if isinstance(desc, V3Description) else None, plain)
 
 
 def _with_path_hint(
     exc: HTTPStatusError,
     spec: RequestSpec,
     target: Target,
-    desc: ApiDescription | None,
+    desc: Description,
     typed: str,
     exact: bool = False,
 ) -> HTTPStatusError:
@@ -306,3 +396,14 @@ def refresh_if_stale(
         warn("the server's API changed and the cached description is stale; run `maascurl refresh`")
         return
     note("the server's API changed; refreshed its cached description")
+    profile = session.target.profile
+    if profile is not None:
+        _forget_v3_description(profile.v3_root)
+
+
+def _forget_v3_description(v3_root: str) -> None:
+    """An upgraded server's v3 API has changed too: its next request fetches the document."""
+    from maascurl.api.openapi import cache_file
+
+    with suppress(OSError):
+        cache_file(v3_root).unlink()

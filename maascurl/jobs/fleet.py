@@ -59,13 +59,13 @@ from maascurl.errors import (
     redact_secrets,
 )
 from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, batch_request, input_lines
-from maascurl.jobs.call import CallOptions, LazySession, Session, checked
+from maascurl.jobs.call import CallOptions, LazySession, Session, checked, load_description
 from maascurl.profiles.target import Target, resolve_target
 from maascurl.termsafe import safe, safe_line
-from maascurl.wire.request import RequestSpec, build_request
+from maascurl.wire.request import RequestSpec, build_request, is_v3_path
 
 if TYPE_CHECKING:
-    from maascurl.api.apidesc import ApiDescription
+    from maascurl.jobs.call import Description
     from maascurl.wire._httpx import httpx
 
 DEFAULT_JOBS = 4
@@ -104,7 +104,7 @@ class Job:
     spec: RequestSpec
     target: Target
     output: str | None = None  # the filled -o FILE
-    description: ApiDescription | None = None  # the cached one it was checked against
+    description: Description = None  # the cached one it was checked against
 
     @property
     def label(self) -> str:
@@ -155,7 +155,7 @@ class Planner:
 
     def __init__(self, options: CallOptions) -> None:
         self.options = options
-        self._targets: dict[str | None, tuple[Target, ApiDescription | None]] = {}
+        self._targets: dict[tuple[str | None, bool], tuple[Target, Description]] = {}
         self._sessions: dict[str, LazySession] = {}  # to fetch a newer description
         self._outputs: set[str] = set()
 
@@ -176,6 +176,7 @@ class Planner:
                 headers=request.headers,
                 body=self.options.body,
                 exact=self.options.no_check,
+                v3=target.v3,
             )
             if self.options.verbose:
                 for text in spec.notes:
@@ -193,20 +194,22 @@ class Planner:
         self,
         spec: RequestSpec,
         target: Target,
-        desc: ApiDescription,
+        desc: Description,
         profile: str | None,
         typed: str,
-    ) -> ApiDescription:
+    ) -> Description:
         """As for a single call; a newer description fetched to recheck is kept for the rest."""
-        opener = None
+        lazy = None
         if not self.options.offline:
-            lazy = self._sessions.setdefault(target.state_key, LazySession(target, self.options))
-            opener = lazy.get
-        fresh = checked(spec, desc, target, opener, typed)
+            lazy = self._lazy(target)
+        fresh = checked(spec, desc, target, lazy, typed)
         if fresh is not desc and target.profile is not None:
             name = profile if profile is not None else self.options.profile
-            self._targets[name] = (target, fresh)
+            self._targets[(name, target.v3)] = (target, fresh)
         return fresh
+
+    def _lazy(self, target: Target) -> LazySession:
+        return self._sessions.setdefault(target.state_key, LazySession(target, self.options))
 
     def check_output(self, job: Job) -> None:
         """-o FILE: its directory exists and no two lines write the same file."""
@@ -219,16 +222,15 @@ class Planner:
         if not os.path.isdir(os.path.dirname(path)):
             raise LineError(job.line, MaascurlError(f"-o {job.output}: no such directory"))
 
-    def _target(self, profile: str | None, path: str) -> tuple[Target, ApiDescription | None]:
+    def _target(self, profile: str | None, path: str) -> tuple[Target, Description]:
         name = profile if profile is not None else self.options.profile
-        if name in self._targets:
-            return self._targets[name]
-        from maascurl.api.apidesc import load_cached
-
+        v3 = is_v3_path(path)
+        if (name, v3) in self._targets:
+            return self._targets[(name, v3)]
         target = resolve_target(name, path, anonymous=self.options.anonymous)
-        found = (target, load_cached(target.api_root))
+        found = (target, load_description(target, self.options, self._lazy(target)))
         if target.profile is not None:  # a bare URL (anonymous) is resolved per line
-            self._targets[name] = found
+            self._targets[(name, target.v3)] = found
         return found
 
 
@@ -469,10 +471,11 @@ class Runner:
 
     def _refresh_descriptions(self) -> None:
         """As after a single call: a server whose API changed gets its cache refreshed."""
+        from maascurl.api.apidesc import ApiDescription
         from maascurl.jobs.call import refresh_if_stale
 
         for key, (job, response) in self._answers.items():
-            if job.description is not None:
+            if isinstance(job.description, ApiDescription):  # the v3 API names no hash
                 refresh_if_stale(
                     self._sessions[key], response, job.target.api_root, job.description
                 )
@@ -1052,7 +1055,7 @@ class Plans:
         import tempfile
 
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="maascurl-fleet-")  # noqa: SIM115
-        self._shared: dict[str, tuple[Target, ApiDescription | None]] = {}
+        self._shared: dict[str, tuple[Target, Description]] = {}
         self.count = 0
 
     def close(self) -> None:

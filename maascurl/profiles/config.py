@@ -30,7 +30,8 @@ _HEADER = """\
 # maascurl profiles: written by `maascurl login`, safe to edit by hand.
 # Each [profiles.NAME] table holds url, api_key (consumer:token:secret) or
 # api_key_command, and optional insecure = true and cacert = "/path/ca.pem".
-# anonymous = true (instead of a key) sends every request unsigned.
+# anonymous = true (instead of a key) sends every request unsigned. username
+# (from a password login) is who the v3 API's token is asked for.
 """
 
 
@@ -45,10 +46,16 @@ class Profile:
     # Why the file this profile came from may not run commands (None: it may).
     untrusted_source: str | None = field(default=None, compare=False)
     anonymous: bool = False  # sends unsigned requests (a profile without a key)
+    username: str | None = None  # who logged in with a password (the v3 API asks for it)
 
     @property
     def api_root(self) -> str:
         return self.url.rstrip("/") + "/api/2.0/"
+
+    @property
+    def v3_root(self) -> str:
+        """The root of MAAS's v3 API (3.5 and later) on this profile's server."""
+        return self.url.rstrip("/") + "/a/v3/"
 
     def key(self) -> ApiKey:
         if self.api_key_command:
@@ -74,6 +81,8 @@ class Profile:
             table["cacert"] = self.cacert
         if self.anonymous:
             table["anonymous"] = True
+        if self.username:
+            table["username"] = self.username
         return table
 
 
@@ -205,6 +214,7 @@ def _profile_from_table(path: Path, name: str, table: Any) -> Profile:
         insecure=bool(table.get("insecure", False)),
         cacert=_optional_str(path, table, "cacert"),
         anonymous=bool(table.get("anonymous", False)),
+        username=_optional_str(path, table, "username"),
     )
 
 

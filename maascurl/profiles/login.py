@@ -34,6 +34,7 @@ from maascurl.wire.settings import Transport
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
     from maascurl.wire.auth import MaasAuth
+    from maascurl.wire.bearer import BearerAuth
     from maascurl.wire.connection import Connection
 
 
@@ -99,9 +100,18 @@ def login(
     warn_cleartext(profile.url)
     if no_check:  # it contacts nothing: the server may be unreachable for now
         save_profile(profile)
+        _forget_v3(profile.name)
         tell("the server was not contacted; `maascurl refresh` caches its API description")
     else:
         check_and_save(profile, timeout)
+        _forget_v3(profile.name)
+
+
+def _forget_v3(name: str) -> None:
+    """A profile made from a key has no v3 tokens: those of an older login under NAME go."""
+    from maascurl.profiles.tokens import forget
+
+    forget(name)
 
 
 def new_profile(name: str, url: str, insecure: bool, cacert: str | None) -> Profile:
@@ -121,7 +131,9 @@ def check_and_save(profile: Profile, timeout: float) -> None:
     save_profile(profile)
 
 
-def _connection(profile: Profile, auth: MaasAuth | None, timeout: float | None) -> Connection:
+def _connection(
+    profile: Profile, auth: MaasAuth | BearerAuth | None, timeout: float | None
+) -> Connection:
     """A connection to the profile's server with its TLS settings and one retry."""
     from maascurl.wire.connection import Connection
 
@@ -181,6 +193,29 @@ def _cache_description(profile: Profile, timeout: float | None = None) -> None:
     tell(f"cached the API description ({len(desc.resources)} resources)")
 
 
+def _refresh_v3(profile: Profile) -> int:
+    """Fetch the v3 API's document again where one is cached or the profile logged in
+    with a password (a 3.4 region is not asked); 1 when that failed."""
+    from maascurl.api.openapi import cache_file, fetch_openapi
+    from maascurl.profiles.tokens import tokens_path
+
+    known = cache_file(profile.v3_root).exists() or tokens_path(profile.name).exists()
+    if not known:
+        return 0
+    try:
+        with _connection(profile, None, None) as connection:
+            desc = fetch_openapi(connection, profile.v3_root)
+    except (MaascurlError, ValueError) as exc:
+        message = safe_line(redact_secrets(f"{profile.name}: the v3 API's description: {exc}"))
+        print(f"maascurl: error: {message}", file=sys.stderr)
+        return 1
+    if desc is None:
+        tell(f"{profile.name}: the server has no v3 API")
+    else:
+        tell(f"{profile.name}: cached {len(desc.paths)} v3 paths ({desc.version})")
+    return 0
+
+
 def save_profile(profile: Profile) -> None:
     """Add or replace PROFILE in the config; the first profile becomes the default."""
     name = profile.name
@@ -203,6 +238,7 @@ def logout(name: str) -> None:
             config.default = None
 
     config = update_config(remove)
+    _forget_v3(name)
     tell(f"removed profile {name!r}")
     if config.default is None and config.profiles:
         tell("no default profile now; choose one with `maascurl profile default NAME`")
@@ -229,9 +265,18 @@ def _public(profile: Profile, default: str | None) -> dict[str, Any]:
         data["api_key"] = redact_key(profile.api_key)
     if profile.anonymous:
         data["anonymous"] = True
+    if profile.username:
+        data["username"] = profile.username
     data["insecure"] = profile.insecure
     data["cacert"] = profile.cacert
     return data
+
+
+def _v3_state(profile: Profile) -> dict[str, Any]:
+    """How the v3 API's kept token stands (never the token itself)."""
+    from maascurl.profiles.tokens import describe
+
+    return describe(profile) or {}
 
 
 def redact_key(api_key: str) -> str:
@@ -260,6 +305,8 @@ def list_profiles(as_json: bool) -> None:
 def show_profile(name: str, as_json: bool) -> None:
     config = load_config()
     data = _public(config.get(name), config.default)
+    if config.get(name).username:
+        data.update(_v3_state(config.get(name)))
     if as_json:
         print(json.dumps(data))
         return
@@ -291,6 +338,7 @@ def refresh(name: str | None, all_profiles: bool) -> None:
             print(f"maascurl: error: {message}", file=sys.stderr)
             continue
         tell(f"{profile.name}: cached {len(desc.resources)} resources (hash {desc.hash[:12]})")
+        failed += _refresh_v3(profile)
     if failed:
         raise RefreshFailed(failed, len(profiles))
 

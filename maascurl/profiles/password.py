@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlencode
 
 from maascurl.errors import HTTPStatusError, MaascurlError, UsageError, register_secret, warn
@@ -31,6 +31,7 @@ from maascurl.wire.request import RawBody, RequestSpec
 from maascurl.wire.settings import Transport
 
 if TYPE_CHECKING:
+    from maascurl.profiles.tokens import Stored
     from maascurl.wire.connection import Connection
 
 CAPABILITY = "authenticate-api"
@@ -62,8 +63,45 @@ def password_login(
         check_capability(session, profile)
         password = read_password(password_source, username)
         profile.api_key = authenticate(session, profile, username, password)
+        v3 = _v3_login(session, profile, username, password)
+    profile.username = username  # whom the v3 API asks for a password again
     profile.key()  # a well-formed key, its secrets registered for redaction
     check_and_save(profile, timeout)
+    _keep_v3(profile, v3)
+
+
+def _v3_login(session: Connection, profile: Profile, username: str, password: str) -> V3Login:
+    """The v3 API's description and tokens for the same password, where the server has
+    that API: its OpenAPI document (no credentials) says so before the password goes."""
+    from maascurl.api.openapi import fetch_openapi
+    from maascurl.profiles.tokens import v3_login
+
+    try:
+        desc = fetch_openapi(session, profile.v3_root)
+        if desc is None:
+            return V3Login(None, 0)  # MAAS 3.4 and older: nothing more is sent
+        return V3Login(v3_login(session, profile, username, password), len(desc.paths))
+    except (MaascurlError, ValueError) as exc:  # the key is what login is for
+        warn(f"could not log in to the v3 API ({exc}); v3/ requests will ask again")
+        return V3Login(None, 0)
+
+
+class V3Login(NamedTuple):
+    tokens: Stored | None
+    paths: int  # in its cached description
+
+
+def _keep_v3(profile: Profile, v3: V3Login) -> None:
+    """Keep the v3 tokens, or forget older ones."""
+    from maascurl.profiles import tokens
+    from maascurl.profiles.login import tell
+
+    if v3.tokens is None:
+        tokens.forget(profile.name)
+        return
+    tokens.save(profile, v3.tokens)
+    tell("logged in to the v3 API too (its token is kept, never the password)")
+    tell(f"cached the v3 API's description ({v3.paths} paths)")
 
 
 def check_password_source(source: str | None) -> None:

@@ -3,7 +3,8 @@
 A Target is a profile's API root (or a bare URL, for anonymous calls); the
 auth signs with the profile's key and the clock offset remembered for it
 (state.py). Login checks a key with the same signing a call uses, so both
-build it here.
+build it here. A PATH under `v3/` (or `/MAAS/a/v3/`) targets the server's
+v3 API instead, whose requests carry a bearer token (tokens.py).
 """
 
 from __future__ import annotations
@@ -15,46 +16,80 @@ from urllib.parse import urlsplit
 
 from maascurl.errors import ConfigError, UsageError, warn
 from maascurl.profiles.config import ENVIRONMENT_PROFILE, Profile, select_profile
+from maascurl.wire.request import is_v3_path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from maascurl.wire.auth import MaasAuth
+    from maascurl.wire.bearer import BearerAuth
     from maascurl.wire.settings import Transport
+
+    Hooks = dict[str, list[Callable[..., object]]]
 
 
 @dataclass
 class Target:
-    """Where requests go: a profile's server, or a bare URL for anonymous calls."""
+    """Where requests go: a profile's server, or a bare URL for anonymous calls.
+
+    V3: the server's v3 API, whose root API_ROOT then is (`.../MAAS/a/v3/`).
+    """
 
     api_root: str
     profile: Profile | None
+    v3: bool = False
 
     @property
     def state_key(self) -> str:
         name = self.profile.name if self.profile else "(anonymous)"
         return f"{name}@{self.api_root}"
 
+    @property
+    def server(self) -> str:
+        """The MAAS URL (`http://host:5240/MAAS`), for messages."""
+        if self.profile is not None:
+            return self.profile.url
+        marker = "/a/v3/" if self.v3 else "/api/2.0/"
+        return self.api_root[: -len(marker)] if self.api_root.endswith(marker) else self.api_root
+
 
 def resolve_target(profile: str | None, path: str, *, anonymous: bool = False) -> Target:
-    """The chosen PROFILE's server; with ANONYMOUS and no profile at all, PATH's own (a URL)."""
+    """The chosen PROFILE's server; with ANONYMOUS and no profile at all, PATH's own (a URL).
+
+    A PATH under `v3/` targets the server's v3 API.
+    """
     try:
         chosen = select_profile(profile)
     except ConfigError:
         if anonymous and "://" in path and profile is None:
-            return Target(_api_root_from_url(path), None)
+            v3 = is_v3_path(path)
+            return Target(_api_root_from_url(path, v3), None, v3)
         raise
+    if is_v3_path(path, urlsplit(chosen.url).path):
+        return Target(chosen.v3_root, chosen, v3=True)
     return Target(chosen.api_root, chosen)
 
 
-def _api_root_from_url(url: str) -> str:
-    marker = url.find("/api/2.0/")
+def _api_root_from_url(url: str, v3: bool = False) -> str:
+    mark = "/a/v3/" if v3 else "/api/2.0/"
+    marker = (url.partition("?")[0] + "/").find(mark)
     if marker < 0:
         raise UsageError(f"cannot tell the API root of {url!r}: expected .../api/2.0/...")
-    return url[: marker + len("/api/2.0/")]
+    return url[:marker] + mark
 
 
-def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
+def make_auth(
+    target: Target, anonymous: bool, transport: Transport | None = None, hooks: Hooks | None = None
+) -> MaasAuth | BearerAuth | None:
+    """How TARGET's requests are signed (an httpx.Auth), or None for unsigned ones.
+
+    The v3 API's: a bearer token from TRANSPORT's server (tokens.py), whose
+    own requests get HOOKS (-v).
+    """
     if anonymous or target.profile is None or target.profile.anonymous:
         return None
+    if target.v3:
+        return _bearer(target, target.profile, transport, hooks)
     from maascurl.profiles import state
     from maascurl.wire.auth import Clock, MaasAuth
 
@@ -70,15 +105,30 @@ def make_auth(target: Target, anonymous: bool) -> MaasAuth | None:
     return MaasAuth(key, Clock(state.clock_offset(target.state_key), corrected, forgotten))
 
 
+def _bearer(
+    target: Target, profile: Profile, transport: Transport | None, hooks: Hooks | None
+) -> BearerAuth:
+    from dataclasses import replace
+
+    from maascurl.profiles.tokens import V3Tokens
+    from maascurl.wire.bearer import BearerAuth
+    from maascurl.wire.settings import Transport
+
+    scheme = target.api_root.split(":", 1)[0]
+    # Token requests are small and never retried by Retry-After: they answer at once.
+    own = replace((transport or Transport()).for_profile(profile), retries=1)
+    return BearerAuth(V3Tokens(profile, own, scheme, hooks))
+
+
 def connecting(
-    target: Target, transport: Transport, anonymous: bool
-) -> tuple[Transport, str, MaasAuth | None]:
+    target: Target, transport: Transport, anonymous: bool, hooks: Hooks | None = None
+) -> tuple[Transport, str, MaasAuth | BearerAuth | None]:
     """The transport (the command line's over the profile's), scheme and auth for TARGET,
     as wire/connection.py's Connection takes them; says when the key is not protected."""
     transport = transport.for_profile(target.profile)
     scheme = target.api_root.split(":", 1)[0]
     warn_transport(target, transport, scheme)
-    return transport, scheme, make_auth(target, anonymous)
+    return transport, scheme, make_auth(target, anonymous, transport, hooks)
 
 
 def warn_transport(target: Target, transport: Transport, scheme: str) -> None:

@@ -118,13 +118,11 @@ def write_head(response: httpx.Response, out: TextIO) -> None:
 
 def head_lines(response: httpx.Response) -> list[str]:
     """The status line and headers as they may be shown: redacted, controls made visible."""
-    from maascurl.wire.auth import redact_authorization
+    from maascurl.wire.redact import redact_header
 
     lines = [f"{response.http_version} {response.status_code} {response.reason_phrase}"]
     for name, value in raw_headers(response.headers):
-        if name.lower() in ("authorization", "www-authenticate"):
-            value = redact_authorization(value)
-        lines.append(f"{name}: {value}")
+        lines.append(f"{name}: {redact_header(name, value)}")
     return [safe_line(redact_secrets(line)) for line in lines]
 
 
@@ -423,20 +421,21 @@ def describe_request(spec: RequestSpec, headers: Iterable[tuple[str, str]], out:
     """--offline: the request as it would be sent, secrets redacted."""
     from urllib.parse import urlencode, urlsplit
 
-    from maascurl.wire.auth import redact_authorization
+    from maascurl.wire.redact import redact_header
 
     parts = urlsplit(spec.url)
     target = parts.path + (f"?{urlencode(spec.query)}" if spec.query else "")
     out.write(f"{spec.method} {target} HTTP/1.1\nHost: {parts.netloc}\n")
     for name, value in headers:
-        shown = redact_authorization(value) if name.lower() == "authorization" else value
-        out.write(f"{name}: {shown}\n")
+        out.write(f"{name}: {redact_header(name, value)}\n")
     out.write("\n")
     for field_name, field_value in spec.fields:
         out.write(f"{field_name}={_field_text(field_value)}\n")
     for part in spec.files:
         out.write(f"{part.name}@ <{part.size()} bytes from {part.path or 'stdin'}>\n")
-    if spec.body is not None:
+    if spec.body is not None and spec.body.json and spec.body.content is not None:
+        out.write(spec.body.content.decode("utf-8") + "\n")  # the JSON the ITEMs made
+    elif spec.body is not None:
         out.write(f"<{spec.body.size()} bytes of body from {spec.body.path or 'stdin'}>\n")
     out.flush()
 
@@ -459,13 +458,11 @@ def _field_text(value: str | bytes) -> str:
 
 
 def log_request(request: httpx.Request) -> None:
-    from maascurl.wire.auth import redact_authorization
+    from maascurl.wire.redact import redact_header
 
     lines = [f"> {request.method} {request.url.raw_path.decode('ascii')} HTTP/1.1"]
     for name, value in raw_headers(request.headers):
-        if name.lower() == "authorization":
-            value = redact_authorization(value)
-        lines.append(f"> {name}: {value}")
+        lines.append(f"> {name}: {redact_header(name, value)}")
     # A redirect's target (the server's text) may be in the request line.
     print("\n".join(map(safe_line, lines)) + "\n>", file=sys.stderr, flush=True)
 

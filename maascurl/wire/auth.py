@@ -17,12 +17,11 @@ from collections.abc import Callable, Generator
 from oauthlib import oauth1
 
 from maascurl.wire._httpx import httpx
+from maascurl.wire.redact import redact_authorization as redact_authorization
 from maascurl.wire.settings import ApiKey
 
-REDACTED = "<redacted>"
 AUTH_BODY_LIMIT = 64 * 1024
 _EXPIRED = re.compile(r"Expired timestamp: given (\d+) and now (\d+)")
-_SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")
 
 
 class Clock:
@@ -136,10 +135,3 @@ def _is_expired_timestamp(response: httpx.Response) -> bool:
     body, _ = read_capped(response, AUTH_BODY_LIMIT)
     response._content = body  # what later readers (the error text) see
     return b"Expired timestamp" in body
-
-
-def redact_authorization(value: str) -> str:
-    """Hide the key parts and signature of an OAuth header, keeping the rest readable."""
-    for param in _SECRET_PARAMS:
-        value = re.sub(rf'({param}=")[^"]*(")', rf"\g<1>{REDACTED}\g<2>", value)
-    return value

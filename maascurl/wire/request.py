@@ -12,12 +12,16 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from maascurl.errors import MaascurlError, UsageError
 
+if TYPE_CHECKING:
+    from maascurl.wire.jsonbody import JsonObject
+
 METHODS = ("GET", "POST", "PUT", "DELETE")
+V3_SEGMENT = "v3"  # `v3/zones`: a PATH under MAAS's v3 API (`/MAAS/a/v3/`)
 
 
 class PathCatalog(Protocol):
@@ -41,8 +45,12 @@ _FILLED_SAFE = "-._~"
 # Where a FilledPath's template had a placeholder: a NUL, which no argument can hold.
 MARK = "\0"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-# Longest separators first so "==" wins over "=" and "@=" over "@".
+# Longest separators first so "==" wins over "=" and "@=" over "@"; ":=" (a JSON
+# value, v3) is told apart from ":" once the earliest separator is found.
 _SEPARATORS = ("==", "=", "@=", "@", ":")
+# Separators whose value names a file to read.
+FILE_SEPARATORS = ("@", "@=", "=@", ":=@")
+JSON_SEPARATORS = (":=", ":=@")
 
 
 class FilePart(NamedTuple):
@@ -80,6 +88,7 @@ class RawBody(NamedTuple):
     content: bytes | None = None
     offset: int = 0
     length: int | None = None  # None: to the end of the file
+    json: bool = False  # built from ITEMs (a v3 request): --offline shows it
 
     def size(self) -> int:
         if self.content is not None:
@@ -155,14 +164,20 @@ def parse_item(token: str) -> Item:
                     return checked_item(name, "=@", value[1:])
                 if separator == "=" and value.startswith("\\@"):
                     value = value[1:]
+                if separator == ":" and value.startswith("="):
+                    # name:=JSON (and name:=@FILE): a JSON value, as httpie writes it.
+                    json_value = value[1:]
+                    if json_value.startswith("@"):
+                        return checked_item(name, ":=@", json_value[1:])
+                    return checked_item(name, ":=", json_value)
                 if separator == ":" and "=" in value:
                     raise _ambiguous(token, name, value)
                 return checked_item(name, separator, value)
         name_chars.append(char)
         i += 1
     raise UsageError(
-        f"bad item {token!r}: expected name=value, name=@file, name==value, name@=file "
-        "or Header:value"
+        f"bad item {token!r}: expected name=value, name=@file, name==value, name@=file, "
+        "name:=json (v3) or Header:value"
     )
 
 
@@ -188,7 +203,7 @@ def checked_item(name: str, separator: str, value: str) -> Item:
     if not name:
         raise UsageError(f"bad item {name + separator + value!r}: the name is empty")
     _require_utf8(name)
-    if separator not in ("@", "@=", "=@"):  # a file name need not be UTF-8; its content is sent
+    if separator not in FILE_SEPARATORS:  # a file name need not be UTF-8; its content is sent
         _require_utf8(value)
     if separator == ":":
         if not _HEADER_NAME.match(name):
@@ -266,6 +281,26 @@ class _Filler:
             raise UsageError(f"a placeholder in {self.typed!r} is not in its path or query")
 
 
+def is_v3_path(path: str, root_path: str = "/MAAS") -> bool:
+    """Whether PATH addresses MAAS's v3 API: `v3/...`, `ROOT_PATH/a/v3/...` or a URL to it.
+
+    ROOT_PATH is the path of the profile's MAAS URL (`/MAAS`). Everything else
+    is the 2.0 API's.
+    """
+    if "://" in path:
+        try:
+            url_path = urlsplit(path).path
+        except ValueError:
+            return False
+        return re.search(r"/a/v3(/|$)", url_path) is not None
+    bare = path.partition("?")[0]
+    stripped = bare.lstrip("/")
+    if stripped == V3_SEGMENT or stripped.startswith(V3_SEGMENT + "/"):
+        return True
+    prefix = root_path.rstrip("/") + "/a/" + V3_SEGMENT
+    return bare == prefix or bare.startswith(prefix + "/")
+
+
 def resolve_path(
     api_root: str,
     path: str | FilledPath,
@@ -273,6 +308,7 @@ def resolve_path(
     *,
     exact: bool = False,
     notes: list[str] | None = None,
+    v3: bool = False,
 ) -> tuple[str, list[tuple[str, str]], str | None]:
     """Return (absolute URL, query items from a full URL, op from an `op-NAME` suffix).
 
@@ -285,10 +321,15 @@ def resolve_path(
     the typed path cannot be a MAAS path, and never in a full path or URL.
     EXACT (--no-check): the path goes exactly as typed, slash and `op-NAME`
     included. Each change made to the typed path is said in NOTES (for -v).
+
+    With V3, API_ROOT is the v3 root (`.../MAAS/a/v3/`), PATH may start with
+    `v3/`, and nothing is added: v3 routes have no trailing slash and no ops.
     """
     filler = _Filler(path)
     template = path.template if isinstance(path, FilledPath) else path
     relative, query, full = _relative_path(api_root, template)
+    if v3 and not full:
+        relative = _v3_relative(relative)
     segments: list[str] = []
     filled: list[bool] = []
     for raw in relative.split("/"):
@@ -313,14 +354,15 @@ def resolve_path(
         typed = "/".join(quoted)
         return api_root + typed + ("/" if typed_slash and typed else ""), query, None
     path_op = None
-    if segments and not filled[-1] and segments[-1].startswith("op-") and len(segments[-1]) > 3:
+    op_suffix = not v3 and segments and not filled[-1]
+    if op_suffix and segments[-1].startswith("op-") and len(segments[-1]) > 3:
         path_op = segments.pop()[3:]
         filled.pop()
         quoted.pop()
     shown = "/".join(segments)
     # The official CLI's names (`machine/ID`), unless data names the resource or the
     # path is full (a URL, /MAAS/api/2.0/...) or one MAAS serves.
-    named = bool(quoted) and not filled[0] and not full
+    named = bool(quoted) and not filled[0] and not full and not v3
     mapped = None
     if desc is not None and named and desc.match("/".join(quoted), op_suffix=False) is None:
         mapped = desc.from_cli_name(quoted)
@@ -328,7 +370,7 @@ def resolve_path(
     relative = "/".join(quoted)
     canonical = desc.canonical(relative, op_suffix=False) if desc is not None and relative else None
     if canonical is None:
-        canonical = relative + "/" if relative else ""
+        canonical = relative if v3 else (relative + "/" if relative else "")
     if mapped is not None:
         _say(notes, f"{shown} is the official CLI's name of MAAS's {canonical}: sent as that")
     elif path_op is not None:
@@ -340,6 +382,14 @@ def resolve_path(
         else:
             _say(notes, f"{shown}/ is sent as {shown}: MAAS's path has no trailing slash")
     return api_root + canonical, query, path_op
+
+
+def _v3_relative(relative: str) -> str:
+    """RELATIVE without the `v3/` that stands for the v3 root in a short PATH."""
+    stripped = relative.lstrip("/")
+    if stripped == V3_SEGMENT or stripped.startswith(V3_SEGMENT + "/"):
+        return stripped[len(V3_SEGMENT) :]
+    return relative
 
 
 def _say(notes: list[str] | None, text: str) -> None:
@@ -402,22 +452,28 @@ def build_request(
     headers: Sequence[str | Item] = (),
     body: str | None = None,
     exact: bool = False,
+    v3: bool = False,
 ) -> RequestSpec:
     """The request for METHOD PATH ITEM...; HEADERS are -H values, BODY a --body source.
 
     A token or header that is already an Item (an `--each` template filled
     from input data) is taken as it is: its value is never read as syntax.
     EXACT (--no-check) sends PATH exactly as typed (see resolve_path).
+    With V3 the request goes to MAAS's v3 API (API_ROOT is its root): the
+    items of a POST or PUT build a JSON object (wire/jsonbody.py).
     """
     method = method.upper()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     notes: list[str] = []
-    url, url_query, path_op = resolve_path(api_root, path, desc, exact=exact, notes=notes)
+    url, url_query, path_op = resolve_path(api_root, path, desc, exact=exact, notes=notes, v3=v3)
     spec = RequestSpec(method, url, query=list(url_query), notes=notes)
     stdin = _StdinUse()
     for text in headers:
         _add_item(spec, text if isinstance(text, Item) else parse_header(text), stdin)
+    if v3:
+        _add_v3_items(spec, tokens, body, stdin)
+        return spec
     for token in tokens:
         _add_item(spec, token if isinstance(token, Item) else parse_item(token), stdin)
     if body is not None:
@@ -425,6 +481,63 @@ def build_request(
     _refuse_type_clash(spec)
     _put_op_first(spec, path_op)
     return spec
+
+
+def _add_v3_items(
+    spec: RequestSpec, tokens: Sequence[str | Item], body: str | None, stdin: _StdinUse
+) -> None:
+    """ITEMs of a v3 request: a JSON object for POST and PUT, query parameters otherwise."""
+    from maascurl.wire.jsonbody import JSON_TYPE, JsonObject
+
+    members = JsonObject()
+    for token in tokens:
+        item = token if isinstance(token, Item) else parse_item(token)
+        _add_v3_item(spec, item, stdin, members)
+    if members:
+        if body is not None:
+            raise UsageError("--body sends the body as it is: it cannot go with fields")
+        spec.body = RawBody(content=members.encode(), json=True)
+    elif body is not None:
+        _set_body(spec, body, stdin)
+    if spec.body is not None and not any(n.lower() == "content-type" for n, _ in spec.headers):
+        spec.headers.append(("Content-Type", JSON_TYPE))  # what the v3 API reads
+
+
+def _add_v3_item(spec: RequestSpec, item: Item, stdin: _StdinUse, members: JsonObject) -> None:
+    name, separator, value = item
+    shown = f"{name}{separator}{value}"
+    if separator in ("@", "@="):
+        raise UsageError(
+            f"{shown}: the v3 API takes JSON bodies, not file parts; "
+            f"{name}=@{value} sends the file's text as a string"
+        )
+    if separator == ":" or separator == "==":
+        _add_item(spec, item, stdin)  # a header, a query parameter: as for the 2.0 API
+        return
+    if spec.method in ("GET", "DELETE"):
+        if separator in JSON_SEPARATORS:
+            raise UsageError(
+                f"{shown}: {spec.method} has no body for JSON; its name=value items are "
+                "query parameters (repeat one for a list: id=1 id=2)"
+            )
+        _add_item(spec, item, stdin)
+        return
+    _check_v3_name(name)
+    if value == "-" and separator in FILE_SEPARATORS:
+        stdin.take(shown)
+    if separator == "=":
+        members.add(name, value)
+    elif separator == "=@":
+        members.add_text(name, read_source(value, f"{name}=@"), shown)
+    elif separator == ":=":
+        members.add_json(name, value, shown)
+    else:  # ":=@"
+        members.add_json(name, read_source(value, f"{name}:=@"), shown)
+
+
+def _check_v3_name(name: str) -> None:
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise UsageError(f"field name {name!r} has a control character")
 
 
 class _StdinUse:
@@ -440,6 +553,8 @@ class _StdinUse:
 
 
 def _add_item(spec: RequestSpec, item: Item, stdin: _StdinUse) -> None:
+    if item.separator in JSON_SEPARATORS:
+        raise _json_for_v2(item)
     if item.separator == ":":
         spec.headers.append((item.name, item.value))
     elif item.separator in ("@", "@="):
@@ -461,6 +576,18 @@ def _add_item(spec: RequestSpec, item: Item, stdin: _StdinUse) -> None:
     else:
         _check_part_name(item.name)
         spec.fields.append((item.name, item.value))
+
+
+def _json_for_v2(item: Item) -> UsageError:
+    name, separator, value = item
+    shown = f"{name}{separator}{value}"
+    if separator == ":=@":
+        return UsageError(f"{shown}: name:=@FILE builds a JSON body, which only the v3 API takes")
+    return UsageError(
+        f"{shown}: name:=JSON builds a JSON body, which only the v3 API (v3/PATH) takes; "
+        f"write {name}\\:={value} for the field {name + ':'!r}, or -H '{name}: ={value}' "
+        "for a header"
+    )
 
 
 def _add_value(spec: RequestSpec, name: str, content: bytes) -> None:

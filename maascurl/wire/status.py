@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from maascurl.wire._httpx import httpx
 
 ERROR_BODY_LIMIT = 64 * 1024
+V3_MARK = "/a/v3/"  # in the path of a request to the v3 API
 # Read past the limit, redact, then cut: a secret across the limit is not half shown.
 REDACT_MARGIN = 4096
 
@@ -32,7 +33,8 @@ def status_error(response: httpx.Response) -> HTTPStatusError:
         where = f"redirected to {location}" if location else "redirect without a Location"
         hint = "; --follow-any follows it without credentials" if location else ""
         return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
-    text = error_text(_read_limited(response), response.headers.get("Content-Type", ""))
+    v3 = V3_MARK in response.request.url.path
+    text = error_text(_read_limited(response), response.headers.get("Content-Type", ""), v3=v3)
     if text.startswith(f"{response.status_code} "):  # an HTML title repeating the status
         text = text[len(str(response.status_code)) + 1 :]
     # Redacted again after JSON decoding: escapes may have hidden a secret.
@@ -54,12 +56,21 @@ def _read_limited(response: httpx.Response) -> bytes:
     return text.encode("utf-8")[:ERROR_BODY_LIMIT]
 
 
-def error_text(body: bytes, content_type: str) -> str:
-    """MAAS errors are plain text or JSON like {"field": ["message"]}: make one line."""
+def error_text(body: bytes, content_type: str, *, v3: bool = False) -> str:
+    """MAAS errors are plain text or JSON like {"field": ["message"]}: make one line.
+
+    The v3 API's errors are an envelope, {"code", "message", "details", "kind":
+    "Error"}: its message and each detail's field and message. V3 (a request
+    to the v3 API) also reads FastAPI's own {"detail": ...} (an unknown route).
+    """
     text = body.decode("utf-8", errors="replace").strip()
     if "json" in content_type or text[:1] in ("{", "["):
         try:
             data = json.loads(text)
+            if isinstance(data, dict) and is_envelope(data):
+                return envelope_text(data)
+            if v3 and isinstance(data, dict) and list(data) == ["detail"]:
+                return _fastapi_detail(data["detail"])
             if isinstance(data, dict):
                 return _joined(
                     _join_messages(value) if key == "__all__" else f"{key}: {_join_messages(value)}"
@@ -71,6 +82,51 @@ def error_text(body: bytes, content_type: str) -> str:
     if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:512].lower():
         return html_summary(text) or f"(an HTML page of {len(body)} bytes)"
     return " ".join(text.split()) if "\n" in text else text
+
+
+def is_envelope(data: dict[str, object]) -> bool:
+    """Whether DATA is the v3 API's error envelope."""
+    return data.get("kind") == "Error" and isinstance(data.get("message"), str)
+
+
+def envelope_text(data: dict[str, object]) -> str:
+    """The envelope's message, then each detail: `field: message` (MAAS 3.7 names no field)."""
+    lines = [str(data["message"])]
+    details = data.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, dict):
+            continue
+        message = detail.get("message")
+        text = message if isinstance(message, str) and message else str(detail.get("type") or "")
+        field, location = detail.get("field"), detail.get("location")
+        if isinstance(field, str) and field:
+            where = field if location in (None, "body") else f"{field} ({location})"
+            text = f"{where}: {text}"
+        elif isinstance(location, str) and location not in ("", "body"):
+            text = f"({location}) {text}"
+        if text and text not in lines:
+            lines.append(text)
+    return _joined(_sentence(line) for line in lines)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
+def _fastapi_detail(detail: object) -> str:
+    """FastAPI's own errors: {"detail": "Not Found"}, or its validation list."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for entry in detail:
+            if isinstance(entry, dict):
+                loc = entry.get("loc")
+                where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
+                parts.append(f"{where}: {entry.get('msg')}" if where else str(entry.get("msg")))
+        return _joined(_sentence(part) for part in parts)
+    return json.dumps(detail, ensure_ascii=False)
 
 
 def html_summary(page: str) -> str | None:

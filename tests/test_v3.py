@@ -1,0 +1,453 @@
+"""MAAS's v3 API beside the 2.0 one, from one profile: addressing, tokens, JSON bodies, errors.
+
+Against tests/simulator_v3.py's V3Api mounted on the shared v2 simulator
+(conftest's `v3`, `v38` and `v3_profile` fixtures); without a mount the v2
+simulator answers 404 under /MAAS/a/, as a MAAS 3.4 region does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Run, password_login
+from simulator import MaasSimulator
+from simulator_v3 import DEFAULT_PASSWORD, V3Api
+
+from maascurl.profiles import tokens
+
+V3 = "/MAAS/a/v3"
+
+
+def token_file(home: Path, name: str = "sim") -> Path:
+    return home / "cache" / "tokens" / f"{name}.json"
+
+
+def kept(home: Path, name: str = "sim") -> dict[str, object]:
+    data: dict[str, object] = json.loads(token_file(home, name).read_text())
+    return data
+
+
+def age_token(home: Path, seconds: float, name: str = "sim") -> None:
+    """Make the kept token look SECONDS older to maascurl (the server's clock is untouched)."""
+    path = token_file(home, name)
+    data = json.loads(path.read_text())
+    data["expires"] -= seconds
+    path.write_text(json.dumps(data))
+
+
+def v3_paths(api: V3Api) -> list[str]:
+    return [f"{r.method} {r.path}" for r in api.requests]
+
+
+# ---------------------------------------------------------------- login and the kept token
+
+
+def test_password_login_keeps_a_v3_token_never_the_password(
+    v3: V3Api, sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    result = password_login(run, sim)
+    assert result.exit_code == 0, result.stderr
+    assert "logged in to the v3 API too" in result.stderr
+    assert "cached the v3 API's description (64 paths)" in result.stderr
+    login = [r for r in v3.requests if r.path == f"{V3}/auth/login"]
+    assert len(login) == 1 and login[0].headers["content-type"].startswith(
+        "application/x-www-form-urlencoded"
+    )
+    path = token_file(home)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    data = kept(home)
+    assert data["username"] == "admin" and data["url"] == sim.url + "/a/v3/"
+    assert v3.decode(str(data["access_token"]))["sub"] == "admin"
+    assert "refresh_token" not in data  # 3.7.3 hands out none
+    everything = path.read_text() + (home / "config" / "config.toml").read_text()
+    assert DEFAULT_PASSWORD not in everything
+    assert [p.name for p in path.parent.iterdir()] == ["sim.json"]  # no temporary file left
+    shown = run("profile", "show", "sim")
+    assert "username: admin" in shown.stdout and "v3_token: valid for 9 min" in shown.stdout
+
+
+def test_a_v3_path_goes_to_the_v3_api_with_the_bearer_token(
+    v3_profile: str, v3: V3Api, sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    token = str(kept(home)["access_token"])
+    for path in ("v3/zones", "/MAAS/a/v3/zones", f"{sim.url}/a/v3/zones", "/v3/zones/"):
+        v3.requests.clear()
+        result = run("get", path)
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["kind"] == "ZonesList"
+        [request] = v3.requests
+        assert request.path == f"{V3}/zones"  # no trailing slash: v3 routes have none
+        assert request.headers["authorization"] == f"Bearer {token}"
+        assert "cookie" not in request.headers  # never a session cookie
+    sim.requests.clear()
+    assert run("get", "users", "op=whoami").exit_code == 0  # the 2.0 API: signed as ever
+    assert sim.requests[-1].oauth["oauth_signature_method"] == "PLAINTEXT"
+
+
+def test_a_token_about_to_expire_is_renewed_first(
+    v3_profile: str, v3: V3Api, run: Run, home: Path
+) -> None:
+    old = str(kept(home)["access_token"])
+    age_token(home, 500)  # 100 s left: less than RENEW_BEFORE
+    v3.advance(500)
+    result = run("get", "v3/users/me")
+    assert result.exit_code == 0, result.stderr
+    assert v3_paths(v3) == [f"GET {V3}/auth/access_token", f"GET {V3}/users/me"]
+    assert v3.requests[0].headers["authorization"] == f"Bearer {old}"
+    new = str(kept(home)["access_token"])
+    assert new != old and v3.requests[1].headers["authorization"] == f"Bearer {new}"
+    assert float(str(kept(home)["expires"])) > time.time() + 590
+
+
+def test_a_script_with_an_expired_token_gets_exit_4_and_the_login_command(
+    v3_profile: str, v3: V3Api, sim: MaasSimulator, run: Run
+) -> None:
+    v3.advance(601)  # the server's clock: maascurl still thinks the token valid
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4
+    command = f"maascurl login sim {sim.url} --username admin"
+    assert result.stderr.strip().endswith(command), result.stderr
+    assert "has expired" in result.stderr and "renews a token only while" in result.stderr
+    assert result.stdout == ""
+    # The request, refused; no renewal can help an expired token in 3.7.3.
+    assert v3_paths(v3) == [f"GET {V3}/zones"]
+
+
+def test_a_kept_token_known_expired_is_not_sent(
+    v3_profile: str, v3: V3Api, run: Run, home: Path
+) -> None:
+    age_token(home, 700)
+    v3.advance(700)
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4 and "maascurl login sim" in result.stderr
+    assert v3.requests == []
+
+
+def test_a_terminal_is_asked_for_the_password(
+    v3_profile: str, v3: V3Api, run: Run, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokens, "can_prompt", lambda: True)
+    age_token(home, 700)
+    v3.advance(700)
+    result = run("get", "v3/zones", input=DEFAULT_PASSWORD + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert "profile 'sim' needs a password login: its v3 token has expired" in result.stderr
+    assert "Password for admin" in result.stderr
+    assert v3_paths(v3) == [f"POST {V3}/auth/login", f"GET {V3}/zones"]
+    assert DEFAULT_PASSWORD not in json.dumps(kept(home))
+    again = run("get", "v3/zones")
+    assert again.exit_code == 0 and "Password" not in again.stderr
+
+
+def test_a_wrong_password_at_the_prompt_is_exit_4(
+    v3_profile: str, v3: V3Api, run: Run, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokens, "can_prompt", lambda: True)
+    age_token(home, 700)
+    v3.advance(700)
+    result = run("get", "v3/zones", input="not the password\n")
+    assert result.exit_code == 4
+    assert "MAAS refused the username or password" in result.stderr
+    assert "not the password" not in result.stderr
+
+
+def test_a_token_the_server_refuses_is_replaced_once_then_exit_4(
+    v3_profile: str, v3: V3Api, run: Run
+) -> None:
+    v3.rotate_key()  # every token stops verifying
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4 and "log in again: maascurl login sim" in result.stderr
+    assert v3_paths(v3) == [f"GET {V3}/zones"]
+
+
+def test_maas_38_refresh_token_gets_a_new_jwt(
+    v38: V3Api, sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    assert password_login(run, sim).exit_code == 0
+    refresh = str(kept(home)["refresh_token"])
+    assert hashlib.sha256(refresh.encode()).hexdigest() in v38.refresh_tokens
+    v38.requests.clear()
+    v38.advance(601)
+    result = run("get", "v3/zones", "-v")
+    assert result.exit_code == 0, result.stderr
+    assert v3_paths(v38) == [
+        f"GET {V3}/zones",  # refused: the token expired
+        f"GET {V3}/auth/access_token",  # with the refresh cookie
+        f"GET {V3}/zones",
+    ]
+    renewal = v38.requests[1]
+    assert renewal.headers["cookie"] == f"maas.local_refresh_token_cookie={refresh}"
+    assert "sessionid" not in renewal.headers["cookie"]
+    new = str(kept(home)["access_token"])
+    assert v38.requests[2].headers["authorization"] == f"Bearer {new}"
+    assert kept(home)["refresh_token"] == refresh
+    # -v shows the renewal, its cookies redacted.
+    assert "Cookie: maas.local_refresh_token_cookie=<redacted>" in result.stderr
+    assert "maas.local_jwt_token_cookie=<redacted>" in result.stderr
+    assert refresh not in result.stderr and new not in result.stderr
+
+
+def test_maas_38_refused_refresh_token_is_exit_4(
+    v38: V3Api, sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    assert password_login(run, sim).exit_code == 0
+    v38.refresh_tokens.clear()  # logged out elsewhere, or older than 30 days
+    v38.advance(601)
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4
+    assert "MAAS refused its refresh token" in result.stderr
+    assert result.stderr.strip().endswith(f"maascurl login sim {sim.url} --username admin")
+
+
+def test_a_profile_from_an_api_key_says_v3_needs_a_password_login(
+    v3: V3Api, profile: str, run: Run
+) -> None:
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4
+    assert "holds an API key, which only the 2.0 API takes" in result.stderr
+    assert "the v3 API needs a password login: maascurl login sim" in result.stderr
+    assert "--username NAME" in result.stderr
+    assert [r.path for r in v3.requests] == ["/MAAS/a/openapi.json"]  # no token: nothing sent
+
+
+def test_logout_forgets_the_v3_token(v3_profile: str, run: Run, home: Path) -> None:
+    assert token_file(home).exists()
+    assert run("logout", "sim").exit_code == 0
+    assert not token_file(home).exists()
+
+
+def test_a_key_login_replaces_an_older_password_login_and_its_token(
+    v3_profile: str, sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    assert run("login", "sim", sim.url, sim.api_key).exit_code == 0
+    assert not token_file(home).exists()
+    assert "username =" not in (home / "config" / "config.toml").read_text()
+
+
+# ---------------------------------------------------------------- a region without v3 (3.4)
+
+
+def test_a_region_without_v3_says_so(profile: str, sim: MaasSimulator, run: Run) -> None:
+    assert sim.v3 is None
+    sim.requests.clear()
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4
+    assert result.stderr.strip() == (
+        f"maascurl: error: this MAAS ({sim.url}) has no v3 API: MAAS 3.5 and later serve it "
+        "under /MAAS/a/v3/; its 2.0 API takes PATHs without v3/"
+    )
+    assert [r.path for r in sim.requests] == ["/MAAS/a/openapi.json"]
+
+
+def test_a_password_login_to_a_region_without_v3_is_as_before(
+    sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    result = password_login(run, sim)
+    assert result.exit_code == 0, result.stderr
+    assert "v3" not in result.stderr
+    assert not token_file(home).exists()
+    assert run("get", "users", "op=whoami").exit_code == 0
+
+
+def test_no_v3_with_no_check_still_says_so(
+    sim: MaasSimulator, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert password_login(run, sim).exit_code == 0
+    monkeypatch.setattr(tokens, "can_prompt", lambda: True)
+    result = run("get", "v3/zones", "--no-check")
+    assert result.exit_code == 4 and "has no v3 API" in result.stderr
+
+
+# ---------------------------------------------------------------- JSON bodies
+
+
+def sent_json(api: V3Api) -> object:
+    [request] = [r for r in api.requests if r.method in ("POST", "PUT")]
+    assert request.headers["content-type"] == "application/json"
+    return json.loads(request.body)
+
+
+def test_items_build_a_json_object(v3_profile: str, v3: V3Api, run: Run, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("line one\nline two\n")
+    result = run("post", "v3/fabrics/0/vlans", "name=blue", "vid:=42", "mtu:=9000",
+                 "description=@" + str(notes))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert sent_json(v3) == {
+        "name": "blue",
+        "vid": 42,
+        "mtu": 9000,
+        "description": "line one\nline two\n",
+    }
+    created = json.loads(result.stdout)
+    assert created["vid"] == 42 and created["description"] == "line one\nline two\n"
+
+
+def test_json_items_of_every_type_and_from_a_file(
+    v3_profile: str, v3: V3Api, run: Run, tmp_path: Path
+) -> None:
+    data = tmp_path / "flag.json"
+    data.write_text("true\n")
+    result = run("post", "v3/notifications", "message=hi", "category=info",
+                 "for_admins:=true", "dismissable:=false", "context:={\"a\": [1, null]}",
+                 "user_id:=1", "for_users:=@" + str(data), "--no-check")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert sent_json(v3) == {
+        "message": "hi",
+        "category": "info",
+        "for_admins": True,
+        "dismissable": False,
+        "context": {"a": [1, None]},
+        "user_id": 1,
+        "for_users": True,
+    }
+
+
+def test_a_name_given_twice_is_a_list(v3_profile: str, v3: V3Api, run: Run) -> None:
+    result = run("post", "v3/zones", "name=a", "tag=x", "tag=y", "--offline")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.rstrip().endswith('{"name":"a","tag":["x","y"]}')
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("post", "v3/zones", "vid:=4x"), "vid:=4x: not JSON"),
+        (("get", "v3/zones", "id:=[1]"), "GET has no body for JSON"),
+        (("post", "v3/zones", "key@/etc/hostname"), "not file parts"),
+        (("post", "machines", "vid:=4"), "only the v3 API (v3/PATH) takes"),
+        (("post", "v3/zones", "name=a", "--body", "-"), "cannot go with fields"),
+    ],
+)
+def test_json_item_mistakes_are_usage_errors(
+    v3_profile: str, v3: V3Api, run: Run, args: tuple[str, ...], message: str
+) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert v3.requests == []
+
+
+def test_body_sends_a_raw_body_as_json(
+    v3_profile: str, v3: V3Api, run: Run, tmp_path: Path
+) -> None:
+    body = tmp_path / "zone.json"
+    body.write_text('{"name": "raw", "description": "as it is"}')
+    result = run("post", "v3/zones", "--body", str(body))
+    assert result.exit_code == 0, result.stderr
+    [request] = v3.requests
+    assert request.body == body.read_bytes()
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(result.stdout)["name"] == "raw"
+
+
+def test_get_items_are_query_parameters(v3_profile: str, v3: V3Api, run: Run) -> None:
+    result = run("get", "v3/zones", "id=1", "id=2", "size==1")
+    assert result.exit_code == 0, result.stderr
+    assert v3.requests[0].query == [("id", "1"), ("id", "2"), ("size", "1")]
+    answer = json.loads(result.stdout)
+    assert answer["total"] == 2 and len(answer["items"]) == 1
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_a_validation_error_names_its_fields_38(v38: V3Api, sim: MaasSimulator, run: Run) -> None:
+    assert password_login(run, sim).exit_code == 0
+    result = run("post", "v3/fabrics/0/vlans", "vid:=99999", "mtu:=1", "--no-check")
+    assert result.exit_code == 4
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("maascurl: error: 422 Unprocessable Entity: Failed to validate")
+    assert "vid: Input should be less than or equal to 4094." in line
+    assert "mtu: Input should be greater than or equal to 552." in line
+
+
+def test_a_validation_error_without_fields_37(v3_profile: str, run: Run) -> None:
+    result = run("post", "v3/zones", "description=x", "-q")
+    assert result.exit_code == 4
+    assert result.stderr.strip() == (
+        "maascurl: error: 422 Unprocessable Entity: Failed to validate the request. field required."
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(409, 4), (403, 4), (500, 5), (503, 5)]
+)  # fmt: skip
+def test_error_envelopes_keep_the_v2_exit_codes(
+    v3_profile: str, v3: V3Api, run: Run, status: int, code: int
+) -> None:
+    v3.queue(status, path="zones")
+    result = run("get", "v3/zones", "--retries", "0")
+    assert result.exit_code == code
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"maascurl: error: {status} ")
+    assert '"kind"' not in result.stderr and "code:" not in result.stderr
+
+
+def test_a_duplicate_is_a_conflict_with_the_violation(v3_profile: str, run: Run) -> None:
+    assert run("post", "v3/zones", "name=dup").exit_code == 0
+    result = run("post", "v3/zones", "name=dup")
+    assert result.exit_code == 4
+    assert "409 Conflict" in result.stderr and "already exist" in result.stderr
+
+
+def test_an_unknown_path_suggests_the_nearest(v3_profile: str, run: Run) -> None:
+    result = run("get", "v3/zonez")
+    assert result.exit_code == 4
+    assert result.stderr.strip().endswith("404 Not Found: Not Found; did you mean v3/zones?")
+
+
+def test_a_method_the_path_lacks_is_refused_before_sending(
+    v3_profile: str, v3: V3Api, run: Run
+) -> None:
+    result = run("put", "v3/zones", "name=x")
+    assert result.exit_code == 2
+    assert "v3/zones has no PUT (its methods: GET, POST)" in result.stderr
+    assert v3.requests == []
+    unchecked = run("put", "v3/zones", "name=x", "--no-check")
+    assert unchecked.exit_code == 4 and "405 Method Not Allowed" in unchecked.stderr
+
+
+def test_a_field_close_to_a_known_one_is_warned_of(v3_profile: str, run: Run) -> None:
+    result = run("post", "v3/zones", "name=w", "descripton=x")
+    assert result.exit_code == 0, result.stderr
+    assert "no field 'descripton'; did you mean 'description'?" in result.stderr
+
+
+# ---------------------------------------------------------------- secrets, -v, -i, --offline
+
+
+@pytest.mark.parametrize(
+    "flags", [("-v",), ("-i",), ("-v", "-i"), ("--offline",)], ids=["v", "i", "vi", "offline"]
+)
+def test_the_token_is_never_shown(
+    v3_profile: str, run: Run, home: Path, flags: tuple[str, ...]
+) -> None:
+    token = str(kept(home)["access_token"])
+    result = run("post", "v3/zones", "name=shown", *flags)
+    assert result.exit_code == 0, result.stderr
+    assert token not in result.stdout + result.stderr
+    assert token.split(".")[2] not in result.stdout + result.stderr
+    if "-i" not in flags:
+        assert "Authorization: Bearer <redacted>" in result.stdout + result.stderr
+
+
+def test_offline_prints_the_json_body_and_sends_nothing(v3: V3Api, profile: str, run: Run) -> None:
+    result = run("post", "v3/zones", "name=x", "description=y z", "--offline")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("POST /MAAS/a/v3/zones HTTP/1.1\n")
+    assert "Content-Type: application/json\n" in result.stdout
+    assert result.stdout.rstrip().endswith('{"name":"x","description":"y z"}')
+    assert v3.requests == []  # not even a token (this profile has none)
+
+
+def test_include_shows_the_etag(v3_profile: str, v3: V3Api, run: Run) -> None:
+    result = run("get", "v3/zones/1", "-i")
+    assert result.exit_code == 0
+    assert f"ETag: {v3.etag('/zones', 1)}" in result.stdout
