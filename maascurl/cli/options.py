@@ -338,6 +338,32 @@ def fleet_options(func: F) -> F:
     )
 
 
+def page_options(command: F) -> F:
+    """--paginate and --page-size, for GET of the v3 API's lists (jobs/pages.py).
+
+    COMMAND may be a Command already made, as for wait_options.
+    """
+    options = [
+        click.option(
+            "--paginate",
+            is_flag=True,
+            help="v3 lists: follow each page's next to the end and write all the items as one "
+            "list (JSON, or --format); without it a page is written as MAAS sent it.",
+        ),
+        click.option(
+            "--page-size",
+            type=click.IntRange(1, 1000),
+            metavar="N",
+            help="v3 lists: N items a page (size=N; MAAS's default 20, at most 1000).",
+        ),
+    ]
+    if not isinstance(command, click.Command):
+        return apply(command, options)
+    for option in options:
+        command = option(command)
+    return command
+
+
 WAIT_FLAG_HELP = (
     "After an action that starts something (deploy, commission, release, "
     "abort, test, rescue_mode, exit_rescue_mode, power_on, power_off; "

@@ -23,6 +23,7 @@ from maascurl.cli.options import (
     WAIT_FLAG_HELP,
     fleet_options,
     format_options,
+    page_options,
     request_options,
     wait_options,
 )
@@ -70,14 +71,15 @@ def method_command(method: str) -> click.Command:
             refuse_without_each(given)
         else:
             refuse_with_fleet(options, "--each")
+        paginate, extra = take_pages(options, path, items, each)
         output = take_output(options, formats=True)
         transport = take_transport(options)
         wait = take_wait(options)
         call_options = CallOptions(output=output, transport=transport, **options)
         if each is not None:
             fleet = fleet_settings(given)
-            return _each(method, path, list(items), each, call_options, fleet, wait)
-        perform(method, path, list(items), call_options, steps(wait))
+            return _each(method, path, [*items, *extra], each, call_options, fleet, wait)
+        perform(method, path, [*items, *extra], call_options, steps(wait, paginate))
         return 0
 
     command.help = (
@@ -113,12 +115,50 @@ def _each(
 # --- what one call may turn into (jobs/call.py's Step) ----------------------------
 
 
-def steps(wait: WaitOptions | None) -> list[Step]:
-    """A big boot-image upload goes in chunks; with --wait, the call is waited for."""
+def steps(wait: WaitOptions | None, paginate: bool = False) -> list[Step]:
+    """A big boot-image upload goes in chunks; with --wait, the call is waited for; with
+    --paginate, a v3 list is followed through its pages."""
     found: list[Step] = [partial(_chunked_upload, wait)]
     if wait is not None:
         found.append(partial(_waiting, wait))
+    if paginate:
+        found.append(_paginating)
     return found
+
+
+def take_pages(
+    options: dict[str, Any], path: str, items: tuple[str, ...], each: str | None
+) -> tuple[bool, list[str]]:
+    """--paginate, and --page-size as the item size==N: for the v3 API's lists only."""
+    from maascurl.wire.request import is_v3_path
+
+    paginate, size = options.pop("paginate", False), options.pop("page_size", None)
+    if not (paginate or size is not None):
+        return False, []
+    flag = "--paginate" if paginate else "--page-size"
+    if not is_v3_path(path):
+        raise click.UsageError(
+            f"{flag} is for the v3 API's lists (v3/PATH); the 2.0 API answers whole lists"
+        )
+    if paginate and each is not None:
+        raise click.UsageError("--paginate cannot be used with --each")
+    if paginate and options.get("include"):
+        raise click.UsageError("--paginate writes one list: -i cannot show the headers of each "
+                               "page (-v shows them on stderr)")  # fmt: skip
+    if size is not None and any(item.partition("=")[0] == "size" for item in items):
+        raise click.UsageError("give either --page-size or a size item, not both")
+    return paginate, [f"size=={size}"] if size is not None else []
+
+
+def _paginating(call: Checked) -> bool:
+    """--paginate: every page of a v3 list, written as one list (jobs/pages.py)."""
+    if call.options.offline:
+        note("sent for real, --paginate follows each page's next to the last")
+        return False
+    from maascurl.jobs.pages import paginate
+
+    paginate(call)
+    return True
 
 
 def _chunked_upload(wait: WaitOptions | None, call: Checked) -> bool:
@@ -166,7 +206,8 @@ def _waiting(wait: WaitOptions, call: Checked) -> bool:
     return True
 
 
-get = method_command("GET")
+# Only GET reads the v3 API's lists: --paginate and --page-size are offered on get alone.
+get = page_options(method_command("GET"))
 # Only a POST starts something worth waiting for: --wait is offered on post alone.
 post = wait_options(method_command("POST"), flag=WAIT_FLAG_HELP)
 put = method_command("PUT")

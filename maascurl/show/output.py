@@ -191,6 +191,14 @@ def save_body(response: httpx.Response, path: str) -> None:
     `/dev/stdout`, a symlink to one) is written straight into: renaming over
     it would replace the device itself.
     """
+    save_chunks(_tracked(response, path), path, lambda written: _check_length(response, written))
+
+
+def save_chunks(
+    chunks: Iterable[bytes], path: str, check: Callable[[int], None] | None = None
+) -> None:
+    """CHUNKS to PATH as save_body writes a body; CHECK, given the bytes written, may refuse
+    to rename the temporary file into place."""
     import stat
 
     target = os.path.abspath(os.path.expanduser(path))
@@ -200,10 +208,10 @@ def save_body(response: httpx.Response, path: str) -> None:
         existing = None
     descriptor = _descriptor_alias(target)
     if descriptor is not None or (existing is not None and not stat.S_ISREG(existing.st_mode)):
-        _write_into(response, target, path, descriptor)
+        _write_into(chunks, target, path, descriptor)
         return
     # Through a symlink to the file it names, so the link itself stays.
-    _save_atomically(response, os.path.realpath(target), path, existing)
+    _save_atomically(chunks, os.path.realpath(target), path, existing, check)
 
 
 def _descriptor_alias(target: str) -> int | None:
@@ -217,7 +225,7 @@ def _descriptor_alias(target: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _write_into(response: httpx.Response, target: str, path: str, descriptor: int | None) -> None:
+def _write_into(chunks: Iterable[bytes], target: str, path: str, descriptor: int | None) -> None:
     if descriptor == 1:
         sys.stdout.flush()
     try:
@@ -226,13 +234,17 @@ def _write_into(response: httpx.Response, target: str, path: str, descriptor: in
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream_raw(_tracked(response, path), stream)
+            stream_raw(chunks, stream)
     except OSError as exc:
         raise MaascurlError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _save_atomically(
-    response: httpx.Response, target: str, path: str, existing: os.stat_result | None
+    chunks: Iterable[bytes],
+    target: str,
+    path: str,
+    existing: os.stat_result | None,
+    check: Callable[[int], None] | None,
 ) -> None:
     # SIGTERM and SIGHUP are held while the temp file is created and its name
     # not yet known here; let in inside the `try`, they remove it like Ctrl-C.
@@ -241,8 +253,9 @@ def _save_atomically(
         try:
             with stream:
                 let_in()
-                stream_raw(_tracked(response, path), stream)
-                _check_length(response, stream.tell())
+                stream_raw(chunks, stream)
+                if check is not None:
+                    check(stream.tell())
                 # Mode and checks through the open descriptor, never the name:
                 # another user who can write the directory may swap the name.
                 _set_mode(stream.fileno(), existing)
