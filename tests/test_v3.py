@@ -580,6 +580,73 @@ def test_paginate_stops_when_a_page_comes_round_again(v3_profile: str, v3: V3Api
     assert "handed out this page twice; stopped" in result.stderr
 
 
+# ---------------------------------------------------------------- ETags
+
+
+def test_if_match_sends_the_etag_and_a_mismatch_explains_itself(
+    v3_profile: str, v3: V3Api, run: Run
+) -> None:
+    created = json.loads(run("post", "v3/zones", "name=short-lived").stdout)
+    path = f"v3/zones/{created['id']}"
+    stale = v3.etag("/zones", created["id"])
+    assert run("put", path, "name=renamed", "description=x").exit_code == 0  # a new ETag
+    v3.requests.clear()
+    result = run("delete", path, "--if-match", stale)
+    assert result.exit_code == 4
+    assert v3.requests[0].headers["if-match"] == stale
+    message = result.stderr.strip()
+    assert message.startswith(
+        "maascurl: error: 412 Precondition Failed: A precondition has failed."
+    )
+    assert f"did not match '{stale}'" in message
+    assert "changed since its ETag was read: read it again" in message
+    assert "--if-match auto" in message
+    current = v3.etag("/zones", created["id"])
+    assert run("delete", path, "--if-match", current).exit_code == 0
+    assert all(z["id"] != created["id"] for z in v3.objects("/zones"))
+
+
+def test_if_match_auto_reads_the_current_etag_first(v3_profile: str, v3: V3Api, run: Run) -> None:
+    created = json.loads(run("post", "v3/zones", "name=auto").stdout)
+    path = f"v3/zones/{created['id']}"
+    etag = v3.etag("/zones", created["id"])
+    v3.requests.clear()
+    result = run("delete", path, "--if-match", "auto", "-v")
+    assert result.exit_code == 0, result.stderr
+    assert v3_paths(v3) == [f"GET {V3}/zones/{created['id']}", f"DELETE {V3}/zones/{created['id']}"]
+    assert v3.requests[1].headers["if-match"] == etag
+    assert f"< ETag: {etag}" in result.stderr and f"> If-Match: {etag}" in result.stderr
+
+
+def test_if_match_auto_of_a_missing_object_is_its_404(v3_profile: str, v3: V3Api, run: Run) -> None:
+    result = run("delete", "v3/zones/999", "--if-match", "auto")
+    assert result.exit_code == 4 and "404 Not Found" in result.stderr
+    assert v3_paths(v3) == [f"GET {V3}/zones/999"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("delete", "zones/1", "--if-match", "x"), "for the v3 API's objects"),
+        (("delete", "v3/zones/1", "--if-match", "x", "-H", "If-Match: y"), "not both"),
+        (("delete", "v3/zones/{}", "--if-match", "auto", "--each", "-"), "cannot be used with"),
+    ],
+)
+def test_if_match_mistakes_are_usage_errors(
+    v3_profile: str, v3: V3Api, run: Run, args: tuple[str, ...], message: str
+) -> None:
+    result = run(*args, input="1\n")
+    assert result.exit_code == 2 and message in result.stderr
+    assert v3.requests == []
+
+
+def test_offline_says_if_match_auto_would_read_first(v3_profile: str, v3: V3Api, run: Run) -> None:
+    result = run("delete", "v3/zones/1", "--if-match", "auto", "--offline")
+    assert result.exit_code == 0
+    assert "--if-match auto first reads the object's ETag with a GET" in result.stderr
+    assert v3.requests == []
+
+
 MEASURED = """
 import atexit, sys, tracemalloc
 tracemalloc.start()

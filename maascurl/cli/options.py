@@ -364,6 +364,18 @@ def page_options(command: F) -> F:
     return command
 
 
+def if_match_option(command: F) -> F:
+    """--if-match, for PUT and DELETE of the v3 API's objects (a Command already made)."""
+    option = click.option(
+        "--if-match",
+        metavar="ETAG",
+        help="v3: send If-Match: ETAG, so that MAAS changes or deletes the object only while "
+        "it is as it was read (412 otherwise); auto reads its current ETag first (a GET).",
+    )
+    result: F = option(command)
+    return result
+
+
 WAIT_FLAG_HELP = (
     "After an action that starts something (deploy, commission, release, "
     "abort, test, rescue_mode, exit_rescue_mode, power_on, power_off; "

@@ -23,6 +23,7 @@ from maascurl.cli.options import (
     WAIT_FLAG_HELP,
     fleet_options,
     format_options,
+    if_match_option,
     page_options,
     request_options,
     wait_options,
@@ -72,6 +73,7 @@ def method_command(method: str) -> click.Command:
         else:
             refuse_with_fleet(options, "--each")
         paginate, extra = take_pages(options, path, items, each)
+        auto_etag = take_if_match(options, path, each)
         output = take_output(options, formats=True)
         transport = take_transport(options)
         wait = take_wait(options)
@@ -79,7 +81,7 @@ def method_command(method: str) -> click.Command:
         if each is not None:
             fleet = fleet_settings(given)
             return _each(method, path, [*items, *extra], each, call_options, fleet, wait)
-        perform(method, path, [*items, *extra], call_options, steps(wait, paginate))
+        perform(method, path, [*items, *extra], call_options, steps(wait, paginate, auto_etag))
         return 0
 
     command.help = (
@@ -115,10 +117,11 @@ def _each(
 # --- what one call may turn into (jobs/call.py's Step) ----------------------------
 
 
-def steps(wait: WaitOptions | None, paginate: bool = False) -> list[Step]:
-    """A big boot-image upload goes in chunks; with --wait, the call is waited for; with
-    --paginate, a v3 list is followed through its pages."""
-    found: list[Step] = [partial(_chunked_upload, wait)]
+def steps(wait: WaitOptions | None, paginate: bool = False, auto_etag: bool = False) -> list[Step]:
+    """--if-match auto reads the ETag first; a big boot-image upload goes in chunks; with
+    --wait, the call is waited for; with --paginate, a v3 list is followed through its pages."""
+    found: list[Step] = [_current_etag] if auto_etag else []
+    found.append(partial(_chunked_upload, wait))
     if wait is not None:
         found.append(partial(_waiting, wait))
     if paginate:
@@ -148,6 +151,41 @@ def take_pages(
     if size is not None and any(item.partition("=")[0] == "size" for item in items):
         raise click.UsageError("give either --page-size or a size item, not both")
     return paginate, [f"size=={size}"] if size is not None else []
+
+
+def take_if_match(options: dict[str, Any], path: str, each: str | None) -> bool:
+    """--if-match ETAG as the header If-Match (a -H value); True for --if-match auto."""
+    from maascurl.wire.request import is_v3_path
+
+    etag = options.pop("if_match", None)
+    if etag is None:
+        return False
+    if not is_v3_path(path):
+        raise click.UsageError("--if-match is for the v3 API's objects (v3/PATH)")
+    if any(h.partition(":")[0].strip().lower() == "if-match" for h in options["headers"]):
+        raise click.UsageError("give either --if-match or an If-Match header, not both")
+    if etag == "auto":
+        if each is not None:
+            raise click.UsageError("--if-match auto cannot be used with --each; give the ETag")
+        return True
+    if not etag.strip() or any(c in etag for c in "\r\n\0"):
+        raise click.UsageError(f"--if-match {etag!r} is not an ETag")
+    options["headers"] = (*options["headers"], f"If-Match: {etag}")
+    return False
+
+
+def _current_etag(call: Checked) -> bool:
+    """--if-match auto: the object's current ETag, read with a GET, goes as If-Match."""
+    if call.options.offline:
+        note("sent for real, --if-match auto first reads the object's ETag with a GET")
+        return False
+    from maascurl.api.openapi import V3Description
+    from maascurl.jobs.v3 import current_etag
+
+    desc = call.description if isinstance(call.description, V3Description) else None
+    etag = current_etag(call.session(), call.spec, call.target, desc, call.lazy.plain)
+    call.spec.headers.append(("If-Match", etag))
+    return False  # the request itself goes on as any other
 
 
 def _paginating(call: Checked) -> bool:
@@ -210,5 +248,6 @@ def _waiting(wait: WaitOptions, call: Checked) -> bool:
 get = page_options(method_command("GET"))
 # Only a POST starts something worth waiting for: --wait is offered on post alone.
 post = wait_options(method_command("POST"), flag=WAIT_FLAG_HELP)
-put = method_command("PUT")
-delete = method_command("DELETE")
+# --if-match: what changes or deletes one object of the v3 API.
+put = if_match_option(method_command("PUT"))
+delete = if_match_option(method_command("DELETE"))

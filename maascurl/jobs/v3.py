@@ -110,6 +110,34 @@ def explained(
         return HTTPStatusError(
             412,
             f"{error} The object changed since its ETag was read: read it again for the "
-            "current one",
+            "current one (or send with --if-match auto)",
         )
     return error
+
+
+def current_etag(
+    session: Connection,
+    spec: RequestSpec,
+    target: Target,
+    desc: V3Description | None,
+    fetch: Opener,
+) -> str:
+    """The ETag MAAS gives the object SPEC is about, read with a GET of its URL."""
+    from maascurl.errors import MaascurlError
+    from maascurl.wire.request import RequestSpec
+    from maascurl.wire.status import status_error
+
+    headers = [(n, v) for n, v in spec.headers if n.lower() != "content-type"]
+    read = RequestSpec("GET", spec.url, headers=headers)
+    response = session.send(read)
+    with session.errors(read.url):
+        try:
+            if response.status_code != 200:
+                raise explained(status_error(response), read, target, desc, fetch) from None
+        finally:
+            response.close()
+    etag = response.headers.get("ETag")
+    if not etag:
+        relative = spec.url[len(target.api_root) :]
+        raise MaascurlError(f"--if-match auto: MAAS gave no ETag for v3/{relative}")
+    return str(etag)
