@@ -520,3 +520,13 @@ def test_tab_over_v2_paths_imports_no_v3_module(v3_profile: str, home: Path) -> 
     names, done = imports_of(env)
     assert "plain,op=list_allocated" in done.stdout.splitlines()
     assert V3_MODULES.isdisjoint(names), sorted(V3_MODULES & names)
+
+
+def test_tab_over_v3_paths_imports_no_http_stack(v3_profile: str, home: Path) -> None:
+    env = env_for_subprocess(home)
+    env.update(_MAASCURL_COMPLETE="bash_complete", COMP_WORDS="maascurl post v3/zones ",
+               COMP_CWORD="3")  # fmt: skip
+    names, done = imports_of(env)
+    assert "nospace,name=" in done.stdout.splitlines()
+    assert "maascurl.api.v3completion" in names  # the measurement itself works
+    assert top_level(names).isdisjoint(HEAVY), sorted(top_level(names) & set(HEAVY))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Run, password_login
+from conftest import Run, complete, password_login, values
 from simulator import MaasSimulator
 from simulator_v3 import DEFAULT_PASSWORD, V3Api
 
@@ -686,3 +686,166 @@ def test_paginate_memory_stays_flat_for_10000_items(
     # 10,000 zones held at once take about 13 MB of Python objects; a page at a time, one
     # page (1,000 zones) and its body more than five zones do.
     assert many - few < 4 * 2**20, (few, many)
+
+
+# ---------------------------------------------------------------- TAB and describe
+
+
+def test_tab_offers_v3_beside_the_v2_paths_once_it_is_known(v3_profile: str) -> None:
+    assert "nospace,v3/" in complete("maascurl get v")
+    assert "nospace,/v3/" in complete("maascurl get /v")
+    assert "nospace,machines/" in complete("maascurl get ")
+
+
+def test_tab_offers_no_v3_for_a_server_not_known_to_have_it(v3: V3Api, profile: str) -> None:
+    assert "nospace,v3/" not in complete("maascurl get v")
+    assert values("maascurl get v3/zo") == []
+    assert v3.requests == []  # TAB never contacts the server
+
+
+def test_tab_completes_v3_paths_a_segment_at_a_time(v3_profile: str) -> None:
+    found = values("maascurl get v3/fa")
+    assert "v3/fabrics" in found and "v3/fabrics/" in found
+    assert values("maascurl get v3/fabrics/") == [
+        "v3/fabrics/",  # itself, as for the 2.0 API's paths
+        "v3/fabrics/{fabric_id}",
+        "v3/fabrics/{fabric_id}/",
+    ]
+    assert "v3/fabrics/0/vlans" in values("maascurl get v3/fabrics/0/vl")
+    assert values("maascurl post v3/notifications/5") == [
+        "v3/notifications/5",
+        "v3/notifications/5:dismiss",
+    ]
+    assert values("maascurl post v3/users/me/sshkeys:i") == ["v3/users/me/sshkeys:import"]
+    assert values("maascurl get /MAAS/a/v3/zo") == [
+        "/MAAS/a/v3/zones",
+        "/MAAS/a/v3/zones/",
+        "/MAAS/a/v3/zones_with_summary",
+    ]
+
+
+def test_tab_completes_v3_items(v3_profile: str) -> None:
+    assert values("maascurl post v3/zones ") == ["name=", "description="]
+    assert values("maascurl post v3/zones name=x ") == ["description="]
+    vlan = values("maascurl post v3/fabrics/0/vlans ")
+    assert {"name=", "vid:=", "mtu:=", "space_id:="} <= set(vlan)
+    assert {"page=", "size=", "id="} <= set(values("maascurl get v3/zones "))
+    categories = values("maascurl post v3/notifications category=")
+    assert categories == [f"category={c}" for c in ("error", "warning", "success", "info")]
+    assert values("maascurl post v3/notifications for_admins:=t") == ["for_admins:=true"]
+    subnet = values("maascurl post v3/fabrics/0/vlans/0/subnets rdns_mode:=")
+    assert subnet == ["rdns_mode:=2", "rdns_mode:=0", "rdns_mode:=1"]
+    help_text = complete("maascurl post v3/zones na", "zsh")
+    assert "required: string: Name" in help_text
+
+
+def test_tab_completes_v3_fields_from_what_a_get_answers(v3_profile: str) -> None:
+    found = values("maascurl get v3/zones --fields ")
+    assert found == ["id", "name", "description", "kind"]
+    assert values("maascurl get v3/zones --sort -na") == ["-name"]
+
+
+def test_describe_v3(v3_profile: str, run: Run) -> None:
+    index = run("describe", "v3")
+    assert index.exit_code == 0, index.stderr
+    assert any(
+        line.startswith("v3/zones ") and "GET POST" in line for line in index.stdout.splitlines()
+    )
+    path = run("describe", "v3/zones")
+    assert path.stdout.splitlines()[0] == "v3/zones"
+    assert "list_zones" in path.stdout and "create_zone" in path.stdout
+    op = run("describe", "v3/fabrics/0/vlans", "post")
+    assert op.exit_code == 0, op.stderr
+    text = op.stdout
+    assert text.startswith("POST /MAAS/a/v3/fabrics/{fabric_id}/vlans\n")
+    assert "fabric_id (path)  required  integer" in text
+    assert "JSON body (name=text, name:=JSON):" in text
+    assert "vid" in text and "(default 0)" in text
+    assert "Answer (VlanResponse):" in text
+    deleted = run("describe", "v3/zones/1", "-m", "delete")
+    assert "takes If-Match" in deleted.stdout
+    listed = run("describe", "v3/zones", "get", "--json")
+    data = json.loads(listed.stdout)
+    assert data["paged"] and data["operation"] == "list_zones"
+    assert [p["name"] for p in data["params"]] == ["page", "size", "id"]
+
+
+def test_describe_v3_mistakes(v3_profile: str, run: Run) -> None:
+    unknown = run("describe", "v3/zonez")
+    assert unknown.exit_code == 2
+    assert "unknown v3 path: v3/zonez (did you mean v3/zones?)" in unknown.stderr
+    method = run("describe", "v3/zones", "put")
+    assert method.exit_code == 2 and "v3/zones has no PUT; its methods: get, post" in method.stderr
+
+
+def test_describe_v3_fetches_the_document_once(
+    v3: V3Api, profile: str, run: Run, home: Path
+) -> None:
+    first = run("describe", "v3/zones")
+    assert first.exit_code == 0 and "fetching the v3 API's description" in first.stderr
+    again = run("describe", "v3/zones")
+    assert again.exit_code == 0 and again.stderr == ""
+    assert [r.path for r in v3.requests] == ["/MAAS/a/openapi.json"]
+
+
+def test_describe_v3_of_a_region_without_it(profile: str, run: Run) -> None:
+    result = run("describe", "v3")
+    assert result.exit_code == 4 and "has no v3 API" in result.stderr
+
+
+def test_refresh_fetches_the_v3_document_too(v3_profile: str, v3: V3Api, run: Run) -> None:
+    result = run("refresh")
+    assert result.exit_code == 0, result.stderr
+    assert "sim: cached 64 v3 paths" in result.stderr
+    assert [r.path for r in v3.requests] == ["/MAAS/a/openapi.json"]
+
+
+def test_a_stale_v3_document_is_fetched_again(
+    v3_profile: str, v3: V3Api, run: Run, home: Path
+) -> None:
+    from maascurl.api import openapi
+
+    path = openapi.cache_file(f"{v3_profile_url(run)}/a/v3/")
+    head, _, rows = path.read_bytes().partition(b"\n")
+    meta = json.loads(head)
+    meta["fetched"] -= openapi.MAX_AGE + 1
+    path.write_bytes(json.dumps(meta).encode() + b"\n" + rows)
+    result = run("get", "v3/zones")
+    assert result.exit_code == 0, result.stderr
+    assert v3_paths(v3)[0] == "GET /MAAS/a/openapi.json"
+    again = run("get", "v3/zones")
+    assert again.exit_code == 0 and "GET /MAAS/a/openapi.json" not in v3_paths(v3)[2:]
+
+
+def v3_profile_url(run: Run) -> str:
+    return str(json.loads(run("profile", "show", "sim", "--json").stdout)["url"])
+
+
+def test_an_upgrade_seen_by_the_v2_hash_drops_the_v3_document(
+    v3_profile: str, sim: MaasSimulator, run: Run
+) -> None:
+    from maascurl.api import openapi
+
+    cached = openapi.cache_file(f"{sim.url}/a/v3/")
+    assert cached.exists()
+    saved = (sim.describe_bytes, sim.api_hash, sim.routes)
+    sim.add_op("machines/", "GET", "list_upgraded")
+    try:
+        result = run("get", "users", "op=whoami")
+    finally:  # the simulator is shared: its API put back
+        sim.describe_bytes, sim.api_hash, sim.routes = saved
+    assert result.exit_code == 0
+    assert "refreshed its cached description" in result.stderr
+    assert not cached.exists()
+
+
+def test_checks_warn_of_likely_mistakes(v3_profile: str, v3: V3Api, run: Run) -> None:
+    query = run("get", "v3/zones", "sise=3")
+    assert "has no query parameter 'sise'; did you mean 'size'?" in query.stderr
+    array = run("post", "v3/domains/0/rrsets", "name=www", "rrtype=A", "a_records=10.0.0.1")
+    assert "a_records is an array, not text; give it as JSON: a_records:='[\"10.0.0.1\"]'" in (
+        array.stderr
+    )
+    choice = run("post", "v3/notifications", "message=hi", "category=inf")
+    assert "category 'inf' is not one of its values; did you mean 'info'?" in choice.stderr
+    assert "POST v3/zones needs name" in run("post", "v3/zones", "description=x").stderr

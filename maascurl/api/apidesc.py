@@ -573,14 +573,15 @@ def open_cached(path: Path) -> IO[bytes]:
         raise
 
 
-def cache_file(api_root: str, directory: Path | None = None) -> Path:
+def cache_file(api_root: str, directory: Path | None = None, *, kind: str = "describe") -> Path:
     """The cache path for an API root URL: a readable slug plus a short checksum.
 
-    In DIRECTORY, else in cache_dir().
+    In DIRECTORY, else in cache_dir(). KIND names the document: "describe" (the
+    2.0 API's), "openapi" (the v3 API's, api/openapi.py; its root is the v3 root).
     """
     slug = re.sub(r"[^A-Za-z0-9.]+", "_", re.sub(r"^[a-z]+://", "", api_root)).strip("_")
     digest = zlib.crc32(api_root.encode()) & 0xFFFFFFFF
-    return (directory or cache_dir()) / f"describe-{slug[:80]}-{digest:08x}.json"
+    return (directory or cache_dir()) / f"{kind}-{slug[:80]}-{digest:08x}.json"
 
 
 def _header(raw: bytes) -> dict[str, Any] | None:

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import time
-import zlib
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -51,7 +50,7 @@ class Field(NamedTuple):
     @property
     def is_text(self) -> bool:
         """Whether name=value (a JSON string) fits; other types want name:=JSON."""
-        return self.type in ("string", "") or bool(self.enum)
+        return self.type in ("string", "")
 
 
 class Operation(NamedTuple):
@@ -101,7 +100,7 @@ class Match(NamedTuple):
     values: dict[str, str]
 
 
-def _segment_pattern(segment: str) -> tuple[int, str | None]:
+def segment_pattern(segment: str) -> tuple[int, str | None]:
     """A template segment's score (literal characters) and regex (None: literal)."""
     if "{" not in segment:
         return 2 * len(segment) + 1000, None
@@ -123,7 +122,7 @@ class V3Description:
         self._by_len: dict[int, list[tuple[list[tuple[int, str | None, str]], Path_]]] = {}
         for path in self.paths:
             segments = [s for s in path.template.split("/") if s]
-            compiled = [(*_segment_pattern(s), s) for s in segments]
+            compiled = [(*segment_pattern(s), s) for s in segments]
             self._by_len.setdefault(len(segments), []).append((compiled, path))
 
     # ---- matching (the wire's PathCatalog)
@@ -421,18 +420,19 @@ def openapi_url(v3_root: str) -> str:
 
 
 def cache_file(v3_root: str) -> Path:
-    """The cache path for a v3 root: a readable slug plus a short checksum."""
-    from maascurl.api.apidesc import cache_dir
+    """The cache path for a v3 root, beside the 2.0 API's descriptions."""
+    from maascurl.api.apidesc import cache_file as described
 
-    slug = re.sub(r"[^A-Za-z0-9.]+", "_", re.sub(r"^[a-z]+://", "", v3_root)).strip("_")
-    digest = zlib.crc32(v3_root.encode()) & 0xFFFFFFFF
-    return cache_dir() / f"openapi-{slug[:80]}-{digest:08x}.json"
+    return described(v3_root, kind="openapi")
 
 
 def load_cached(v3_root: str) -> V3Description | None:
-    """The cached description, or None when missing, of another format, or damaged."""
+    """The cached description, or None when missing, of another format, damaged, or not
+    this user's own file (api/apidesc.py's open_cached)."""
+    from maascurl.api.apidesc import open_cached
+
     try:
-        with open(cache_file(v3_root), "rb") as f:
+        with open_cached(cache_file(v3_root)) as f:
             head = json.loads(f.readline())
             if not isinstance(head, dict) or head.get("format") != CACHE_FORMAT:
                 return None

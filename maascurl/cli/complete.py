@@ -18,6 +18,10 @@ from maascurl.errors import MaascurlError
 
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
+    from maascurl.api.openapi import V3Description
+
+# What a PATH for MAAS's v3 API starts with: only then is its description read.
+V3_LEADS = ("v3/", "/v3/", "/MAAS/a/v3/")
 
 
 def complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -42,12 +46,48 @@ def completion_description(ctx: click.Context) -> ApiDescription | None:
     return load_cached(profile.api_root)
 
 
+def v3_description(ctx: click.Context) -> V3Description | None:
+    """The cached v3 description of the profile the command line names (or the default)."""
+    from maascurl.api.openapi import load_cached
+    from maascurl.profiles.config import select_profile
+
+    try:
+        profile = select_profile(ctx.params.get("profile"))
+    except MaascurlError:
+        return None
+    return load_cached(profile.v3_root)
+
+
+def _is_v3(path: str) -> bool:
+    return path.startswith(V3_LEADS) or path == "v3"
+
+
+def _v3_known(ctx: click.Context) -> bool:
+    """Whether the profile's server has a v3 description cached (a file test, no parse)."""
+    from maascurl.api.apidesc import cache_file
+    from maascurl.profiles.config import select_profile
+
+    try:
+        profile = select_profile(ctx.params.get("profile"))
+    except MaascurlError:
+        return False
+    return cache_file(profile.v3_root, kind="openapi").exists()
+
+
 def complete_path(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    from maascurl.api.completion import complete_path as candidates
+    if _is_v3(incomplete):
+        from maascurl.api.v3completion import complete_v3_path
 
-    found = candidates(completion_description(ctx), incomplete, _known_ids(ctx))
+        found = complete_v3_path(v3_description(ctx), "v3/" if incomplete == "v3" else incomplete)
+    else:
+        from maascurl.api.completion import complete_path as candidates
+
+        found = candidates(completion_description(ctx), incomplete, _known_ids(ctx))
+        lead = "/" if incomplete.startswith("/") else ""
+        if (lead + "v3/").startswith(incomplete) and _v3_known(ctx):
+            found.append((lead + "v3/", "MAAS's v3 API"))
     # No space after "machines/": the user usually goes on typing the path.
     return [
         CompletionItem(value, help=text or None, type="nospace" if value.endswith("/") else "plain")
@@ -75,7 +115,12 @@ def complete_items(
     method = (ctx.command.name or "get").upper()
     path = ctx.params.get("path") or ""
     items = list(ctx.params.get("items") or ())
-    found = complete_item(completion_description(ctx), method, path, incomplete, items)
+    if _is_v3(path):
+        from maascurl.api.v3completion import complete_v3_item
+
+        found = complete_v3_item(v3_description(ctx), method, path, incomplete, items)
+    else:
+        found = complete_item(completion_description(ctx), method, path, incomplete, items)
     return [
         CompletionItem(
             value, help=text or None, type="nospace" if value.endswith(("=", "/")) else "plain"
@@ -96,7 +141,14 @@ def complete_fields(
     if not words[0] and ctx.args:
         words = list(ctx.args)
     path, op = words[0], op_of(words[1:])
-    found = candidates(path, op, incomplete, many=param.name == "fields")
+    if _is_v3(path):
+        from maascurl.api.v3completion import answer_fields
+        from maascurl.show.fields import complete_names
+
+        names = answer_fields(v3_description(ctx), path)
+        found = complete_names(names, incomplete, many=param.name == "fields")
+    else:
+        found = candidates(path, op, incomplete, many=param.name == "fields")
     return [CompletionItem(value) for value in found]
 
 
@@ -141,6 +193,13 @@ def complete_filetypes(ctx: click.Context, param: click.Parameter, incomplete: s
 
 
 def complete_describe_op(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    path = ctx.params.get("path") or ""
+    if _is_v3(path):
+        from maascurl.api.v3completion import operation_at
+
+        v3 = v3_description(ctx)
+        methods = ("get", "post", "put", "patch", "delete")
+        return [m for m in methods if m.startswith(incomplete) and operation_at(v3, m, path)]
     desc = completion_description(ctx)
     match = desc.match(ctx.params.get("path") or "") if desc is not None else None
     if match is None:

@@ -14,6 +14,9 @@ from maascurl.cli.options import CONTEXT_SETTINGS, profile_option
 
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
+    from maascurl.api.openapi import V3Description
+
+V3_LEADS = ("v3/", "/v3/", "/MAAS/a/v3/")
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -22,8 +25,9 @@ if TYPE_CHECKING:
 @click.option(
     "-m",
     "--method",
-    type=click.Choice(["get", "post", "put", "delete"], case_sensitive=False),
-    help="Pick the method when an op name exists for more than one (e.g. read vs update).",
+    type=click.Choice(["get", "post", "put", "patch", "delete"], case_sensitive=False),
+    help="Pick the method when an op name exists for more than one (e.g. read vs update); "
+    "for a v3 path, the operation to describe.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @profile_option
@@ -36,12 +40,17 @@ def describe(
       maascurl describe                      # every resource, one line each
       maascurl describe machines             # its operations by method
       maascurl describe machines/abc deploy  # method, URL, parameters and full text
+      maascurl describe v3                   # the v3 API's paths (MAAS 3.5 and later)
+      maascurl describe v3/zones post        # a v3 operation: parameters, JSON body, answer
     """
     import json
 
     from maascurl.api.describe import DescribeError, describe_data, visible
     from maascurl.errors import UsageError
 
+    if path is not None and (path.strip("/") == "v3" or path.startswith(V3_LEADS)):
+        _describe_v3(path, op or method, as_json, profile)
+        return
     if op is not None and op.startswith("op="):
         op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
     desc = _description(profile)
@@ -78,9 +87,12 @@ def _description(profile_name: str | None) -> ApiDescription:
         raise MaascurlError(f"cannot use the server's API description: {exc}") from None
 
 
-def _print(data: Any) -> None:
+def _print(data: Any, v3: bool = False) -> None:
     """Panels and tables on a terminal (rich), stable plain text elsewhere."""
-    from maascurl.api.describe import render_plain, render_rich
+    if v3:
+        from maascurl.api.v3describe import render_plain, render_rich
+    else:
+        from maascurl.api.describe import render_plain, render_rich
 
     if sys.stdout.isatty():
         from rich.console import Console
@@ -88,6 +100,48 @@ def _print(data: Any) -> None:
         Console().print(render_rich(data))
     else:
         sys.stdout.write(render_plain(data))
+
+
+def _describe_v3(path: str, method: str | None, as_json: bool, profile_name: str | None) -> None:
+    """`describe v3/...`: from the v3 API's OpenAPI document (fetched when not cached)."""
+    import json
+
+    from maascurl.api.describe import DescribeError, visible
+    from maascurl.api.v3describe import describe_data
+    from maascurl.errors import UsageError
+
+    desc = _v3_description(profile_name)
+    try:
+        data = describe_data(desc, path, method)
+    except DescribeError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    _print(visible(data), v3=True)
+
+
+def _v3_description(profile_name: str | None) -> V3Description:
+    from maascurl.api.openapi import fetch_openapi, load_cached
+    from maascurl.errors import MaascurlError
+    from maascurl.profiles.config import select_profile
+
+    profile = select_profile(profile_name)
+    desc = load_cached(profile.v3_root)
+    if desc is not None:
+        return desc
+    from maascurl.profiles.login import plain_connection
+    from maascurl.profiles.tokens import no_v3_api
+
+    print("maascurl: fetching the v3 API's description", file=sys.stderr)
+    try:
+        with plain_connection(profile) as connection:
+            fresh = fetch_openapi(connection, profile.v3_root)
+    except ValueError as exc:
+        raise MaascurlError(f"cannot use the v3 API's description: {exc}") from None
+    if fresh is None:
+        raise no_v3_api(profile.url)
+    return fresh
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)

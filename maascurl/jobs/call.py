@@ -403,7 +403,7 @@ def refresh_if_stale(
 
 def _forget_v3_description(v3_root: str) -> None:
     """An upgraded server's v3 API has changed too: its next request fetches the document."""
-    from maascurl.api.openapi import cache_file
+    from maascurl.api.apidesc import cache_file
 
     with suppress(OSError):
-        cache_file(v3_root).unlink()
+        cache_file(v3_root, kind="openapi").unlink()

@@ -176,6 +176,11 @@ def _redirect_hint(profile: Profile, message: str) -> str:
     return f"{message}; log in with that URL: maascurl login {profile.name} {root}"
 
 
+def plain_connection(profile: Profile, timeout: float | None = None) -> Connection:
+    """A connection to the profile's server without credentials (descriptions need none)."""
+    return _connection(profile, None, timeout)
+
+
 def fetch_profile_description(profile: Profile, timeout: float | None = None) -> ApiDescription:
     """The server's API description, fetched unsigned (api/fetch.py) and cached."""
     from maascurl.api.fetch import fetch_description

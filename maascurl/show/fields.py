@@ -695,7 +695,12 @@ def op_of(items: Iterable[str]) -> str | None:
 def complete_fields(path: str, op: str | None, incomplete: str, *, many: bool) -> list[str]:
     """TAB candidates for --fields (MANY) or --sort (each key with an optional '-');
     both take several names, comma-separated."""
-    names = field_names(resource_of(path, op))
+    return complete_names(field_names(resource_of(path, op)), incomplete, many=many)
+
+
+def complete_names(names: list[str], incomplete: str, *, many: bool) -> list[str]:
+    """NAMES continuing INCOMPLETE, comma-separated: for --fields (MANY) or --sort (each
+    with an optional '-')."""
     head, _, last = incomplete.rpartition(",")
     chosen = {name.lstrip("-") for name in head.split(",")} if head else set()
     prefix = head + "," if head else ""
