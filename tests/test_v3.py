@@ -849,3 +849,70 @@ def test_checks_warn_of_likely_mistakes(v3_profile: str, v3: V3Api, run: Run) ->
     choice = run("post", "v3/notifications", "message=hi", "category=inf")
     assert "category 'inf' is not one of its values; did you mean 'info'?" in choice.stderr
     assert "POST v3/zones needs name" in run("post", "v3/zones", "description=x").stderr
+
+
+# ---------------------------------------------------------------- fleets, batch, wait, PATCH
+
+
+def test_each_sends_a_v3_request_per_line_with_its_json_body(
+    v3_profile: str, v3: V3Api, run: Run
+) -> None:
+    lines = '{"name": "east", "vid": 1210}\n{"name": "west", "vid": 1220}\n'
+    result = run("post", "v3/fabrics/0/vlans", "name={name}", "vid:={vid}", "--each", "-",
+                 input=lines)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    created = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(v["name"], v["vid"]) for v in created] == [("east", 1210), ("west", 1220)]
+    bodies = [json.loads(r.body) for r in v3.requests if r.method == "POST"]
+    assert bodies == [{"name": "east", "vid": 1210}, {"name": "west", "vid": 1220}]
+    token = {r.headers["authorization"] for r in v3.requests}
+    assert len(token) == 1  # one token for the whole run
+
+
+def test_each_names_a_failed_v3_line_by_its_v3_path(v3_profile: str, run: Run) -> None:
+    result = run("get", "v3/zones/{}", "--each", "-", input="1\n999\n")
+    assert result.exit_code == 4
+    assert "maascurl: error: line 2 (get v3/zones/999): 404 Not Found" in result.stderr
+    assert json.loads(result.stdout)["id"] == 1
+
+
+def test_batch_mixes_both_apis_of_one_profile(v3_profile: str, v3: V3Api, run: Run) -> None:
+    lines = "get v3/zones/1\nget users op=whoami\npost v3/zones name=batched\n"
+    result = run("batch", "-", input=lines)
+    assert result.exit_code == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out[0]["name"] == "default" and out[1]["username"] == "admin"
+    assert out[2]["name"] == "batched"
+
+
+def test_each_checks_every_v3_line_before_sending(v3_profile: str, v3: V3Api, run: Run) -> None:
+    result = run("put", "v3/zones", "name={}", "--each", "-", input="a\nb\n")
+    assert result.exit_code == 2 and "lines 1-2:" in result.stderr and "has no PUT" in result.stderr
+    assert v3.requests == []
+
+
+def test_patch_is_for_the_v3_api(v38: V3Api, sim: MaasSimulator, run: Run) -> None:
+    assert password_login(run, sim).exit_code == 0
+    v2 = run("patch", "machines/abc000", "hostname=x")
+    assert v2.exit_code == 2 and "the 2.0 API takes no PATCH" in v2.stderr
+    result = run("patch", "v3/switches/1", "description=x", "--offline")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("PATCH /MAAS/a/v3/switches/1 HTTP/1.1\n")
+    assert result.stdout.rstrip().endswith('{"description":"x"}')
+    assert "v3/switches/1" in values("maascurl patch v3/switches/1")
+
+
+def test_wait_polls_a_38_operation_until_it_ends(v38: V3Api, sim: MaasSimulator, run: Run) -> None:
+    assert password_login(run, sim).exit_code == 0
+    op = v38.add_operation("machine.deploy", resource_id=1, seconds=0.4)
+    result = run("wait", f"v3/operations/{op}", "status=COMPLETED",
+                 "--fail-on", "status=FAILED,CANCELLED", "--interval", "0.1")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "COMPLETED"
+    polls = [r for r in v38.requests if r.path == f"{V3}/operations/{op}"]
+    assert len(polls) >= 2
+    cancelled = v38.add_operation("machine.deploy", resource_id=2, seconds=60)
+    assert run("delete", f"v3/operations/{cancelled}").exit_code == 0
+    failed = run("wait", f"v3/operations/{cancelled}", "status=COMPLETED",
+                 "--fail-on", "status=FAILED,CANCELLED", "--interval", "0.1")  # fmt: skip
+    assert failed.exit_code == 8 and "CANCELLED" in failed.stderr

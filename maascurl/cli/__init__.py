@@ -6,7 +6,7 @@ command names import no command module; a command's module is imported when
 that command runs (or its help is asked for, or TAB completes its
 arguments), and the modules of the work layer only when it runs:
 
-    requests.py   get, post, put, delete (one call, --each, --wait)
+    requests.py   get, post, put, patch, delete (one call, --each, --wait)
     work.py       wait, events, batch, upload-image
     profiles.py   login, logout, profile, refresh
     help.py       describe, completion
@@ -38,6 +38,7 @@ COMMANDS = {
     "get": Lazy(_REQUESTS, short_help="Send a GET request."),
     "post": Lazy(_REQUESTS, short_help="Send a POST request."),
     "put": Lazy(_REQUESTS, short_help="Send a PUT request."),
+    "patch": Lazy(_REQUESTS, short_help="Send a PATCH request."),
     "delete": Lazy(_REQUESTS, short_help="Send a DELETE request."),
     "wait": Lazy(_WORK, "Poll GET PATH until every FIELD has one of its VALUEs."),
     "events": Lazy(_WORK, "Print MAAS's event log, oldest first; with -f, follow it like tail -f."),

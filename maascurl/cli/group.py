@@ -19,7 +19,7 @@ from click.shell_completion import CompletionItem
 from maascurl.errors import EXIT_INTERRUPTED, EXIT_USAGE, MaascurlError
 
 # The request commands: a method typed in capitals (`maascurl GET machines`) is one of these.
-METHODS = ("get", "post", "put", "delete")
+METHODS = ("get", "post", "put", "patch", "delete")
 
 
 class Lazy(NamedTuple):

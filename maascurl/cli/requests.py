@@ -250,4 +250,6 @@ get = page_options(method_command("GET"))
 post = wait_options(method_command("POST"), flag=WAIT_FLAG_HELP)
 # --if-match: what changes or deletes one object of the v3 API.
 put = if_match_option(method_command("PUT"))
+# The 2.0 API takes no PATCH: it is for the v3 API's PATHs only (wire/request.py says so).
+patch = if_match_option(method_command("PATCH"))
 delete = if_match_option(method_command("DELETE"))

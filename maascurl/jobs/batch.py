@@ -332,7 +332,7 @@ def _batch_request(number: int, text: str) -> LineRequest | None:
             rest.append(word)
     method = words[0].upper()
     if method not in METHODS:
-        raise UsageError(f"unknown method {words[0]!r}; use one of get, post, put, delete")
+        raise UsageError(f"unknown method {words[0]!r}; use one of get, post, put, patch, delete")
     if not rest:
         raise UsageError(f"{words[0]} needs a PATH")
     items = tuple(_refuse_stdin(parse_item(word), "a batch line") for word in rest[1:])

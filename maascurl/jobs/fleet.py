@@ -110,7 +110,9 @@ class Job:
     def label(self) -> str:
         """How a line's request is named in errors: `post machines/abc/ op=release`."""
         path = self.spec.url[len(self.target.api_root) :] or "/"
-        op = f" op={self.spec.op}" if self.spec.op else ""
+        if self.target.v3:
+            path = "v3/" + path
+        op = f" op={self.spec.op}" if self.spec.op and not self.target.v3 else ""
         return f"{self.spec.method.lower()} {path}{op}"
 
 

@@ -818,7 +818,14 @@ def run_wait(
     condition = parse_condition(fields, fail_on)
     target = resolve_target(options.profile, path, anonymous=options.anonymous)
     spec = build_request(
-        "GET", target.api_root, path, [], None, headers=options.headers, exact=options.no_check
+        "GET",
+        target.api_root,
+        path,
+        [],
+        None,
+        headers=options.headers,
+        exact=options.no_check,
+        v3=target.v3,
     )
     if options.verbose:
         from maascurl.errors import note
@@ -827,6 +834,8 @@ def run_wait(
             note(text)
     goal = Goal(condition, wait.timeout or DEFAULT_WAIT_TIMEOUT)
     where = spec.url[len(target.api_root) :].rstrip("/") or path
+    if target.v3:
+        where = "v3/" + where  # a 3.8 operation, say: v3/operations/UUID
     if options.offline:
         from maascurl.jobs.call import print_offline
 

@@ -20,7 +20,7 @@ from maascurl.errors import MaascurlError, UsageError
 if TYPE_CHECKING:
     from maascurl.wire.jsonbody import JsonObject
 
-METHODS = ("GET", "POST", "PUT", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # PATCH: the v3 API's only
 V3_SEGMENT = "v3"  # `v3/zones`: a PATH under MAAS's v3 API (`/MAAS/a/v3/`)
 
 
@@ -465,6 +465,8 @@ def build_request(
     method = method.upper()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "PATCH" and not v3:
+        raise UsageError("the 2.0 API takes no PATCH; it is for the v3 API's PATHs (v3/...)")
     notes: list[str] = []
     url, url_query, path_op = resolve_path(api_root, path, desc, exact=exact, notes=notes, v3=v3)
     spec = RequestSpec(method, url, query=list(url_query), notes=notes)
