@@ -76,11 +76,6 @@ MUTANTS: dict[str, list[Mutant]] = {
             "expired = response.status_code == 401 and",
             "expired = response.status_code == 403 and",
         ),
-        M(
-            "oauth_token not redacted",
-            '_SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")',
-            '_SECRET_PARAMS = ("oauth_consumer_key", "oauth_signature")',
-        ),
     ],
     "wire/client": [
         M(
@@ -148,8 +143,9 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "download length check removed",
-            "            _check_length(response, stream.tell())\n",
-            "",
+            "    save_chunks(_tracked(response, path), path, lambda written: "
+            "_check_length(response, written))",
+            "    save_chunks(_tracked(response, path), path)",
         ),
         M(
             "a 3xx written as success",
@@ -255,8 +251,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "no trailing slash added",
-            'canonical = relative + "/" if relative else ""',
-            'canonical = relative if relative else ""',
+            'canonical = relative if v3 else (relative + "/" if relative else "")',
+            'canonical = relative if v3 else (relative if relative else "")',
         ),
         M(
             "a URL on another scheme of the same host accepted",
@@ -1624,6 +1620,189 @@ MUTANTS["jobs/fleet"].append(
         "            except MaascurlError:\n                pass\n",
     )
 )
+# MAAS's v3 API (tests/test_v3.py against tests/simulator_v3.py).
+MUTANTS["wire/redact"] = [
+    M(
+        "oauth_token not redacted",
+        '_SECRET_PARAMS = ("oauth_consumer_key", "oauth_token", "oauth_signature")',
+        '_SECRET_PARAMS = ("oauth_consumer_key", "oauth_signature")',
+    ),
+    M(
+        "a bearer token shown",
+        'if re.match(r"(?i)\\s*bearer\\b", value):',
+        "if False:",
+    ),
+    M("cookies shown", 'if lowered in ("cookie", "set-cookie"):', "if False:"),
+]
+MUTANTS["wire/bearer"] = [
+    M("no second token after a 401", "if other is not None and other != token:", "if False:"),
+    M(
+        "a 401's body read whole",
+        "response._content, _ = read_capped(response, AUTH_BODY_LIMIT)",
+        "response.read()",
+    ),
+]
+MUTANTS["wire/jsonbody"] = [
+    M("a repeated name replaces the first", "if name not in self.members:", "if True:"),
+    M(
+        "name:=JSON sent as text",
+        "            value = json.loads(text)",
+        "            value = text",
+    ),
+]
+MUTANTS["wire/request"] += [
+    M(
+        "v3 items sent as form fields",
+        "    if v3:\n        _add_v3_items(spec, tokens, body, stdin)\n        return spec\n",
+        "",
+    ),
+    M(
+        "v3/ kept in a short v3 PATH",
+        "        return stripped[len(V3_SEGMENT) :]",
+        "        return stripped",
+    ),
+    M(
+        "a v3 JSON body without its Content-Type",
+        '        spec.headers.append(("Content-Type", JSON_TYPE))  # what the v3 API reads',
+        "        pass",
+    ),
+    M("name:=JSON taken by the 2.0 API", "        raise _json_for_v2(item)", "        return"),
+]
+MUTANTS["wire/status"] = [
+    M(
+        "the v3 envelope read as any JSON",
+        "if isinstance(data, dict) and is_envelope(data):",
+        "if False:",
+    ),
+    M(
+        "the detail's field left out",
+        'text = f"{where}: {text}"',
+        "text = text",
+    ),
+]
+MUTANTS["profiles/tokens"] = [
+    M(
+        "a token about to expire not renewed",
+        "if stored is not None and stored.left() > RENEW_BEFORE:",
+        "if stored is not None and stored.left() > 0:",
+    ),
+    M(
+        "the refresh token never used",
+        "        if stored is not None and stored.refresh_token:\n            refreshed",
+        "        if False:\n            refreshed",
+    ),
+    M(
+        "the token file world-readable",
+        "os.replace(tmp, path)",
+        "os.chmod(tmp, 0o644); os.replace(tmp, path)",
+    ),
+    M(
+        "a script asked for a password",
+        "if not (self.prompt or can_prompt)():",
+        "if False:",
+    ),
+    M(
+        "the refresh cookie's name wrong",
+        'REFRESH_COOKIE = "maas.local_refresh_token_cookie"',
+        'REFRESH_COOKIE = "refresh"',
+    ),
+    M(
+        "a token kept from another server",
+        "if stored.url != profile.v3_root or not stored.access_token:",
+        "if not stored.access_token:",
+    ),
+    M(
+        "tokens not registered as secrets",
+        "    register_secret(token)\n    if refresh:",
+        "    if refresh:",
+    ),
+]
+MUTANTS["profiles/target"] += [
+    M(
+        "v3 PATHs sent to the 2.0 API",
+        "if is_v3_path(path, urlsplit(chosen.url).path):",
+        "if False:",
+    ),
+]
+MUTANTS["profiles/password"] += [
+    M(
+        "the password posted to a region without v3",
+        "        if desc is None:\n            return V3Login(None, 0)",
+        "        if False:\n            return V3Login(None, 0)",
+    ),
+]
+MUTANTS["api/openapi"] = [
+    M(
+        "a literal segment no better than a placeholder",
+        "return 2 * len(segment) + 1000, None",
+        "return 0, None",
+    ),
+    M(
+        "a page not told apart",
+        'if isinstance(properties, dict) and {"items", "total"} <= set(properties):',
+        "if False:",
+    ),
+    M(
+        "a stale document kept for ever",
+        "return not 0 <= time.time() - desc.fetched < MAX_AGE",
+        "return False",
+    ),
+    M(
+        "a 404 read as an error, not as no v3 API",
+        "        if error.status == 404:\n            return None\n        raise",
+        "        raise",
+    ),
+]
+MUTANTS["api/v3checks"] = [
+    M(
+        "a method the path lacks sent",
+        "        raise NotInDescription(_no_such_method(name, match.path, spec.method))",
+        "        return",
+    ),
+    M(
+        "no warning of text for an array",
+        'if isinstance(value, str) and field.type in ("array", "object"):',
+        "if False:",
+    ),
+]
+MUTANTS["api/v3completion"] = [
+    M("a verb offered without its ID", "    return partial + verb", "    return verb"),
+    M(
+        "body fields all offered as name=",
+        'field.name + ("=" if field.is_text else ":=")',
+        'field.name + "="',
+    ),
+]
+MUTANTS["jobs/v3"] = [
+    M(
+        "no word of a server without v3",
+        "    if fresh is None:\n        raise no_v3_api(target.server)",
+        "    if False:\n        raise no_v3_api(target.server)",
+    ),
+    M("a 412 unexplained", "    if error.status == 412:", "    if False:"),
+]
+MUTANTS["jobs/pages"] = [
+    M("only the first page", "        if not link:\n            break", "        break"),
+    M(
+        "a next on another server followed",
+        "    if target.scheme and (target.scheme, target.netloc) != (root.scheme, root.netloc):",
+        "    if False:",
+    ),
+    M("a page handed out twice followed", "        if key in seen:", "        if False:"),
+]
+MUTANTS["show/pages"] = [
+    M(
+        "every item held at once",
+        "    first = next(pages, None)\n"
+        "    pages = _chain(first, pages) if first is not None else iter(())",
+        "    pages = iter([[i for p in pages for i in p]])",
+    ),
+    M(
+        "a page's items joined without a comma",
+        '            yield ("" if first else ",") + ",".join(parts)',
+        '            yield ",".join(parts)',
+    ),
+]
 
 _GAPS = "tests/test_mutation_gaps.py"
 _HOSTILE = "tests/test_hostile.py"
@@ -1729,13 +1908,21 @@ TESTS["show/progress"] = [_UPLOAD]
 TESTS["wire/bounded"] = [_SECURITY]
 TESTS["api/listings"] = [_REGION, _SECURITY]
 TESTS["show/terminal"] = TESTS["show/output"] + ["tests/test_fast_paths.py"]
+_V3 = "tests/test_v3.py"
+TESTS["wire/redact"] = [_V3, "tests/test_reliability.py"]
+for _module in ("wire/bearer", "wire/jsonbody", "wire/status", "profiles/tokens", "profiles/target",
+                "api/openapi", "api/v3checks", "api/v3completion", "jobs/v3", "jobs/pages",
+                "show/pages"):  # fmt: skip
+    TESTS[_module] = [_V3]
+TESTS["wire/request"] = [*TESTS["wire/request"], _V3]
+TESTS["profiles/password"] = [*TESTS["profiles/password"], _V3]
 TESTS["wire/settings"] = TESTS["profiles/config"] + [_HOSTILE, "tests/test_tls.py"]
 TESTS["wire/connection"] = TESTS["jobs/call"] + ["tests/test_wait.py"]
 TESTS["profiles/target"] = TESTS["jobs/call"] + TESTS["profiles/login"]
 TESTS["wire/bounded"] = [_SECURITY, "tests/test_output.py", "tests/test_reliability.py"]
-TESTS["profiles/target"] = list(dict.fromkeys(TESTS["profiles/target"]))
 TESTS["sandbox/serve"] = ["tests/test_sandbox.py"]
 TESTS["cli/sandbox"] = ["tests/test_sandbox.py"]
+TESTS["profiles/target"] = list(dict.fromkeys([*TESTS["profiles/target"], _V3]))
 TESTS["api/fetch"] = [_SECURITY, "tests/test_profiles.py"]
 TESTS["dirs"] = ["tests/test_profiles.py", "tests/test_reliability.py", _SECURITY]
 TESTS["cli/values"] = ["tests/test_fleet.py"]
@@ -1788,6 +1975,11 @@ for _module, _tests in {
 
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.
 EQUIVALENT: dict[tuple[str, str], str] = {
+    ("profiles/tokens", "tokens not registered as secrets"): (
+        "a second layer: MAAS's access tokens are JWTs, which errors.py's patterns redact "
+        "wherever they appear, registered or not (and a kept token is registered when it is "
+        "loaded); the registration covers a token of another shape"
+    ),
     ("wire/client", "Authorization kept on a redirect"): (
         "no hop can carry the old header either way: a same-origin hop is signed afresh "
         "(MaasAuth.sign replaces Authorization) and a cross-origin hop keeps only "

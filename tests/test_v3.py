@@ -7,6 +7,7 @@ simulator answers 404 under /MAAS/a/, as a MAAS 3.4 region does.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import stat
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, complete, password_login, values
+from hostile import HostileServer, endless, reply
 from simulator import MaasSimulator
 from simulator_v3 import DEFAULT_PASSWORD, V3Api
 
@@ -864,6 +866,7 @@ def test_each_sends_a_v3_request_per_line_with_its_json_body(
     created = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(v["name"], v["vid"]) for v in created] == [("east", 1210), ("west", 1220)]
     bodies = [json.loads(r.body) for r in v3.requests if r.method == "POST"]
+    bodies.sort(key=lambda body: body["vid"])  # sent 4 at a time: in any order
     assert bodies == [{"name": "east", "vid": 1210}, {"name": "west", "vid": 1220}]
     token = {r.headers["authorization"] for r in v3.requests}
     assert len(token) == 1  # one token for the whole run
@@ -916,3 +919,61 @@ def test_wait_polls_a_38_operation_until_it_ends(v38: V3Api, sim: MaasSimulator,
     failed = run("wait", f"v3/operations/{cancelled}", "status=COMPLETED",
                  "--fail-on", "status=FAILED,CANCELLED", "--interval", "0.1")  # fmt: skip
     assert failed.exit_code == 8 and "CANCELLED" in failed.stderr
+
+
+# ---------------------------------------------------------------- hostile and odd cases
+
+
+def test_a_literal_segment_wins_over_a_placeholder_in_any_order() -> None:
+    from maascurl.api.openapi import Path_, V3Description
+
+    desc = V3Description("test", [Path_("users/{user_id}", ()), Path_("users/me", ())])
+    match = desc.match("users/me")
+    assert match is not None and match.path.template == "users/me"
+    other = desc.match("users/7")
+    assert other is not None and other.values == {"user_id": "7"}
+
+
+def test_a_kept_token_of_another_server_is_not_sent(
+    v3_profile: str, v3: V3Api, sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    token = str(kept(home)["access_token"])
+    config = home / "config" / "config.toml"
+    moved = sim.url.replace("127.0.0.1", "localhost")
+    config.write_text(config.read_text().replace(sim.url, moved))
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4
+    assert "profile 'sim' has no v3 token" in result.stderr
+    assert all(r.headers.get("authorization") != f"Bearer {token}" for r in v3.requests)
+
+
+def test_an_endless_401_body_is_read_only_in_part(
+    hostile: HostileServer, run: Run, home: Path
+) -> None:
+    """A refused token's answer is read up to 64 KB (as for the 2.0 API's signing)."""
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[profiles.h]\nurl = "{hostile.url}"\nusername = "admin"\n')
+    claims = base64.urlsafe_b64encode(b'{"iat": 0, "exp": 600}').decode().rstrip("=")
+    stored = {
+        "url": hostile.url + "/a/v3/",
+        "username": "admin",
+        "access_token": f"eyJhbGciOiJIUzI1NiJ9.{claims}.c2ln",
+        "expires": time.time() + 500,
+    }
+    path = token_file(home, "h")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored))
+    hostile.answer(reply(401, endless()))
+    result = run("get", "v3/zones", "-p", "h", "--no-check", "--max-time", "20")
+    assert result.exit_code == 4, result.stderr  # not 7: the endless body was not awaited
+    assert "has expired" in result.stderr and "maascurl login h" in result.stderr
+
+
+def test_maas_api_url_and_key_say_how_to_log_in_for_v3(
+    v3: V3Api, bare: MaasSimulator, run: Run
+) -> None:
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4
+    assert f"maascurl login PROFILE {bare.url} --username NAME" in result.stderr
+    assert "and -p PROFILE" in result.stderr

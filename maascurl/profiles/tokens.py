@@ -50,7 +50,7 @@ from maascurl.errors import (
     register_secret,
     warn,
 )
-from maascurl.profiles.config import Profile
+from maascurl.profiles.config import ENVIRONMENT_PROFILE, Profile
 from maascurl.wire.request import RawBody, RequestSpec
 
 if TYPE_CHECKING:
@@ -243,8 +243,13 @@ def v3_login(
 
 
 def login_command(profile: Profile, username: str | None) -> str:
-    """The command that logs PROFILE in again, with the TLS settings it has."""
-    words = ["maascurl", "login", profile.name, profile.url, "--username", username or "NAME"]
+    """The command that logs PROFILE in again, with the TLS settings it has.
+
+    $MAAS_API_URL's profile has no name to log in under: PROFILE stands for one,
+    to choose with -p afterwards.
+    """
+    name = "PROFILE" if profile.name == ENVIRONMENT_PROFILE else profile.name
+    words = ["maascurl", "login", name, profile.url, "--username", username or "NAME"]
     if profile.cacert:
         words += ["--cacert", profile.cacert]
     if profile.insecure:
@@ -428,10 +433,11 @@ class V3Tokens:
     # ---- what to say
 
     def _key_only(self) -> str:
+        then = " and -p PROFILE" if self.profile.name == ENVIRONMENT_PROFILE else ""
         return (
             f"profile {self.profile.name!r} holds an API key, which only the 2.0 API takes: "
             "the v3 API needs a password login: "
-            f"{login_command(self.profile, None)} (NAME: your MAAS user)"
+            f"{login_command(self.profile, None)} (NAME: your MAAS user){then}"
         )
 
     def _expired(self, username: str) -> str:
