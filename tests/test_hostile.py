@@ -27,7 +27,7 @@ from maascurl.wire.request import Item, build_request, parse_item, resolve_path
 from maascurl.wire.settings import parse_api_key
 
 ROOT = "http://127.0.0.1:5240/MAAS/api/2.0/"
-SEPARATORS = ("==", "=", "=@", "@=", "@", ":")
+SEPARATORS = ("==", "=", "=@", "@=", "@", ":", ":=", ":=@")  # ":=": a v3 JSON value
 MEGABYTE = 1024 * 1024
 
 argv_chars = st.characters(blacklist_categories=["Cs"]) | st.characters(
@@ -84,7 +84,7 @@ def test_parse_item_gives_an_item_or_a_usage_error(token: str) -> None:
     assert item.name and item.separator in SEPARATORS
     assert is_utf8(item.name)
     # A file item's value is a file name, which need not be UTF-8.
-    assert is_utf8(item.value) or item.separator in ("@", "@=", "=@")
+    assert is_utf8(item.value) or item.separator in ("@", "@=", "=@", ":=@")
     if item.separator == ":":
         assert not any(c in item.value for c in "\r\n\0")
 
@@ -115,6 +115,30 @@ def test_build_request_gives_a_spec_or_a_usage_error(method: str, tokens: list[s
     assert [n for n, _ in spec.query].count("op") <= 1
     if spec.op is not None:
         assert spec.query[0][0] == "op"
+
+
+@quick
+@given(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]), st.lists(any_text, max_size=4))
+def test_a_v3_request_is_a_spec_or_a_usage_error(method: str, tokens: list[str]) -> None:
+    """ITEMs for the v3 API (a JSON body) never raise anything else."""
+    for token in tokens:
+        try:
+            item = parse_item(token)
+        except errors.UsageError:
+            continue
+        assume(not (item.separator in ("@", "@=", "=@", ":=@") and item.value == "-"))
+    v3_root = "http://127.0.0.1:5240/MAAS/a/v3/"
+    try:
+        spec = build_request(method, v3_root, "v3/zones", tokens, v3=True)
+    except errors.UsageError:
+        return
+    except errors.MaascurlError as exc:
+        assert str(exc).startswith("cannot read")
+        return
+    assert spec.url == v3_root + "zones"
+    assert not spec.fields and not spec.files  # never a form
+    if spec.body is not None:
+        assert isinstance(json.loads(spec.body.content or b""), dict)
 
 
 # --- PATH resolution --------------------------------------------------------------
