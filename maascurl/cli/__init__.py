@@ -69,6 +69,7 @@ def cli() -> None:
       maascurl login prod http://maas.example:5240/MAAS    # asks for the key
       maascurl get machines op=list_allocated
       maascurl post machines/abc123 op=deploy distro_series=noble
+      maascurl get v3/zones                               # the v3 API (MAAS 3.5+)
 
     Options may also come before the method (maascurl -p prod GET machines).
     Run `maascurl METHOD --help` for the ITEM syntax.

@@ -31,7 +31,9 @@ want one: scripts' script, files' file, boot-sources' keyring_data,
 boot-resources' content) and Header:value (no '=' in the value; use -H for
 that). FILE may be - for stdin and starts with ~ for home. The earliest
 separator in an ITEM wins, and a backslash escapes one (a\\=b=c has the name
-a=b)."""
+a=b). For a v3/ PATH (MAAS's v3 API) the ITEMs of a POST, PUT or PATCH build a
+JSON body: name=value a string, name:=JSON any JSON value (vid:=42,
+ids:='[1,2]'), name=@FILE a file's text, name:=@FILE a file's JSON."""
 
 FORMAT_HELP = """\
 --format table (-t), tsv and csv show an object a row: default columns for

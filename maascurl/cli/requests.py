@@ -87,7 +87,9 @@ def method_command(method: str) -> click.Command:
     command.help = (
         f"Send a {method} request to PATH on the profile's MAAS server.\n\n"
         "PATH is relative to the API root (machines, machines/abc123, /MAAS/api/2.0/machines/) "
-        "or a full URL on the profile's server; the trailing slash MAAS needs is added."
+        "or a full URL on the profile's server; the trailing slash MAAS needs is added. "
+        "A PATH under v3/ (v3/zones, /MAAS/a/v3/zones) goes to MAAS's v3 API, with the "
+        "token of a password login."
     )
     return command
 
