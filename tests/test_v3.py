@@ -977,3 +977,19 @@ def test_maas_api_url_and_key_say_how_to_log_in_for_v3(
     assert result.exit_code == 4
     assert f"maascurl login PROFILE {bare.url} --username NAME" in result.stderr
     assert "and -p PROFILE" in result.stderr
+
+
+def test_a_v3_answer_to_a_file_and_as_a_table(
+    v3_profile: str, v3: V3Api, run: Run, tmp_path: Path
+) -> None:
+    out = tmp_path / "zone.json"
+    assert run("get", "v3/zones/1", "-o", str(out)).exit_code == 0
+    assert json.loads(out.read_bytes())["name"] == "default"
+    table = run("get", "v3/zones", "-t", "--fields", "id,name")
+    assert table.exit_code == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == ["id", "name"]
+    assert [line.split()[1] for line in table.stdout.splitlines()[2:]] == [
+        "zone-4", "zone-3", "zone-2", "zone-1", "default"
+    ]  # fmt: skip
+    fields = run("get", "v3/zones", "--format", "jsonl", "--fields", "name")
+    assert fields.stdout.splitlines()[0] == '{"name":"zone-4"}'
