@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the committed MAAS API v3 OpenAPI fixtures under tests/fixtures/v3/.
+"""Build the committed MAAS API v3 OpenAPI fixtures under maascurl/sandbox/data/v3/.
 
 The reference documents (the exact OpenAPI documents MAAS 3.7.3 and the
 3.8.0a1 development branch serve at /MAAS/a/openapi.json) are not part of the
@@ -30,7 +30,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = REPO.parent / "shared" / "fixtures"
-DEFAULT_OUT = REPO / "tests" / "fixtures" / "v3"
+DEFAULT_OUT = REPO / "maascurl" / "sandbox" / "data" / "v3"
 VERSIONS = ("3.7.3", "3.8.0a1")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 PROSE = ("description", "summary", "title")

@@ -1620,7 +1620,7 @@ MUTANTS["jobs/fleet"].append(
         "            except MaascurlError:\n                pass\n",
     )
 )
-# MAAS's v3 API (tests/test_v3.py against tests/simulator_v3.py).
+# MAAS's v3 API (tests/test_v3.py against maascurl/sandbox/simulator_v3.py).
 MUTANTS["wire/redact"] = [
     M(
         "oauth_token not redacted",

@@ -39,14 +39,14 @@ if not imported_from(TREE, maascurl.__file__):
 
 from maascurl import errors
 from maascurl.cli import cli
-from maascurl.sandbox import simulator
+from maascurl.sandbox import simulator, simulator_v3
 from maascurl.sandbox.simulator import MaasSimulator
+from maascurl.sandbox.simulator_v3 import DEFAULT_PASSWORD, V3Api
 
 # The MAAS simulator lives in the package (`maascurl sandbox` serves it); the tests
 # import it by its old name, `from simulator import MaasSimulator`: one module, two names.
 sys.modules.setdefault("simulator", simulator)
-
-from simulator_v3 import DEFAULT_PASSWORD, V3Api  # noqa: E402  (tests/: MAAS's v3 API)
+sys.modules.setdefault("simulator_v3", simulator_v3)  # MAAS's v3 API, beside it
 
 ENV_VARS = (
     "MAASCURL_CONFIG",

@@ -53,7 +53,10 @@ def test_the_wheel_holds_the_package_and_the_data_files_only(wheel: Path) -> Non
     assert {"maascurl/__init__.py", "maascurl/cli/__init__.py", "maascurl/py.typed"} <= package
     sandbox_data = {n for n in package if n.startswith("maascurl/sandbox/data/")}
     shipped = REPO / "maascurl" / "sandbox" / "data"
-    assert sandbox_data == {f"maascurl/sandbox/data/{p.name}" for p in shipped.glob("*.json")}
+    assert sandbox_data == {
+        f"maascurl/sandbox/data/{p.relative_to(shipped)}" for p in shipped.rglob("*.json")
+    }
+    assert "maascurl/sandbox/data/v3/openapi-3.7.3.json" in sandbox_data  # the v3 API's
     assert "maascurl/sandbox/data/describe.json" in sandbox_data
     assert all(n.endswith((".py", "py.typed")) for n in package - sandbox_data)
     data = {n.removeprefix(DATA) for n in names if n.startswith(DATA)}

@@ -48,6 +48,7 @@ README = REPO / "README.md"
 # Lines that are examples but cannot run offline, and why.
 SKIPPED = {
     "maascurl login prod http://maas.example:5240/MAAS": "maas.example is no server",
+    "maascurl login prod http://maas.example:5240/MAAS --username alice": "the same, for v3",
     "maascurl batch weekend.txt --report weekend.jsonl": "its lines name west, another region",
 }
 # Placeholders of the synopses (`maascurl login PROFILE URL`): syntax, not examples.

@@ -395,3 +395,31 @@ def test_tab_completes_the_command_its_options_and_exec_files() -> None:
     options = values("maascurl sandbox --")
     assert {"--port", "--seed", "--machines", "--run", "--exec", "--action-seconds"} <= set(options)
     assert complete("maascurl sandbox --exec ./che") == ["file,./che"]
+
+
+def test_the_sandbox_serves_the_v3_api_logged_in(env: dict[str, str], home: Path) -> None:
+    """Its commands reach MAAS's v3 API at once, through $MAAS_API_URL's profile or -p."""
+    done = sandbox(env, "--run", "get v3/zones/1", "--run", "-p sandbox get v3/zones --paginate")
+    assert done.returncode == 0, done.stderr
+    first, end = json.JSONDecoder().raw_decode(done.stdout)
+    assert first["name"] == "default"
+    assert [zone["id"] for zone in json.loads(done.stdout[end:])] == [5, 4, 3, 2, 1]
+    assert not (home / "config").exists() and not (home / "cache").exists()  # untouched
+
+
+def test_serving_keeps_a_v3_token_for_its_profile(
+    env: dict[str, str], home: Path, spawn: Spawn
+) -> None:
+    process = spawn([maascurl_script(), "sandbox"], env=env, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(6)]
+    assert any("get v3/zones" in line for line in lines)
+    tokens = home / "cache" / "tokens" / "sandbox.json"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    done = subprocess.run([maascurl_script(), "-p", "sandbox", "get", "v3/users/me"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["username"] == serve.USERNAME
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0

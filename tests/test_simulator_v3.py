@@ -1,4 +1,4 @@
-"""Tests of the fake MAAS API v3 (tests/simulator_v3.py), over plain HTTP."""
+"""Tests of the fake MAAS API v3 (maascurl/sandbox/simulator_v3.py), over plain HTTP."""
 
 from __future__ import annotations
 
@@ -729,9 +729,16 @@ def test_v3_mounted_beside_v2_shares_the_port_and_the_clock() -> None:
 
 
 def test_standalone_prints_its_url() -> None:
-    script = Path(__file__).resolve().parent / "simulator_v3.py"
     process = subprocess.Popen(
-        [sys.executable, str(script), "--machines", "2", "--version", "3.8.0a1"],
+        [
+            sys.executable,
+            "-m",
+            "maascurl.sandbox.simulator_v3",
+            "--machines",
+            "2",
+            "--version",
+            "3.8.0a1",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

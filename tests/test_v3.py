@@ -1,6 +1,6 @@
 """MAAS's v3 API beside the 2.0 one, from one profile: addressing, tokens, JSON bodies, errors.
 
-Against tests/simulator_v3.py's V3Api mounted on the shared v2 simulator
+Against maascurl/sandbox/simulator_v3.py's V3Api mounted on the shared v2 simulator
 (conftest's `v3`, `v38` and `v3_profile` fixtures); without a mount the v2
 simulator answers 404 under /MAAS/a/, as a MAAS 3.4 region does.
 """

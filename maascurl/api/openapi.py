@@ -419,11 +419,11 @@ def openapi_url(v3_root: str) -> str:
     return v3_root.rstrip("/").rsplit("/", 1)[0] + "/" + OPENAPI_NAME
 
 
-def cache_file(v3_root: str) -> Path:
-    """The cache path for a v3 root, beside the 2.0 API's descriptions."""
+def cache_file(v3_root: str, directory: Path | None = None) -> Path:
+    """The cache path for a v3 root, beside the 2.0 API's descriptions (or in DIRECTORY)."""
     from maascurl.api.apidesc import cache_file as described
 
-    return described(v3_root, kind="openapi")
+    return described(v3_root, directory, kind="openapi")
 
 
 def load_cached(v3_root: str) -> V3Description | None:
@@ -446,8 +446,11 @@ def is_stale(desc: V3Description) -> bool:
     return not 0 <= time.time() - desc.fetched < MAX_AGE
 
 
-def save_cache(v3_root: str, body: bytes) -> V3Description:
-    """Parse an OpenAPI document, store its compact form atomically, return it."""
+def save_cache(v3_root: str, body: bytes, directory: Path | None = None) -> V3Description:
+    """Parse an OpenAPI document, store its compact form atomically, return it.
+
+    In DIRECTORY (the sandbox's private one for its commands), else in cache_dir().
+    """
     try:
         doc = json.loads(body)
     except RecursionError:
@@ -461,7 +464,7 @@ def save_cache(v3_root: str, body: bytes) -> V3Description:
     from maascurl.api.apidesc import write_atomic
     from maascurl.dirs import make_private_dirs
 
-    target = cache_file(v3_root)
+    target = cache_file(v3_root, directory)
     make_private_dirs(target.parent)
     head = json.dumps(
         {"format": CACHE_FORMAT, "version": desc.version, "root": v3_root, "fetched": desc.fetched}

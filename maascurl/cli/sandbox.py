@@ -113,8 +113,10 @@ def sandbox(
     follow MAAS's state rules and take --action-seconds (so --wait waits), locks,
     power parameters, events, and password login for user admin with the password
     "correct horse battery staple". Its API description keeps MAAS's names with
-    generated texts, not MAAS's documentation. Every start is a fresh region, the
-    same for the same --seed and --machines; nothing is kept.
+    generated texts, not MAAS's documentation. Beside it, under /MAAS/a/v3/, it
+    serves MAAS 3.7's v3 API (v3/zones, ...; tokens last 10 minutes, as MAAS's),
+    and the sandbox's profile is logged in there too. Every start is a fresh
+    region, the same for the same --seed and --machines; nothing is kept.
 
     Serving, it saves profile NAME (default sandbox) for itself in your config,
     never as the default, and caches its API description: use `maascurl -p

@@ -105,14 +105,15 @@ class Stored:
         return self.expires - time.time()
 
 
-def tokens_dir() -> Path:
+def tokens_dir(cache: Path | None = None) -> Path:
+    """Where the tokens are kept: `tokens/` in CACHE, else in the cache directory."""
     from maascurl.api.apidesc import cache_dir
 
-    return cache_dir() / "tokens"
+    return (cache or cache_dir()) / "tokens"
 
 
-def tokens_path(profile_name: str) -> Path:
-    return tokens_dir() / f"{profile_name}.json"
+def tokens_path(profile_name: str, cache: Path | None = None) -> Path:
+    return tokens_dir(cache) / f"{profile_name}.json"
 
 
 def load(profile: Profile) -> Stored | None:
@@ -136,13 +137,16 @@ def load(profile: Profile) -> Stored | None:
     return stored
 
 
-def save(profile: Profile, stored: Stored) -> None:
-    """Keep STORED for PROFILE: mode 0600, replaced atomically; a failure is a warning."""
+def save(profile: Profile, stored: Stored, cache: Path | None = None) -> None:
+    """Keep STORED for PROFILE: mode 0600, replaced atomically; a failure is a warning.
+
+    In CACHE (the sandbox's private cache for its commands), else the cache directory.
+    """
     import tempfile
 
     from maascurl.dirs import make_private_dirs
 
-    path = tokens_path(profile.name)
+    path = tokens_path(profile.name, cache)
     data = {
         "url": stored.url,
         "username": stored.username,

@@ -2,7 +2,9 @@
 
 The region is simulator.py's, with the sandbox's defaults: a fleet drawn from a
 seed (the same seed, the same machines, in mixed states), machine actions that
-take ACTION_SECONDS so that `--wait` has something to wait for.
+take ACTION_SECONDS so that `--wait` has something to wait for; beside it, the
+v3 API of MAAS V3_VERSION (simulator_v3.py), which the sandbox's profile is
+logged in to (its token kept as `login --username` keeps it).
 
 Serving (no --run, no --exec), it listens on DEFAULT_PORT, saves a profile for
 itself in the user's config (the profiles layer's locked, atomic write, mode
@@ -51,12 +53,14 @@ from maascurl.profiles.config import (
     update_config,
 )
 from maascurl.sandbox.simulator import DEFAULT_PASSWORD, DEFAULT_USER, MaasSimulator
+from maascurl.sandbox.simulator_v3 import V3Api
 
 HOST = "127.0.0.1"  # never anything else: the sandbox's key is no secret
 DEFAULT_PORT = 5248  # serving; beside MAAS's own 5240 (http) and 5443 (https)
 DEFAULT_MACHINES = 10
 DEFAULT_SEED = "1"  # 4 Ready, 2 Allocated, 2 Deployed, 1 New, 1 Broken
 ACTION_SECONDS = 2.0
+V3_VERSION = "3.7.3"  # the v3 API served under /MAAS/a/v3/ (simulator_v3.py)
 PROFILE = "sandbox"
 USERNAME, PASSWORD = DEFAULT_USER, DEFAULT_PASSWORD
 ENV_CONFIG, ENV_CACHE = "MAASCURL_CONFIG", "MAASCURL_CACHE_DIR"
@@ -122,6 +126,7 @@ def start(settings: Settings, port: int) -> MaasSimulator:
             fail_share=settings.fail_share,
             host=HOST,
             port=port,
+            v3=V3Api(V3_VERSION, machines=settings.machines, username=USERNAME, password=PASSWORD),
         )
     except OSError as exc:
         hint = "; a sandbox may be serving there already: --port N picks another, 0 any free"
@@ -141,7 +146,7 @@ def save_profile(sim: MaasSimulator, name: str, path: Path | None = None) -> Con
     """
     from maascurl.api.apidesc import save_cache
 
-    profile = Profile(name, sim.url, api_key=sim.api_key)
+    profile = Profile(name, sim.url, api_key=sim.api_key, username=USERNAME)
 
     def change(config: Config) -> None:
         old = config.profiles.get(name)
@@ -155,8 +160,29 @@ def save_profile(sim: MaasSimulator, name: str, path: Path | None = None) -> Con
             config.default = name
 
     config = update_config(change, path)
-    save_cache(profile.api_root, sim.describe_bytes, path.parent / "cache" if path else None)
+    cache = path.parent / "cache" if path else None
+    save_cache(profile.api_root, sim.describe_bytes, cache)
+    log_in_v3(sim, profile, cache)
     return config
+
+
+def log_in_v3(sim: MaasSimulator, profile: Profile, cache: Path | None) -> None:
+    """The v3 API's description and a token for PROFILE (and, in CACHE, the private one of
+    the commands run, for $MAAS_API_URL's profile too), as `login --username` keeps them."""
+    from maascurl.api.openapi import save_cache
+    from maascurl.profiles import tokens
+    from maascurl.profiles.config import ENVIRONMENT_PROFILE
+    from maascurl.wire.connection import Connection
+    from maascurl.wire.settings import Transport
+
+    save_cache(profile.v3_root, sim.v3.openapi_bytes, cache)
+    with Connection(Transport(), "http", None) as connection:
+        stored = tokens.v3_login(connection, profile, USERNAME, PASSWORD)
+    assert stored is not None  # the sandbox has the v3 API
+    tokens.save(profile, stored, cache)
+    if cache is not None:
+        environment = Profile(ENVIRONMENT_PROFILE, profile.url)
+        tokens.save(environment, stored, cache)
 
 
 def is_sandbox_url(url: str) -> bool:
@@ -294,6 +320,7 @@ maascurl sandbox: a MAAS stand-in at {sim.url} ({fleet(settings)})
 profile {name!r} saved in {config.path}; in another shell:
 
     maascurl -p {name} get machines -t
+    maascurl -p {name} get v3/zones   # the v3 API too (MAAS {V3_VERSION}), logged in
     export MAASCURL_PROFILE={name}    # then the README's examples run as written
 
 Machine actions take {seconds} s; {USERNAME} logs in by password too (`maascurl sandbox --help`).

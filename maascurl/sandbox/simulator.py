@@ -44,7 +44,7 @@ serves until Ctrl-C or SIGTERM; actions take 2 seconds unless
 --action-seconds says otherwise.
 
 Under /MAAS/a/ it answers 404, as a region without the v3 API (3.4) does,
-unless a v3 API (tests/simulator_v3.py's V3Api) is mounted there:
+unless a v3 API (simulator_v3.py's V3Api) is mounted there:
 MaasSimulator(v3=V3Api()) or sim.mount_v3(api); standalone, --v3 VERSION
 with tests/ on PYTHONPATH (where the v3 simulator lives for now).
 """
@@ -1095,7 +1095,7 @@ class MaasSimulator:
         v3: Any = None,
     ) -> None:
         """A region of MACHINES machines; see the module docstring for the others."""
-        self.v3: Any = None  # a mounted V3Api (tests/simulator_v3.py), see mount_v3
+        self.v3: Any = None  # a mounted V3Api (simulator_v3.py), see mount_v3
         if v3 is not None:
             self.mount_v3(v3)
         self.describe_bytes = (FIXTURES / "describe.json").read_bytes()
@@ -3472,7 +3472,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--v3",
         metavar="VERSION",
-        help="serve the v3 API too (3.7.3 or 3.8.0a1; tests/simulator_v3.py on PYTHONPATH)",
+        help="serve the v3 API too (3.7.3 or 3.8.0a1; simulator_v3.py)",
     )
     args = parser.parse_args(argv)
     context = None
@@ -3499,12 +3499,9 @@ def main(argv: list[str] | None = None) -> None:
         sim.rack_sync.set_racks(args.racks)
     sim.rack_sync.sync_seconds = args.rack_sync_seconds
     if args.v3:
-        try:  # a module of the tests for now, found by name on sys.path
-            v3 = __import__("simulator_v3")
-        except ImportError:
-            sim.stop()
-            parser.exit(1, "--v3 needs tests/ on PYTHONPATH (tests/simulator_v3.py)\n")
-        sim.mount_v3(v3.V3Api(args.v3, machines=args.machines, password=args.password))
+        from maascurl.sandbox.simulator_v3 import V3Api
+
+        sim.mount_v3(V3Api(args.v3, machines=args.machines, password=args.password))
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

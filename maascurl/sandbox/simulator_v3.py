@@ -3,7 +3,7 @@
 What it serves
 --------------
 The FastAPI service a MAAS 3.5+ region runs behind ``/MAAS/a/``, answering from
-in-memory state and driven by the OpenAPI documents in ``tests/fixtures/v3/``
+in-memory state and driven by the OpenAPI documents in ``data/v3/``
 (``openapi-3.7.3.json``, ``openapi-3.8.0a1.json``, made by
 ``scripts/make_v3_fixtures.py``):
 
@@ -104,12 +104,12 @@ Mounting beside the v2 simulator: ``MaasSimulator(v3=V3Api(...))`` (or
 ``sim.mount_v3(api)``) routes every ``/MAAS/a/...`` request to ``api.handle``
 and shares the v2 simulator's clock (``api.base_clock = sim.now``).  Without
 it, the v2 simulator answers 404 under ``/MAAS/a/``, as a 3.4 region (no v3)
-does.  ``PYTHONPATH=tests python3 -m maascurl.sandbox.simulator --v3 3.7.3`` runs
-the pair standalone.
+does.  ``python3 -m maascurl.sandbox.simulator --v3 3.7.3`` runs the pair
+standalone, and ``maascurl sandbox`` serves the pair (3.7.3).
 
-Standard library only.  Run it standalone with:
+Standard library only (no other maascurl module).  Run it standalone with:
 
-    python tests/simulator_v3.py [--port N] [--version 3.8.0a1] [--machines N]
+    python3 -m maascurl.sandbox.simulator_v3 [--port N] [--version 3.8.0a1] [--machines N]
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v3"
+FIXTURES = Path(__file__).resolve().parent / "data" / "v3"
 VERSIONS = ("3.7.3", "3.8.0a1")
 MOUNT = "/MAAS/a/"  # everything maasapiserver answers
 OPENAPI_PATH = "/MAAS/a/openapi.json"
