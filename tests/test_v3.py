@@ -993,3 +993,16 @@ def test_a_v3_answer_to_a_file_and_as_a_table(
     ]  # fmt: skip
     fields = run("get", "v3/zones", "--format", "jsonl", "--fields", "name")
     assert fields.stdout.splitlines()[0] == '{"name":"zone-4"}'
+
+
+def test_a_token_file_others_can_write_is_not_trusted(
+    v3_profile: str, v3: V3Api, run: Run, home: Path
+) -> None:
+    """As for every cache file (api/apidesc.py's open_cached): someone else's is ignored."""
+    path = token_file(home)
+    path.chmod(0o666)
+    result = run("get", "v3/zones")
+    assert result.exit_code == 4 and "profile 'sim' has no v3 token" in result.stderr
+    assert v3.requests == []
+    path.chmod(0o600)
+    assert run("get", "v3/zones").exit_code == 0

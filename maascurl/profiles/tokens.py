@@ -118,8 +118,11 @@ def tokens_path(profile_name: str, cache: Path | None = None) -> Path:
 
 def load(profile: Profile) -> Stored | None:
     """The tokens kept for PROFILE, or None (none, another server's, or a damaged file)."""
+    from maascurl.api.apidesc import open_cached
+
     try:
-        data = json.loads(tokens_path(profile.name).read_text(encoding="utf-8"))
+        with open_cached(tokens_path(profile.name)) as stream:
+            data = json.loads(stream.read())
         stored = Stored(
             url=str(data["url"]),
             username=str(data["username"]),
