@@ -114,10 +114,11 @@ def register_secret(text: str, *, any_length: bool = False) -> None:
 
 # Secrets a server may echo whatever key was given: MAAS answers a bad
 # signature with "Expected signature base string: &<the real token secret>".
+# What is redacted already is left as it is, and what follows it too ("<redacted>; ...").
 _SECRET_PATTERNS = (
-    r"(Expected signature base string:\s*)\S+",
-    r"(oauth_signature\s*=\s*\"?)[^\"\s,]+",
-    r"(oauth_token\s*=\s*\"?)[^\"\s,&]+",
+    r"(Expected signature base string:\s*)(?!<redacted>)\S+",
+    r"(oauth_signature\s*=\s*\"?)(?!<redacted>)[^\"\s,]+",
+    r"(oauth_token\s*=\s*\"?)(?!<redacted>)[^\"\s,&]+",
 )
 
 
@@ -216,11 +217,15 @@ class Interrupted(MaascurlError):
 
 
 class HTTPStatusError(MaascurlError):
-    """A non-2xx answer; the message already holds the server's text."""
+    """A non-2xx answer; the message already holds the server's text.
 
-    def __init__(self, status: int, message: str) -> None:
+    HTML says the answer was a web page (a proxy's, a web server's), not MAAS's API.
+    """
+
+    def __init__(self, status: int, message: str, *, html: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.html = html
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]

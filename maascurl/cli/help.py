@@ -10,10 +10,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from maascurl.cli.complete import complete_describe_op, complete_path
-from maascurl.cli.options import CONTEXT_SETTINGS, profile_option
+from maascurl.cli.options import (
+    CONTEXT_SETTINGS,
+    json_options,
+    profile_option,
+    tls_options,
+    wants_json,
+)
 
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
+    from maascurl.wire.settings import Transport
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -25,26 +32,39 @@ if TYPE_CHECKING:
     type=click.Choice(["get", "post", "put", "delete"], case_sensitive=False),
     help="Pick the method when an op name exists for more than one (e.g. read vs update).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_options
 @profile_option
+@tls_options
 def describe(
-    path: str | None, op: str | None, method: str | None, as_json: bool, profile: str | None
+    path: str | None,
+    op: str | None,
+    method: str | None,
+    as_json: bool,
+    format_: str | None,
+    profile: str | None,
+    insecure: bool,
+    cacert: str | None,
 ) -> None:
     """Help from the server's own API description.
 
     \b
       maascurl describe                      # every resource, one line each
       maascurl describe machines             # its operations by method
-      maascurl describe machines/abc deploy  # method, URL, parameters and full text
+      maascurl describe machines/abc deploy  # the maascurl command, method, URL, parameters
+
+    An op asked for on a collection that only one of its items has (deploy on
+    machines) is described where it lives (machines/{system_id}/), and says so.
     """
     import json
 
     from maascurl.api.describe import DescribeError, describe_data, visible
     from maascurl.errors import UsageError
+    from maascurl.wire.settings import Transport
 
+    as_json = wants_json(as_json, format_)
     if op is not None and op.startswith("op="):
         op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
-    desc = _description(profile)
+    desc = _description(profile, Transport(insecure=insecure, cacert=cacert))
     try:
         data = describe_data(desc, path, op, method.upper() if method else None)
     except DescribeError as exc:
@@ -59,7 +79,7 @@ def describe(
         note(desc.about)
 
 
-def _description(profile_name: str | None) -> ApiDescription:
+def _description(profile_name: str | None, tls: Transport) -> ApiDescription:
     """The profile's cached API description, fetched (and cached) when there is none."""
     from maascurl.api.apidesc import load_cached
     from maascurl.errors import MaascurlError
@@ -73,7 +93,7 @@ def _description(profile_name: str | None) -> ApiDescription:
 
     print("maascurl: fetching the server's API description", file=sys.stderr)
     try:
-        return fetch_profile_description(profile)
+        return fetch_profile_description(profile, tls=tls)
     except ValueError as exc:
         raise MaascurlError(f"cannot use the server's API description: {exc}") from None
 
@@ -90,7 +110,10 @@ def _print(data: Any) -> None:
         sys.stdout.write(render_plain(data))
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Print the TAB completion script for bash, zsh or fish.",
+)
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the TAB completion script for SHELL (bash, zsh or fish).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from maascurl.errors import HTTPStatusError, note, warn
-from maascurl.profiles.target import Target, connecting, make_auth, resolve_target
+from maascurl.profiles.target import Target, connecting, explained, make_auth, resolve_target
 from maascurl.show.terminal import OutputOptions
 from maascurl.wire.connection import Connection
 from maascurl.wire.request import RequestSpec, build_request
@@ -209,6 +209,25 @@ class Session(Connection):
         transport, scheme, auth = connecting(target, options.transport, options.anonymous)
         super().__init__(transport, scheme, auth, hooks, track=_track)
         self.target = target
+        self.signed = auth is not None
+
+    def explained(self, error: HTTPStatusError) -> HTTPStatusError:
+        """ERROR with the next step for this profile (a refused key: log in again)."""
+        return explained(error, self.target, self.signed)
+
+    def read(self, spec: RequestSpec, limit: int) -> httpx.Response:
+        try:
+            return super().read(spec, limit)
+        except HTTPStatusError as error:
+            raise self.explained(error) from None
+
+    def read_capped(
+        self, spec: RequestSpec, limit: int, transport: Transport | None = None
+    ) -> bytes:
+        try:
+            return super().read_capped(spec, limit, transport)
+        except HTTPStatusError as error:
+            raise self.explained(error) from None
 
 
 def _send_and_write(
@@ -227,7 +246,9 @@ def _send_and_write(
         try:
             write_response(response, options.output)
         except HTTPStatusError as exc:
-            raise _with_path_hint(exc, spec, target, desc, typed, options.no_check) from None
+            raise session.explained(
+                _with_path_hint(exc, spec, target, desc, typed, options.no_check)
+            ) from None
         finally:
             response.close()
         if recorder is not None:
@@ -264,7 +285,7 @@ def _with_path_hint(
     suggestion = desc.suggest_path(relative)
     if suggestion is None:
         return exc
-    return HTTPStatusError(exc.status, f"{exc}; did you mean {suggestion}?")
+    return HTTPStatusError(exc.status, f"{exc}; did you mean {suggestion}?", html=exc.html)
 
 
 def _listing_recorder(
