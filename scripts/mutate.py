@@ -1618,15 +1618,16 @@ MUTANTS["jobs/fleetwait"] += [
     ),
     M(
         "14. a fleet's wait held to the runner's window",
-        "    fleet = replace(fleet, window=FLEET_WINDOW)\n",
-        "",
+        "    fleet = replace(fleet, window=FLEET_WINDOW, bodies=bodies)\n",
+        "    fleet = replace(fleet, bodies=bodies)\n",
     ),
 ]
 MUTANTS["jobs/fleet"].append(
     M(
         "15. a line whose -o file cannot be written counted as ok",
-        "            except MaascurlError as exc:\n                result = result.failed(exc)\n",
-        "            except MaascurlError:\n                pass\n",
+        "        except MaascurlError as exc:\n            result = result.failed(exc)\n"
+        "        except RecursionError:",
+        "        except MaascurlError:\n            pass\n        except RecursionError:",
     )
 )
 
@@ -1839,6 +1840,7 @@ TESTS["jobs/wait"] = [*TESTS["jobs/wait"], _HABITS]
 TESTS["profiles/target"] = [*TESTS["profiles/target"], _HABITS]
 TESTS["show/stream"] = [_HABITS]
 TESTS["cli/options"] = [_HABITS]
+TESTS["jobs/fleet"] += [_HABITS + "::test_a_line_whose_answer_is_not_json_fails_alone"]
 
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.
 EQUIVALENT: dict[tuple[str, str], str] = {

@@ -578,7 +578,9 @@ def test_a_header_means_the_values_shown_under_it(mixed_status: MaasSimulator, r
     table = ok(run("get", "machines", "-t", "--sort", "status")).splitlines()
     assert table[0].split()[2] == "status"
     assert [line.split()[2] for line in table[2:]] == ["Allocated", "Deployed", "Deployed", "Ready"]
-    tsv = ok(run("get", "machines", "--format", "tsv", "--header-row", "--fields", "hostname,status"))
+    tsv = ok(
+        run("get", "machines", "--format", "tsv", "--header-row", "--fields", "hostname,status")
+    )
     assert tsv.splitlines()[:2] == ["hostname\tstatus", "amber-otter\tReady"]
     as_json = json.loads(ok(run("get", "machines/abc001", "--fields", "status,cores")))
     assert as_json == {"status": "Allocated", "cores": mixed_status.machines[1]["cpu_count"]}
