@@ -115,13 +115,14 @@ def register_secret(text: str, *, any_length: bool = False) -> None:
 # Secrets a server may echo whatever key was given: MAAS answers a bad
 # signature with "Expected signature base string: &<the real token secret>".
 # The v3 API's tokens: a bearer header, a JWT wherever it shows, MAAS 3.8's cookies.
+# What is redacted already is left as it is, and what follows it too ("<redacted>; ...").
 _SECRET_PATTERNS = (
-    r"(Expected signature base string:\s*)\S+",
-    r"(oauth_signature\s*=\s*\"?)[^\"\s,]+",
-    r"(oauth_token\s*=\s*\"?)[^\"\s,&]+",
+    r"(Expected signature base string:\s*)(?!<redacted>)\S+",
+    r"(oauth_signature\s*=\s*\"?)(?!<redacted>)[^\"\s,]+",
+    r"(oauth_token\s*=\s*\"?)(?!<redacted>)[^\"\s,&]+",
     r"(\bBearer\s+)(?!<redacted>)[A-Za-z0-9._~+/=-]+",
     r"()\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
-    r"(maas\.local_(?:refresh|jwt)_token_cookie\s*=\s*\"?)[^\";\s]+",
+    r"(maas\.local_(?:refresh|jwt)_token_cookie\s*=\s*\"?)(?!<redacted>)[^\";\s]+",
 )
 
 
@@ -220,11 +221,15 @@ class Interrupted(MaascurlError):
 
 
 class HTTPStatusError(MaascurlError):
-    """A non-2xx answer; the message already holds the server's text."""
+    """A non-2xx answer; the message already holds the server's text.
 
-    def __init__(self, status: int, message: str) -> None:
+    HTML says the answer was a web page (a proxy's, a web server's), not MAAS's API.
+    """
+
+    def __init__(self, status: int, message: str, *, html: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.html = html
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]

@@ -110,13 +110,18 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "refused connection retried for POST",
-            "if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):",
-            "if attempt >= transport.retries or _is_tls(exc):",
+            "if request.method not in IDEMPOTENT or attempt >= transport.retries:",
+            "if attempt >= transport.retries:",
         ),
         M(
             "TLS failure retried",
-            "if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):",
-            "if request.method not in IDEMPOTENT or attempt >= transport.retries:",
+            "if _is_tls(exc) or unresolved(exc):",
+            "if unresolved(exc):",
+        ),
+        M(
+            "a name that does not resolve retried",
+            "if _is_tls(exc) or unresolved(exc):",
+            "if _is_tls(exc):",
         ),
         M(
             "one retry more than --retries",
@@ -409,8 +414,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "login checks ignore the profile's TLS settings",
-            "transport = Transport(retries=1, timeout=timeout).for_profile(profile)",
-            "transport = Transport(retries=1, timeout=timeout)",
+            "    ).for_profile(profile)\n    return Connection(",
+            "    )\n    return Connection(",
         ),
         M(
             "logout keeps a default that no longer exists",
@@ -550,8 +555,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "no bar when the bodies go to files and stdout is a terminal",
-            "bodies_to_terminal = options.output.output is None and out.isatty()",
-            "bodies_to_terminal = out.isatty()",
+            "bodies_to_terminal = bodies and options.output.output is None and out.isatty()",
+            "bodies_to_terminal = bodies and out.isatty()",
         ),
         M(
             "--fail-fast ignored",
@@ -921,9 +926,9 @@ MUTANTS["show/fields"] = [
         "if not any(names):",
     ),
     M(
-        "-o accepted with --format",
-        "    if output is not None:\n        # -o saves",
-        "    if output is not None and fields is not None:\n        # -o saves",
+        "--crlf accepted with another format than csv",
+        '    if crlf and chosen != "csv":',
+        "    if False:",
     ),
     M(
         "booleans shown as Python's True/False",
@@ -944,9 +949,9 @@ MUTANTS["show/table"] = [
         r'text = text.replace("\t", "\\t")',
     ),
     M(
-        "CSV lines end in LF, not CRLF",
-        r'writer = csv.writer(out, lineterminator="\r\n")',
-        r'writer = csv.writer(out, lineterminator="\n")',
+        "CSV lines end in CRLF without --crlf",
+        r'lineterminator="\r\n" if crlf else "\n"',
+        r'lineterminator="\r\n"',
     ),
     M(
         "control characters reach the terminal in a table",
@@ -1609,15 +1614,16 @@ MUTANTS["jobs/fleetwait"] += [
     ),
     M(
         "14. a fleet's wait held to the runner's window",
-        "    fleet = replace(fleet, window=FLEET_WINDOW)\n",
-        "",
+        "    fleet = replace(fleet, window=FLEET_WINDOW, bodies=bodies)\n",
+        "    fleet = replace(fleet, bodies=bodies)\n",
     ),
 ]
 MUTANTS["jobs/fleet"].append(
     M(
         "15. a line whose -o file cannot be written counted as ok",
-        "            except MaascurlError as exc:\n                result = result.failed(exc)\n",
-        "            except MaascurlError:\n                pass\n",
+        "        except MaascurlError as exc:\n            result = result.failed(exc)\n"
+        "        except RecursionError:",
+        "        except MaascurlError:\n            pass\n        except RecursionError:",
     )
 )
 # MAAS's v3 API (tests/test_v3.py against maascurl/sandbox/simulator_v3.py).
@@ -1809,7 +1815,12 @@ _HOSTILE = "tests/test_hostile.py"
 _REGION = "tests/test_region.py"
 TESTS: dict[str, list[str]] = {
     "wire/auth": [_GUARANTEES, "tests/test_reliability.py", "tests/test_requests.py"],
-    "wire/client": [_GUARANTEES, "tests/test_reliability.py", "tests/test_tls.py"],
+    "wire/client": [
+        _GUARANTEES,
+        "tests/test_reliability.py",
+        "tests/test_tls.py",
+        "tests/test_habits.py::test_a_name_that_does_not_resolve_fails_at_once",
+    ],
     "show/output": [
         _GUARANTEES,
         _GAPS,
@@ -1972,6 +1983,51 @@ for _module, _tests in {
     TESTS[_module] = (
         [*_ours, *TESTS[_module]] if _module == "jobs/wait" else [*TESTS[_module], *_ours]
     )
+
+# Issue 22: curl's, gh's and kubectl's habits, --wait's last line, errors with a next step.
+_HABITS = "tests/test_habits.py"
+MUTANTS["show/fields"].append(
+    M("--jq taken with --format", "        if shaped:\n", "        if False:\n")
+)
+MUTANTS["jobs/wait"].append(
+    M(
+        "a wait piped ends in one line too",
+        "    return not (asked or out.include or out.keep_error_body) and stdout_is_terminal()",
+        "    return not (asked or out.include or out.keep_error_body)",
+    )
+)
+MUTANTS["profiles/target"] += [
+    M(
+        "a refused key names no profile",
+        "    if profile is None:\n        return None\n    if not signed:",
+        "    if True:\n        return None\n    if not signed:",
+    ),
+    M(
+        "/maas taken for MAAS's path",
+        '    if not (error.html or not root.endswith("/MAAS")):',
+        "    if not error.html:",
+    ),
+]
+MUTANTS["show/stream"] = [
+    M(
+        "a header for every line's answer",
+        "        header = not self.started and view.header_row and bool(columns)",
+        "        header = view.header_row and bool(columns)",
+    ),
+]
+MUTANTS["cli/options"] = [
+    M(
+        "-o json taken for a file name",
+        "    hint = KUBECTL_OUTPUT.get(value)\n",
+        "    hint = None\n",
+    ),
+]
+TESTS["show/fields"] = [*TESTS["show/fields"], _HABITS]
+TESTS["jobs/wait"] = [*TESTS["jobs/wait"], _HABITS]
+TESTS["profiles/target"] = [*TESTS["profiles/target"], _HABITS]
+TESTS["show/stream"] = [_HABITS]
+TESTS["cli/options"] = [_HABITS]
+TESTS["jobs/fleet"] += [_HABITS + "::test_a_line_whose_answer_is_not_json_fails_alone"]
 
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.
 EQUIVALENT: dict[tuple[str, str], str] = {

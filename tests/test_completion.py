@@ -61,7 +61,7 @@ def test_commands(cached: Path) -> None:
 
 def test_options(cached: Path) -> None:
     assert values("maascurl get machines --ret") == ["--retries", "--retry-max-wait"]
-    assert "--request-header" in values("maascurl get machines --req")
+    assert values("maascurl get machines --hea") == ["--header", "--header-row"]
     assert "--insecure" in values("maascurl login --")
 
 

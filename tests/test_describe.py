@@ -144,13 +144,34 @@ def test_render_plain_resource(desc: ApiDescription) -> None:
 def test_render_plain_op(desc: ApiDescription) -> None:
     text = render_plain(op_data(desc, "machines/abc", "deploy"))
     lines = text.splitlines()
-    assert lines[0] == "POST /MAAS/api/2.0/machines/{system_id}/?op=deploy"
+    assert lines[:2] == [
+        "maascurl post machines/abc op=deploy",
+        "POST /MAAS/api/2.0/machines/{system_id}/?op=deploy",
+    ]
     assert "Parameters:" in lines
     row = next(line for line in lines if line.strip().startswith("distro_series "))
     assert row.split()[1:3] == ["optional", "String"]
     assert ":param" not in text
     required = render_plain(op_data(desc, "maas/", "get_config"))
     assert any(line.split()[:2] == ["name", "required"] for line in required.splitlines())
+    assert required.startswith("maascurl get maas op=get_config name=NAME\n")
+
+
+def test_an_op_of_the_items_asked_of_the_collection(desc: ApiDescription) -> None:
+    """Issue 22: `describe machines deploy` says deploy lives on machines/{system_id}/ and
+    describes it there, with the maascurl command line."""
+    data = op_data(desc, "machines", "deploy")
+    assert data["note"] == (
+        "deploy is not an operation of machines/; it lives on machines/{system_id}/"
+    )
+    assert data["command"] == "maascurl post machines/{system_id} op=deploy"
+    assert data["url"] == "/MAAS/api/2.0/machines/{system_id}/?op=deploy"
+    lines = render_plain(data).splitlines()
+    assert lines[0] == f"Note: {data['note']}"
+    assert lines[2] == "maascurl post machines/{system_id} op=deploy"
+    assert "note" not in op_data(desc, "machines/abc", "deploy")
+    with pytest.raises(DescribeError, match="has no operation 'deploi'"):
+        op_data(desc, "machines", "deploi")
 
 
 def test_render_rich(desc: ApiDescription) -> None:

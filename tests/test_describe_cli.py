@@ -22,7 +22,9 @@ def _closed_port() -> int:
 def test_describe_op_lists_its_parameters(run: Run, profile: str) -> None:
     result = run("describe", "machines/abc", "deploy")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("POST /MAAS/api/2.0/machines/{system_id}/?op=deploy")
+    assert result.stdout.startswith(
+        "maascurl post machines/abc op=deploy\nPOST /MAAS/api/2.0/machines/{system_id}/?op=deploy"
+    )
     assert "distro_series" in result.stdout
 
 
@@ -32,6 +34,36 @@ def test_describe_json_is_machine_readable(run: Run, profile: str) -> None:
     get_ops = {row["op"] for row in data["operations"]["GET"]}
     assert "list_allocated" in get_ops
     assert "is_registered" in get_ops  # an anonymous-only action, merged in
+
+
+def test_describe_takes_format_json_and_json_alike(run: Run, profile: str) -> None:
+    """Issue 22: describe and profile take --format json as the requests do, and --json."""
+    assert (
+        run("describe", "machines", "--format", "json").stdout
+        == run("describe", "machines", "--json").stdout
+    )
+    assert run("describe", "machines", "--format", "text").stdout.startswith("machines/ ")
+    assert json.loads(run("profile", "list", "--format", "json").stdout)[0]["name"] == "sim"
+    clash = run("describe", "machines", "--json", "--format", "text")
+    assert clash.exit_code == 2 and "--json asks for JSON but --format says text" in clash.stderr
+    # and the requests take --json as --format json
+    assert json.loads(run("get", "machines", "--json", "--fields", "hostname").stdout)[0] == {
+        "hostname": "amber-otter"
+    }
+
+
+def test_describe_an_op_where_it_lives(run: Run, profile: str) -> None:
+    """Issue 22: deploy lives on machines/{system_id}/; asked of machines, describe says so."""
+    result = run("describe", "machines", "deploy")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:4] == [
+        "Note: deploy is not an operation of machines/; it lives on machines/{system_id}/",
+        "",
+        "maascurl post machines/{system_id} op=deploy",
+        "POST /MAAS/api/2.0/machines/{system_id}/?op=deploy",
+    ]
+    data = json.loads(run("describe", "machines", "op=deploy", "--json").stdout)
+    assert data["command"] == "maascurl post machines/{system_id} op=deploy"
 
 
 def test_describe_index_lists_paths(run: Run, profile: str) -> None:

@@ -48,6 +48,30 @@ def test_help_lists_commands_and_exit_codes(env: dict[str, str]) -> None:
     assert "state (--wait, wait); 130 interrupted." in flat
 
 
+def test_help_shows_every_summary_whole() -> None:
+    """Issue 22: at 80 columns (a pipe, or a terminal as narrow) `maascurl --help` cut four
+    command summaries with "..."; each fits now, and each is its command's own."""
+    from click.testing import CliRunner
+
+    from maascurl.cli import COMMANDS, cli
+
+    listed = CliRunner().invoke(cli, ["--help"], terminal_width=80).stdout
+    commands = listed.split("Commands:", 1)[1].split("\n\n", 1)[0]
+    assert "..." not in commands
+    for name, entry in COMMANDS.items():
+        assert f"  {name:<12}  {entry.short_help or entry.help}\n" in commands + "\n"
+
+
+def test_completion_without_a_shell_is_one_readable_line(env: dict[str, str]) -> None:
+    """Issue 22: Click's "Choose from:\\n\\tbash,..." reached stderr as literal \\n\\t."""
+    done = maascurl(env, "completion")
+    assert done.returncode == 2
+    assert done.stderr.decode() == (
+        "maascurl: error: Missing argument '{bash|zsh|fish}'. Choose from: bash, zsh, fish "
+        "(see `maascurl completion --help`)\n"
+    )
+
+
 def test_method_help_explains_items(env: dict[str, str]) -> None:
     done = maascurl(env, "post", "--help")
     assert done.returncode == 0
@@ -151,7 +175,7 @@ def test_listing_the_commands_imports_none_of_them(env: dict[str, str]) -> None:
         "loaded = sorted(m for m in sys.modules if m.startswith('maascurl.') and\n"
         "                m.split('.')[1] not in ('cli', 'errors', 'termsafe'))\n"
         "commands = sorted(m for m in sys.modules if m.startswith('maascurl.cli.'))\n"
-        "print(loaded, commands, 'upload-image  Upload FILE as boot image' in listed)\n"
+        "print(loaded, commands, 'upload-image  Upload a boot image in' in listed)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -541,13 +541,30 @@ def test_an_output_placeholder_must_name_a_file_in_its_directory(
     assert not (tmp_path / "escaped").exists()
 
 
-def test_dash_o_into_a_missing_directory_sends_nothing(
+def test_dash_o_makes_the_directories_it_writes_into(
     api: MaasSimulator, run: Run, tmp_path: Path
 ) -> None:
-    target = str(tmp_path / "nowhere" / "{}.json")
+    """Issue 22: --each -o 'out/{}.json' makes out/ (as mkdir -p) rather than failing;
+    -v says so."""
+    target = str(tmp_path / "out" / "{1}" / "{2}.json")
+    result = run(
+        "get", "machines/{2}", "--each", "-", "-o", target, "-v", input="a\tabc001\nb\tabc002\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "out" / "a" / "abc001.json").read_text())["system_id"] == "abc001"
+    assert (tmp_path / "out" / "b" / "abc002.json").exists()
+    assert f"made the directory {tmp_path / 'out' / 'a'} for -o\n" in result.stderr
+
+
+def test_dash_o_under_a_file_sends_nothing(api: MaasSimulator, run: Run, tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("")
+    target = str(tmp_path / "plain" / "sub" / "{}.json")
     result = run("get", "machines/{}", "--each", "-", "-o", target, input="abc001\n")
     assert result.exit_code == 1
-    assert result.stderr.startswith("maascurl: error: line 1: -o ")
+    assert result.stderr == (
+        f"maascurl: error: line 1: -o {target.replace('{}', 'abc001')}: "
+        f"{tmp_path / 'plain'} is not a directory\n"
+    )
     assert api.requests == []
 
 
@@ -608,8 +625,7 @@ def test_fleet_options_need_each(
         ("--pretty",),
         ("--pager",),
         ("-o", "-"),
-        ("-t",),
-        ("--fields", "hostname"),
+        ("--sort", "hostname"),
         ("--keep-error-body",),
         ("--body", "-"),
     ],

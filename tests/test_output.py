@@ -232,7 +232,10 @@ def test_anonymous_request_to_a_protected_resource_is_forbidden(
 ) -> None:
     result = run("get", "machines", "--anonymous")
     assert result.exit_code == 4
-    assert result.stderr == "maascurl: error: 401 Unauthorized: Forbidden\n"
+    assert result.stderr == (
+        "maascurl: error: 401 Unauthorized: Forbidden; this request needs the API key: "
+        "drop --anonymous\n"
+    )
     assert "authorization" not in api.requests[0].headers
 
 
@@ -242,7 +245,9 @@ def test_bad_key_is_refused(sim: MaasSimulator, run: Run, monkeypatch: pytest.Mo
     result = run("get", "machines")
     assert (result.exit_code, result.stdout) == (4, "")
     assert result.stderr == (
-        "maascurl: error: 401 Unauthorized: Authorization Error: Invalid API key.\n"
+        "maascurl: error: 401 Unauthorized: Authorization Error: Invalid API key. The server "
+        "refused the API key in $MAAS_API_KEY (its consumer key, the first part, is unknown: "
+        "revoked or mistyped)\n"
     )
 
 

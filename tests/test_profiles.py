@@ -109,8 +109,9 @@ def test_login_with_a_key_the_server_rejects_saves_nothing(
     result = run("login", "prod", sim.url, "-", input="unkn0wnc:unkn0wnt:unkn0wns\n")
     assert result.exit_code == 4
     assert result.stderr == (
-        "maascurl: error: the server refused the API key: "
-        "401 Unauthorized: Authorization Error: Invalid API key.\n"
+        "maascurl: error: the server refused the API key (its consumer key, the first part, "
+        "is unknown: revoked or mistyped): 401 Unauthorized: Authorization Error: Invalid API "
+        "key.\n"
     )
     assert not config_file(home).exists()
 
@@ -334,19 +335,43 @@ def test_profile_list_when_there_are_none(run: Run) -> None:
     assert json.loads(run("profile", "list", "--json").stdout) == []
 
 
-def test_profile_show_redacts_the_key(profile: str, sim: MaasSimulator, run: Run) -> None:
+def test_profile_show_redacts_the_key(
+    profile: str, sim: MaasSimulator, run: Run, home: Path
+) -> None:
     consumer, token, secret = sim.api_key.split(":")
     result = run("profile", "show", "sim")
     assert result.exit_code == 0
     assert result.stdout == (
         f"name: sim\nurl: {sim.url}\ndefault: true\n"
         f"api_key: {consumer}:<redacted>:<redacted>\ninsecure: false\n"
+        f"config: {home / 'config' / 'config.toml'}\n"
     )
     assert token not in result.stdout + result.stderr
     assert secret not in result.stdout + result.stderr
 
 
-def test_profile_show_json_redacts_the_key(profile: str, sim: MaasSimulator, run: Run) -> None:
+def test_profile_show_without_a_name_shows_the_default_and_the_config_file(
+    profile: str, sim: MaasSimulator, run: Run, home: Path
+) -> None:
+    """Issue 22: `profile show` alone is the default profile, with the file it lives in."""
+    config = home / "config" / "config.toml"
+    assert run("profile", "show").stdout == run("profile", "show", "sim").stdout
+    assert json.loads(run("profile", "show", "--format", "json").stdout)["config"] == str(config)
+    run("login", "lab", sim.url, sim.api_key)
+    run("profile", "default", "lab")
+    assert run("profile", "show").stdout.startswith("name: lab\n")
+    run("logout", "lab")  # the default goes with it
+    result = run("profile", "show")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"maascurl: error: no default profile in {config}; choose one with "
+        "`maascurl profile default NAME` (profiles: sim)\n"
+    )
+
+
+def test_profile_show_json_redacts_the_key(
+    profile: str, sim: MaasSimulator, run: Run, home: Path
+) -> None:
     consumer, token, secret = sim.api_key.split(":")
     result = run("profile", "show", "sim", "--json")
     assert json.loads(result.stdout) == {
@@ -356,9 +381,11 @@ def test_profile_show_json_redacts_the_key(profile: str, sim: MaasSimulator, run
         "api_key": f"{consumer}:<redacted>:<redacted>",
         "insecure": False,
         "cacert": None,
+        "config": str(home / "config" / "config.toml"),
     }
     assert token not in result.stdout + result.stderr
     assert secret not in result.stdout + result.stderr
+    assert run("profile", "show", "sim", "--format", "json").stdout == result.stdout
 
 
 def test_profile_show_unknown(profile: str, run: Run) -> None:
@@ -418,7 +445,10 @@ def test_environment_url_without_a_key(
     monkeypatch.setenv("MAAS_API_URL", sim.url)
     result = run("get", "machines")
     assert result.exit_code == 1
-    assert "has no API key" in result.stderr
+    assert result.stderr == (  # issue 22: it names the variable to set
+        "maascurl: error: $MAAS_API_URL is set but $MAAS_API_KEY is not: set MAAS_API_KEY to "
+        "the API key (consumer_key:token_key:token_secret), or send unsigned with --anonymous\n"
+    )
     assert sim.requests == []
     anonymous = run("get", "version", "--anonymous")
     assert anonymous.exit_code == 0, anonymous.stderr

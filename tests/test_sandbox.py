@@ -157,7 +157,9 @@ def test_the_same_seed_gives_the_same_region(env: dict[str, str]) -> None:
 def test_describe_says_the_texts_are_generated(env: dict[str, str]) -> None:
     done = sandbox(env, "-q", "--run", "describe machines/x deploy")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("POST /MAAS/api/2.0/machines/{system_id}/?op=deploy")
+    assert done.stdout.startswith(
+        "maascurl post machines/x op=deploy\nPOST /MAAS/api/2.0/machines/{system_id}/?op=deploy"
+    )
     assert done.stderr == f"maascurl: note: {GENERATED}\n"
 
 

@@ -429,12 +429,14 @@ def test_tsv_of_machines(api: MaasSimulator, run: Run) -> None:
         ["brisk-otter", "abc001", "Allocated"],
         ["calm-otter", "abc002", "Deployed"],
     ]
-    with_header = ok(run("get", "machines", "--format", "tsv", "--header", "--fields", "hostname"))
+    with_header = ok(
+        run("get", "machines", "--format", "tsv", "--header-row", "--fields", "hostname")
+    )
     assert with_header.splitlines() == ["hostname", "amber-otter", "brisk-otter", "calm-otter"]
 
 
 def test_tsv_default_columns_and_nested_paths(api: MaasSimulator, run: Run) -> None:
-    out = ok(run("get", "machines", "--format", "tsv", "--header"))
+    out = ok(run("get", "machines", "--format", "tsv", "--header-row"))
     header, first = tsv_rows(out)[:2]
     assert header == [c.path for c in fields.COLUMNS["machines"]]
     row = dict(zip(header, first, strict=True))
@@ -452,13 +454,17 @@ def test_tsv_default_columns_and_nested_paths(api: MaasSimulator, run: Run) -> N
 
 
 def test_csv_of_machines(api: MaasSimulator, run: Run) -> None:
-    out = csv_of(
-        run("get", "machines", "--format", "csv", "--fields", "hostname,zone.name,tag_names")
-    )
-    assert out.startswith("hostname,zone.name,tag_names\r\n")
+    """CSV's lines end in LF, as jq's @csv and mlr write them; --crlf gives RFC 4180's CRLF,
+    and --no-header-row leaves out the line of column names."""
+    args = ("get", "machines", "--format", "csv", "--fields", "hostname,zone.name,tag_names")
+    out = csv_of(run(*args))
+    assert out.startswith("hostname,zone.name,tag_names\n")
+    assert "\r" not in out
     rows = list(csv.reader(io.StringIO(out, newline="")))
     assert rows[1] == ["amber-otter", api.machines[0]["zone"]["name"], "virtual"]
     assert rows[2][2] == ""
+    assert csv_of(run(*args, "--crlf")) == out.replace("\n", "\r\n")
+    assert csv_of(run(*args, "--no-header-row")) == out.split("\n", 1)[1]
 
 
 def test_json_and_jsonl_keep_only_the_fields(api: MaasSimulator, run: Run) -> None:
@@ -572,7 +578,9 @@ def test_a_header_means_the_values_shown_under_it(mixed_status: MaasSimulator, r
     table = ok(run("get", "machines", "-t", "--sort", "status")).splitlines()
     assert table[0].split()[2] == "status"
     assert [line.split()[2] for line in table[2:]] == ["Allocated", "Deployed", "Deployed", "Ready"]
-    tsv = ok(run("get", "machines", "--format", "tsv", "--header", "--fields", "hostname,status"))
+    tsv = ok(
+        run("get", "machines", "--format", "tsv", "--header-row", "--fields", "hostname,status")
+    )
     assert tsv.splitlines()[:2] == ["hostname\tstatus", "amber-otter\tReady"]
     as_json = json.loads(ok(run("get", "machines/abc001", "--fields", "status,cores")))
     assert as_json == {"status": "Allocated", "cores": mixed_status.machines[1]["cpu_count"]}
@@ -676,7 +684,7 @@ def test_events_query_in_every_format(api: MaasSimulator, run: Run) -> None:
 
 def test_power_parameters_get_a_key_column(api: MaasSimulator, run: Run) -> None:
     args = ("get", "machines", "op=power_parameters")
-    tsv = ok(run(*args, "--format", "tsv", "--header", "--fields", "power_id"))
+    tsv = ok(run(*args, "--format", "tsv", "--header-row", "--fields", "power_id"))
     assert tsv_rows(tsv) == [
         ["key", "power_id"],
         ["abc000", "amber-otter"],
@@ -814,7 +822,7 @@ def test_server_text_in_tsv_csv_and_jsonl_on_a_terminal_is_made_visible(
     # JSON escapes C0 controls itself (\u001b), not C1 ones (U+009B, a CSI).
     shown = "x\\u001b]0;owned\\u0007y" if fmt == "jsonl" else "x\\x1b]0;owned\\x07y"
     assert shown + "\\x9bz" in text
-    if fmt == "csv":  # its CRLF line ends reach the terminal as they are, not as \x0d
+    if fmt == "csv":  # its line ends reach the terminal as they are, not as \x0d
         assert "\\x0d\r" not in text and "\\x0d\n" not in text
 
 
@@ -909,13 +917,19 @@ def test_table_goes_through_the_pager(api: MaasSimulator, home: Path, tmp_path: 
     ("args", "message"),
     [
         (("-t", "--format", "csv"), "-t asks for a table but --format says csv"),
-        (("--header",), "--header goes with --format tsv"),
-        (("--format", "table", "--header"), "--header goes with --format tsv"),
+        (("--header-row",), "--header-row goes with --format tsv or csv"),
+        (("--format", "table", "--header-row"), "--header-row goes with --format tsv or csv"),
+        (("--no-header-row", "--json"), "--no-header-row goes with --format tsv or csv"),
+        (("--format", "tsv", "--crlf"), "--crlf goes with --format csv"),
+        (("-t", "--json"), "--json asks for JSON but -t says table"),
+        (("--jq", ".[]", "-t"), "--jq shapes the output itself; drop --format"),
+        (("--jq", ".[", "--no-pager"), "--jq: syntax error"),
+        (("--header",), "Option '--header' requires an argument"),
+        (("--format", "tsv", "--header", "--fields", "x"), "column names is --header-row"),
         (("--fields", "hostname,,owner"), "has an empty field name"),
         (("--sort", "-"), "--sort needs a field name"),
         (("--sort", "status,,hostname"), "--sort 'status,,hostname' needs a field name for each"),
         (("--sort", "status", "--sort", "-"), "--sort '-' needs a field name for each key"),
-        (("--format", "tsv", "-o", "x.tsv"), "use > FILE, not -o"),
         (("--format", "xml"), "'xml' is not one of"),
     ],
 )
@@ -975,7 +989,7 @@ def test_completion_of_formats_and_fields(profile: str) -> None:
     assert values("maascurl get machines/abc --sort=-sys") == ["--sort=-system_id"]
     assert "-hostname" in values("maascurl get machines --sort -")
     assert "--fields" in values("maascurl get machines --sort hostname -")
-    assert "--request-header" in values("maascurl get machines -k -")
+    assert "--header" in values("maascurl get machines -k -")
     assert values("maascurl get events op=query --fields lev") == ["level"]
     assert values("maascurl get tags/virtual op=machines --fields pool") == ["pool.name"]
     assert values("maascurl get version --fields ") == []
@@ -1050,11 +1064,10 @@ def test_the_jq_recipe_in_one_line(api: MaasSimulator, home: Path) -> None:
 
 
 def test_view_is_only_made_when_asked() -> None:
-    assert fields.make_view(None, None, False, None, None, False) is None
-    assert fields.make_view(None, "json", False, None, None, False) is None
-    assert fields.make_view(None, None, True, "a,b", "-a", False) == View(
-        "table", ["a", "b"], ["-a"]
-    )
+    assert fields.make_view(None, False, None, None) is None
+    assert fields.make_view("json", False, None, None) is None
+    assert fields.make_view(None, False, None, None, json_=True) is None
+    assert fields.make_view(None, True, "a,b", "-a") == View("table", ["a", "b"], ["-a"])
     assert fields.choose_columns(View("tsv", ["x"]), Listing([{}], keys=["k"]), None) == [
         Column("key", "key"),
         Column("x", "x", "x"),
@@ -1068,7 +1081,7 @@ def test_an_empty_listing(api: MaasSimulator, run: Run) -> None:
     assert ok(run("get", "files", "prefix=none-such-", "--format", "tsv")) == ""
     assert (
         csv_of(run("get", "files", "prefix=none-such-", "--format", "csv"))
-        == "filename,anon_resource_uri\r\n"
+        == "filename,anon_resource_uri\n"
     )
     assert ok(run("get", "files", "prefix=none-such-", "--format", "jsonl")) == ""
     assert json.loads(ok(run("get", "files", "prefix=none-such-", "--fields", "filename"))) == []
@@ -1142,7 +1155,7 @@ def test_an_op_answering_other_objects_gets_their_own_columns(api: MaasSimulator
     """op=list_boot_images on a rack controller lists images, not racks: with the racks'
     default columns all but empty, the images' own plain fields are shown instead."""
     out = ok(
-        run("get", "rackcontrollers/m6w3b4/", "op=list_boot_images", "--format=tsv", "--header")
+        run("get", "rackcontrollers/m6w3b4/", "op=list_boot_images", "--format=tsv", "--header-row")
     )
     rows = tsv_rows(out)
     assert rows[0] == ["name", "architecture"]

@@ -129,3 +129,26 @@ def test_same_origin_https_redirect_is_followed(
     assert result.exit_code == 0, result.stderr
     assert whoami(result) == "admin"
     assert len(env_profile.requests) == 2
+
+
+def test_refresh_and_describe_take_k_and_cacert(
+    tls: MaasSimulator, run: Run, ca_file: Path
+) -> None:
+    """Issue 22: refresh and describe fetch the description like any request: -k and
+    --cacert work for them too (a profile saved with --no-check has neither)."""
+    assert run("login", "tls", tls.url, tls.api_key, "--no-check").exit_code == 0
+    refused = run("refresh")
+    assert refused.exit_code == 1 and CA_HINT in refused.stderr
+    insecure = run("refresh", "-k")
+    assert insecure.exit_code == 0, insecure.stderr
+    assert "TLS certificate verification is off (--insecure)" in insecure.stderr
+    assert run("refresh", "--cacert", str(ca_file)).exit_code == 0
+    from maascurl.api.apidesc import cache_file
+
+    cache_file(tls.api_root).unlink()
+    assert run("describe", "machines").exit_code == 6  # it must fetch: the CA is unknown
+    shown = run("describe", "machines", "--cacert", str(ca_file))
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith("machines/")
+    cache_file(tls.api_root).unlink()
+    assert run("describe", "machines", "--insecure").exit_code == 0

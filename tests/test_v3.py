@@ -493,8 +493,8 @@ def test_paginate_keeps_the_filters_maas_carries(v3_profile: str, v3: V3Api, run
     ("flags", "expected"),
     [
         (("--format", "jsonl", "--fields", "id,name"), '{"id":5,"name":"zone-4"}\n'),
-        (("--format", "tsv", "--fields", "id,name", "--header"), "id\tname\n5\tzone-4\n"),
-        (("--format", "csv", "--fields", "name"), "name\r\nzone-4\r\n"),
+        (("--format", "tsv", "--fields", "id,name", "--header-row"), "id\tname\n5\tzone-4\n"),
+        (("--format", "csv", "--fields", "name"), "name\nzone-4\n"),
         (("--fields", "name"), '[{"name":"zone-4"},'),
         (("-t", "--fields", "id,name", "--sort", "name"), "id  name"),
     ],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from maascurl.api.apidesc import API_PREFIX, Action, ApiDescription, Match
+from maascurl.api.apidesc import API_PREFIX, Action, ApiDescription, Match, Resource
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -80,18 +80,36 @@ def _unknown_op(path: str, labels: list[str], op: str | None, method: str | None
 def op_data(
     desc: ApiDescription, path: str, op: str | None, method: str | None = None
 ) -> dict[str, Any]:
-    """One operation (or restful action such as "read") in full: URL, parameters, doc."""
+    """One operation (or restful action such as "read") in full: the maascurl command,
+    URL, parameters, doc.
+
+    An op the resource lacks but one resource below it has (deploy: machines/ lacks
+    it, machines/{system_id}/ has it) is described there, with a note that says so.
+    """
     m = _resolve(desc, path)
     res = m.resource
     op = op if op is not None else m.op
     actions = res.actions_for(method) if method else list(res.actions)
     found = _find_actions(actions, op)
+    typed: str | None = _typed_path(path, res)
+    note = None
+    if not found and op is not None:
+        below = _below(desc, res, op, method)
+        if len(below) == 1:
+            res, found, typed = below[0], _find_actions(_actions(below[0], method), op), None
+            note = f"{op} is not an operation of {m.resource.template}; it lives on {res.template}"
+        elif below:
+            where = ", ".join(r.template for r in below)
+            raise DescribeError(
+                f"{m.resource.template} has no operation {op!r}; it lives on {where}"
+            )
     if not found:
         labels = sorted({a.label for a in actions})
         raise DescribeError(_unknown_op(res.template, labels, op, method and method.upper()))
     action = min(found, key=lambda a: _method_key(a.method))
     query = f"?op={action.op}" if action.op is not None else ""
-    return {
+    data = {
+        "command": command_line(action, typed or res.template.rstrip("/")),
         "method": action.method,
         "url": API_PREFIX + res.template + query,
         "path": res.template,
@@ -105,6 +123,48 @@ def op_data(
         ],
         "doc": action.doc,
     }
+    if note is not None:
+        data["note"] = note
+    return data
+
+
+def _actions(res: Resource, method: str | None) -> list[Action]:
+    return res.actions_for(method) if method else list(res.actions)
+
+
+def _below(desc: ApiDescription, res: Resource, op: str, method: str | None) -> list[Resource]:
+    """The resources under RES (its items, their parts) that have OP: closest first."""
+    found = [
+        other
+        for other in desc.resources
+        if other.template != res.template
+        and other.template.startswith(res.template.rstrip("/") + "/")
+        and _find_actions(_actions(other, method), op)
+    ]
+    if not found:
+        return []
+    depth = min(other.template.count("/") for other in found)
+    return [other for other in found if other.template.count("/") == depth]
+
+
+def _typed_path(path: str, res: Resource) -> str:
+    """PATH as the user typed it, for the command line (IDs kept, no op-NAME suffix)."""
+    segments = [s for s in path.partition("?")[0].split("/") if s]
+    prefix = [s for s in API_PREFIX.split("/") if s]
+    if segments[: len(prefix)] == prefix:
+        segments = segments[len(prefix) :]
+    if segments and segments[-1].startswith("op-"):
+        segments.pop()
+    return "/".join(segments) or res.template.rstrip("/")
+
+
+def command_line(action: Action, path: str) -> str:
+    """The maascurl command for ACTION on PATH, with its required parameters."""
+    words = ["maascurl", action.method.lower(), path]
+    if action.op is not None:
+        words.append(f"op={action.op}")
+    words += [f"{p.name}={p.name.upper()}" for p in action.params if p.required]
+    return " ".join(words)
 
 
 def describe_data(
@@ -174,7 +234,8 @@ def _plain_resource(data: dict[str, Any]) -> list[str]:
 
 
 def _plain_op(data: dict[str, Any]) -> list[str]:
-    lines = [f"{data['method']} {data['url']}", data["summary"]]
+    lines = [f"Note: {data['note']}", ""] if data.get("note") else []
+    lines += [data["command"], f"{data['method']} {data['url']}", data["summary"]]
     if data["anonymous"]:
         lines.append("Also allowed without credentials.")
     if data["params"]:
@@ -225,7 +286,10 @@ def render_rich(data: Any) -> RenderableType:
                 ops.add_row(Text(method, style="bold"), label, Text(r["summary"]))
         title = Text(data["path"], style="bold cyan")
         return Panel(Group(Text(data["summary"]), Text(""), ops), title=title, title_align="left")
-    parts: list[RenderableType] = [Text(data["summary"], style="bold")]
+    parts: list[RenderableType] = []
+    if data.get("note"):
+        parts += [Text(f"Note: {data['note']}", style="yellow"), Text("")]
+    parts += [Text(data["command"], style="green"), Text(data["summary"], style="bold")]
     if data["anonymous"]:
         parts.append(Text("Also allowed without credentials.", style="yellow"))
     if data["params"]:

@@ -41,19 +41,15 @@ COMMANDS = {
     "patch": Lazy(_REQUESTS, short_help="Send a PATCH request."),
     "delete": Lazy(_REQUESTS, short_help="Send a DELETE request."),
     "wait": Lazy(_WORK, "Poll GET PATH until every FIELD has one of its VALUEs."),
-    "events": Lazy(_WORK, "Print MAAS's event log, oldest first; with -f, follow it like tail -f."),
+    "events": Lazy(_WORK, short_help="Print MAAS's event log; -f follows it like tail -f."),
     "batch": Lazy(_WORK, short_help="Send the requests listed in FILE."),
-    "upload-image": Lazy(
-        _WORK, "Upload FILE as boot image NAME for ARCHITECTURE, in resumable chunks."
-    ),
+    "upload-image": Lazy(_WORK, short_help="Upload a boot image in resumable chunks."),
     "login": Lazy(_PROFILES, "Save PROFILE for the MAAS server at URL with API_KEY."),
     "logout": Lazy(_PROFILES, "Forget PROFILE and its API key."),
     "profile": Lazy(_PROFILES, "List, show, choose and import profiles."),
-    "refresh": Lazy(
-        _PROFILES, "Fetch the server's API description again (used for help, checks and TAB)."
-    ),
+    "refresh": Lazy(_PROFILES, short_help="Fetch the server's API description again."),
     "describe": Lazy(_HELP, "Help from the server's own API description."),
-    "completion": Lazy(_HELP, "Print the TAB completion script for SHELL (bash, zsh or fish)."),
+    "completion": Lazy(_HELP, short_help="Print the TAB completion script for bash, zsh or fish."),
     "sandbox": Lazy(_SANDBOX, "Serve a MAAS stand-in on 127.0.0.1, to try maascurl offline."),
 }
 

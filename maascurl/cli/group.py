@@ -155,9 +155,12 @@ class MaascurlGroup(click.Group):
 
 
 def _click_message(exc: click.ClickException) -> str:
+    # Click lays some messages out on several lines ("Choose from:\n\tbash,\n\tzsh"):
+    # an error is one line.
+    message = " ".join(exc.format_message().split())
     if isinstance(exc, click.UsageError) and exc.ctx is not None:
-        return f"{exc.format_message()} (see `{exc.ctx.command_path} --help`)"
-    return exc.format_message()
+        return f"{message} (see `{exc.ctx.command_path} --help`)"
+    return message
 
 
 def _fail(message: str, code: int) -> None:

@@ -10,11 +10,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from maascurl.cli.complete import complete_describe_op, complete_path
-from maascurl.cli.options import CONTEXT_SETTINGS, profile_option
+from maascurl.cli.options import (
+    CONTEXT_SETTINGS,
+    json_options,
+    profile_option,
+    tls_options,
+    wants_json,
+)
 
 if TYPE_CHECKING:
     from maascurl.api.apidesc import ApiDescription
     from maascurl.api.openapi import V3Description
+    from maascurl.wire.settings import Transport
 
 V3_LEADS = ("v3/", "/v3/", "/MAAS/a/v3/")
 
@@ -29,31 +36,45 @@ V3_LEADS = ("v3/", "/v3/", "/MAAS/a/v3/")
     help="Pick the method when an op name exists for more than one (e.g. read vs update); "
     "for a v3 path, the operation to describe.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_options
 @profile_option
+@tls_options
 def describe(
-    path: str | None, op: str | None, method: str | None, as_json: bool, profile: str | None
+    path: str | None,
+    op: str | None,
+    method: str | None,
+    as_json: bool,
+    format_: str | None,
+    profile: str | None,
+    insecure: bool,
+    cacert: str | None,
 ) -> None:
     """Help from the server's own API description.
 
     \b
       maascurl describe                      # every resource, one line each
       maascurl describe machines             # its operations by method
-      maascurl describe machines/abc deploy  # method, URL, parameters and full text
+      maascurl describe machines/abc deploy  # the maascurl command, method, URL, parameters
       maascurl describe v3                   # the v3 API's paths (MAAS 3.5 and later)
       maascurl describe v3/zones post        # a v3 operation: parameters, JSON body, answer
+
+    An op asked for on a collection that only one of its items has (deploy on
+    machines) is described where it lives (machines/{system_id}/), and says so.
     """
     import json
 
     from maascurl.api.describe import DescribeError, describe_data, visible
     from maascurl.errors import UsageError
+    from maascurl.wire.settings import Transport
 
+    as_json = wants_json(as_json, format_)
+    tls = Transport(insecure=insecure, cacert=cacert)
     if path is not None and (path.strip("/") == "v3" or path.startswith(V3_LEADS)):
-        _describe_v3(path, op or method, as_json, profile)
+        _describe_v3(path, op or method, as_json, profile, tls)
         return
     if op is not None and op.startswith("op="):
         op = op[3:]  # `describe machines op=allocate`, as the op is typed in a request
-    desc = _description(profile)
+    desc = _description(profile, tls)
     try:
         data = describe_data(desc, path, op, method.upper() if method else None)
     except DescribeError as exc:
@@ -68,7 +89,7 @@ def describe(
         note(desc.about)
 
 
-def _description(profile_name: str | None) -> ApiDescription:
+def _description(profile_name: str | None, tls: Transport) -> ApiDescription:
     """The profile's cached API description, fetched (and cached) when there is none."""
     from maascurl.api.apidesc import load_cached
     from maascurl.errors import MaascurlError
@@ -82,7 +103,7 @@ def _description(profile_name: str | None) -> ApiDescription:
 
     print("maascurl: fetching the server's API description", file=sys.stderr)
     try:
-        return fetch_profile_description(profile)
+        return fetch_profile_description(profile, tls=tls)
     except ValueError as exc:
         raise MaascurlError(f"cannot use the server's API description: {exc}") from None
 
@@ -102,7 +123,9 @@ def _print(data: Any, v3: bool = False) -> None:
         sys.stdout.write(render_plain(data))
 
 
-def _describe_v3(path: str, method: str | None, as_json: bool, profile_name: str | None) -> None:
+def _describe_v3(
+    path: str, method: str | None, as_json: bool, profile_name: str | None, tls: Transport
+) -> None:
     """`describe v3/...`: from the v3 API's OpenAPI document (fetched when not cached)."""
     import json
 
@@ -110,7 +133,7 @@ def _describe_v3(path: str, method: str | None, as_json: bool, profile_name: str
     from maascurl.api.v3describe import describe_data
     from maascurl.errors import UsageError
 
-    desc = _v3_description(profile_name)
+    desc = _v3_description(profile_name, tls)
     try:
         data = describe_data(desc, path, method)
     except DescribeError as exc:
@@ -121,7 +144,7 @@ def _describe_v3(path: str, method: str | None, as_json: bool, profile_name: str
     _print(visible(data), v3=True)
 
 
-def _v3_description(profile_name: str | None) -> V3Description:
+def _v3_description(profile_name: str | None, tls: Transport) -> V3Description:
     from maascurl.api.openapi import fetch_openapi, load_cached
     from maascurl.errors import MaascurlError
     from maascurl.profiles.config import select_profile
@@ -135,7 +158,7 @@ def _v3_description(profile_name: str | None) -> V3Description:
 
     print("maascurl: fetching the v3 API's description", file=sys.stderr)
     try:
-        with plain_connection(profile) as connection:
+        with plain_connection(profile, tls=tls) as connection:
             fresh = fetch_openapi(connection, profile.v3_root)
     except ValueError as exc:
         raise MaascurlError(f"cannot use the v3 API's description: {exc}") from None
@@ -144,7 +167,10 @@ def _v3_description(profile_name: str | None) -> V3Description:
     return fresh
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Print the TAB completion script for bash, zsh or fish.",
+)
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the TAB completion script for SHELL (bash, zsh or fish).

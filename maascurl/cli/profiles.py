@@ -10,7 +10,13 @@ from __future__ import annotations
 import click
 
 from maascurl.cli.complete import complete_profiles
-from maascurl.cli.options import CONTEXT_SETTINGS, profile_option, tls_options
+from maascurl.cli.options import (
+    CONTEXT_SETTINGS,
+    json_options,
+    profile_option,
+    tls_options,
+    wants_json,
+)
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -129,22 +135,25 @@ def profile() -> None:
 
 
 @profile.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def profile_list(as_json: bool) -> None:
+@json_options
+def profile_list(as_json: bool, format_: str | None) -> None:
     """List profiles: name, URL and which one is the default."""
     from maascurl.profiles.login import list_profiles
 
-    list_profiles(as_json)
+    list_profiles(wants_json(as_json, format_))
 
 
 @profile.command("show")
-@click.argument("name", shell_complete=complete_profiles)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def profile_show(name: str, as_json: bool) -> None:
-    """Show a profile's settings (the API key redacted)."""
+@click.argument("name", required=False, shell_complete=complete_profiles)
+@json_options
+def profile_show(name: str | None, as_json: bool, format_: str | None) -> None:
+    """Show a profile's settings (the API key redacted); with no NAME, the default one.
+
+    The config file's path is shown too.
+    """
     from maascurl.profiles.login import show_profile
 
-    show_profile(name, as_json)
+    show_profile(name, wants_json(as_json, format_))
 
 
 @profile.command("default")
@@ -175,11 +184,14 @@ def profile_import(file: str | None, force: bool, dry_run: bool) -> None:
     import_profiles(file, force, dry_run)
 
 
-@click.command(context_settings=CONTEXT_SETTINGS)
+@click.command(
+    context_settings=CONTEXT_SETTINGS, short_help="Fetch the server's API description again."
+)
 @profile_option
 @click.option("--all", "all_profiles", is_flag=True, help="Refresh every profile.")
-def refresh(profile: str | None, all_profiles: bool) -> None:
+@tls_options
+def refresh(profile: str | None, all_profiles: bool, insecure: bool, cacert: str | None) -> None:
     """Fetch the server's API description again (used for help, checks and TAB)."""
     from maascurl.profiles.login import refresh as do_refresh
 
-    do_refresh(profile, all_profiles)
+    do_refresh(profile, all_profiles, insecure=insecure, cacert=cacert)

@@ -20,7 +20,9 @@ from maascurl.cli.options import (
     FLEET_HELP,
     FORMAT_HELP,
     ITEM_HELP,
+    SEE_ALSO_HELP,
     WAIT_FLAG_HELP,
+    SectionedCommand,
     fleet_options,
     format_options,
     if_match_option,
@@ -30,6 +32,7 @@ from maascurl.cli.options import (
 )
 from maascurl.cli.values import (
     fleet_settings,
+    refuse_sort,
     refuse_with_fleet,
     refuse_without_each,
     take_fleet,
@@ -49,8 +52,10 @@ if TYPE_CHECKING:
 def method_command(method: str) -> click.Command:
     @click.command(
         name=method.lower(),
+        cls=SectionedCommand,
         context_settings=CONTEXT_SETTINGS,
-        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{FLEET_HELP}\n\n{EXIT_CODES_HELP}",
+        epilog=f"{ITEM_HELP}\n\n{FORMAT_HELP}\n\n{FLEET_HELP}\n\n{EXIT_CODES_HELP}\n\n"
+        f"{SEE_ALSO_HELP}",
         short_help=f"Send a {method} request.",
     )
     @click.argument("path", shell_complete=complete_path)
@@ -104,9 +109,7 @@ def _each(
     wait: WaitOptions | None,
 ) -> int:
     """--each FILE: the request once per line (jobs/fleet.py), waited for with --wait."""
-    if options.output.view is not None:
-        # A fleet run writes each body as one line of JSON Lines (pipe it to jq).
-        raise click.UsageError("--format, -t, --fields and --sort cannot be used with --each")
+    refuse_sort(options, "--each")
     if wait is not None:
         from maascurl.jobs.fleetwait import run_each_waiting
 

@@ -16,6 +16,7 @@ import click
 from maascurl.cli.options import FLEET_OPTIONS, FORMAT_OPTIONS, OUTPUT_OPTIONS, TRANSPORT_OPTIONS
 
 if TYPE_CHECKING:
+    from maascurl.jobs.call import CallOptions
     from maascurl.jobs.fleet import FleetOptions
     from maascurl.jobs.wait import WaitOptions
     from maascurl.show.terminal import OutputOptions
@@ -48,9 +49,17 @@ def take_output(options: dict[str, Any], *, formats: bool = False) -> OutputOpti
 
     output = OutputOptions(**{name: options.pop(name) for name in OUTPUT_OPTIONS})
     if formats:
-        from maascurl.show.fields import make_view
+        take_formats(options, output)
+    return output
 
-        output.view = make_view(output.output, *(options.pop(name) for name in FORMAT_OPTIONS))
+
+def take_formats(options: dict[str, Any], output: OutputOptions) -> OutputOptions:
+    """--format, -t, --json, --fields, --sort, --jq... out of OPTIONS, into OUTPUT's view."""
+    from maascurl.show.fields import make_view
+
+    given = [options.pop(name) for name in FORMAT_OPTIONS]
+    output.view = make_view(*given)
+    output.formatted = any(value not in (None, False, ()) for value in given)
     return output
 
 
@@ -90,6 +99,16 @@ def refuse_with_fleet(options: dict[str, Any], what: str) -> None:
     for name, flag in shown.items():
         if options.get(name):
             raise click.UsageError(f"{flag} cannot be used with {what}")
+
+
+def refuse_sort(options: CallOptions, what: str) -> None:
+    """--sort orders one answer's objects; a fleet's lines come in input order."""
+    view = options.output.view
+    if view is not None and view.sort is not None:
+        raise click.UsageError(
+            f"--sort cannot be used with {what}: lines are written in input order as they "
+            "come (sort one answer, or pipe the output to sort)"
+        )
 
 
 def take_wait(options: dict[str, Any], wanted: bool | None = None) -> WaitOptions | None:

@@ -7,6 +7,7 @@ when it runs.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import click
@@ -19,11 +20,14 @@ from maascurl.cli.complete import (
     complete_path,
 )
 from maascurl.cli.options import (
+    BATCH_WAIT_FLAG_HELP,
     CONTEXT_SETTINGS,
+    FORMAT_HELP,
     ITEM_HELP,
-    WAIT_FLAG_HELP,
     Duration,
+    SectionedCommand,
     fleet_options,
+    format_options,
     pretty_option,
     profile_option,
     progress_option,
@@ -36,16 +40,27 @@ from maascurl.cli.options import (
 )
 from maascurl.cli.values import (
     fleet_settings,
+    refuse_sort,
     set_progress,
     take_fleet,
+    take_formats,
     take_output,
     take_transport,
     take_wait,
 )
 from maascurl.errors import EXIT_CODES_HELP
 
+WAIT_TIMEOUT_HELP = (
+    "How long to wait before giving up with exit 7 (default 30m). --timeout bounds each "
+    "HTTP request instead."
+)
 
-@click.command(context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+
+@click.command(
+    cls=SectionedCommand,
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{FORMAT_HELP}\n\n{EXIT_CODES_HELP}",
+)
 @click.argument("path", shell_complete=complete_path)
 @click.argument(
     "conditions",
@@ -61,8 +76,9 @@ from maascurl.errors import EXIT_CODES_HELP
     shell_complete=complete_condition,
     help="A state that means failure: stop waiting and exit 8 (repeatable).",
 )
-@wait_options
+@partial(wait_options, timeout_help=WAIT_TIMEOUT_HELP)
 @request_options
+@format_options
 def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **options: Any) -> None:
     """Poll GET PATH until every FIELD has one of its VALUEs.
 
@@ -72,24 +88,33 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
       maascurl wait machines/abc123 boot_interface.link_connected=true
 
     FIELD may be dotted to reach a nested value; true, false and null match
-    JSON's. The final object goes to stdout. Transient failures of a poll
-    (refused, timed out, 5xx) are tolerated until --wait-timeout; a 4xx ends
-    the wait.
+    JSON's. On a terminal the wait ends in one line (hostname, status, power);
+    piped, or with -o, --format or --jq, with the final object. Transient
+    failures of a poll (refused, timed out, 5xx) are tolerated until
+    --wait-timeout; a 4xx ends the wait.
     """
     from maascurl.jobs.call import CallOptions
     from maascurl.jobs.wait import run_wait
 
     settings = take_wait(options, wanted=True)
     assert settings is not None
-    if options["body"] is not None:
-        raise click.UsageError("--body cannot be used with wait: it sends GETs")
     transport = take_transport(options)
-    output = take_output(options)
+    output = take_output(options, formats=True)
     call = CallOptions(output=output, transport=transport, **options)
     run_wait(path, conditions, fail_on, call, settings)
 
 
-@click.command(context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+# wait sends GETs only: it has no body to send.
+wait.params = [param for param in wait.params if param.name != "body"]
+
+
+@click.command(
+    cls=SectionedCommand,
+    own=("interval",),
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{FORMAT_HELP}\n\n{EXIT_CODES_HELP}",
+    short_help="Print MAAS's event log; -f follows it like tail -f.",
+)
 @click.argument(
     "filters", nargs=-1, metavar="[NAME=VALUE]...", shell_complete=complete_event_filters
 )
@@ -112,6 +137,7 @@ def wait(path: str, conditions: tuple[str, ...], fail_on: tuple[str, ...], **opt
     metavar="DURATION",
     help="Time between polls with --follow (default 2s).",
 )
+@format_options
 @verbose_option
 @tls_options
 @profile_option
@@ -124,6 +150,7 @@ def events(
     insecure: bool,
     cacert: str | None,
     profile: str | None,
+    **formats: Any,
 ) -> None:
     """Print MAAS's event log, oldest first; with -f, follow it like tail -f.
 
@@ -131,19 +158,33 @@ def events(
       maascurl events level=AUDIT -f
       maascurl events id=abc123 level=DEBUG -n 50
       maascurl events hostname=web-01 -f | jq -r .description
+      maascurl events -n 100 -t
 
     NAME=VALUE filters are those of `events op=query` (hostname, id, mac_address,
     zone, agent_name, owner, level: INFO by default, AUDIT for audit events
     only); repeat one to match any of its values. Piped, each event is one line
-    of JSON (JSON Lines); on a terminal, one readable line. Each event is
-    printed once, in order. Ctrl-C ends following with exit status 0.
+    of JSON (JSON Lines); on a terminal, one readable line; --format, -t,
+    --fields and --jq shape them as for a request's answer (a table needs every
+    row first: not with -f). Each event is printed once, in order. Ctrl-C ends
+    following with exit status 0.
     """
     from maascurl.jobs.call import CallOptions
     from maascurl.jobs.events import run_events
+    from maascurl.show.terminal import OutputOptions
     from maascurl.wire.settings import Transport
 
+    output = take_formats(formats, OutputOptions())
+    view = output.view
+    if follow and view is not None and (view.format == "table" or view.sort is not None):
+        shown = "-t" if view.format == "table" else "--sort"
+        raise click.UsageError(
+            f"{shown} needs every event first; with -f use --format tsv or jsonl"
+        )
     options = CallOptions(
-        profile=profile, verbose=verbose, transport=Transport(insecure=insecure, cacert=cacert)
+        profile=profile,
+        verbose=verbose,
+        transport=Transport(insecure=insecure, cacert=cacert),
+        output=output,
     )
     run_events(list(filters), lines, follow, interval, options)
 
@@ -154,11 +195,16 @@ lines and # comments are skipped. Every line is checked before the first
 request goes out, so one bad line sends nothing (and every bad line is named).
 Lines on the same object (same server, same path or one under it) are sent in
 input order, each after the one before it finished; other lines overlap (-j).
-Bodies are printed as JSON Lines in input order, each failure as one stderr
-line naming its input line; the exit status is that of the first failed line."""
+Bodies are printed as JSON Lines in input order (--format, -t, --fields and
+--jq shape them as for one answer, all lines together), each failure as one
+stderr line naming its input line; the exit status is that of the first failed
+line. On a terminal with no FILE, a note says the lines are read from stdin
+(end them with Ctrl-D)."""
 
 
 @click.command(
+    cls=SectionedCommand,
+    fleet_title="Fleet",
     context_settings=CONTEXT_SETTINGS,
     epilog=f"{BATCH_HELP}\n\n{ITEM_HELP}\n\n{EXIT_CODES_HELP}",
     short_help="Send the requests listed in FILE.",
@@ -167,6 +213,7 @@ line naming its input line; the exit status is that of the first failed line."""
     "file", default="-", type=click.Path(dir_okay=False, allow_dash=True), required=False
 )
 @request_options
+@format_options
 @fleet_options
 def batch(file: str, **options: Any) -> int:
     """Send the requests listed in FILE (default: stdin), several at a time.
@@ -183,7 +230,9 @@ def batch(file: str, **options: Any) -> int:
     fleet = fleet_settings(take_fleet(options))
     transport = take_transport(options)
     wait = take_wait(options)
-    call_options = CallOptions(output=OutputOptions(), transport=transport, **options)
+    output = take_formats(options, OutputOptions())
+    call_options = CallOptions(output=output, transport=transport, **options)
+    refuse_sort(call_options, "batch")
     if wait is not None:
         from maascurl.jobs.fleetwait import run_batch_waiting
 
@@ -194,10 +243,10 @@ def batch(file: str, **options: Any) -> int:
 
 
 # Options that shape one answer or carry one body: a batch line is a whole
-# request and every answer a line of JSON Lines, so batch does not take them.
+# request and every answer a line of the output, so batch does not take them.
 _NOT_FOR_BATCH = ("output", "include", "pretty", "pager", "body", "keep_error_body")
 batch.params = [param for param in batch.params if param.name not in _NOT_FOR_BATCH]
-wait_options(batch, flag=WAIT_FLAG_HELP)  # its POST lines may start something
+wait_options(batch, flag=BATCH_WAIT_FLAG_HELP)  # its POST lines may start something
 
 
 UPLOAD_WAIT_HELP = (
@@ -205,9 +254,19 @@ UPLOAD_WAIT_HELP = (
     "synced the image (default --wait-timeout 30m); exit 7 naming the racks still "
     "behind when it runs out."
 )
+UPLOAD_TIMEOUT_HELP = (
+    "How long to wait for the racks' sync before giving up with exit 7 (default 30m). "
+    "--timeout bounds each HTTP request instead."
+)
 
 
-@click.command("upload-image", context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
+@click.command(
+    "upload-image",
+    cls=SectionedCommand,
+    context_settings=CONTEXT_SETTINGS,
+    epilog=EXIT_CODES_HELP,
+    short_help="Upload a boot image in resumable chunks.",
+)
 @click.argument("name")
 @click.argument("architecture", shell_complete=complete_architectures)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
@@ -291,4 +350,5 @@ def upload_image(
     run_upload(job, options, then=racks_synced(job, wait))
 
 
-wait_options(upload_image, flag=UPLOAD_WAIT_HELP)  # --wait, --wait-timeout and --interval
+# --wait, --wait-timeout and --interval
+wait_options(upload_image, flag=UPLOAD_WAIT_HELP, timeout_help=UPLOAD_TIMEOUT_HELP)

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
-from maascurl.errors import MaascurlError, UsageError
+from maascurl.errors import MaascurlError, UsageError, note
 from maascurl.wire.request import (
     FILE_SEPARATORS,
     MARK,
@@ -92,6 +92,8 @@ def input_lines(name: str) -> Iterator[tuple[int, str | LineError]]:
 
 def _open(name: str) -> IO[bytes]:
     if name == "-":
+        if sys.stdin.isatty():  # a batch with no FILE, typed at the prompt: say what it waits for
+            note("reading lines from stdin, the terminal: end them with Ctrl-D (or give a FILE)")
         return sys.stdin.buffer
     try:
         return open(os.path.expanduser(name), "rb")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from maascurl.errors import HTTPStatusError, note, warn
-from maascurl.profiles.target import Target, connecting, make_auth, resolve_target
+from maascurl.profiles.target import Target, connecting, explained, make_auth, resolve_target
 from maascurl.show.terminal import OutputOptions
 from maascurl.wire.connection import Connection
 from maascurl.wire.request import RequestSpec, build_request
@@ -263,6 +263,7 @@ class Session(Connection):
         super().__init__(transport, scheme, auth, hooks, track=_track)
         self.target = target
         self.auth = auth
+        self.signed = auth is not None
 
     def close(self) -> None:
         try:
@@ -271,6 +272,27 @@ class Session(Connection):
             source = getattr(self.auth, "source", None)  # the v3 API's tokens
             if source is not None:
                 source.close()
+
+    def explained(self, error: HTTPStatusError) -> HTTPStatusError:
+        """ERROR with the next step for this profile (a refused key: log in again). The v3
+        API's errors are explained by jobs/v3.py: its 401 asks for a password login."""
+        if self.target.v3:
+            return error
+        return explained(error, self.target, self.signed)
+
+    def read(self, spec: RequestSpec, limit: int) -> httpx.Response:
+        try:
+            return super().read(spec, limit)
+        except HTTPStatusError as error:
+            raise self.explained(error) from None
+
+    def read_capped(
+        self, spec: RequestSpec, limit: int, transport: Transport | None = None
+    ) -> bytes:
+        try:
+            return super().read_capped(spec, limit, transport)
+        except HTTPStatusError as error:
+            raise self.explained(error) from None
 
 
 def _send_and_write(
@@ -291,7 +313,10 @@ def _send_and_write(
         try:
             write_response(response, options.output)
         except HTTPStatusError as exc:
-            raise _explained(exc, spec, target, desc, typed, lazy, options.no_check) from None
+            error = _explained(exc, spec, target, desc, typed, lazy, options.no_check)
+            if isinstance(error, HTTPStatusError):
+                error = session.explained(error)
+            raise error from None
         finally:
             response.close()
         if recorder is not None:
@@ -354,7 +379,7 @@ def _with_path_hint(
     suggestion = desc.suggest_path(relative)
     if suggestion is None:
         return exc
-    return HTTPStatusError(exc.status, f"{exc}; did you mean {suggestion}?")
+    return HTTPStatusError(exc.status, f"{exc}; did you mean {suggestion}?", html=exc.html)
 
 
 def _listing_recorder(

@@ -22,10 +22,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from maascurl.errors import MaascurlError, UsageError, note
-from maascurl.termsafe import safe_line
+from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
     from maascurl.jobs.call import CallOptions, Session
+    from maascurl.show.fields import View
+    from maascurl.show.terminal import OutputOptions
     from maascurl.wire.request import RequestSpec
 
 PAGE = 1000  # MAAS's MAX_EVENT_LOG_COUNT
@@ -40,9 +42,16 @@ def run_events(
 ) -> None:
     """Print the newest LINES events matching FILTERS, then (with FOLLOW) each new one."""
     from maascurl.jobs.call import Session
+    from maascurl.show.fields import view_of_many
 
     base, target = _base_spec(filters, options)
-    printer = Printer()
+    view = view_of_many(options.output.view, options.output.formatted)
+    if view is not None and not follow:
+        printer: Printer = ViewPrinter(options.output, view)
+    elif view is not None:
+        printer = StreamPrinter(view)
+    else:
+        printer = Printer()
     with Session(target, options) as session:
         try:
             page = _page(session, base, [("limit", str(max(lines, 1)))])
@@ -54,6 +63,8 @@ def run_events(
             if not follow:
                 raise
             # Ctrl-C is how following ends: success.
+        finally:
+            printer.close()
 
 
 def _base_spec(filters: list[str], options: CallOptions) -> tuple[RequestSpec, Any]:
@@ -163,3 +174,63 @@ class Printer:
         if text("description"):
             what = f"{what}: {text('description')}" if what else text("description")
         return f"{text('created')}  {shown} {text('hostname') or '-'}  {what}"
+
+    def close(self) -> None:
+        """Whatever is left to print once the last page is in."""
+
+
+class ViewPrinter(Printer):
+    """--format, -t, --fields, --sort or --jq on the events of one read (no -f)."""
+
+    def __init__(self, output: OutputOptions, view: View) -> None:
+        self.output = output
+        self.view = view
+
+    def write(self, events: list[dict[str, Any]]) -> None:
+        from maascurl.show.table import emit, render
+
+        view = self.view
+        if view.jq is not None:  # one event at a time, as the JSON Lines piped
+            from maascurl.show.jq import jq_text
+
+            emit("".join(jq_text(view.jq, data=event) for event in events), self.output)
+            return
+        terminal = sys.stdout.isatty()
+        pretty = terminal if self.output.pretty is None else self.output.pretty
+        shown = render(events, view, "events", terminal=terminal, pretty=pretty, width=_width())
+        emit(shown.text, self.output, color_json=shown.color_json, rendered=shown.rendered)
+
+
+class StreamPrinter(Printer):
+    """--format, --fields or --jq while following: each page as it comes (show/stream.py)."""
+
+    def __init__(self, view: View) -> None:
+        from maascurl.show.stream import ViewStream
+
+        self.stream = ViewStream(view)
+        self.jq = view.jq
+        self.terminal = sys.stdout.isatty()
+
+    def write(self, events: list[dict[str, Any]]) -> None:
+        if self.jq is not None:
+            for event in events:  # one event at a time, as the JSON Lines piped
+                self._out(self.stream.add(event))
+        elif events:
+            self._out(self.stream.add(events, "events"))
+
+    def close(self) -> None:
+        self._out(self.stream.close())
+
+    def _out(self, data: bytes) -> None:
+        if data and self.terminal:  # the server's text, its controls made visible
+            text = data.decode("utf-8", errors="replace")
+            data = "\r\n".join(safe(part) for part in text.split("\r\n")).encode("utf-8")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def _width() -> int | None:
+    from maascurl.show.table import table_width
+
+    return table_width()

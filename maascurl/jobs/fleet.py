@@ -61,11 +61,13 @@ from maascurl.errors import (
 from maascurl.jobs.batch import EachTemplate, LineError, LineRequest, batch_request, input_lines
 from maascurl.jobs.call import CallOptions, LazySession, Session, checked, load_description
 from maascurl.profiles.target import Target, resolve_target
+from maascurl.show.fields import view_of_many
 from maascurl.termsafe import safe, safe_line
 from maascurl.wire.request import RequestSpec, build_request, is_v3_path
 
 if TYPE_CHECKING:
     from maascurl.jobs.call import Description
+    from maascurl.show.stream import ViewStream
     from maascurl.wire._httpx import httpx
 
 DEFAULT_JOBS = 4
@@ -94,6 +96,9 @@ class FleetOptions:
     window: int | None = None
     # Drawn under the progress bar at a terminal (--wait: machines per state).
     detail: Callable[[], Any] | None = None
+    # Write each line's body (or what --format makes of it); a fleet waited for at a
+    # terminal ends in its summary instead (fleetwait.py).
+    bodies: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class Result:
     final_state: str | None = None  # set by a Hook, e.g. "Deployed"
     saved: bool = False  # the body went to -o FILE as it came
     held: tuple[int, int] | None = None  # (offset, length) of the body in Held's file
+    data: Any = None  # the body parsed, for --format and --fields (show/stream.py)
 
     def failed(self, error: MaascurlError) -> Result:
         message = redact_secrets(str(error))
@@ -214,15 +220,21 @@ class Planner:
         return self._sessions.setdefault(target.state_key, LazySession(target, self.options))
 
     def check_output(self, job: Job) -> None:
-        """-o FILE: its directory exists and no two lines write the same file."""
+        """-o FILE: no two lines write the same file, and its directory is or can be made
+        (it is made when the line's answer is written, as mkdir -p would)."""
         if job.output is None:
             return
         path = os.path.abspath(os.path.expanduser(job.output))
         if path in self._outputs:
             raise LineError(job.line, UsageError(f"-o {job.output}: another line writes it too"))
         self._outputs.add(path)
-        if not os.path.isdir(os.path.dirname(path)):
-            raise LineError(job.line, MaascurlError(f"-o {job.output}: no such directory"))
+        directory = os.path.dirname(path)
+        while not os.path.lexists(directory):
+            directory = os.path.dirname(directory)
+        if not os.path.isdir(directory):
+            raise LineError(
+                job.line, MaascurlError(f"-o {job.output}: {directory} is not a directory")
+            )
 
     def _target(self, profile: str | None, path: str) -> tuple[Target, Description]:
         name = profile if profile is not None else self.options.profile
@@ -395,13 +407,21 @@ class Runner:
         self._terminal = _isatty(self.out)
         # Dependent lines in input order; --no-check sends every line as soon as it can.
         self._order = None if options.no_check else Order(self._queue.put)
+        # --format, --fields, --jq: one output for all lines
+        self.view = view_of_many(options.output.view, options.output.formatted)
+        self._stream: ViewStream | None = None
+        if self.view is not None and self.view.jq is None and options.output.output is None:
+            from maascurl.show.stream import ViewStream
+
+            self._stream = ViewStream(self.view)
 
     # ---- the main thread
 
     def run(self, jobs: Iterator[Job], total: int) -> int:
         """Send every job; return the exit status of the run."""
         self._report = _open_report(self.fleet.report)
-        shown = Progress(total, self.fleet.detail) if shows_bar(self.options, self.out) else None
+        bar = shows_bar(self.options, self.out, self.fleet.bodies)
+        shown = Progress(total, self.fleet.detail) if bar else None
         self._progress = shown
         workers = [
             threading.Thread(target=self._work, name=f"fleet-{n}", daemon=True)
@@ -457,6 +477,8 @@ class Runner:
                 self._emit(self._wait(pending.popleft()))
         while pending:
             self._emit(self._wait(pending.popleft()))
+        if self._stream is not None and self.fleet.bodies:
+            self._write(self._stream.close())  # a table, or the end of a JSON array
         self._flush()
 
     def _send_in_order(self, slot: _Slot) -> None:
@@ -504,6 +526,14 @@ class Runner:
         assert slot.result is not None
         return slot.result
 
+    def _write_shown(self, data: bytes) -> None:
+        """An answer's DATA: at a terminal, the server's text with its controls made visible
+        (C1, DEL and bidi controls; a CSV's own CRLF line ends stay)."""
+        if self._terminal and data:
+            text = data.decode("utf-8", errors="replace")
+            data = "\r\n".join(safe(part) for part in text.split("\r\n")).encode("utf-8")
+        self._write(data)
+
     def _write(self, data: bytes) -> None:
         if not self.reader_gone:
             try:
@@ -541,11 +571,13 @@ class Runner:
             self._report.write(json.dumps(report_record(result), ensure_ascii=False) + "\n")
             self._report.flush()
         if result.outcome == OK:
-            body = self._held.take(result)  # one JSON line already (see _finish)
-            if body is not None:
-                if self._terminal:  # the server's text: C1, DEL and bidi controls made visible
-                    body = safe(body.decode("utf-8", errors="replace")).encode("utf-8")
-                self._write(body + b"\n")
+            body = self._held.take(result)  # one JSON line already, or --jq's lines (_finish)
+            if not self.fleet.bodies or result.job.output is not None:
+                pass  # written to its -o FILE, or shown only by the summary
+            elif self._stream is not None:
+                self._write_shown(self._stream.add(result.data, resource_of_job(result.job)))
+            elif body is not None:
+                self._write_shown(body if self.view is not None else body + b"\n")
         elif result.outcome == FAILED:
             if self.first_failure is None:
                 self.first_failure = result
@@ -641,21 +673,23 @@ class Runner:
         self._finish(slot, result, started)
 
     def _finish(self, slot: _Slot, result: Result, started: float) -> None:
-        if result.outcome == OK and slot.job.output is not None and not result.saved:
-            try:
-                _save(result.body or b"", slot.job.output)
-                result = replace(result, body=None)
-            except MaascurlError as exc:
-                result = result.failed(exc)
-            except Exception as exc:  # a bug must fail its line, not stop its worker
-                result = result.failed(_internal(exc))
-        elif result.outcome == OK and result.body is not None:
-            # Made a line here, not as it is written: a body that cannot be one fails its
-            # own line, and the run goes on.
-            try:
+        try:
+            if result.outcome == OK and self.view is not None:
+                result = self._viewed(result)
+            if result.outcome == OK and slot.job.output is not None and not result.saved:
+                _make_directory(slot.job.output, self.options.verbose)
+                _save(self._file_body(result), slot.job.output)
+                result = replace(result, body=None, data=None)
+            elif result.outcome == OK and result.body is not None and self.view is None:
+                # Made a line here, not as it is written: a body that cannot be one fails its
+                # own line, and the run goes on.
                 result = replace(result, body=json_line(result.body))
-            except RecursionError:  # a hostile server's nesting, not a bug of ours
-                result = result.failed(NESTED_TOO_DEEPLY)
+        except MaascurlError as exc:
+            result = result.failed(exc)
+        except RecursionError:  # a hostile server's nesting, not a bug of ours
+            result = result.failed(NESTED_TOO_DEEPLY)
+        except Exception as exc:  # a bug must fail its line, not stop its worker
+            result = result.failed(_internal(exc))
         if result.outcome == OK and result.body is not None:  # the line waits for its turn
             try:
                 result = self._held.keep(result)
@@ -665,8 +699,30 @@ class Runner:
         slot.finish(result)
         self._count(result)
 
+    def _viewed(self, result: Result) -> Result:
+        """The body parsed for --format and --fields, or run through --jq (a worker's part)."""
+        from maascurl.show.table import parse_body
+
+        view = self.view
+        assert view is not None
+        if view.jq is not None:
+            from maascurl.show.jq import jq_text
+
+            text = (result.body or b"").decode("utf-8", errors="replace")
+            return replace(result, body=jq_text(view.jq, body=text).encode("utf-8"))
+        return replace(result, data=parse_body(result.body or b""), body=None)  # one copy held
+
+    def _file_body(self, result: Result) -> bytes:
+        """What -o FILE gets: the body, or what the view makes of this line's answer alone."""
+        if self.view is None or self.view.jq is not None:
+            return result.body or b""
+        from maascurl.show.table import render
+
+        shown = render(result.data, self.view, resource_of_job(result.job))
+        return shown.text.encode("utf-8")
+
     def _send(self, job: Job, session: Session, result: Result) -> Result:
-        if job.output is not None and self.hook is None:
+        if job.output is not None and self.hook is None and self.view is None:
             return self._stream_to_file(job, session, result, job.output)
         response = session.read(job.spec, LINE_BODY_LIMIT)
         self._keep_answer(job, response)
@@ -688,7 +744,8 @@ class Runner:
         with session.errors(job.spec.url):
             try:
                 if not 200 <= response.status_code < 300:
-                    raise status_error(response)
+                    raise session.explained(status_error(response))
+                _make_directory(path, self.options.verbose)
                 _save(response, path)
             finally:
                 response.close()
@@ -792,8 +849,28 @@ def _isatty(out: IO[bytes]) -> bool:
         return False
 
 
+def resource_of_job(job: Job) -> str | None:
+    """What a line's path lists (machines, tags...), for the default columns of a view."""
+    from maascurl.show.fields import resource_of
+
+    return resource_of(job.spec.url, job.spec.op)
+
+
 def _internal(exc: Exception) -> MaascurlError:
     return MaascurlError(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _make_directory(path: str, verbose: bool) -> None:
+    """-o FILE's directory, made when there is none, as mkdir -p (said with -v)."""
+    directory = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise MaascurlError(f"cannot make {directory} for -o {path}: {exc.strerror}") from None
+    if verbose:
+        note(f"made the directory {directory} for -o")
 
 
 def _save(body: bytes | httpx.Response, path: str) -> None:
@@ -850,14 +927,14 @@ def report_record(result: Result) -> dict[str, Any]:
     }
 
 
-def shows_bar(options: CallOptions, out: IO[bytes]) -> bool:
+def shows_bar(options: CallOptions, out: IO[bytes], bodies: bool = True) -> bool:
     """Whether a fleet run draws its progress bar (and --wait its states under it).
 
     Not when the bodies go to the terminal the bar is on: they would tear it apart.
     """
     from maascurl.show import progress
 
-    bodies_to_terminal = options.output.output is None and out.isatty()
+    bodies_to_terminal = bodies and options.output.output is None and out.isatty()
     return progress.allowed() and not bodies_to_terminal
 
 

@@ -31,6 +31,7 @@ from maascurl.jobs.wait import (
     image_create,
     json_or_none,
     machine_key,
+    one_line,
     read_final,
 )
 from maascurl.termsafe import safe_line
@@ -54,9 +55,12 @@ FLEET_WINDOW = 10_000  # input lines a fleet run with --wait holds (and waits fo
 class FleetWaiter:
     """The fleet runner's hook, and one poller for the whole run (see above)."""
 
-    def __init__(self, wait: WaitOptions, view: View | None = None) -> None:
+    def __init__(
+        self, wait: WaitOptions, view: View | None = None, *, summary_out: bool = False
+    ) -> None:
         from maascurl.show.waitview import PlainView
 
+        self.summary_out = summary_out  # the summary is stdout's answer (a terminal's)
         self.wait = wait
         self.view: View = view or PlainView()
         self.watches: list[Watch] = []
@@ -176,7 +180,9 @@ class FleetWaiter:
         if not self.watches:
             return
         summary = fleet_summary(self.watches, time.monotonic() - self.started)
-        if not is_quiet():  # the states are the server's text
+        if self.summary_out:  # the states are the server's text
+            print(safe_line(summary), flush=True)
+        elif not is_quiet():
             print(f"maascurl: {safe_line(summary)}", file=sys.stderr, flush=True)
         if left:
             note(f"{len(left)} action(s) not waited for go on in MAAS")
@@ -230,9 +236,11 @@ def _run_fleet_waiting(
     from maascurl.jobs.fleet import shows_bar
     from maascurl.show.waitview import FleetView
 
-    waiter = FleetWaiter(wait)
-    fleet = replace(fleet, window=FLEET_WINDOW)
-    if shows_bar(options, sys.stdout.buffer):  # the states go under the fleet's progress bar
+    # At a terminal the run ends in its summary, not in a screenful of final objects.
+    bodies = not one_line(options)
+    waiter = FleetWaiter(wait, summary_out=not bodies)
+    fleet = replace(fleet, window=FLEET_WINDOW, bodies=bodies)
+    if shows_bar(options, sys.stdout.buffer, bodies):  # the states go under the progress bar
         view = FleetView(waiter.watches)
         waiter.view = view
         fleet = replace(fleet, detail=view.render)

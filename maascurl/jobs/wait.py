@@ -796,6 +796,9 @@ def _wait_for_poll(
     with view_for([watch]) as view:
         wait_all(session, [watch], wait.interval, view)
     _finish(watch)
+    if one_line(options):
+        write_end(watch, None, options)
+        return
     final = watch.response
     if goal.final is not None:
         final = read_final(session, goal)
@@ -903,13 +906,54 @@ def _wait_and_write(
     # A failure state or a timeout still read the object: it goes to stdout
     # as the last word; a deleted machine (4xx) leaves stdout empty.
     if watch.response is not None and isinstance(watch.error, (type(None), FailedState, TimedOut)):
-        write_final(watch.response, options)
+        write_end(watch, watch.response, options)
     _finish(watch)
 
 
 def _finish(watch: Watch) -> None:
     if watch.error is not None:
         raise watch.error
+
+
+def one_line(options: CallOptions) -> bool:
+    """Whether a wait ends in one line (at a terminal) rather than with the final object.
+
+    The object goes to a pipe, to -o, and to a terminal that asked for it
+    (--format, --fields, --jq, --pretty, -i, --keep-error-body).
+    """
+    from maascurl.show.terminal import stdout_is_terminal
+
+    out = options.output
+    asked = out.output is not None or out.formatted or out.view or out.pretty is not None
+    return not (asked or out.include or out.keep_error_body) and stdout_is_terminal()
+
+
+def write_end(watch: Watch, response: httpx.Response | None, options: CallOptions) -> None:
+    """How a wait ends on stdout: one line at a terminal (one_line), else the final object."""
+    if not one_line(options):
+        if response is not None:
+            write_final(response, options)
+        return
+    from maascurl.errors import note
+    from maascurl.termsafe import safe_line
+
+    if options.verbose:
+        note("the wait ends in one line at a terminal; --format json shows the final object")
+    print(safe_line(end_line(watch)), flush=True)
+
+
+def end_line(watch: Watch) -> str:
+    """`web-01 (abc123): Deployed, power on`; anything but a machine: `where: state`."""
+    data = watch.data if isinstance(watch.data, dict) else {}
+    texts = {key: data.get(key) for key in ("hostname", "system_id", "status_name", "power_state")}
+    name, system_id, status, power = (v if isinstance(v, str) else None for v in texts.values())
+    if not (name or system_id):
+        return f"{watch.where}: {watch.seen.state if watch.seen else 'not read'}"
+    who = f"{name} ({system_id})" if name and system_id else name or system_id
+    state = ", ".join(text for text in (status, power and f"power {power}") if text)
+    if not state and watch.seen is not None:
+        state = watch.seen.state
+    return f"{who}: {state}"
 
 
 def write_final(response: httpx.Response, options: CallOptions) -> None:

@@ -65,6 +65,11 @@ class Profile:
                     f"{self.untrusted_source}"
                 )
             return parse_api_key(_run_key_command(self.name, self.api_key_command))
+        if not self.api_key and self.name == ENVIRONMENT_PROFILE:
+            raise ConfigError(
+                f"${ENV_URL} is set but ${ENV_KEY} is not: set {ENV_KEY} to the API key "
+                "(consumer_key:token_key:token_secret), or send unsigned with --anonymous"
+            )
         if not self.api_key:
             raise ConfigError(f"profile {self.name!r} has no API key")
         return parse_api_key(self.api_key)

@@ -26,7 +26,13 @@ from maascurl.profiles.config import (
     normalise_url,
     update_config,
 )
-from maascurl.profiles.target import Target, make_auth, warn_cleartext
+from maascurl.profiles.target import (
+    Target,
+    likely_url,
+    make_auth,
+    refusal_reason,
+    warn_cleartext,
+)
 from maascurl.termsafe import safe_line
 from maascurl.wire.request import RequestSpec
 from maascurl.wire.settings import Transport
@@ -132,12 +138,19 @@ def check_and_save(profile: Profile, timeout: float) -> None:
 
 
 def _connection(
-    profile: Profile, auth: MaasAuth | BearerAuth | None, timeout: float | None
+    profile: Profile,
+    auth: MaasAuth | BearerAuth | None,
+    timeout: float | None,
+    tls: Transport | None = None,
 ) -> Connection:
-    """A connection to the profile's server with its TLS settings and one retry."""
+    """A connection to the profile's server with its TLS settings (and TLS's -k, --cacert)
+    and one retry."""
     from maascurl.wire.connection import Connection
 
-    transport = Transport(retries=1, timeout=timeout).for_profile(profile)
+    given = tls or Transport()
+    transport = Transport(
+        retries=1, timeout=timeout, insecure=given.insecure, cacert=given.cacert
+    ).for_profile(profile)
     return Connection(transport, urlsplit(profile.api_root).scheme, auth)
 
 
@@ -150,7 +163,10 @@ def whoami(profile: Profile, timeout: float | None = None) -> str:
             body = connection.read_capped(spec, WHOAMI_LIMIT)
     except HTTPStatusError as error:
         if error.status == 401:
-            error.args = (f"the server refused the API key: {error}",)
+            why = refusal_reason(str(error))
+            error.args = (f"the server refused the API key ({why}): {error}",)
+        elif error.status == 404:
+            error.args = (_not_maas(profile, error),)
         elif 300 <= error.status < 400:
             error.args = (_redirect_hint(profile, str(error)),)
         raise
@@ -161,6 +177,16 @@ def whoami(profile: Profile, timeout: float | None = None) -> str:
         raise MaascurlError(
             f"{profile.api_root}users/?op=whoami did not answer like a MAAS server"
         ) from None
+
+
+def _not_maas(profile: Profile, error: HTTPStatusError) -> str:
+    """whoami is on every MAAS: a 404 means URL is not MAAS's (a /maas typed in lower case)."""
+    likely = likely_url(profile.url)
+    what = "a web page" if error.html else "404"
+    message = f"{profile.url} does not answer as MAAS does: users/?op=whoami gave {what} ({error})"
+    if likely is None:
+        return message
+    return f"{message}; MAAS is likely at {likely}: maascurl login {profile.name} {likely}"
 
 
 def _redirect_hint(profile: Profile, message: str) -> str:
@@ -176,16 +202,22 @@ def _redirect_hint(profile: Profile, message: str) -> str:
     return f"{message}; log in with that URL: maascurl login {profile.name} {root}"
 
 
-def plain_connection(profile: Profile, timeout: float | None = None) -> Connection:
+def plain_connection(
+    profile: Profile, timeout: float | None = None, tls: Transport | None = None
+) -> Connection:
     """A connection to the profile's server without credentials (descriptions need none)."""
-    return _connection(profile, None, timeout)
+    return _connection(profile, None, timeout, tls)
 
 
-def fetch_profile_description(profile: Profile, timeout: float | None = None) -> ApiDescription:
+def fetch_profile_description(
+    profile: Profile, timeout: float | None = None, tls: Transport | None = None
+) -> ApiDescription:
     """The server's API description, fetched unsigned (api/fetch.py) and cached."""
     from maascurl.api.fetch import fetch_description
 
-    with _connection(profile, None, timeout) as connection:
+    if tls is not None and tls.insecure and profile.api_root.startswith("https:"):
+        warn("TLS certificate verification is off (--insecure)")
+    with _connection(profile, None, timeout, tls) as connection:
         return fetch_description(connection, profile.api_root)
 
 
@@ -307,11 +339,23 @@ def list_profiles(as_json: bool) -> None:
         print(f"{marker} {name:<{width}}  {safe_line(row['url'])}")
 
 
-def show_profile(name: str, as_json: bool) -> None:
+def show_profile(name: str | None, as_json: bool) -> None:
+    """NAME's settings (the default profile's without NAME), and the config file's path."""
     config = load_config()
+    if name is None:
+        if not config.default:
+            known = ", ".join(sorted(config.profiles))
+            fix = (
+                f"choose one with `maascurl profile default NAME` (profiles: {known})"
+                if known
+                else "add one with `maascurl login NAME URL`"
+            )
+            raise ConfigError(f"no default profile in {config.path}; {fix}")
+        name = config.default
     data = _public(config.get(name), config.default)
     if config.get(name).username:
         data.update(_v3_state(config.get(name)))
+    data["config"] = str(config.path)
     if as_json:
         print(json.dumps(data))
         return
@@ -321,7 +365,9 @@ def show_profile(name: str, as_json: bool) -> None:
             print(f"{key}: {shown}")
 
 
-def refresh(name: str | None, all_profiles: bool) -> None:
+def refresh(
+    name: str | None, all_profiles: bool, *, insecure: bool = False, cacert: str | None = None
+) -> None:
     from maascurl.profiles.config import select_profile
 
     if all_profiles and name:
@@ -336,7 +382,8 @@ def refresh(name: str | None, all_profiles: bool) -> None:
     failed = 0
     for profile in profiles:
         try:
-            desc = fetch_profile_description(profile)
+            tls = Transport(insecure=insecure, cacert=cacert)
+            desc = fetch_profile_description(profile, tls=tls)
         except (MaascurlError, ValueError) as exc:
             failed += 1
             message = safe_line(redact_secrets(f"{profile.name}: {exc}"))

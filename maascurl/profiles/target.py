@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from maascurl.errors import ConfigError, UsageError, warn
-from maascurl.profiles.config import ENVIRONMENT_PROFILE, Profile, select_profile
+from maascurl.errors import ConfigError, HTTPStatusError, UsageError, warn
+from maascurl.profiles.config import ENV_KEY, ENVIRONMENT_PROFILE, Profile, select_profile
 from maascurl.wire.request import is_v3_path
 
 if TYPE_CHECKING:
@@ -163,3 +163,87 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# --- what an error means for this profile, and what to do next -----------------------
+
+# What MAAS's 401s say about the key (its three parts: consumer key, token key, secret).
+_REFUSALS = (
+    ("Invalid signature", "its secret, the third part, is wrong"),
+    ("Invalid access token", "its token, the second part, is unknown: revoked or mistyped"),
+    ("Invalid API key", "its consumer key, the first part, is unknown: revoked or mistyped"),
+)
+
+
+def refusal_reason(message: str) -> str:
+    """Which part of the key a 401's text (MAAS's) says is wrong."""
+    return next((why for text, why in _REFUSALS if text in message), "wrong or revoked")
+
+
+def explained(error: HTTPStatusError, target: Target, signed: bool) -> HTTPStatusError:
+    """ERROR with the next step: a refused key names its profile and `maascurl login`, and
+    a 404 that is not MAAS's own says so, with the URL MAAS is likely at."""
+    if error.status == 401:
+        hint = key_hint(str(error), target.profile, signed)
+    elif error.status == 404:
+        hint = not_maas_hint(error, target.api_root)
+    else:
+        hint = None
+    if hint is None:
+        return error
+    return HTTPStatusError(error.status, joined(str(error), hint), html=error.html)
+
+
+def joined(message: str, more: str) -> str:
+    """MESSAGE, then MORE as a sentence of its own after a full stop, else after '; '."""
+    if message.endswith((".", "!", "?")):
+        return f"{message} {more[:1].upper()}{more[1:]}"
+    return f"{message}; {more}"
+
+
+def key_hint(message: str, profile: Profile | None, signed: bool) -> str | None:
+    if profile is None:
+        return None
+    if not signed:
+        if profile.anonymous:
+            return (
+                f"profile {profile.name!r} has no API key (anonymous = true); log in with one: "
+                f"maascurl login {profile.name} {profile.url}"
+            )
+        return "this request needs the API key: drop --anonymous"
+    why = refusal_reason(message)
+    if profile.name == ENVIRONMENT_PROFILE:
+        return f"the server refused the API key in ${ENV_KEY} ({why})"
+    return (
+        f"the server refused the API key of profile {profile.name!r} ({why}); log in again "
+        f"with a key from MAAS (the UI's API keys, or sudo maas apikey --username NAME): "
+        f"maascurl login {profile.name} {profile.url}"
+    )
+
+
+def not_maas_hint(error: HTTPStatusError, api_root: str) -> str | None:
+    """A 404 that no MAAS API gives: a web page, or a URL whose path is not /MAAS."""
+    root = api_root.removesuffix("api/2.0/").rstrip("/")
+    if not (error.html or not root.endswith("/MAAS")):
+        return None  # MAAS's own 404 (No Machine matches...): the path is what is wrong
+    host = urlsplit(root).netloc
+    what = "a web page" if error.html else "a 404"
+    hint = f"{host} answered with {what}, not as MAAS's API answers: is the URL right?"
+    likely = likely_url(root)
+    return f"{hint} MAAS's is likely {likely}" if likely else hint
+
+
+def likely_url(url: str) -> str | None:
+    """Where MAAS probably is, when URL is not where it usually is; None when it is.
+
+    MAAS serves its API under /MAAS (capitals), on port 5240 (http) or 5443 (https).
+    """
+    parts = urlsplit(url.rstrip("/"))
+    path = parts.path
+    if path.lower().endswith("/maas"):
+        path = path[: -len("/maas")]
+    netloc = parts.netloc
+    if parts.port is None and parts.hostname:
+        netloc += ":5443" if parts.scheme == "https" else ":5240"
+    likely = f"{parts.scheme}://{netloc}{path}/MAAS"
+    return None if likely == url.rstrip("/") else likely

@@ -264,13 +264,20 @@ _API_MARK = "/api/2.0/"
 
 @dataclass
 class View:
-    """What the user asked to see: --format, --fields, --sort, --header."""
+    """What the user asked to see: --format, --fields, --sort, --header-row, --crlf, --jq."""
 
     format: str = "json"
     fields: list[str] | None = None
     sort: list[str] | None = None  # keys, first the most significant; "-name" descending
-    header: bool = False
+    header: bool | None = None  # --header-row/--no-header-row (None: TSV none, CSV one)
+    crlf: bool = False  # CSV's lines end in CRLF (RFC 4180) rather than LF
+    jq: Any = None  # --jq: the compiled program (show/jq.py)
     csv_safe: bool = False  # --csv-safe: cells a spreadsheet would run as formulas start with '
+
+    @property
+    def header_row(self) -> bool:
+        """Whether TSV or CSV starts with a line of column names."""
+        return self.header if self.header is not None else self.format == "csv"
 
 
 @dataclass
@@ -647,22 +654,25 @@ def selected(row: Any, key: str | None, columns: Sequence[Column]) -> dict[str, 
 
 
 def make_view(
-    output: str | None,
     format_: str | None,
     table: bool,
     fields: str | tuple[str, ...] | None,
     sort: str | tuple[str, ...] | None,
-    header: bool,
+    header: bool | None = None,
+    crlf: bool = False,
+    json_: bool = False,
+    jq: str | None = None,
     csv_safe: bool = False,
 ) -> View | None:
     """The View for these options, or None for today's output (the body as it came)."""
     from maascurl.errors import UsageError
 
-    if table and format_ not in (None, "table"):
-        raise UsageError(f"-t asks for a table but --format says {format_}")
-    chosen = "table" if table else format_
-    if header and chosen not in ("tsv", "csv"):
-        raise UsageError("--header goes with --format tsv (csv always has one)")
+    chosen = _chosen_format(format_, table, json_)
+    if header is not None and chosen not in ("tsv", "csv"):
+        flag = "--header-row" if header else "--no-header-row"
+        raise UsageError(f"{flag} goes with --format tsv or csv")
+    if crlf and chosen != "csv":
+        raise UsageError("--crlf goes with --format csv")
     if csv_safe and chosen != "csv":
         raise UsageError("--csv-safe goes with --format csv")
     # Given more than once, --fields and --sort add up: nothing given is dropped.
@@ -675,12 +685,41 @@ def make_view(
         keys = parse_sort(sorts) or None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if jq is not None:
+        shaped = [
+            flag
+            for flag, given in (("--format", chosen), ("--fields", names), ("--sort", keys))
+            if given is not None
+        ]
+        if shaped:
+            raise UsageError(f"--jq shapes the output itself; drop {', '.join(shaped)}")
+        from maascurl.show.jq import compile_jq
+
+        return View("json", jq=compile_jq(jq))
     if chosen in (None, "json") and names is None and keys is None:
         return None
-    if output is not None:
-        # -o saves the body byte for byte (-o -: raw to stdout); a view is for stdout.
-        raise UsageError("--format, -t, --fields and --sort write to stdout; use > FILE, not -o")
-    return View(chosen or "json", names, keys, header, csv_safe)
+    return View(chosen or "json", names, keys, header, crlf, csv_safe=csv_safe)
+
+
+def view_of_many(view: View | None, formatted: bool) -> View | None:
+    """The view for many answers (a fleet's lines, events): there --format json (or --json)
+    alone asks for one JSON document, not for the JSON Lines they are by default."""
+    return view if view is not None or not formatted else View("json")
+
+
+def _chosen_format(format_: str | None, table: bool, json_: bool) -> str | None:
+    """--format, -t (table) and --json (json) as one format; two that disagree are an error."""
+    from maascurl.errors import UsageError
+
+    chosen, by = format_, "--format"
+    for flag, name, given in (("-t", "table", table), ("--json", "json", json_)):
+        if not given:
+            continue
+        if chosen not in (None, name):
+            what = "a table" if name == "table" else "JSON"
+            raise UsageError(f"{flag} asks for {what} but {by} says {chosen}")
+        chosen, by = name, flag
+    return chosen
 
 
 def op_of(items: Iterable[str]) -> str | None:

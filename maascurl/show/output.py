@@ -63,13 +63,11 @@ def _keep_error_body(response: httpx.Response) -> None:
 
 
 def write_body(response: httpx.Response, options: OutputOptions) -> None:
+    if options.view is not None:
+        write_view(response, options)
+        return
     if options.output and options.output != "-":
         save_body(response, options.output)
-        return
-    if options.view is not None:
-        from maascurl.show.table import write_view
-
-        write_view(response, options)
         return
     if options.output == "-":
         pretty = False  # "-o -" means the raw body on stdout, as in curl
@@ -83,6 +81,26 @@ def write_body(response: httpx.Response, options: OutputOptions) -> None:
         sys.stdout.flush()
         widen_pipe(sys.stdout.buffer)
         stream_raw(response.iter_bytes(), sys.stdout.buffer)
+
+
+def write_view(response: httpx.Response, options: OutputOptions) -> None:
+    """A 2xx JSON response as --format, --fields, --sort or --jq say (table.py): to stdout,
+    or into -o FILE as a body would be (whole or not at all)."""
+    from maascurl.show.table import emit, view_of
+
+    to_terminal = options.output is None and stdout_is_terminal()
+    shown = view_of(response, options, to_terminal)
+    if options.output not in (None, "-"):
+        save_text(shown.text, options.output)
+    else:
+        emit(shown.text, options, color_json=shown.color_json, rendered=shown.rendered)
+
+
+def save_text(text: str, path: str) -> None:
+    """TEXT into PATH as UTF-8, as save_body writes a body."""
+    from maascurl.wire._httpx import httpx
+
+    save_body(httpx.Response(200, content=text.encode("utf-8")), path)
 
 
 def widen_pipe(out: IO[bytes]) -> None:

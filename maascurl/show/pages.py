@@ -2,15 +2,15 @@
 
 The pages come as an iterator of item lists (jobs/pages.py), one page held
 at a time: JSON to a pipe or a file, JSON Lines, TSV and CSV are written as
-the pages come, so memory stays flat however many items there are. A
-table, `--sort` and pretty JSON on a terminal need every item first, and
-gather them. Items are written as compact JSON, as MAAS writes them.
+the pages come (to stdout, or into -o FILE), so memory stays flat however
+many items there are. A table, `--sort`, `--jq` and pretty JSON on a
+terminal need every item first, and gather them; they are then shown as one
+answer of all the items would be (show/table.py). Items are written as
+compact JSON, as MAAS writes them.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -22,7 +22,6 @@ from maascurl.show.fields import (
     View,
     choose_columns,
     selected,
-    sort_listing,
 )
 from maascurl.show.terminal import OutputOptions, pager_stream, stdout_is_terminal, use_color
 
@@ -34,29 +33,31 @@ def _compact(value: Any) -> str:
 
 
 def write_pages(pages: Iterator[Page], options: OutputOptions) -> None:
-    """Every page's items as one list, where and as OPTIONS say.
+    """Every page's items as one list, where and as OPTIONS say: to stdout, or into -o FILE
+    (whole or not at all) in the format asked for.
 
     Nothing is written before the first page came: an error there leaves stdout empty.
     """
     first = next(pages, None)
     pages = _chain(first, pages) if first is not None else iter(())
     view = options.view
-    if options.output and options.output != "-":
-        _save(pages, options.output)
-    elif view is None:
-        pretty = stdout_is_terminal() if options.pretty is None else options.pretty
-        if pretty and options.output != "-":
+    to_file = options.output not in (None, "-")
+    terminal = not to_file and options.output != "-" and stdout_is_terminal()
+    if view is None:
+        pretty = terminal if options.pretty is None else options.pretty
+        if pretty and terminal:
             _show_pretty([item for page in pages for item in page], options)
         else:
-            _stream(_json_list(pages, None), options)
+            _write(_json_list(pages, None), options)
     elif (
-        view.sort is not None
+        view.jq is not None
+        or view.sort is not None
         or view.format == "table"
-        or (view.format == "json" and stdout_is_terminal())
+        or (view.format == "json" and terminal)
     ):
-        _gathered(pages, options, view)
+        _gathered(pages, options, view, terminal)
     else:
-        _stream(_view_chunks(pages, view), options)
+        _write(_view_chunks(pages, view), options)
 
 
 def _json_list(pages: Iterable[Page], columns: list[Column] | None) -> Iterator[str]:
@@ -73,19 +74,28 @@ def _json_list(pages: Iterable[Page], columns: list[Column] | None) -> Iterator[
 
 def _view_chunks(pages: Iterator[Page], view: View) -> Iterator[str]:
     """jsonl, tsv, csv and json with --fields, a page at a time; the columns are chosen
-    from the first page (the same for all, as for one listing)."""
+    from the first page (the same for all, as for one listing), the header row is the
+    first page's."""
+    from maascurl.show.table import csv_text, jsonl_text, tsv_text
+
     first = next(pages, [])
     columns = choose_columns(view, Listing(first), None)
     rest = _chain(first, pages)
     if view.format == "json":
         yield from _json_list(rest, columns)
         return
-    if view.format in ("tsv", "csv") and not columns:
-        return
-    if view.format == "csv" or (view.format == "tsv" and view.header):
-        yield _header(columns, view.format)
+    header = view.header_row
     for page in rest:
-        yield _rows(page, columns, view.format)
+        listing = Listing(page)
+        if view.format == "jsonl":
+            yield jsonl_text(listing, columns if view.fields is not None else None)
+        elif view.format == "tsv":
+            yield tsv_text(listing, columns, header)
+        else:
+            yield csv_text(
+                listing, columns, header=header, crlf=view.crlf, formula_safe=view.csv_safe
+            )
+        header = False
 
 
 def _chain(first: Page, rest: Iterator[Page]) -> Iterator[Page]:
@@ -93,55 +103,37 @@ def _chain(first: Page, rest: Iterator[Page]) -> Iterator[Page]:
     yield from rest
 
 
-def _header(columns: list[Column], kind: str) -> str:
-    from maascurl.show.table import tsv_escape
+def _gathered(pages: Iterator[Page], options: OutputOptions, view: View, terminal: bool) -> None:
+    """Every item first (--jq, a table, --sort, JSON on a terminal), shown as one answer
+    of all the items would be (show/table.py)."""
+    from maascurl.show.output import save_text
+    from maascurl.show.table import emit, render, table_width
 
-    names = [column.path or column.label for column in columns]
-    if kind == "tsv":
-        return "\t".join(tsv_escape(name) for name in names) + "\n"
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(names)
-    return out.getvalue()
+    items = [item for page in pages for item in page]
+    if view.jq is not None:
+        from maascurl.show.jq import jq_text
 
-
-def _rows(page: Page, columns: list[Column], kind: str) -> str:
-    from maascurl.show.table import cells, tsv_escape
-
-    listing = Listing(page)
-    if kind == "jsonl":
-        rows = (selected(row, None, columns) if columns else row for row in page)
-        return "".join(_compact(row) + "\n" for row in rows)
-    if kind == "tsv":
-        lines = ("\t".join(tsv_escape(text) for text in row) for row in cells(listing, columns))
-        return "".join(line + "\n" for line in lines)
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(cells(listing, columns))
-    return out.getvalue()
-
-
-def _gathered(pages: Iterator[Page], options: OutputOptions, view: View) -> None:
-    """Every item first: a table, --sort, or JSON with --fields on a terminal."""
-    from maascurl.show.table import csv_text, emit, emit_table, json_text, jsonl_text, tsv_text
-
-    listing = Listing([item for page in pages for item in page])
-    if view.sort:
-        sort_listing(listing, view.sort)
-    if view.format in ("json", "jsonl") and view.fields is None:
-        columns = None
+        text = jq_text(view.jq, data=items)
+        shown_text, color_json, rendered = text, False, False
     else:
-        columns = choose_columns(view, listing, None)
-    if view.format == "json":
-        pretty = stdout_is_terminal() if options.pretty is None else options.pretty
-        text = json_text(listing.rows, listing, columns, pretty and not stdout_is_terminal())
-        emit(text, options, color_json=pretty and stdout_is_terminal())
-    elif view.format == "jsonl":
-        emit(jsonl_text(listing, columns), options)
-    elif view.format == "tsv":
-        emit(tsv_text(listing, columns or [], view.header), options)
-    elif view.format == "csv":
-        emit(csv_text(listing, columns or []), options)
+        pretty = terminal if options.pretty is None else options.pretty
+        width = None if options.output not in (None, "-") else table_width()
+        shown = render(items, view, None, terminal=terminal, pretty=pretty, width=width)
+        shown_text, color_json, rendered = shown.text, shown.color_json, shown.rendered
+    if options.output not in (None, "-"):
+        save_text(shown_text, options.output)
     else:
-        emit_table(listing, columns or [], options)
+        emit(shown_text, options, color_json=color_json, rendered=rendered)
+
+
+def _write(chunks: Iterable[str], options: OutputOptions) -> None:
+    """Text as it comes, into -o FILE (whole or not at all) or to stdout."""
+    if options.output not in (None, "-"):
+        from maascurl.show.output import save_chunks
+
+        save_chunks((chunk.encode("utf-8") for chunk in chunks), options.output)
+    else:
+        _stream(chunks, options)
 
 
 def _stream(chunks: Iterable[str], options: OutputOptions) -> None:
@@ -157,8 +149,8 @@ def _stream(chunks: Iterable[str], options: OutputOptions) -> None:
     from maascurl.termsafe import safe
 
     with pager_stream(options.pager) as stream:
-        for chunk in chunks:
-            stream.write(safe(chunk))
+        for chunk in chunks:  # CSV's --crlf line ends are not the server's
+            stream.write("\r\n".join(safe(part) for part in chunk.split("\r\n")))
 
 
 def _show_pretty(items: list[Any], options: OutputOptions) -> None:
@@ -168,10 +160,3 @@ def _show_pretty(items: list[Any], options: OutputOptions) -> None:
     with pager_stream(options.pager) as out:
         if not write_json(body, out, color=use_color(sys.stdout)):
             out.write(body.decode("utf-8") + "\n")
-
-
-def _save(pages: Iterator[Page], path: str) -> None:
-    """-o FILE: the list written whole, or nothing (a temporary file renamed into place)."""
-    from maascurl.show.output import save_chunks
-
-    save_chunks((chunk.encode("utf-8") for chunk in _json_list(pages, None)), path)

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from maascurl.errors import AnswerTooLarge, MaascurlError, note, warn
 from maascurl.show.fields import (
@@ -40,6 +40,7 @@ from maascurl.show.terminal import pager_stream, stdout_is_terminal, use_color
 from maascurl.termsafe import safe, safe_line
 
 if TYPE_CHECKING:
+    from maascurl.show.fields import View
     from maascurl.show.terminal import OutputOptions
     from maascurl.wire._httpx import httpx
 
@@ -71,8 +72,16 @@ def _where(response: httpx.Response) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
 
 
-def write_view(response: httpx.Response, options: OutputOptions) -> None:
-    """Write a 2xx JSON response as OPTIONS.view says."""
+class Shown(NamedTuple):
+    """A view's text, and how a terminal takes it."""
+
+    text: str
+    color_json: bool = False  # pretty-print and colour it (jsoncolor) on a terminal
+    rendered: bool = False  # a table: its cells are safe already, its colours must stay
+
+
+def view_of(response: httpx.Response, options: OutputOptions, terminal: bool) -> Shown:
+    """The response as OPTIONS.view says, laid out for a TERMINAL or for a pipe or file."""
     from maascurl.wire.bounded import read_body
 
     view = options.view
@@ -80,17 +89,39 @@ def write_view(response: httpx.Response, options: OutputOptions) -> None:
     try:
         body = read_body(response, TABLE_LIMIT, _where(response))
     except AnswerTooLarge as exc:
-        hint = "--format, --fields and --sort hold the body whole; save it with -o FILE instead"
+        hint = (
+            "--format, --fields, --sort and --jq hold the body whole; save it with -o FILE "
+            "and no format instead"
+        )
         raise AnswerTooLarge(f"{exc}: {hint}") from None
+    if view.jq is not None:
+        from maascurl.show.jq import jq_text
+
+        return Shown(jq_text(view.jq, body=body.decode("utf-8", errors="replace")))
     data = parse_body(body)
-    listing = find_listing(data)
     url = response.request.url
     resource = resource_of(url.path, url.params.get("op"))
+    pretty = terminal if options.pretty is None else options.pretty
+    # A table in a file is whole; on a terminal or in a pipe it fits $COLUMNS, if set.
+    width = None if options.output not in (None, "-") else table_width()
+    return render(data, view, resource, terminal=terminal, pretty=pretty, width=width)
+
+
+def render(
+    data: Any,
+    view: View,
+    resource: str | None,
+    *,
+    terminal: bool = False,
+    pretty: bool = False,
+    width: int | None = None,
+) -> Shown:
+    """DATA (one parsed answer) as VIEW says, WIDTH wide for a table: as text."""
+    listing = find_listing(data)
     if view.sort:
         keys = [field_path(key.lstrip("-"), resource) for key in view.sort]
         warn_missing(keys, listing, "--sort")
         sort_listing(listing, view.sort, resource)
-    terminal = stdout_is_terminal()
     if view.format in ("json", "jsonl") and view.fields is None:
         columns = None
     else:
@@ -98,21 +129,21 @@ def write_view(response: httpx.Response, options: OutputOptions) -> None:
         if view.fields is not None:
             warn_missing([field_path(name, resource) for name in view.fields], listing, "--fields")
     if view.format == "json":
-        pretty = terminal if options.pretty is None else options.pretty
         # On a terminal jsoncolor pretty-prints (and colours) the compact text.
         text = json_text(data, listing, columns, pretty and not terminal)
-        emit(text, options, color_json=pretty and terminal)
-    elif view.format == "jsonl":
-        emit(jsonl_text(listing, columns), options)
-    elif view.format == "tsv":
-        assert columns is not None
-        emit(tsv_text(listing, columns, view.header), options)
-    elif view.format == "csv":
-        assert columns is not None
-        emit(csv_text(listing, columns, formula_safe=view.csv_safe), options)
-    else:
-        assert columns is not None
-        emit_table(listing, columns, options)
+        return Shown(text, color_json=pretty and terminal)
+    if view.format == "jsonl":
+        return Shown(jsonl_text(listing, columns))
+    assert columns is not None
+    if view.format == "tsv":
+        return Shown(tsv_text(listing, columns, view.header_row))
+    if view.format == "csv":
+        text = csv_text(
+            listing, columns, header=view.header_row, crlf=view.crlf, formula_safe=view.csv_safe
+        )
+        return Shown(text)
+    color = terminal and use_color(sys.stdout)
+    return Shown(table_text(listing, columns, width, color), rendered=True)
 
 
 def parse_body(body: bytes) -> Any:
@@ -207,18 +238,27 @@ def tsv_text(listing: Listing, columns: Sequence[Column], header: bool) -> str:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_text(listing: Listing, columns: Sequence[Column], formula_safe: bool = False) -> str:
-    """RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted.
+def csv_text(
+    listing: Listing,
+    columns: Sequence[Column],
+    *,
+    header: bool = True,
+    crlf: bool = False,
+    formula_safe: bool = False,
+) -> str:
+    """Fields with commas, quotes or line breaks quoted (RFC 4180); lines end in LF, as jq's
+    @csv and mlr write them, or with CRLF (--crlf).
 
     The cells are the server's text, exactly. With FORMULA_SAFE (--csv-safe)
     a cell that a spreadsheet would run as a formula (`=HYPERLINK(...)`) gets
     a leading ' so that it shows as text; JSON numbers (-5) are left as they are.
     """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n" if crlf else "\n")
     if not columns:
         return ""
-    writer.writerow([column.name or column.path or column.label for column in columns])
+    if header:
+        writer.writerow([column.name or column.path or column.label for column in columns])
     writer.writerows(_formula_safe(listing, columns) if formula_safe else cells(listing, columns))
     return out.getvalue()
 
@@ -237,9 +277,10 @@ def _formula_safe(listing: Listing, columns: Sequence[Column]) -> Iterator[list[
 # --------------------------------------------------------------- table
 
 
-def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptions) -> None:
+def table_text(listing: Listing, columns: Sequence[Column], width: int | None, color: bool) -> str:
+    """The rows as a table WIDTH wide (None: as wide as it is), in colour or not."""
     if not columns:
-        return  # an empty answer of unknown kind: nothing to show
+        return ""  # an empty answer of unknown kind: nothing to show
     paths = [column.path for column in columns]
     pairs = zip(listing.rows, row_keys(listing), strict=True)
     values = [[row_value(row, key, path) for path in paths] for row, key in pairs]
@@ -260,7 +301,19 @@ def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptio
     labels = [safe_line(label) for label in labels]
     # Most cells are printable already; only the others go through the regex.
     body = [[text if text.isprintable() else safe_line(text) for text in row] for row in body]
-    width = table_width()
+    return lay_out(labels, body, right, keep, width, color)
+
+
+def lay_out(
+    labels: list[str],
+    body: list[list[str]],
+    right: list[bool],
+    keep: list[bool],
+    width: int | None,
+    color: bool,
+) -> str:
+    """Safe LABELS and BODY cells as a table WIDTH wide: names (KEEP) and numbers (RIGHT) are
+    never cut, and columns that cannot fit are left out, with a note that says so."""
     natural = natural_widths(labels, body)
     whole = [k or r for k, r in zip(keep, right, strict=True)]  # names and numbers: never cut
     if width is not None and sum(natural) + len(GAP) * (len(natural) - 1) > width:
@@ -275,9 +328,7 @@ def emit_table(listing: Listing, columns: Sequence[Column], options: OutputOptio
         labels = [labels[i] for i in shown]
         right, whole = [right[i] for i in shown], [whole[i] for i in shown]
         body = [[row[i] for i in shown] for row in body]
-    color = use_color(sys.stdout)
-    text = render_table(labels, body, right, width, color, whole)
-    emit(text, options, rendered=True)
+    return render_table(labels, body, right, width, color, whole)
 
 
 def atomic(cells: Iterable[str]) -> bool:
@@ -499,13 +550,13 @@ def _cut(text: str, width: int) -> tuple[str, int]:
 def emit(
     text: str, options: OutputOptions, color_json: bool = False, rendered: bool = False
 ) -> None:
-    """TEXT to a pipe as UTF-8 bytes, or to the terminal through the pager.
+    """TEXT to a pipe (or with -o -) as UTF-8 bytes, or to the terminal through the pager.
 
     On a terminal the server's text has its control characters made visible,
     unless it comes RENDERED (a table: its cells are safe already, and its
     own colour codes must stay).
     """
-    if not stdout_is_terminal():
+    if options.output == "-" or not stdout_is_terminal():
         sys.stdout.flush()
         sys.stdout.buffer.write(text.encode("utf-8"))
         sys.stdout.buffer.flush()
@@ -520,7 +571,7 @@ def emit(
 
 
 def _visible(text: str) -> str:
-    # CSV ends its lines with CRLF: those CRs are not the server's.
+    # CSV with --crlf ends its lines with CRLF: those CRs are not the server's.
     return "\r\n".join(safe(part) for part in text.split("\r\n"))
 
 

@@ -27,6 +27,7 @@ class OutputOptions:
     pager: bool | None = None  # None: page on a terminal when a pager is set
     keep_error_body: bool = False  # write an error's body as a success's would be
     view: View | None = None  # --format, --fields, --sort: see table.py
+    formatted: bool = False  # a format option was given (--format json makes no view)
 
 
 def stdout_is_terminal() -> bool:

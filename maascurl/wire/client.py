@@ -217,8 +217,11 @@ def _send_with_retries(
             response = client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Nothing reached the server; repeating a GET or DELETE is safe. A
-            # TLS failure (an unknown CA, a wrong name) fails the same way again.
-            if request.method not in IDEMPOTENT or attempt >= transport.retries or _is_tls(exc):
+            # TLS failure (an unknown CA, a wrong name) fails the same way again,
+            # and so does a host name that does not resolve.
+            if request.method not in IDEMPOTENT or attempt >= transport.retries:
+                raise
+            if _is_tls(exc) or unresolved(exc):
                 raise
             attempt += 1
             wait = min(CONNECT_RETRY_FIRST_WAIT * 2 ** (attempt - 1), transport.retry_max_wait)
@@ -252,12 +255,23 @@ def _check_wait(request: httpx.Request, wait: float) -> None:
 
 def _is_tls(exc: BaseException) -> bool:
     """True when an ssl error lies anywhere in the exception's chain of causes."""
+    return any(isinstance(item, ssl.SSLError) for item in _causes(exc))
+
+
+def unresolved(exc: BaseException) -> bool:
+    """True when the host's name did not resolve (socket.gaierror in the chain of causes)."""
+    import socket
+
+    return any(isinstance(item, socket.gaierror) for item in _causes(exc))
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     cause: BaseException | None = exc
     while cause is not None and cause not in chain:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    return any(isinstance(item, ssl.SSLError) for item in chain)
+    return chain
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -386,6 +400,9 @@ def transport_errors(url: str) -> Iterator[None]:
             raise TimedOut(f"timed out connecting to {host}{hint}") from None
         raise TimedOut(f"timed out waiting for {host}") from None
     except httpx.ConnectError as exc:
+        if unresolved(exc):
+            host = _where(exc, url)[0].rsplit(":", 1)[0]
+            raise ConnectFailed(f"cannot resolve {host}: {_reason(exc)}") from None
         raise ConnectFailed(_connect_message(_where(exc, url)[0], exc)) from None
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
         host, scheme = _where(exc, url)
@@ -447,5 +464,10 @@ def _connect_message(host: str, exc: httpx.ConnectError) -> str:
         return f"TLS failure with {host}: {text}{_PLAIN_ANSWER_HINT}"
     if "SSL" in text or "TLS" in text:
         return f"TLS failure with {host}: {text}"
-    reason = text.split("] ", 1)[-1] if "] " in text else text
-    return f"cannot connect to {host}: {reason}"
+    return f"cannot connect to {host}: {_reason(exc)}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's words without their errno ('[Errno -2] Name or service not known')."""
+    text = str(exc)
+    return text.split("] ", 1)[-1] if "] " in text else text

@@ -195,7 +195,9 @@ def parse_header(text: str) -> Item:
     """A -H/--header argument, "Name: value"; the value may hold any separator."""
     name, colon, value = text.partition(":")
     if not colon:
-        raise UsageError(f"bad header {text!r}: expected 'Name: value'")
+        # -H/--header is a request header, as in curl; TSV's header line is --header-row.
+        hint = " (a line of column names is --header-row)" if text.startswith("-") else ""
+        raise UsageError(f"bad header {text!r}: -H/--header takes 'Name: value'{hint}")
     return checked_item(name.strip(), ":", value)
 
 

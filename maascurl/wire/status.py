@@ -9,6 +9,7 @@ a hostile one may be endless.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -33,13 +34,24 @@ def status_error(response: httpx.Response) -> HTTPStatusError:
         where = f"redirected to {location}" if location else "redirect without a Location"
         hint = "; --follow-any follows it without credentials" if location else ""
         return HTTPStatusError(response.status_code, f"{status}: {where}, not followed{hint}")
+    body = _read_limited(response)
+    content_type = response.headers.get("Content-Type", "")
     v3 = V3_MARK in response.request.url.path
-    text = error_text(_read_limited(response), response.headers.get("Content-Type", ""), v3=v3)
+    text = error_text(body, content_type, v3=v3)
     if text.startswith(f"{response.status_code} "):  # an HTML title repeating the status
         text = text[len(str(response.status_code)) + 1 :]
     # Redacted again after JSON decoding: escapes may have hidden a secret.
     text = safe_line(redact_secrets(text))
-    return HTTPStatusError(response.status_code, f"{status}: {text}" if text else status)
+    message = f"{status}: {text}" if text else status
+    return HTTPStatusError(response.status_code, message, html=is_html(body, content_type))
+
+
+def is_html(body: bytes, content_type: str) -> bool:
+    """A web page rather than an API's answer (MAAS answers text or JSON)."""
+    if "html" in content_type.lower():
+        return True
+    head = body[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
 def _read_limited(response: httpx.Response) -> bytes:
@@ -81,7 +93,17 @@ def error_text(body: bytes, content_type: str, *, v3: bool = False) -> str:
             return text
     if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:512].lower():
         return html_summary(text) or f"(an HTML page of {len(body)} bytes)"
-    return " ".join(text.split()) if "\n" in text else text
+    text = " ".join(text.split()) if "\n" in text else text
+    return _unquoted(text)
+
+
+# MAAS writes piston's OAuth errors with %r: "Authorization Error: 'Invalid access token: ...'".
+# The quotes are Python's, not the message's (and redaction may have taken the last one).
+_QUOTED = re.compile(r"(Authorization Error: )'(.*?)'?$", re.DOTALL)
+
+
+def _unquoted(text: str) -> str:
+    return _QUOTED.sub(r"\1\2", text) if text.startswith("Authorization Error: '") else text
 
 
 def is_envelope(data: dict[str, object]) -> bool:
