@@ -146,6 +146,31 @@ def test_shipped_scripts_are_current(shell: str) -> None:
     assert shipped == result.stdout, "run: python scripts/make_completions.py"
 
 
+def _install_lines(text: str) -> list[tuple[str, str]]:
+    """(the mkdir before it or "", the file) of each `maascurl completion SHELL > FILE`;
+    lines continued after `&&` (in help or a comment) are read as one."""
+    import re
+
+    joined = re.sub(r"&&\s*\n[#\s]*", "&& ", text)
+    found = re.finditer(r"(?:mkdir -p (\S+) && )?maascurl completion \w+ > (\S+)", joined)
+    return [(match.group(1) or "", match.group(2)) for match in found]
+
+
+def test_every_install_line_makes_its_directory() -> None:
+    """A fresh account has no ~/.zfunc nor ~/.config/fish/completions: `> FILE` alone fails."""
+    texts = {"completion --help": CliRunner().invoke(cli, ["completion", "--help"]).stdout}
+    for shell in SHIPPED:
+        texts[shell] = (REPO / "completions" / SHIPPED[shell]).read_text(encoding="utf-8")
+    for where, text in texts.items():
+        lines = _install_lines(text)
+        assert lines, where
+        for directory, file in lines:
+            assert directory and file.startswith(directory + "/"), (where, file)
+    assert "echo 'source ~/.local/share/bash-completion/completions/maascurl' >> ~/.bashrc" in (
+        " ".join(texts["completion --help"].split())
+    )
+
+
 def test_completion_rejects_other_shells() -> None:
     result = CliRunner().invoke(cli, ["completion", "tcsh"])
     assert result.exit_code == 2

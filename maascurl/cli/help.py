@@ -177,11 +177,14 @@ def completion(shell: str) -> None:
 
     \b
     Install it once:
-      bash: maascurl completion bash > ~/.local/share/bash-completion/completions/maascurl
-            (without the bash-completion package, source that file from ~/.bashrc)
-      zsh:  maascurl completion zsh > ~/.zfunc/_maascurl
+      bash: mkdir -p ~/.local/share/bash-completion/completions &&
+            maascurl completion bash > ~/.local/share/bash-completion/completions/maascurl
+            (without the bash-completion package, also:
+            echo 'source ~/.local/share/bash-completion/completions/maascurl' >> ~/.bashrc)
+      zsh:  mkdir -p ~/.zfunc && maascurl completion zsh > ~/.zfunc/_maascurl
             (~/.zshrc: fpath=(~/.zfunc $fpath) before autoload -U compinit && compinit)
-      fish: maascurl completion fish > ~/.config/fish/completions/maascurl.fish
+      fish: mkdir -p ~/.config/fish/completions &&
+            maascurl completion fish > ~/.config/fish/completions/maascurl.fish
     """
     from maascurl.cli.shellcomplete import script
 
