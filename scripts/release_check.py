@@ -145,7 +145,8 @@ def check_suites(sdist: Path, wheel: Path, work: Path) -> None:
         run([str(bin_dir / "pip"), "install", "-q", ".[test]"], cwd=source)
         env = {**os.environ, "MAASCURL_WHEEL": str(wheel)}
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        done = run([str(bin_dir / "pytest"), "-x", "-p", "no:randomly"], cwd=source, env=env)
+        argv = [str(bin_dir / "pytest"), "-n", "auto", "-x", "-p", "no:randomly"]
+        done = run(argv, cwd=source, env=env)
         summary = [line for line in done.stdout.splitlines() if " passed" in line]
         say(f"Python {version}: {summary[-1] if summary else 'passed'}")
 

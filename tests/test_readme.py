@@ -188,7 +188,7 @@ def test_ci_runs_the_readme_install_and_test_commands_verbatim() -> None:
     first, second = first_lines()
     assert first.startswith("python3 -m venv .venv && ") and "python3 -m venv .venv" in ci
     install, test = second.split(" && ")
-    assert (install, test) == (".venv/bin/pip install '.[test]'", ".venv/bin/pytest")
+    assert (install, test) == (".venv/bin/pip install '.[test]'", ".venv/bin/pytest -n auto")
     assert install in ci and test in ci
 
 
