@@ -532,6 +532,37 @@ def test_paginate_to_a_file_writes_it_whole_or_not_at_all(
     assert [p.name for p in out.parent.iterdir()] == ["zones.json"]
 
 
+def test_paginate_with_jq_runs_it_once_over_every_item(v3_profile: str, run: Run) -> None:
+    result = run("get", "v3/zones", "--paginate", "--page-size", "2", "--jq", "length, .[0].name")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "5\nzone-4\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--format", "csv", "--fields", "name", "--crlf"), "name\r\nzone-4\r\nzone-3\r\n"),
+        (("-t", "--fields", "name", "--sort", "-name"), "name"),
+        (("--jq", ".[].name"), "zone-4\nzone-3\n"),
+    ],
+    ids=["csv-crlf", "table", "jq"],
+)
+def test_paginate_writes_a_format_into_o_file(
+    v3_profile: str, run: Run, tmp_path: Path, flags: tuple[str, ...], expected: str
+) -> None:
+    """As for one answer: -o FILE with a format gets what the format makes, not the JSON."""
+    out = tmp_path / "zones.out"
+    result = run("get", "v3/zones", "--paginate", "--page-size", "2", "-o", str(out), *flags)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    text = out.read_bytes().decode()
+    assert text.startswith(expected)
+    for name in ("zone-4", "zone-3", "zone-2", "zone-1", "default"):
+        assert text.count(name) == 1, name
+    if "--sort" in flags:
+        assert text.splitlines()[2].split() == ["zone-4"]
+
+
 def test_an_error_on_a_later_page_ends_the_run_with_its_status(
     v3_profile: str, v3: V3Api, run: Run, tmp_path: Path
 ) -> None:
