@@ -4,6 +4,7 @@
 Usage:
     python scripts/mutate.py                  # every module in MUTANTS
     python scripts/mutate.py wire/auth config # some modules (by path, or a unique name)
+    python scripts/mutate.py --jobs 2         # two mutants at a time (a tree copy each)
     python scripts/mutate.py --list           # the mutants, without running anything
     python scripts/mutate.py --equivalent     # the survivors known to be harmless, and why
 
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -2190,53 +2193,78 @@ def check_import(tree: Path) -> None:
         sys.exit(f"mutate: the copy is not what Python imports ({found.stdout or found.stderr})")
 
 
-def mutate(modules: list[str], stale: set[tuple[str, str]], baseline: bool) -> int:
+def mutate(modules: list[str], stale: set[tuple[str, str]], baseline: bool, jobs: int = 1) -> int:
+    """Every mutant of MODULES, JOBS at a time, each in a copy of the tree of its own."""
     killed: list[str] = []
     survived: list[tuple[str, str]] = []
     invalid = 0
     with tempfile.TemporaryDirectory(prefix="maascurl-mutate-") as tmp:
-        tree = Path(tmp) / "tree"
-        copy_tree(tree)
-        check_import(tree)
+        trees: queue.Queue[Path] = queue.Queue()
+        for number in range(jobs):
+            tree = Path(tmp) / f"tree{number}"
+            copy_tree(tree)
+            check_import(tree)
+            trees.put(tree)
         if baseline:
             files = sorted({f for m in modules for f in TESTS[m]})
-            ok, why = run_tests(tree, files)
+            ok, why = run_tests(trees.queue[0], files)
             if not ok:
                 print(f"mutate: the tests fail without any mutant: {why}", file=sys.stderr)
                 return 1
             print(f"baseline: {len(files)} test files pass unmutated", flush=True)
+        work: list[tuple[str, Mutant]] = []
+        for module in modules:
+            original = source_of(REPO, module).read_text(encoding="utf-8")
+            for mutant in MUTANTS[module]:
+                if (module, mutant.name) in stale:
+                    continue
+                try:
+                    compile(original.replace(mutant.old, mutant.new), module, "exec")
+                except SyntaxError as exc:
+                    # A mutant that cannot even be imported proves nothing about the tests.
+                    print(
+                        f"INVALID  {module}: {mutant.name}: {exc}; fix it in MUTANTS (not counted)"
+                    )
+                    invalid += 1
+                    continue
+                work.append((module, mutant))
+
+        def one(module: str, mutant: Mutant) -> None:
+            tree = trees.get()
+            try:
+                passed, why, took = run_mutant(tree, module, mutant)
+            finally:
+                trees.put(tree)
+            label = f"{module}: {mutant.name}"
+            if passed:
+                survived.append((module, mutant.name))
+                print(f"SURVIVED {label} ({took:.0f} s)", flush=True)
+            else:
+                killed.append(label)
+                print(f"killed   {label} ({took:.0f} s) by {why}", flush=True)
+
+        pool = ThreadPoolExecutor(max_workers=jobs)
         try:
-            for module in modules:
-                source = source_of(tree, module)
-                original = source.read_text(encoding="utf-8")
-                for mutant in MUTANTS[module]:
-                    label = f"{module}: {mutant.name}"
-                    if (module, mutant.name) in stale:
-                        continue
-                    mutated = original.replace(mutant.old, mutant.new)
-                    try:
-                        compile(mutated, str(source), "exec")
-                    except SyntaxError as exc:
-                        # A mutant that cannot even be imported proves nothing about the tests.
-                        print(f"INVALID  {label}: {exc}; fix it in MUTANTS (not counted)")
-                        invalid += 1
-                        continue
-                    source.write_text(mutated, encoding="utf-8")
-                    started = time.monotonic()
-                    try:
-                        passed, why = run_tests(tree, TESTS[module])
-                    finally:
-                        source.write_text(original, encoding="utf-8")
-                    took = time.monotonic() - started
-                    if passed:
-                        survived.append((module, mutant.name))
-                        print(f"SURVIVED {label} ({took:.0f} s)", flush=True)
-                    else:
-                        killed.append(label)
-                        print(f"killed   {label} ({took:.0f} s) by {why}", flush=True)
+            for future in [pool.submit(one, module, mutant) for module, mutant in work]:
+                future.result()
         except KeyboardInterrupt:
             print("\nmutate: interrupted; partial results follow", file=sys.stderr)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return report(killed, survived) or (1 if stale or invalid else 0)
+
+
+def run_mutant(tree: Path, module: str, mutant: Mutant) -> tuple[bool, str, float]:
+    """MUTANT applied to TREE's copy of MODULE while its tests run; (passed, why, seconds)."""
+    source = source_of(tree, module)
+    original = source.read_text(encoding="utf-8")
+    source.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+    started = time.monotonic()
+    try:
+        passed, why = run_tests(tree, TESTS[module])
+    finally:
+        source.write_text(original, encoding="utf-8")
+    return passed, why, time.monotonic() - started
 
 
 def report(killed: list[str], survived: list[tuple[str, str]]) -> int:
@@ -2269,6 +2297,9 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--equivalent", action="store_true", help="list the known equivalents")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated test run")
+    parser.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="run N mutants at once (a tree copy each)"
+    )
     args = parser.parse_args()
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # Started in the background (`cmd &` without job control): an ignored
@@ -2312,7 +2343,7 @@ def main() -> int:
                 print(f"  {mutant.name}{mark}")
         print(f"{sum(len(MUTANTS[m]) for m in modules)} mutants")
         return 1 if stale else 0
-    return mutate(modules, stale, baseline=not args.no_baseline)
+    return mutate(modules, stale, baseline=not args.no_baseline, jobs=max(1, args.jobs))
 
 
 if __name__ == "__main__":
