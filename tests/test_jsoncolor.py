@@ -12,9 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maascurl.show.jsoncolor import DEFAULT_PALETTE, Palette, write_json
+from maascurl.termsafe import BIDI_CONTROLS
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-UNSAFE_CHARS = [chr(c) for c in range(0x7F, 0xA0)]
+# What jsoncolor escapes rather than prints: C1 controls, DEL and the bidi controls
+# (a generated key such as "\u061c" is shown escaped, unlike json.dumps's output).
+UNSAFE_CHARS = [chr(c) for c in range(0x7F, 0xA0)] + [
+    chr(c) for c in range(0x10000) if re.fullmatch(f"[{BIDI_CONTROLS}]", chr(c))
+]
 
 
 def render(body: bytes, **options: Any) -> str:
