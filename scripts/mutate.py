@@ -2025,11 +2025,47 @@ MUTANTS["cli/options"] = [
         "    hint = None\n",
     ),
 ]
+MUTANTS["show/jq"] = [
+    M(
+        "strings printed as JSON",
+        "    if isinstance(value, str):\n        return value",
+        "    if False:\n        return value",
+    ),
+    M(
+        "a runtime error a traceback",
+        "    except ValueError as exc:  # a runtime error",
+        "    except KeyError as exc:  # a runtime error",
+    ),
+    M(
+        "one result only",
+        '    return "".join(line + "\\n" for line in map(_line, values))',
+        '    return "".join(line + "\\n" for line in map(_line, values[:1]))',
+    ),
+]
+MUTANTS["api/v3describe"] = [
+    M(
+        "a v3 path's methods out of order",
+        "        methods = sorted(p.methods, key=_ORDER.index)",
+        "        methods = sorted(p.methods)",
+    ),
+    M(
+        "the If-Match header listed as a parameter",
+        'if f.where != "header" or f.name != "if-match"]',
+        'if f.where != "header" or f.name != "nothing"]',
+    ),
+    M(
+        "no suggestion for an unknown path",
+        "    if guess is not None:\n        message += ",
+        "    if guess is None:\n        message += ",
+    ),
+]
 TESTS["show/fields"] = [*TESTS["show/fields"], _HABITS]
 TESTS["jobs/wait"] = [*TESTS["jobs/wait"], _HABITS]
 TESTS["profiles/target"] = [*TESTS["profiles/target"], _HABITS]
 TESTS["show/stream"] = [_HABITS]
 TESTS["cli/options"] = [_HABITS]
+TESTS["show/jq"] = [_HABITS]
+TESTS["api/v3describe"] = [_V3]
 TESTS["jobs/fleet"] += [_HABITS + "::test_a_line_whose_answer_is_not_json_fails_alone"]
 
 # (module, mutant name) -> why the mutant cannot change anything a test can observe.

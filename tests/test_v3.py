@@ -803,6 +803,17 @@ def test_describe_v3(v3_profile: str, run: Run) -> None:
     assert [p["name"] for p in data["params"]] == ["page", "size", "id"]
 
 
+def test_describe_v3_orders_methods_and_keeps_if_match_out_of_the_parameters(
+    v3_profile: str, run: Run
+) -> None:
+    index = json.loads(run("describe", "v3", "--json").stdout)
+    methods = {row["path"]: row["methods"] for row in index}
+    assert methods["v3/zones/{zone_id}"] == ["GET", "PUT", "DELETE"]  # as HTTP lists them
+    deleted = json.loads(run("describe", "v3/zones/1", "delete", "--json").stdout)
+    assert deleted["if_match"] is True  # said once, as --if-match, not as a header to type
+    assert all(p["name"].lower() != "if-match" for p in deleted["params"])
+
+
 def test_describe_v3_mistakes(v3_profile: str, run: Run) -> None:
     unknown = run("describe", "v3/zonez")
     assert unknown.exit_code == 2
