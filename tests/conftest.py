@@ -155,11 +155,15 @@ def v3_profile(v3: V3Api, sim: MaasSimulator, run: Run) -> str:
 
 @pytest.fixture
 def restored(sim: MaasSimulator) -> Iterator[MaasSimulator]:
-    """The shared simulator, its machines, files and event log put back after the test."""
+    """The shared simulator, its machines, their power parameters, files and event log put
+    back after the test."""
     machines, files = copy.deepcopy(sim.machines), dict(sim.files)
+    power = copy.deepcopy(sim.power_parameters)
     events = list(sim.events)
     yield sim
     sim.machines[:] = machines
+    sim.power_parameters.clear()
+    sim.power_parameters.update(power)
     sim.events[:] = events
     sim.files.clear()
     sim.files.update(files)
