@@ -153,18 +153,27 @@ def v3_profile(v3: V3Api, sim: MaasSimulator, run: Run) -> str:
     return "sim"
 
 
+# Lists and dicts of the shared simulator that tests change, beside machines, events, files.
+RESTORED = ("power_parameters", "sshkeys", "tags", "zones", "pools", "devices", "dhcp_snippets")
+
+
 @pytest.fixture
 def restored(sim: MaasSimulator) -> Iterator[MaasSimulator]:
-    """The shared simulator, its machines, their power parameters, files and event log put
-    back after the test."""
+    """The shared simulator, its machines, their power parameters, files, event log and the
+    other objects a test may change put back after the test."""
     machines, files = copy.deepcopy(sim.machines), dict(sim.files)
-    power = copy.deepcopy(sim.power_parameters)
     events = list(sim.events)
+    kept = {name: copy.deepcopy(getattr(sim, name)) for name in RESTORED}
     yield sim
     sim.machines[:] = machines
-    sim.power_parameters.clear()
-    sim.power_parameters.update(power)
     sim.events[:] = events
+    for name, value in kept.items():
+        current = getattr(sim, name)
+        if isinstance(current, list):
+            current[:] = value
+        else:
+            current.clear()
+            current.update(value)
     sim.files.clear()
     sim.files.update(files)
     sim.changed()
