@@ -971,6 +971,15 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+# The reason phrases MAAS's servers send (Python 3.12 and older): Python 3.13's http.server
+# renamed these three (RFC 9110), which a client may show.
+REASONS = {
+    413: "Request Entity Too Large",
+    416: "Requested Range Not Satisfiable",
+    422: "Unprocessable Entity",
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "maas-simulator"
@@ -1045,7 +1054,7 @@ class _Handler(BaseHTTPRequestHandler):
             sim.left(generation)
 
     def send(self, reply: Reply) -> None:
-        self.send_response(reply.status)
+        self.send_response(reply.status, REASONS.get(reply.status))
         sim = self.server.sim
         base = {
             "Content-Type": reply.content_type,

@@ -2060,6 +2060,15 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+# The reason phrases MAAS's servers send (Python 3.12 and older): Python 3.13's http.server
+# renamed these three (RFC 9110), which a client may show.
+REASONS = {
+    413: "Request Entity Too Large",
+    416: "Requested Range Not Satisfiable",
+    422: "Unprocessable Entity",
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "uvicorn"
@@ -2101,7 +2110,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.server.sim.api.handle(self.command, self.path, headers, body)
         if reply.delay:
             time.sleep(reply.delay)
-        self.send_response(reply.status)
+        self.send_response(reply.status, REASONS.get(reply.status))
         if reply.content_type is not None:
             self.send_header("Content-Type", reply.content_type)
         for name, value in reply.headers.items():
