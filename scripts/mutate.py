@@ -340,8 +340,8 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         M(
             "the official CLI's names not suggested",
-            "                if name == typed[0]:\n",
-            "                if False:\n",
+            "                if alike_name >= CLOSE:\n",
+            "                if alike_name > 1:\n",
         ),
         M(
             "the worse of two matching templates chosen",
@@ -552,7 +552,7 @@ MUTANTS: dict[str, list[Mutant]] = {
             "                    raise",
         ),
         M(
-            "no check makes no difference to the order",
+            "no check still maps a line's path",
             "exact=self.options.no_check,",
             "exact=False,",
         ),

@@ -312,6 +312,15 @@ def test_no_check_sends_lines_in_any_order(api: MaasSimulator, run: Run) -> None
     )
 
 
+def test_no_check_sends_each_lines_path_exactly_as_typed(api: MaasSimulator, run: Run) -> None:
+    """As for one request: --no-check adds no slash and maps no official CLI name."""
+    result = run("get", "{}", "--each", "-", "--no-check", input="machines\nresource-pools/\n")
+    assert result.exit_code == 4
+    assert sorted(r.path for r in api.requests) == [ROOT + "machines", ROOT + "resource-pools/"]
+    checked = run("get", "{}", "--each", "-", input="machines\nresource-pools/\n")
+    assert checked.exit_code == 0, checked.stderr
+
+
 def _job(line: int, path: str, profile: str = "sim") -> fleet.Job:
     from maascurl.profiles.config import Profile
     from maascurl.profiles.target import Target

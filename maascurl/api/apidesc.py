@@ -294,11 +294,10 @@ class ApiDescription:
                 if alike and min(alike) >= CLOSE:
                     yield 2 + min(alike), res.template  # the same path, spelt a little apart
             if index < len(self.resources) and len(typed) <= len(literal):
-                # Described (the official CLI knows it), and TYPED could be the start of it.
-                name = cli_name(res.name)
-                if name == typed[0]:
-                    yield 2.0, res.template  # the official CLI's name, another shape
-                elif (alike_name := _likeness(name, typed[0])) >= CLOSE:
+                # Described (the official CLI knows it), and TYPED could be the start of it:
+                # the CLI's name itself (likeness 1.0: another shape), or a close spelling.
+                alike_name = _likeness(cli_name(res.name), typed[0])
+                if alike_name >= CLOSE:
                     yield alike_name, res.template
 
     def from_cli_name(self, segments: list[str]) -> list[str] | None:
