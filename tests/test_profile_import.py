@@ -419,6 +419,19 @@ def test_a_stored_url_login_would_refuse_is_skipped(
     assert "odd" not in (config_file(home).read_text() if config_file(home).exists() else "")
 
 
+def test_a_bidi_control_in_a_stored_url_is_shown_escaped(
+    run: Run, home: Path, tmp_path: Path
+) -> None:
+    """A URL login takes may still hold a bidi control (U+202E turns what follows around on
+    the screen): the import's summary shows it escaped, as profile list and show do."""
+    path = tmp_path / ".maascli.db"
+    write_maascli_db(path, [maascli_profile("odd", "http://127.0.0.1:9/MA\u202eAS", None, None)])
+    result = run("profile", "import", str(path), "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "would import profile 'odd': http://127.0.0.1:9/MA\\u202eAS" in result.stderr
+    assert "\u202e" not in result.stderr
+
+
 def test_a_file_that_changes_while_read_is_refused(
     sim: MaasSimulator, run: Run, home: Path, cli_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
