@@ -96,13 +96,15 @@ def test_parse_item_huge_value() -> None:
 
 @quick
 @given(st.sampled_from(["GET", "POST", "PUT", "DELETE"]), st.lists(any_text, max_size=4))
+@example("GET", ["0=@-"])  # drawn once, when it read stdin: now left out by the assume
 def test_build_request_gives_a_spec_or_a_usage_error(method: str, tokens: list[str]) -> None:
     for token in tokens:
         try:
             item = parse_item(token)
         except errors.UsageError:
             continue
-        assume(not (item.separator in ("@", "@=") and item.value == "-"))  # "@-" reads stdin
+        # "@-", "@=-", "=@-" and ":=@-" read stdin, which pytest refuses while capturing
+        assume(not (item.separator in ("@", "@=", "=@", ":=@") and item.value == "-"))
     try:
         spec = build_request(method, ROOT, "machines", tokens)
     except errors.UsageError:
