@@ -1764,6 +1764,11 @@ MUTANTS["api/openapi"] = [
 ]
 MUTANTS["api/v3checks"] = [
     M(
+        "a field MAAS drops passed over in silence",
+        "            else:  # MAAS's v3 models drop what they do not name, without a word\n",
+        "            elif False:\n",
+    ),
+    M(
         "a method the path lacks sent",
         "        raise NotInDescription(_no_such_method(name, match.path, spec.method))",
         "        return",

@@ -422,6 +422,23 @@ def test_a_field_close_to_a_known_one_is_warned_of(v3_profile: str, run: Run) ->
     assert "no field 'descripton'; did you mean 'description'?" in result.stderr
 
 
+def test_a_body_field_the_operation_does_not_name_is_warned_of(
+    v3_profile: str, v3: V3Api, run: Run
+) -> None:
+    """MAAS's v3 models drop a field they do not name without a word: maascurl says so,
+    sends it all the same, and says nothing under --no-check or -q."""
+    result = run("post", "v3/zones", "name=w", "vid:=3")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "POST v3/zones has no field 'vid' (its fields: name, description); MAAS ignores it; "
+        "sending it anyway"
+    ) in result.stderr
+    assert json.loads(v3.requests[-1].body) == {"name": "w", "vid": 3}
+    for flag in ("--no-check", "-q"):
+        quiet = run("post", "v3/zones", f"name=w{flag}", "vid:=3", flag)
+        assert quiet.exit_code == 0 and "vid" not in quiet.stderr, (flag, quiet.stderr)
+
+
 # ---------------------------------------------------------------- secrets, -v, -i, --offline
 
 

@@ -3,6 +3,7 @@
 A method the path does not have is refused (with the methods it has), as
 the 2.0 API's op typos are; what may still be right only draws a warning:
 a field or query parameter the operation does not name but one close to it,
+a body field it does not name at all (MAAS would drop it without a word),
 a text value for a field that wants a list or an object (`name:=JSON`), a
 value outside a field's choices, a required field left out (MAAS 3.7's
 answer would not say which). A path the document does not know is sent as
@@ -84,6 +85,11 @@ def _check_body(spec: RequestSpec, name: str, operation: Operation) -> None:
                 warn(
                     f"{spec.method} {name} has no field {given!r}; did you mean {close!r}? "
                     "sending it anyway"
+                )
+            else:  # MAAS's v3 models drop what they do not name, without a word
+                warn(
+                    f"{spec.method} {name} has no field {given!r} (its fields: "
+                    f"{', '.join(fields)}); MAAS ignores it; sending it anyway"
                 )
             continue
         _check_value(spec.method, name, field, value)
