@@ -62,7 +62,6 @@ import json
 import random
 import re
 import signal
-import socket
 import ssl
 import string
 import sys
@@ -72,10 +71,11 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar, NamedTuple
+
+from maascurl.sandbox.served import REASONS, QuietServer, Served
 
 FIXTURES = Path(__file__).resolve().parent / "data"  # the description and sample answers
 API_PREFIX = "/MAAS/api/2.0/"
@@ -947,9 +947,7 @@ def set_status(machine: Json, status: int, owner: str | None) -> None:
 # ---------------------------------------------------------------- HTTP plumbing
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(QuietServer):
     sim: MaasSimulator
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -963,21 +961,6 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self.sim._lock:
                 self.sim.connections -= 1
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (or fail a TLS handshake) are normal in tests.
-        exc = sys.exc_info()[1]
-        if not isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, OSError)):
-            super().handle_error(request, client_address)
-
-
-# The reason phrases MAAS's servers send (Python 3.12 and older): Python 3.13's http.server
-# renamed these three (RFC 9110), which a client may show.
-REASONS = {
-    413: "Request Entity Too Large",
-    416: "Requested Range Not Satisfiable",
-    422: "Unprocessable Entity",
-}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1086,7 +1069,7 @@ class _Handler(BaseHTTPRequestHandler):
 # ---------------------------------------------------------------- simulator
 
 
-class MaasSimulator:
+class MaasSimulator(Served):
     """In-memory MAAS region API; see the module docstring."""
 
     def __init__(
@@ -1165,7 +1148,6 @@ class MaasSimulator:
         scheme = "https" if ssl_context is not None else "http"
         self.url = f"{scheme}://{host}:{bound_port}/MAAS"
         self.api_root = self.url + "/api/2.0/"
-        self._thread: threading.Thread | None = None
         self._handlers = self._make_handlers()
         self.timed = TimedActions(self, action_seconds, fail_share)  # "timed actions and events"
         self._handlers.update(self.timed.handlers())
@@ -1178,34 +1160,9 @@ class MaasSimulator:
 
     # ---- public API
 
-    def start(self) -> MaasSimulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # quick shutdown between tests
-            name="maas-simulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        super().stop()
         self.boot_images.close()
-
-    def __enter__(self) -> MaasSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def now(self) -> float:
         return time.time() + self.clock_offset

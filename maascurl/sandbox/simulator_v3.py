@@ -124,9 +124,7 @@ import ipaddress
 import json
 import random
 import re
-import socket
 import ssl
-import sys
 import threading
 import time
 import traceback
@@ -135,10 +133,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from maascurl.sandbox.served import REASONS, QuietServer, Served
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "v3"
 VERSIONS = ("3.7.3", "3.8.0a1")
@@ -2049,24 +2048,8 @@ def parse_cookies(header: str) -> dict[str, str]:
 # ---------------------------------------------------------------- HTTP
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(QuietServer):
     sim: V3Simulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if not isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, OSError)):
-            super().handle_error(request, client_address)
-
-
-# The reason phrases MAAS's servers send (Python 3.12 and older): Python 3.13's http.server
-# renamed these three (RFC 9110), which a client may show.
-REASONS = {
-    413: "Request Entity Too Large",
-    416: "Requested Range Not Satisfiable",
-    422: "Unprocessable Entity",
-}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -2132,8 +2115,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(reply.body)
 
 
-class V3Simulator:
+class V3Simulator(Served):
     """A V3Api on its own HTTP server, as maasapiserver answers behind /MAAS/a/."""
+
+    THREAD_NAME = "maas-v3-simulator"
 
     def __init__(
         self,
@@ -2155,35 +2140,6 @@ class V3Simulator:
         self.url = f"{scheme}://{host}:{self._server.server_address[1]}/MAAS"
         self.v3_url = self.url + "/a/v3/"
         self.openapi_url = self.url + "/a/openapi.json"
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> V3Simulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="maas-v3-simulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> V3Simulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
