@@ -204,6 +204,21 @@ def bare(restored: MaasSimulator, monkeypatch: pytest.MonkeyPatch) -> MaasSimula
     return restored
 
 
+@pytest.fixture
+def fleet(api: MaasSimulator) -> Iterator[MaasSimulator]:
+    """150 machines, 50 of them Ready; actions take 0.4 s (the fleet waits' tests)."""
+    api.set_fleet(150)
+    api.timed.reset()
+    api.timed.seconds = 0.4
+    api.requests.clear()
+    yield api
+    api.timed.reset()
+
+
+def ready(sim: MaasSimulator) -> list[str]:
+    return [m["system_id"] for m in sim.machines if m["status_name"] == "Ready"]
+
+
 def on_terminal(argv: list[str], env: dict[str, str]) -> tuple[bytes, str, int]:
     """Run ARGV with stdout on a pseudo-terminal: (what reached it, stderr, exit status)."""
     master, slave = os.openpty()

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from click.testing import Result
-from conftest import Run, complete
+from conftest import Run, complete, ready
 from hostile import HostileServer, reply
 from simulator import BootImages, MaasSimulator, RecordedRequest, Reply
 
@@ -299,21 +299,6 @@ def test_password_login_over_cleartext_http_warns_before_the_password_is_sent(
 
 
 # --------------------------------------------------------------- 12, 13, 16: waits
-
-
-@pytest.fixture
-def fleet(api: MaasSimulator) -> Iterator[MaasSimulator]:
-    """150 machines, 50 of them Ready; actions take 0.4 s."""
-    api.set_fleet(150)
-    api.timed.reset()
-    api.timed.seconds = 0.4
-    api.requests.clear()
-    yield api
-    api.timed.reset()
-
-
-def ready(sim: MaasSimulator) -> list[str]:
-    return [m["system_id"] for m in sim.machines if m["status_name"] == "Ready"]
 
 
 def test_a_wait_never_sleeps_past_the_wait_timeout(fleet: MaasSimulator, run: Run) -> None:

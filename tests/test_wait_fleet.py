@@ -9,31 +9,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, Spawn, env_for_subprocess, read_terminal, stderr_on_terminal
+from conftest import Run, Spawn, env_for_subprocess, read_terminal, ready, stderr_on_terminal
 from simulator import MaasSimulator, make_reply
 
 from maascurl.jobs import wait
 
 FAST = ("--interval", "0.05", "--wait-timeout", "30")
-
-
-@pytest.fixture
-def fleet(api: MaasSimulator) -> Iterator[MaasSimulator]:
-    """150 machines, 50 of them Ready; actions take 0.4 s."""
-    api.set_fleet(150)
-    api.timed.reset()
-    api.timed.seconds = 0.4
-    api.requests.clear()
-    yield api
-    api.timed.reset()
-
-
-def ready(sim: MaasSimulator) -> list[str]:
-    return [m["system_id"] for m in sim.machines if m["status_name"] == "Ready"]
 
 
 @pytest.fixture
