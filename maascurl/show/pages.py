@@ -146,11 +146,11 @@ def _stream(chunks: Iterable[str], options: OutputOptions) -> None:
             out.write(chunk.encode("utf-8"))
         out.flush()
         return
-    from maascurl.termsafe import safe
+    from maascurl.show.table import visible_text
 
     with pager_stream(options.pager) as stream:
-        for chunk in chunks:  # CSV's --crlf line ends are not the server's
-            stream.write("\r\n".join(safe(part) for part in chunk.split("\r\n")))
+        for chunk in chunks:
+            stream.write(visible_text(chunk))
 
 
 def _show_pretty(items: list[Any], options: OutputOptions) -> None:

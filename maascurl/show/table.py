@@ -567,10 +567,11 @@ def emit(
 
             if write_json(text.encode("utf-8"), out, color=use_color(sys.stdout)):
                 return
-        write_text(out, text if rendered else _visible(text))
+        write_text(out, text if rendered else visible_text(text))
 
 
-def _visible(text: str) -> str:
+def visible_text(text: str) -> str:
+    """TEXT with the server's control characters made visible (termsafe.safe)."""
     # CSV with --crlf ends its lines with CRLF: those CRs are not the server's.
     return "\r\n".join(safe(part) for part in text.split("\r\n"))
 
